@@ -1,0 +1,3 @@
+"""gridshare: a community renewable-energy microgrid from meter to settlement."""
+
+__version__ = "0.1.0"

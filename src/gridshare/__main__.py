@@ -1,0 +1,3 @@
+from gridshare.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Balancing: community energy accounting, storage rules, and (issue 6) dispatch optimisation."""

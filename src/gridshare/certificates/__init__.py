@@ -1,0 +1,1 @@
+"""Granular renewable-energy certificates: issue, transfer, retire and claim rules (int Wh)."""

@@ -1,0 +1,139 @@
+"""The ``gridshare`` command line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from gridshare.errors import GridshareError
+from gridshare.settings import Settings
+
+app = typer.Typer(
+    help="gridshare: a community microgrid from meter to settlement.", no_args_is_help=True
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """gridshare: a community microgrid from meter to settlement."""
+
+
+def _summary_table(summary: Mapping[str, object]) -> Table:
+    table = Table(
+        title=f"Community {summary['community']} - {summary['start']} to {summary['end']}"
+    )
+    table.add_column("Quantity")
+    table.add_column("Value", justify="right")
+    production = summary["production_kwh"]
+    assert isinstance(production, dict)  # noqa: S101 - shape fixed by the accounting step
+    table.add_row("Production", f"{production['total']:,.1f} kWh")
+    for source, value in production["by_source"].items():
+        if value:
+            table.add_row(f"  {source}", f"{value:,.1f} kWh")
+    rows = [
+        ("Consumption", "consumption_kwh", "{:,.1f} kWh"),
+        ("Import from main grid", "import_kwh", "{:,.1f} kWh"),
+        ("Export to main grid", "export_kwh", "{:,.1f} kWh"),
+        ("Storage losses", "storage_losses_kwh", "{:,.1f} kWh"),
+        ("Self-consumption ratio", "self_consumption_ratio", "{:.1%}"),
+        ("Self-sufficiency ratio", "self_sufficiency_ratio", "{:.1%}"),
+        ("Peak import", "peak_import_kw", "{:,.1f} kW"),
+        ("Peak export", "peak_export_kw", "{:,.1f} kW"),
+        ("Energy balance residual", "energy_balance_residual_wh", "{} Wh"),
+        ("Intervals over grid limit", "intervals_over_grid_limit", "{}"),
+    ]
+    for label, key, fmt in rows:
+        value = summary.get(key)
+        table.add_row(label, "n/a" if value is None else fmt.format(value))
+    cost = summary["grid_cost"]
+    assert isinstance(cost, dict)  # noqa: S101
+    table.add_row("Grid cost (import - export)", f"{cost['net_cost']}")
+    return table
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file, e.g. scenarios/demo.toml")],
+    days: Annotated[int | None, typer.Option(help="Override the scenario's number of days")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: DATA_DIR/<community>)")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL (default: SQLite in the output directory)")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Delete this community's earlier data first")
+    ] = False,
+    plots: Annotated[bool, typer.Option(help="Write PNG plots")] = True,
+) -> None:
+    """Simulate a community through the full pipeline; write summary.json and plots."""
+    from gridshare.simulator.run import prepare, run_simulation
+
+    settings = Settings()
+    try:
+        spec = prepare(scenario, days)
+        out_dir = out or settings.data_dir / spec.community.id
+        started = time.perf_counter()
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+            labels = {
+                "profiles": "Weather, PV, wind and load profiles",
+                "intervals": "Pipeline intervals",
+                "plots": "Plots",
+            }
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(labels.get(phase, phase), total=total, rate="")
+                if phase == "intervals" and (done % 96 == 0 or done == total):
+                    elapsed = time.perf_counter() - started
+                    bar.update(
+                        tasks[phase], completed=done, rate=f"{done / max(elapsed, 1e-9):,.0f}/s"
+                    )
+                elif phase != "intervals":
+                    bar.update(tasks[phase], completed=done)
+
+            result = run_simulation(
+                spec,
+                out_dir,
+                scenario_name=str(scenario),
+                database_url=database_url or settings.database_url,
+                replace=replace,
+                progress=progress,
+                plots=plots,
+            )
+        elapsed = time.perf_counter() - started
+    except GridshareError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+    console.print(_summary_table(result.summary))
+    console.print(f"Summary: {out_dir / 'summary.json'}")
+    for path in result.plots:
+        console.print(f"Plot:    {path}")
+    console.print(f"Store:   {result.database_url}")
+    console.print(f"Took {elapsed:.1f} s")

@@ -1,0 +1,1 @@
+"""Consumption: standard load profiles, categories, peaks, anomalies."""

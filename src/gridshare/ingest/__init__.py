@@ -1,0 +1,1 @@
+"""Meter ingestion adapters (MQTT, HTTP, Modbus/SunSpec): bytes to readings."""

@@ -1,0 +1,1 @@
+"""Chain adapters: the embedded persistent EVM and JSON-RPC nodes."""

@@ -1,0 +1,1 @@
+"""Peer-to-peer market: orders, mechanisms, clearing and settlement rules (integers only)."""

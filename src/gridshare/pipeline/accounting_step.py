@@ -1,0 +1,176 @@
+"""Pipeline step: the community energy balance of every interval, and run totals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gridshare.balancing.accounting import ParticipantFlows, account_interval
+from gridshare.model import Community, QualityFlag
+from gridshare.model.community import SOURCES
+from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.steps import JsonValue
+from gridshare.units import energy_cost_micros, energy_wh_to_mean_power_kw, micros_to_currency
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+class EnergyAccountingStep:
+    """Accounts every interval and accumulates exact (int Wh) totals for the summary."""
+
+    name = "accounting"
+
+    def __init__(self, community: Community) -> None:
+        self.community = community
+        self.catalogue = community.catalogue
+        n = len(community.participants)
+        self._stored = self.catalogue.initial_stored_wh.copy()
+        self._initial_stored_wh = int(self._stored.sum())
+        self._by_source = np.zeros(len(SOURCES), dtype=np.int64)
+        self._totals = {
+            name: np.zeros(n, dtype=np.int64) for name in ParticipantFlows.__dataclass_fields__
+        }
+        self._sums: dict[str, int] = dict.fromkeys(
+            (
+                "consumption",
+                "pcc_import",
+                "pcc_export",
+                "member_import",
+                "member_export",
+                "charge",
+                "discharge",
+                "storage_losses",
+                "residual",
+            ),
+            0,
+        )
+        self._peak_import_wh = 0
+        self._peak_export_wh = 0
+        self._limit_exceeded = 0
+        self._inconsistent = 0
+        self._intervals = 0
+        self._length = community.interval_length
+
+    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
+        quality = closed.quality
+        tariff = self.community.tariff
+        hours = closed.interval.hours
+        balance, flows, self._stored = account_interval(
+            closed.batch, self.catalogue, len(self.community.participants), self._stored, quality
+        )
+        if (
+            balance.pcc_import_wh > tariff.import_limit_kw * 1000 * hours
+            or balance.pcc_export_wh > tariff.export_limit_kw * 1000 * hours
+        ):
+            balance = replace(balance, quality=balance.quality | QualityFlag.LIMIT_EXCEEDED)
+            self._limit_exceeded += 1
+        if QualityFlag.INCONSISTENT in balance.quality:
+            self._inconsistent += 1
+        tx.write_balance(closed.interval, balance, closed.received, closed.expected)
+
+        self._intervals += 1
+        self._by_source += np.asarray(balance.production_wh_by_source, dtype=np.int64)
+        for name, total in self._totals.items():
+            total += getattr(flows, name)
+        sums = self._sums
+        sums["consumption"] += balance.consumption_wh
+        sums["pcc_import"] += balance.pcc_import_wh
+        sums["pcc_export"] += balance.pcc_export_wh
+        sums["member_import"] += balance.member_import_wh
+        sums["member_export"] += balance.member_export_wh
+        sums["charge"] += balance.charge_wh
+        sums["discharge"] += balance.discharge_wh
+        sums["storage_losses"] += balance.storage_losses_wh
+        sums["residual"] += balance.residual_wh
+        self._peak_import_wh = max(self._peak_import_wh, balance.pcc_import_wh)
+        self._peak_export_wh = max(self._peak_export_wh, balance.pcc_export_wh)
+
+    def totals(self) -> ParticipantFlows:
+        """Per-participant totals so far (int Wh)."""
+        return ParticipantFlows(**{name: total.copy() for name, total in self._totals.items()})
+
+    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+        tx.write_participant_totals(run_id, self.totals())
+
+    def summary(self) -> dict[str, JsonValue]:
+        s = self._sums
+        production = int(self._by_source.sum())
+        storage_change = int(self._stored.sum()) - self._initial_stored_wh
+        residual = (
+            production
+            + s["pcc_import"]
+            - s["consumption"]
+            - s["pcc_export"]
+            - s["storage_losses"]
+            - storage_change
+        )
+        tariff = self.community.tariff
+        import_cost = energy_cost_micros(
+            s["pcc_import"], tariff.import_price_micros_per_kwh, round_up=True
+        )
+        export_revenue = energy_cost_micros(
+            s["pcc_export"], tariff.export_price_micros_per_kwh, round_up=False
+        )
+
+        def kwh(wh: int) -> float:
+            return round(wh / 1000, 3)
+
+        participants: list[JsonValue] = []
+        for i, participant in enumerate(self.community.participants):
+            row: dict[str, JsonValue] = {
+                "participant_id": participant.participant_id,
+                "role": participant.role.value,
+                "category": participant.category.value,
+            }
+            for name, total in self._totals.items():
+                row[name.replace("_wh", "_kwh")] = kwh(int(total[i]))
+            participants.append(row)
+
+        return {
+            "production_kwh": {
+                "total": kwh(production),
+                "by_source": {
+                    source.value: kwh(int(wh))
+                    for source, wh in zip(SOURCES, self._by_source, strict=True)
+                },
+            },
+            "consumption_kwh": kwh(s["consumption"]),
+            "import_kwh": kwh(s["pcc_import"]),
+            "export_kwh": kwh(s["pcc_export"]),
+            "storage_charge_kwh": kwh(s["charge"]),
+            "storage_discharge_kwh": kwh(s["discharge"]),
+            "storage_losses_kwh": kwh(s["storage_losses"]),
+            "storage_change_kwh": kwh(storage_change),
+            "self_consumption_ratio": _ratio(production - s["pcc_export"], production),
+            "self_sufficiency_ratio": _ratio(s["consumption"] - s["pcc_import"], s["consumption"]),
+            "peak_import_kw": round(
+                energy_wh_to_mean_power_kw(self._peak_import_wh, self._length), 3
+            ),
+            "peak_export_kw": round(
+                energy_wh_to_mean_power_kw(self._peak_export_wh, self._length), 3
+            ),
+            "energy_balance_residual_wh": residual,
+            "energy_wh": {
+                "production": production,
+                "consumption": s["consumption"],
+                "import": s["pcc_import"],
+                "export": s["pcc_export"],
+                "storage_losses": s["storage_losses"],
+                "storage_change": storage_change,
+                "member_import": s["member_import"],
+                "member_export": s["member_export"],
+                "interval_residual_sum": s["residual"],
+            },
+            "grid_cost": {
+                "import_cost": str(micros_to_currency(import_cost)),
+                "export_revenue": str(micros_to_currency(export_revenue)),
+                "net_cost": str(micros_to_currency(import_cost - export_revenue)),
+            },
+            "intervals_over_grid_limit": self._limit_exceeded,
+            "intervals_inconsistent": self._inconsistent,
+            "participants": participants,
+        }

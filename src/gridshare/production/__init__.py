@@ -1,0 +1,1 @@
+"""Production: generation models (pvlib, windpowerlib), dispatchable units, verification."""

@@ -1,0 +1,2 @@
+"""The community simulator: a scenario file becomes a simulated clock and meter source
+that drive the very same pipeline as live operation."""

@@ -1,0 +1,154 @@
+"""Wire a scenario into the pipeline: simulated clock and meters, real store and steps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
+from gridshare.pipeline.accounting_step import EnergyAccountingStep
+from gridshare.simulator.clock import SimulatedClock
+from gridshare.simulator.community import build_community
+from gridshare.simulator.scenario import Scenario, ScenarioError, load_scenario
+from gridshare.simulator.source import SimulatedMeterSource
+from gridshare.simulator.weather import read_typical_year
+from gridshare.storage import StorageError, default_sqlite_url, open_store
+from gridshare.units import UnitError
+
+Progress = Callable[[str, int, int], None]
+"""Called with (phase, done, total)."""
+
+
+@dataclass
+class SimulationResult:
+    summary: dict[str, JsonValue]
+    out_dir: Path
+    database_url: str
+    source: SimulatedMeterSource
+    plots: list[Path] = field(default_factory=list)
+
+
+def simulation_window(scenario: Scenario) -> tuple[datetime, datetime]:
+    """UTC start and end: local midnight of the start date to local midnight ``days`` later."""
+    zone = ZoneInfo(scenario.community.time_zone)
+    first = scenario.simulation.start
+    last = first + timedelta(days=scenario.simulation.days)
+    start = datetime(first.year, first.month, first.day, tzinfo=zone)
+    end = datetime(last.year, last.month, last.day, tzinfo=zone)
+    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+def prepare(scenario_path: Path, days: int | None = None) -> Scenario:
+    """Load a scenario, optionally overriding its number of days."""
+    scenario = load_scenario(scenario_path)
+    if days is not None:
+        if days < 1:
+            raise ScenarioError(f"--days must be >= 1, got {days}")
+        simulation = scenario.simulation.model_copy(update={"days": days})
+        scenario = scenario.model_copy(update={"simulation": simulation})
+    return scenario
+
+
+def run_simulation(
+    scenario: Scenario,
+    out_dir: Path,
+    *,
+    scenario_name: str = "scenario",
+    database_url: str | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+    plots: bool = True,
+) -> SimulationResult:
+    """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``."""
+    weather = read_typical_year(scenario.weather.source)
+    community, plan = build_community(scenario, weather.location)
+    start, end = simulation_window(scenario)
+    try:
+        clock = SimulatedClock(start, end, community.interval_length)
+    except UnitError as exc:
+        raise ScenarioError(f"{scenario_name}: simulation.start: {exc}") from None
+
+    if progress:
+        progress("profiles", 0, 1)
+    source = SimulatedMeterSource(
+        community, plan, weather, clock.first.start_s, int(end.timestamp())
+    )
+    if progress:
+        progress("profiles", 1, 1)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if database_url is None:
+        database_url = default_sqlite_url(out_dir)
+        for suffix in ("", "-wal", "-shm"):  # the run directory's own store starts afresh
+            Path(database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    store = open_store(database_url)
+    try:
+        existing = store.has_readings(community.community_id)
+        if existing and not replace:
+            raise StorageError(
+                f"the database already holds {existing} readings of community "
+                f"{community.community_id!r}; pass --replace to delete them first, or use "
+                "another database"
+            )
+        if existing or replace:
+            store.delete_community(community.community_id)
+        seed = scenario.community.seed
+        simulation = scenario.simulation
+        run_id = f"{community.community_id}-{simulation.start:%Y%m%d}-{simulation.days}d-s{seed}"
+        store.register_community(community)
+        store.begin_run(run_id, community.community_id, scenario_name, seed)
+
+        done = [0]
+
+        def on_interval(_closed: ClosedInterval) -> None:
+            done[0] += 1
+            if progress:
+                progress("intervals", done[0], clock.count)
+
+        accounting = EnergyAccountingStep(community)
+        pipeline = Pipeline(
+            community, clock, source, store, [accounting], run_id=run_id, on_interval=on_interval
+        )
+        try:
+            report = pipeline.run()
+        except BaseException:
+            store.finish_run(run_id, "failed", None)
+            raise
+        summary: dict[str, JsonValue] = {
+            "community": community.community_id,
+            "scenario": scenario_name,
+            "seed": seed,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "interval_minutes": scenario.simulation.interval_minutes,
+            "members": scenario.member_count,
+            "weather_station": weather.station,
+            "pipeline": report.as_json(),
+            **pipeline.summary(),
+        }
+        store.finish_run(run_id, "finished", summary)
+        (out_dir / "summary.json").write_text(
+            json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+        )
+        result = SimulationResult(summary, out_dir, database_url, source)
+        if plots:
+            from gridshare.simulator.report import write_plots
+
+            if progress:
+                progress("plots", 0, 1)
+            capacity_wh = int(source.fleet.capacity_wh.sum())
+            result.plots = write_plots(
+                store.interval_balances(community.community_id),
+                community.time_zone,
+                capacity_wh,
+                out_dir,
+            )
+            if progress:
+                progress("plots", 1, 1)
+        return result
+    finally:
+        store.close()

@@ -1,0 +1,497 @@
+"""The SQL store: readings written idempotently in bulk, balances, runs.
+
+Bulk writes bypass the ORM: SQLite gets one ``executemany`` of ``INSERT .. ON CONFLICT DO
+NOTHING``; PostgreSQL gets ``COPY`` into a temporary staging table and one
+``INSERT .. SELECT .. ON CONFLICT DO NOTHING``. When fewer rows were inserted than offered,
+the offered rows are compared with the stored ones: equal ones are counted as duplicates,
+different ones are recorded in ``reading_conflicts`` for review and the stored value is
+kept. Every offered reading ends in exactly one of inserted, duplicate or conflict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from numpy.typing import NDArray
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
+from gridshare.errors import GridshareError
+from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
+from gridshare.storage import tables as t
+from gridshare.units import Interval
+
+IntArray = NDArray[np.int64]
+MIGRATIONS = Path(__file__).parent / "migrations"
+_READING_COLUMNS = "interval_start_s, meter_pk, import_wh, export_wh, stored_wh"
+
+
+class StorageError(GridshareError):
+    """The database cannot be reached or holds data that contradicts the request."""
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    """URL of the default SQLite database inside ``data_dir``."""
+    return f"sqlite:///{(data_dir / 'gridshare.sqlite').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_store(url: str) -> SqlStore:
+    """Connect to ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``) and migrate."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        migrate(engine)
+    except OperationalError as exc:
+        raise StorageError(
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.orig}. Check that the server runs and GRIDSHARE_DATABASE_URL is right."
+        ) from exc
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database {url!r} is not usable: {exc}") from exc
+    return SqlStore(engine)
+
+
+_STAGE_DDL = {
+    "sqlite": (
+        "CREATE TEMP TABLE IF NOT EXISTS readings_stage (interval_start_s BIGINT, "
+        "meter_pk INTEGER, import_wh BIGINT, export_wh BIGINT, stored_wh BIGINT)"
+    ),
+    "postgresql": (
+        "CREATE TEMP TABLE IF NOT EXISTS readings_stage (interval_start_s BIGINT, "
+        "meter_pk INTEGER, import_wh BIGINT, export_wh BIGINT, stored_wh BIGINT) "
+        "ON COMMIT DELETE ROWS"
+    ),
+}
+
+
+def _row_tuples(*columns: IntArray) -> list[tuple[int, ...]]:
+    return list(zip(*(column.tolist() for column in columns), strict=True))
+
+
+def _nullable(value: int) -> int | None:
+    return None if value == NOT_REPORTED else value
+
+
+class SqlTransaction:
+    """One unit of work on one connection (implements ``StoreTransaction``)."""
+
+    def __init__(self, connection: Connection, store: SqlStore) -> None:
+        self.connection = connection
+        self.store = store
+        self.dialect = connection.dialect.name
+
+    def write_readings(self, batch: ReadingBatch) -> WriteReport:
+        """Store one interval's readings of the registered community."""
+        meter_pk = self.store.meter_pks(batch.meter_index)
+        starts = np.full(len(batch), batch.interval.start_s, dtype=np.int64)
+        return self.write_columns(
+            starts, meter_pk, batch.import_wh, batch.export_wh, batch.stored_wh
+        )
+
+    def write_columns(
+        self,
+        interval_start_s: IntArray,
+        meter_pk: IntArray,
+        import_wh: IntArray,
+        export_wh: IntArray,
+        stored_wh: IntArray,
+    ) -> WriteReport:
+        """Store readings given as columns (any intervals); ``stored_wh`` -1 = not reported.
+
+        The ``(interval_start_s, meter_pk)`` pairs offered must be distinct.
+        """
+        offered = int(meter_pk.size)
+        if offered == 0:
+            return WriteReport()
+        keys = interval_start_s.astype(np.int64) * (1 << 32) + meter_pk.astype(np.int64)
+        if np.unique(keys).size != offered:
+            raise StorageError("a write offered the same meter and interval twice")
+        driver = self.connection.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            if self.dialect == "postgresql":
+                inserted = self._insert_postgresql(
+                    cursor, interval_start_s, meter_pk, import_wh, export_wh, stored_wh
+                )
+            else:
+                rows = _row_tuples(interval_start_s, meter_pk, import_wh, export_wh, stored_wh)
+                cursor.executemany(
+                    f"INSERT INTO readings ({_READING_COLUMNS}) VALUES (?, ?, ?, ?, NULLIF(?, -1)) "  # noqa: S608 - constant column list
+                    "ON CONFLICT DO NOTHING",
+                    rows,
+                )
+                inserted = cursor.rowcount
+                if inserted < offered:
+                    cursor.execute(_STAGE_DDL["sqlite"])
+                    cursor.executemany("INSERT INTO readings_stage VALUES (?, ?, ?, ?, ?)", rows)
+            conflicts = 0
+            if inserted < offered:
+                conflicts = self._record_conflicts(cursor)
+                cursor.execute("DELETE FROM readings_stage")
+        finally:
+            cursor.close()
+        return WriteReport(inserted, offered - inserted - conflicts, conflicts)
+
+    def _insert_postgresql(
+        self,
+        cursor: Any,
+        interval_start_s: IntArray,
+        meter_pk: IntArray,
+        import_wh: IntArray,
+        export_wh: IntArray,
+        stored_wh: IntArray,
+    ) -> int:
+        cursor.execute(_STAGE_DDL["postgresql"])
+        flat = np.column_stack([interval_start_s, meter_pk, import_wh, export_wh, stored_wh])
+        text = ("%d\t%d\t%d\t%d\t%d\n" * flat.shape[0]) % tuple(flat.ravel().tolist())
+        with cursor.copy(f"COPY readings_stage ({_READING_COLUMNS}) FROM STDIN") as copy:  # noqa: S608
+            copy.write(text)
+        cursor.execute(
+            f"INSERT INTO readings ({_READING_COLUMNS}) "  # noqa: S608 - constant column list
+            "SELECT interval_start_s, meter_pk, import_wh, export_wh, NULLIF(stored_wh, -1) "
+            "FROM readings_stage ON CONFLICT DO NOTHING"
+        )
+        inserted = int(cursor.rowcount)
+        if inserted == interval_start_s.size:
+            cursor.execute("DELETE FROM readings_stage")
+        return inserted
+
+    def _record_conflicts(self, cursor: Any) -> int:
+        cursor.execute(
+            "SELECT s.interval_start_s, s.meter_pk, r.import_wh, r.export_wh, r.stored_wh, "
+            "s.import_wh, s.export_wh, s.stored_wh FROM readings_stage s JOIN readings r "
+            "ON r.interval_start_s = s.interval_start_s AND r.meter_pk = s.meter_pk"
+        )
+        now_s = int(time.time())
+        conflicts = []
+        for start, pk, r_imp, r_exp, r_sto, s_imp, s_exp, s_sto in cursor.fetchall():
+            offered_stored = _nullable(s_sto)
+            if (r_imp, r_exp, r_sto) != (s_imp, s_exp, offered_stored):
+                conflicts.append(
+                    {
+                        "interval_start_s": start,
+                        "meter_pk": pk,
+                        "stored_import_wh": r_imp,
+                        "stored_export_wh": r_exp,
+                        "stored_stored_wh": r_sto,
+                        "offered_import_wh": s_imp,
+                        "offered_export_wh": s_exp,
+                        "offered_stored_wh": offered_stored,
+                        "detected_at_s": now_s,
+                    }
+                )
+        if conflicts:
+            self.connection.execute(t.reading_conflicts.insert(), conflicts)
+        return len(conflicts)
+
+    # -- results --------------------------------------------------------------------
+    def write_balance(
+        self, interval: Interval, balance: IntervalBalance, received: int, expected: int
+    ) -> None:
+        """Store (or replace) the community balance of ``interval``."""
+        community_id = self.store.community.community_id
+        solar, wind, hydro, biomass = balance.production_wh_by_source
+        row = {
+            "community_id": community_id,
+            "interval_start_s": interval.start_s,
+            "length_s": interval.length_s,
+            "solar_wh": solar,
+            "wind_wh": wind,
+            "hydro_wh": hydro,
+            "biomass_wh": biomass,
+            "quality": int(balance.quality),
+            "received": received,
+            "expected": expected,
+        }
+        for name in t.BALANCE_ENERGY_COLUMNS[4:]:
+            row[name] = getattr(balance, name)
+        self.connection.execute(
+            delete(t.interval_balances).where(
+                t.interval_balances.c.community_id == community_id,
+                t.interval_balances.c.interval_start_s == interval.start_s,
+            )
+        )
+        self.connection.execute(t.interval_balances.insert(), row)
+
+    def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
+        """Store per-participant totals of a run (aligned with the participants)."""
+        participants = self.store.community.participants
+        columns = {name: values.tolist() for name, values in asdict(totals).items()}
+        rows = [
+            {"run_id": run_id, "participant_id": p.participant_id}
+            | {name: values[i] for name, values in columns.items()}
+            for i, p in enumerate(participants)
+        ]
+        self.connection.execute(t.participant_totals.insert(), rows)
+
+
+class SqlStore:
+    """SQLite or PostgreSQL storage (implements the pipeline's ``Store`` port)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._community: Community | None = None
+        self._meter_pks: IntArray = np.zeros(0, dtype=np.int64)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def community(self) -> Community:
+        if self._community is None:
+            raise StorageError("no community registered with this store")
+        return self._community
+
+    def meter_pks(self, meter_index: IntArray) -> IntArray:
+        """Database keys of meters given by their position in the community."""
+        return self._meter_pks[meter_index]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        """A unit of work; an exception inside rolls it back."""
+        with self.engine.begin() as connection:
+            yield SqlTransaction(connection, self)
+
+    # -- community ------------------------------------------------------------------
+    def register_community(self, community: Community) -> None:
+        """Insert the community's members, assets and meters, or check they match."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                select(t.communities).where(t.communities.c.community_id == community.community_id)
+            ).first()
+            length_s = int(community.interval_length.total_seconds())
+            if existing is None:
+                conn.execute(
+                    t.communities.insert(),
+                    {
+                        "community_id": community.community_id,
+                        "name": community.name,
+                        "time_zone": community.time_zone,
+                        "interval_length_s": length_s,
+                    },
+                )
+            elif (
+                existing.interval_length_s != length_s or existing.time_zone != community.time_zone
+            ):
+                raise StorageError(
+                    f"the store holds community {community.community_id!r} with "
+                    f"{existing.interval_length_s} s intervals in {existing.time_zone}; "
+                    "use another database or community id"
+                )
+            self._insert_missing(conn, community)
+            pks: dict[str, int] = {
+                row.meter_id: row.meter_pk
+                for row in conn.execute(
+                    select(t.meters.c.meter_id, t.meters.c.meter_pk).where(
+                        t.meters.c.community_id == community.community_id
+                    )
+                )
+            }
+        self._meter_pks = np.array([pks[m.meter_id] for m in community.meters], dtype=np.int64)
+        self._community = community
+
+    def _insert_missing(self, conn: Connection, community: Community) -> None:
+        have_participants = set(conn.execute(select(t.participants.c.participant_id)).scalars())
+        rows = [
+            {
+                "participant_id": p.participant_id,
+                "community_id": community.community_id,
+                "name": p.name,
+                "role": p.role.value,
+                "category": p.category.value,
+                "latitude_deg": p.location.latitude_deg,
+                "longitude_deg": p.location.longitude_deg,
+                "altitude_m": p.location.altitude_m,
+            }
+            for p in community.participants
+            if p.participant_id not in have_participants
+        ]
+        if rows:
+            conn.execute(t.participants.insert(), rows)
+        have_assets = set(conn.execute(select(t.assets.c.asset_id)).scalars())
+        asset_rows = [
+            {
+                "asset_id": a.asset_id,
+                "participant_id": a.participant_id,
+                "kind": a.kind.value,
+                "rated_power_kw": a.rated_power_kw,
+                "spec_json": json.dumps(asdict(a), sort_keys=True, default=str),
+            }
+            for a in community.assets
+            if a.asset_id not in have_assets
+        ]
+        if asset_rows:
+            conn.execute(t.assets.insert(), asset_rows)
+        have_meters = {
+            row.meter_id: row
+            for row in conn.execute(
+                select(t.meters.c.meter_id, t.meters.c.participant_id, t.meters.c.kind)
+            )
+        }
+        meter_rows = []
+        for m in community.meters:
+            stored = have_meters.get(m.meter_id)
+            if stored is None:
+                meter_rows.append(
+                    {
+                        "meter_id": m.meter_id,
+                        "community_id": community.community_id,
+                        "participant_id": m.participant_id,
+                        "kind": m.kind.value,
+                        "asset_id": m.asset_id,
+                    }
+                )
+            elif (stored.participant_id, stored.kind) != (m.participant_id, m.kind.value):
+                raise StorageError(
+                    f"meter {m.meter_id} is stored as a {stored.kind} meter of "
+                    f"{stored.participant_id}, not a {m.kind.value} meter of {m.participant_id}"
+                )
+        if meter_rows:
+            conn.execute(t.meters.insert(), meter_rows)
+
+    def has_readings(self, community_id: str) -> int:
+        """Number of readings stored for the community's meters."""
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                select(func.count())
+                .select_from(t.readings.join(t.meters))
+                .where(t.meters.c.community_id == community_id)
+            ).scalar_one()
+        return int(count)
+
+    def delete_community(self, community_id: str) -> None:
+        """Remove a community and everything recorded for it."""
+        with self.engine.begin() as conn:
+            meter_pks = select(t.meters.c.meter_pk).where(t.meters.c.community_id == community_id)
+            participant_ids = select(t.participants.c.participant_id).where(
+                t.participants.c.community_id == community_id
+            )
+            run_ids = select(t.runs.c.run_id).where(t.runs.c.community_id == community_id)
+            conn.execute(delete(t.readings).where(t.readings.c.meter_pk.in_(meter_pks)))
+            conn.execute(
+                delete(t.reading_conflicts).where(t.reading_conflicts.c.meter_pk.in_(meter_pks))
+            )
+            conn.execute(
+                delete(t.interval_balances).where(
+                    t.interval_balances.c.community_id == community_id
+                )
+            )
+            conn.execute(
+                delete(t.participant_totals).where(t.participant_totals.c.run_id.in_(run_ids))
+            )
+            conn.execute(delete(t.runs).where(t.runs.c.community_id == community_id))
+            conn.execute(delete(t.meters).where(t.meters.c.community_id == community_id))
+            conn.execute(delete(t.assets).where(t.assets.c.participant_id.in_(participant_ids)))
+            conn.execute(
+                delete(t.participants).where(t.participants.c.community_id == community_id)
+            )
+            conn.execute(delete(t.communities).where(t.communities.c.community_id == community_id))
+
+    # -- runs -----------------------------------------------------------------------
+    def begin_run(self, run_id: str, community_id: str, scenario: str, seed: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.runs.insert(),
+                {
+                    "run_id": run_id,
+                    "community_id": community_id,
+                    "scenario": scenario,
+                    "seed": seed,
+                    "started_at_s": int(time.time()),
+                    "status": "running",
+                },
+            )
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.run_id == run_id)
+                .values(
+                    status=status,
+                    finished_at_s=int(time.time()),
+                    summary_json=None if summary is None else json.dumps(summary, sort_keys=True),
+                )
+            )
+
+    # -- queries --------------------------------------------------------------------
+    def interval_balances(self, community_id: str) -> pd.DataFrame:
+        """All stored interval balances of a community, indexed by UTC interval start."""
+        query = (
+            select(t.interval_balances)
+            .where(t.interval_balances.c.community_id == community_id)
+            .order_by(t.interval_balances.c.interval_start_s)
+        )
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).mappings().all())
+        if frame.empty:
+            return frame
+        frame.index = pd.to_datetime(frame["interval_start_s"], unit="s", utc=True)
+        return frame
+
+    def readings(self, meter_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Stored readings (optionally of some meters) with their meter ids."""
+        query = select(
+            t.readings.c.interval_start_s,
+            t.meters.c.meter_id,
+            t.readings.c.import_wh,
+            t.readings.c.export_wh,
+            t.readings.c.stored_wh,
+        ).select_from(t.readings.join(t.meters))
+        if meter_ids is not None:
+            query = query.where(t.meters.c.meter_id.in_(list(meter_ids)))
+        with self.engine.connect() as conn:
+            return pd.DataFrame(
+                conn.execute(query.order_by(t.readings.c.interval_start_s)).mappings().all()
+            )
+
+    def count(self, table: str) -> int:
+        """Number of rows in one of the store's tables."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(t.metadata.tables[table])
+                ).scalar_one()
+            )
+
+    def conflicts(self) -> pd.DataFrame:
+        """Readings offered with values that differ from the stored ones, for review."""
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(select(t.reading_conflicts)).mappings().all())

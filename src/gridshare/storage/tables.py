@@ -1,0 +1,156 @@
+"""Database tables (SQLAlchemy Core). Energy in int Wh, instants in UNIX seconds (UTC).
+
+Readings are keyed by ``(interval_start_s, meter_pk)`` so that writing a new interval
+appends to the end of the table's B-tree (``WITHOUT ROWID`` on SQLite).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+communities = Table(
+    "communities",
+    metadata,
+    Column("community_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("time_zone", String(128), nullable=False),
+    Column("interval_length_s", Integer, nullable=False),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("participant_id", String(128), primary_key=True),
+    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("latitude_deg", Float, nullable=False),
+    Column("longitude_deg", Float, nullable=False),
+    Column("altitude_m", Float, nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("asset_id", String(128), primary_key=True),
+    Column(
+        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("rated_power_kw", Float, nullable=False),
+    Column("spec_json", Text, nullable=False),
+)
+
+meters = Table(
+    "meters",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True, autoincrement=True),
+    Column("meter_id", String(128), nullable=False, unique=True),
+    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
+    Column(
+        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("asset_id", String(128), ForeignKey("assets.asset_id"), nullable=True),
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("meter_pk", Integer, ForeignKey("meters.meter_pk"), nullable=False),
+    Column("import_wh", BigInteger, nullable=False),
+    Column("export_wh", BigInteger, nullable=False),
+    Column("stored_wh", BigInteger, nullable=True),
+    PrimaryKeyConstraint("interval_start_s", "meter_pk"),
+    sqlite_with_rowid=False,
+)
+
+reading_conflicts = Table(
+    "reading_conflicts",
+    metadata,
+    Column("conflict_id", Integer, primary_key=True, autoincrement=True),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("meter_pk", Integer, ForeignKey("meters.meter_pk"), nullable=False),
+    Column("stored_import_wh", BigInteger, nullable=False),
+    Column("stored_export_wh", BigInteger, nullable=False),
+    Column("stored_stored_wh", BigInteger, nullable=True),
+    Column("offered_import_wh", BigInteger, nullable=False),
+    Column("offered_export_wh", BigInteger, nullable=False),
+    Column("offered_stored_wh", BigInteger, nullable=True),
+    Column("detected_at_s", BigInteger, nullable=False),
+)
+
+BALANCE_ENERGY_COLUMNS = (
+    "solar_wh",
+    "wind_wh",
+    "hydro_wh",
+    "biomass_wh",
+    "consumption_wh",
+    "member_import_wh",
+    "member_export_wh",
+    "pcc_import_wh",
+    "pcc_export_wh",
+    "charge_wh",
+    "discharge_wh",
+    "stored_wh",
+    "storage_change_wh",
+    "storage_losses_wh",
+    "residual_wh",
+)
+
+interval_balances = Table(
+    "interval_balances",
+    metadata,
+    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("length_s", Integer, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in BALANCE_ENERGY_COLUMNS),
+    Column("quality", Integer, nullable=False),
+    Column("received", Integer, nullable=False),
+    Column("expected", Integer, nullable=False),
+    PrimaryKeyConstraint("community_id", "interval_start_s"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(128), primary_key=True),
+    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
+    Column("scenario", String(500), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("started_at_s", BigInteger, nullable=False),
+    Column("finished_at_s", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("summary_json", Text, nullable=True),
+)
+
+participant_totals = Table(
+    "participant_totals",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id"), nullable=False),
+    Column(
+        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
+    ),
+    Column("grid_import_wh", BigInteger, nullable=False),
+    Column("grid_export_wh", BigInteger, nullable=False),
+    Column("production_wh", BigInteger, nullable=False),
+    Column("consumption_wh", BigInteger, nullable=False),
+    Column("charge_wh", BigInteger, nullable=False),
+    Column("discharge_wh", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "participant_id"),
+)

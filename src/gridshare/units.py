@@ -1,0 +1,165 @@
+"""Units, conversions and intervals: the only place where units are converted.
+
+Ledger, market, certificates and settlement use integers only:
+
+* energy in watt-hours (:data:`Wh`, ``int``),
+* money in micro-units of the community currency (:data:`Micros`, ``int``;
+  1 currency unit = 1_000_000 micros),
+* prices in micros per kWh (``price_micros_per_kwh``).
+
+Analytics and optimisation use floats whose names carry the unit (``p_kw``,
+``e_kwh``). Rounding from float to int is explicit: :func:`kwh_to_wh` rounds half
+to even, :func:`mul_div` rounds down or up as the caller asks (buyer cost rounds up,
+seller credit rounds down; the remainder goes to the community fund).
+
+Time: timezone-aware UTC datetimes. Intervals are half-open ``[start, start + length)``,
+aligned to the UNIX epoch and keyed by their start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import NewType
+
+from gridshare.errors import GridshareError
+
+Wh = NewType("Wh", int)
+Micros = NewType("Micros", int)
+
+MICROS_PER_UNIT = 1_000_000
+WH_PER_KWH = 1_000
+SECONDS_PER_HOUR = 3_600
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UnitError(GridshareError):
+    """A value cannot be converted or an interval is malformed."""
+
+
+def kwh_to_wh(e_kwh: float) -> Wh:
+    """Convert kWh (float) to whole Wh, rounding half to even."""
+    return Wh(round(e_kwh * WH_PER_KWH))
+
+
+def wh_to_kwh(e_wh: int) -> float:
+    """Convert Wh (int) to kWh (float) for analytics and reports."""
+    return e_wh / WH_PER_KWH
+
+
+def currency_to_micros(amount: Decimal | int | str) -> Micros:
+    """Convert a currency amount (exact decimal) to micros, rejecting sub-micro precision."""
+    value = Decimal(amount) * MICROS_PER_UNIT
+    if value != value.to_integral_value():
+        raise UnitError(f"{amount} has more than 6 decimal places; micros are the smallest unit")
+    return Micros(int(value))
+
+
+def micros_to_currency(amount_micros: int) -> Decimal:
+    """Convert micros to an exact decimal currency amount."""
+    return (Decimal(amount_micros) / MICROS_PER_UNIT).quantize(
+        Decimal("0.000001"), rounding=ROUND_HALF_EVEN
+    )
+
+
+def mul_div(a: int, b: int, denominator: int, *, round_up: bool) -> int:
+    """Return ``a * b / denominator`` for non-negative ints with explicit rounding."""
+    if denominator <= 0:
+        raise UnitError("denominator must be positive")
+    if a < 0 or b < 0:
+        raise UnitError("mul_div takes non-negative operands")
+    quotient, remainder = divmod(a * b, denominator)
+    return quotient + 1 if round_up and remainder else quotient
+
+
+def energy_cost_micros(e_wh: int, price_micros_per_kwh: int, *, round_up: bool) -> Micros:
+    """Money for ``e_wh`` at ``price_micros_per_kwh``, rounded up (payer) or down (payee)."""
+    return Micros(mul_div(e_wh, price_micros_per_kwh, WH_PER_KWH, round_up=round_up))
+
+
+def energy_wh_to_mean_power_kw(e_wh: int | float, duration: timedelta) -> float:
+    """Mean power in kW that delivers ``e_wh`` over ``duration``."""
+    hours = duration.total_seconds() / SECONDS_PER_HOUR
+    if hours <= 0:
+        raise UnitError("duration must be positive")
+    return float(e_wh) / WH_PER_KWH / hours
+
+
+def power_kw_to_energy_wh(p_kw: float, duration: timedelta) -> float:
+    """Energy in Wh (float) of a constant power ``p_kw`` held for ``duration``."""
+    return p_kw * WH_PER_KWH * duration.total_seconds() / SECONDS_PER_HOUR
+
+
+def require_utc(moment: datetime, name: str = "timestamp") -> datetime:
+    """Return ``moment`` in UTC, refusing naive datetimes."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise UnitError(f"{name} {moment.isoformat()} has no time zone; use timezone-aware UTC")
+    return moment.astimezone(UTC)
+
+
+def to_unix_seconds(moment: datetime) -> int:
+    """Whole seconds since the UNIX epoch of an aware datetime."""
+    delta = require_utc(moment) - EPOCH
+    return delta.days * 86_400 + delta.seconds
+
+
+def from_unix_seconds(seconds: int) -> datetime:
+    """The aware UTC datetime ``seconds`` after the UNIX epoch."""
+    return EPOCH + timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Interval:
+    """A fixed-length, half-open, epoch-aligned interval ``[start, start + length)``."""
+
+    start: datetime
+    length: timedelta
+
+    def __post_init__(self) -> None:
+        start = require_utc(self.start, "interval start")
+        object.__setattr__(self, "start", start)
+        length_s = self.length.total_seconds()
+        if length_s <= 0 or length_s != int(length_s):
+            raise UnitError(f"interval length {self.length} must be a positive whole number of s")
+        if to_unix_seconds(start) % int(length_s) or start.microsecond:
+            raise UnitError(
+                f"interval start {start.isoformat()} is not aligned to a multiple of "
+                f"{self.length} since the UNIX epoch"
+            )
+
+    @classmethod
+    def containing(cls, moment: datetime, length: timedelta) -> Interval:
+        """The interval of ``length`` that contains ``moment``."""
+        length_s = int(length.total_seconds())
+        if length_s <= 0:
+            raise UnitError("interval length must be positive")
+        seconds = to_unix_seconds(moment)
+        return cls(from_unix_seconds(seconds - seconds % length_s), length)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the interval."""
+        return self.start + self.length
+
+    @property
+    def start_s(self) -> int:
+        """The start in UNIX seconds: the interval's key, also on-chain."""
+        return to_unix_seconds(self.start)
+
+    @property
+    def length_s(self) -> int:
+        """The length in whole seconds."""
+        return int(self.length.total_seconds())
+
+    @property
+    def hours(self) -> float:
+        """The length in hours, for power <-> energy conversions."""
+        return self.length.total_seconds() / SECONDS_PER_HOUR
+
+    def next(self) -> Interval:
+        """The interval that follows this one."""
+        return Interval(self.end, self.length)
+
+    def __contains__(self, moment: object) -> bool:
+        return isinstance(moment, datetime) and self.start <= require_utc(moment) < self.end
