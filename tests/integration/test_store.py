@@ -1,0 +1,170 @@
+"""The SQL store on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from gridshare.model import (
+    NOT_REPORTED,
+    Category,
+    Community,
+    GridTariff,
+    Location,
+    Meter,
+    MeterKind,
+    Participant,
+    ReadingBatch,
+    Role,
+)
+from gridshare.storage import SqlStore, StorageError, open_store
+from gridshare.units import Interval
+
+QUARTER = timedelta(minutes=15)
+START = datetime(2025, 6, 2, 4, tzinfo=UTC)
+
+
+def _community(n_members: int = 3, community_id: str = "t") -> Community:
+    here = Location(36.1, -79.95, 273.0)
+    participants = [Participant(f"{community_id}:op", "op", Role.OPERATOR, Category.COMMERCIAL, here)]
+    meters = [Meter(f"{community_id}:pcc", f"{community_id}:op", MeterKind.PCC)]
+    for i in range(n_members):
+        pid = f"{community_id}:m{i}"
+        participants.append(Participant(pid, pid, Role.CONSUMER, Category.RESIDENTIAL, here))
+        meters.append(Meter(f"{pid}/grid", pid, MeterKind.GRID))
+    return Community(
+        community_id,
+        "test",
+        "UTC",
+        QUARTER,
+        tuple(participants),
+        (),
+        tuple(meters),
+        GridTariff(300_000, 70_000, 100.0, 100.0),
+    )
+
+
+def _batch(interval: Interval, imports: list[int]) -> ReadingBatch:
+    n = len(imports)
+    return ReadingBatch(
+        interval,
+        np.arange(n, dtype=np.int64),
+        np.array(imports, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.full(n, NOT_REPORTED, dtype=np.int64),
+    )
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlStore]:
+    opened = open_store(database_url)
+    opened.register_community(_community())
+    yield opened
+    opened.close()
+
+
+def test_migrations_create_every_table(store: SqlStore) -> None:
+    for table in ("readings", "reading_conflicts", "interval_balances", "meters", "runs"):
+        assert store.count(table) >= 0
+    assert store.count("meters") == 4
+
+
+def test_same_reading_twice_is_stored_once(store: SqlStore) -> None:
+    interval = Interval(START, QUARTER)
+    with store.transaction() as tx:
+        first = tx.write_readings(_batch(interval, [10, 20, 30, 40]))
+    with store.transaction() as tx:
+        again = tx.write_readings(_batch(interval, [10, 20, 30, 40]))
+    assert (first.inserted, first.duplicates, first.conflicts) == (4, 0, 0)
+    assert (again.inserted, again.duplicates, again.conflicts) == (0, 4, 0)
+    assert store.count("readings") == 4
+
+
+def test_conflicting_value_is_kept_for_review_not_overwritten(store: SqlStore) -> None:
+    interval = Interval(START, QUARTER)
+    with store.transaction() as tx:
+        tx.write_readings(_batch(interval, [10, 20, 30, 40]))
+    with store.transaction() as tx:
+        report = tx.write_readings(_batch(interval, [10, 21, 30, 40]))
+    assert (report.inserted, report.duplicates, report.conflicts) == (0, 3, 1)
+    stored = store.readings(["t:m0/grid"])
+    assert stored["import_wh"].tolist() == [20]
+    conflicts = store.conflicts()
+    assert len(conflicts) == 1
+    row = conflicts.iloc[0]
+    assert (row["stored_import_wh"], row["offered_import_wh"]) == (20, 21)
+
+
+def test_partly_new_batch_counts_each_reading_once(store: SqlStore) -> None:
+    first, second = Interval(START, QUARTER), Interval(START + QUARTER, QUARTER)
+    with store.transaction() as tx:
+        tx.write_readings(_batch(first, [1, 2, 3, 4]))
+    starts = np.array([first.start_s] * 4 + [second.start_s] * 4, dtype=np.int64)
+    pks = np.tile(store.meter_pks(np.arange(4, dtype=np.int64)), 2)
+    imports = np.array([1, 2, 3, 5, 6, 7, 8, 9], dtype=np.int64)
+    zeros = np.zeros(8, dtype=np.int64)
+    with store.transaction() as tx:
+        report = tx.write_columns(starts, pks, imports, zeros, np.full(8, NOT_REPORTED))
+    assert (report.inserted, report.duplicates, report.conflicts) == (4, 3, 1)
+    assert report.offered == 8
+    assert store.count("readings") == 8
+
+
+def test_failed_transaction_leaves_nothing(store: SqlStore) -> None:
+    interval = Interval(START, QUARTER)
+    with pytest.raises(RuntimeError, match="boom"), store.transaction() as tx:
+        tx.write_readings(_batch(interval, [1, 2, 3, 4]))
+        raise RuntimeError("boom")
+    assert store.count("readings") == 0
+
+
+def test_same_meter_twice_in_one_write_is_refused(store: SqlStore) -> None:
+    starts = np.array([START.timestamp()] * 2, dtype=np.int64)
+    pks = np.repeat(store.meter_pks(np.array([1], dtype=np.int64)), 2)
+    ones = np.ones(2, dtype=np.int64)
+    with pytest.raises(StorageError, match="twice"), store.transaction() as tx:
+        tx.write_columns(starts, pks, ones, ones, ones)
+    assert store.count("readings") == 0
+
+
+def test_stored_energy_round_trips_with_nulls(store: SqlStore) -> None:
+    interval = Interval(START, QUARTER)
+    batch = ReadingBatch(
+        interval,
+        np.arange(2, dtype=np.int64),
+        np.array([5, 6], dtype=np.int64),
+        np.array([0, 0], dtype=np.int64),
+        np.array([NOT_REPORTED, 4000], dtype=np.int64),
+    )
+    with store.transaction() as tx:
+        tx.write_readings(batch)
+    with store.transaction() as tx:
+        report = tx.write_readings(batch)
+    assert report.duplicates == 2
+    stored = store.readings().sort_values("meter_id")
+    assert stored["stored_wh"].isna().sum() == 1
+    assert 4000 in stored["stored_wh"].tolist()
+
+
+def test_reregistering_a_changed_meter_is_an_error(
+    database_url: str, request: pytest.FixtureRequest
+) -> None:
+    store = open_store(database_url)
+    request.addfinalizer(store.close)
+    store.register_community(_community())
+    changed = _community()
+    meters = list(changed.meters)
+    meters[1] = Meter("t:m0/grid", "t:m1", MeterKind.GRID)
+    clash = Community(
+        "t", "test", "UTC", QUARTER, changed.participants, (), tuple(meters), changed.tariff
+    )
+    with pytest.raises(StorageError, match="t:m0/grid is stored as"):
+        store.register_community(clash)
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StorageError, match="cannot open database"):
+        open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")

@@ -1,0 +1,56 @@
+"""The command line: the main job, and bad scenarios that must leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gridshare.cli import app
+
+DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
+runner = CliRunner()
+
+
+def test_simulate_prints_summary_and_writes_files(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", str(DEMO), "--days", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Energy balance residual" in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["energy_balance_residual_wh"] == 0
+    assert (tmp_path / "typical_day.png").exists()
+
+
+def test_bad_scenario_names_file_key_and_expectation_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEMO.read_text().replace("kwp = 7.0", "kwp = -7.0"))
+    database = tmp_path / "db.sqlite"
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["simulate", str(bad), "--out", str(out), "--database-url", f"sqlite:///{database}"],
+    )
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert str(bad) in message.replace(" ", "") or "bad.toml" in message
+    assert "groups[0].pv.kwp" in message
+    assert "greater than 0" in message
+    assert not database.exists()
+    assert not out.exists()
+
+
+def test_missing_weather_file_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "noweather.toml"
+    bad.write_text(DEMO.read_text().replace("pvlib:723170TYA.CSV", "pvlib:NOPE.CSV"))
+    result = runner.invoke(app, ["simulate", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "weather.source" in result.output
+    assert "723170TYA.CSV" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_scenario_file_is_reported(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", str(tmp_path / "absent.toml")])
+    assert result.exit_code == 2
+    assert "no such scenario file" in result.output
