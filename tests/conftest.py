@@ -29,7 +29,9 @@ def postgres_server() -> str:
         with psycopg.connect(ADMIN_URL, connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is required at {ADMIN_URL} and is not reachable ({exc}); {START_HINT}")
+        pytest.fail(
+            f"PostgreSQL is required at {ADMIN_URL} and is not reachable ({exc}); {START_HINT}"
+        )
     return ADMIN_URL
 
 

@@ -57,11 +57,14 @@ def _summary_table(summary: Mapping[str, object]) -> Table:
         ("Peak import", "peak_import_kw", "{:,.1f} kW"),
         ("Peak export", "peak_export_kw", "{:,.1f} kW"),
         ("Energy balance residual", "energy_balance_residual_wh", "{} Wh"),
-        ("Intervals over grid limit", "intervals_over_grid_limit", "{}"),
     ]
     for label, key, fmt in rows:
         value = summary.get(key)
         table.add_row(label, "n/a" if value is None else fmt.format(value))
+    flagged = summary["intervals_flagged"]
+    assert isinstance(flagged, dict)  # noqa: S101
+    table.add_row("Intervals over a grid limit", str(flagged["limit_exceeded"]))
+    table.add_row("Intervals with missing readings", str(flagged["missing"]))
     cost = summary["grid_cost"]
     assert isinstance(cost, dict)  # noqa: S101
     table.add_row("Grid cost (import - export)", f"{cost['net_cost']}")

@@ -10,41 +10,17 @@ import pytest
 
 from gridshare.model import (
     NOT_REPORTED,
-    Category,
     Community,
-    GridTariff,
-    Location,
     Meter,
     MeterKind,
-    Participant,
     ReadingBatch,
-    Role,
 )
 from gridshare.storage import SqlStore, StorageError, open_store
 from gridshare.units import Interval
+from tests.factories import small_community
 
 QUARTER = timedelta(minutes=15)
 START = datetime(2025, 6, 2, 4, tzinfo=UTC)
-
-
-def _community(n_members: int = 3, community_id: str = "t") -> Community:
-    here = Location(36.1, -79.95, 273.0)
-    participants = [Participant(f"{community_id}:op", "op", Role.OPERATOR, Category.COMMERCIAL, here)]
-    meters = [Meter(f"{community_id}:pcc", f"{community_id}:op", MeterKind.PCC)]
-    for i in range(n_members):
-        pid = f"{community_id}:m{i}"
-        participants.append(Participant(pid, pid, Role.CONSUMER, Category.RESIDENTIAL, here))
-        meters.append(Meter(f"{pid}/grid", pid, MeterKind.GRID))
-    return Community(
-        community_id,
-        "test",
-        "UTC",
-        QUARTER,
-        tuple(participants),
-        (),
-        tuple(meters),
-        GridTariff(300_000, 70_000, 100.0, 100.0),
-    )
 
 
 def _batch(interval: Interval, imports: list[int]) -> ReadingBatch:
@@ -61,7 +37,7 @@ def _batch(interval: Interval, imports: list[int]) -> ReadingBatch:
 @pytest.fixture
 def store(database_url: str) -> Iterator[SqlStore]:
     opened = open_store(database_url)
-    opened.register_community(_community())
+    opened.register_community(small_community())
     yield opened
     opened.close()
 
@@ -115,9 +91,14 @@ def test_partly_new_batch_counts_each_reading_once(store: SqlStore) -> None:
 
 def test_failed_transaction_leaves_nothing(store: SqlStore) -> None:
     interval = Interval(START, QUARTER)
-    with pytest.raises(RuntimeError, match="boom"), store.transaction() as tx:
-        tx.write_readings(_batch(interval, [1, 2, 3, 4]))
-        raise RuntimeError("boom")
+
+    def write_then_fail() -> None:
+        with store.transaction() as tx:
+            tx.write_readings(_batch(interval, [1, 2, 3, 4]))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
     assert store.count("readings") == 0
 
 
@@ -154,8 +135,8 @@ def test_reregistering_a_changed_meter_is_an_error(
 ) -> None:
     store = open_store(database_url)
     request.addfinalizer(store.close)
-    store.register_community(_community())
-    changed = _community()
+    store.register_community(small_community())
+    changed = small_community()
     meters = list(changed.meters)
     meters[1] = Meter("t:m0/grid", "t:m1", MeterKind.GRID)
     clash = Community(

@@ -15,7 +15,9 @@ DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
-    return run_simulation(prepare(DEMO, days=2), tmp_path_factory.mktemp("demo"), scenario_name="demo")
+    return run_simulation(
+        prepare(DEMO, days=2), tmp_path_factory.mktemp("demo"), scenario_name="demo"
+    )
 
 
 def test_summary_has_what_an_engineer_needs(demo: SimulationResult) -> None:
@@ -89,19 +91,31 @@ def test_plots_are_written(demo: SimulationResult) -> None:
         assert path.stat().st_size > 10_000
 
 
-def test_same_scenario_and_seed_give_identical_results(demo: SimulationResult, tmp_path: Path) -> None:
+def test_same_scenario_and_seed_give_identical_results(
+    demo: SimulationResult, tmp_path: Path
+) -> None:
     again = run_simulation(prepare(DEMO, days=2), tmp_path, scenario_name="demo", plots=False)
     assert again.summary == demo.summary
 
 
-def test_postgresql_run_equals_sqlite_run(demo: SimulationResult, postgres_url: str, tmp_path: Path) -> None:
+def test_postgresql_run_equals_sqlite_run(
+    demo: SimulationResult, postgres_url: str, tmp_path: Path
+) -> None:
     on_postgres = run_simulation(
-        prepare(DEMO, days=2), tmp_path, scenario_name="demo", database_url=postgres_url, plots=False
+        prepare(DEMO, days=2),
+        tmp_path,
+        scenario_name="demo",
+        database_url=postgres_url,
+        plots=False,
     )
     assert on_postgres.summary == demo.summary
     with pytest.raises(StorageError, match="--replace"):
         run_simulation(
-            prepare(DEMO, days=1), tmp_path, scenario_name="demo", database_url=postgres_url, plots=False
+            prepare(DEMO, days=1),
+            tmp_path,
+            scenario_name="demo",
+            database_url=postgres_url,
+            plots=False,
         )
     replaced = run_simulation(
         prepare(DEMO, days=2),

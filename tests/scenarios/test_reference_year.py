@@ -71,7 +71,9 @@ def _pvlib_reference_wh() -> float:
         surface_azimuth=180,
         module_parameters={"pdc0": 5000.0, "gamma_pdc": -0.004},
         inverter_parameters={"pdc0": 5000.0 / 1.2 / 0.96, "eta_inv_nom": 0.96},
-        temperature_model_parameters=TEMPERATURE_MODEL_PARAMETERS["sapm"]["close_mount_glass_glass"],
+        temperature_model_parameters=TEMPERATURE_MODEL_PARAMETERS["sapm"][
+            "close_mount_glass_glass"
+        ],
         losses_parameters={"system_loss_percent": 14.0},
     )
     site = Location(meta["latitude"], meta["longitude"], altitude=meta["altitude"])
@@ -97,7 +99,9 @@ def test_h0_member_consumes_its_annual_kwh(year: SimulationResult) -> None:
     participants = year.summary["participants"]
     assert isinstance(participants, list)
     household = next(
-        p for p in participants if isinstance(p, dict) and p["participant_id"] == "ref:household-001"
+        p
+        for p in participants
+        if isinstance(p, dict) and p["participant_id"] == "ref:household-001"
     )
     assert household["consumption_kwh"] == pytest.approx(3500.0, rel=0.001)
 

@@ -8,7 +8,7 @@ exactly one: a member configured with 3,500 kWh per year consumes 3,500 kWh per 
 
 Profiles: the 1999 BDEW profiles H0 (household, with H0_DYN its dynamised form), G0..G6
 (commercial), L0..L2 (agriculture); and the 2025 revision H25, G25, L25, P25 (households
-with PV), S25 (households with storage).
+with PV), S25 (households with PV and storage).
 """
 
 from __future__ import annotations

@@ -50,8 +50,7 @@ class EnergyAccountingStep:
         )
         self._peak_import_wh = 0
         self._peak_export_wh = 0
-        self._limit_exceeded = 0
-        self._inconsistent = 0
+        self._flagged = {str(flag.name).lower(): 0 for flag in QualityFlag if flag}
         self._intervals = 0
         self._length = community.interval_length
 
@@ -67,9 +66,9 @@ class EnergyAccountingStep:
             or balance.pcc_export_wh > tariff.export_limit_kw * 1000 * hours
         ):
             balance = replace(balance, quality=balance.quality | QualityFlag.LIMIT_EXCEEDED)
-            self._limit_exceeded += 1
-        if QualityFlag.INCONSISTENT in balance.quality:
-            self._inconsistent += 1
+        for flag in QualityFlag:
+            if flag and flag in balance.quality:
+                self._flagged[str(flag.name).lower()] += 1
         tx.write_balance(closed.interval, balance, closed.received, closed.expected)
 
         self._intervals += 1
@@ -170,7 +169,6 @@ class EnergyAccountingStep:
                 "export_revenue": str(micros_to_currency(export_revenue)),
                 "net_cost": str(micros_to_currency(import_cost - export_revenue)),
             },
-            "intervals_over_grid_limit": self._limit_exceeded,
-            "intervals_inconsistent": self._inconsistent,
+            "intervals_flagged": dict(self._flagged),
             "participants": participants,
         }

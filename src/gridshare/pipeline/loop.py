@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,12 +15,10 @@ from gridshare.pipeline.steps import JsonValue, Step
 
 @dataclass(slots=True)
 class PipelineReport:
-    """What a run did: intervals, readings (each offered reading counted once) and quality."""
+    """What a run did: intervals and readings (each offered reading counted once)."""
 
     intervals: int = 0
     readings: WriteReport = field(default_factory=WriteReport)
-    quality_counts: Counter[str] = field(default_factory=Counter)
-    """Number of intervals carrying each quality flag."""
     missing_readings: int = 0
 
     def as_json(self) -> dict[str, JsonValue]:
@@ -31,7 +28,6 @@ class PipelineReport:
             "readings_duplicate": self.readings.duplicates,
             "readings_conflicting": self.readings.conflicts,
             "readings_missing": self.missing_readings,
-            "intervals_flagged": dict(sorted(self.quality_counts.items())),
         }
 
 
@@ -70,16 +66,18 @@ class Pipeline:
             batch = self.source.collect(interval)
             with self.store.transaction() as tx:
                 written = tx.write_readings(batch)
-                quality = QualityFlag.CONFLICT if written.conflicts else QualityFlag.OK
+                quality = QualityFlag.OK
+                if written.conflicts:
+                    # The store kept the first value of each conflicting reading; the
+                    # steps must see the same values the store (and later the chain) holds.
+                    quality = QualityFlag.CONFLICT
+                    batch = tx.read_readings(interval)
                 closed = close_interval(batch, self._expected, quality)
                 for step in self.steps:
                     step.run(closed, tx)
             report.intervals += 1
             report.readings += written
             report.missing_readings += int(closed.missing_meter_index.size)
-            for flag in QualityFlag:
-                if flag and flag in closed.quality:
-                    report.quality_counts[str(flag.name).lower()] += 1
             if self.on_interval is not None:
                 self.on_interval(closed)
         with self.store.transaction() as tx:

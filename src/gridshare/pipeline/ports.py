@@ -40,6 +40,10 @@ class StoreTransaction(Protocol):
         """Store readings idempotently."""
         ...
 
+    def read_readings(self, interval: Interval) -> ReadingBatch:
+        """The readings the store holds for ``interval`` (the first value of a conflict)."""
+        ...
+
     def write_balance(
         self, interval: Interval, balance: IntervalBalance, received: int, expected: int
     ) -> None:

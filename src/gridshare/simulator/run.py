@@ -9,13 +9,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
+from gridshare.errors import ConfigurationError
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
 from gridshare.simulator.clock import SimulatedClock
 from gridshare.simulator.community import build_community
 from gridshare.simulator.scenario import Scenario, ScenarioError, load_scenario
 from gridshare.simulator.source import SimulatedMeterSource
-from gridshare.simulator.weather import read_typical_year
+from gridshare.simulator.weather import PVLIB_PREFIX, read_typical_year
 from gridshare.storage import StorageError, default_sqlite_url, open_store
 from gridshare.units import UnitError
 
@@ -45,11 +48,18 @@ def simulation_window(scenario: Scenario) -> tuple[datetime, datetime]:
 def prepare(scenario_path: Path, days: int | None = None) -> Scenario:
     """Load a scenario, optionally overriding its number of days."""
     scenario = load_scenario(scenario_path)
+    source = scenario.weather.source
+    if not source.startswith(PVLIB_PREFIX) and not Path(source).is_absolute():
+        weather = scenario.weather.model_copy(update={"source": str(scenario_path.parent / source)})
+        scenario = scenario.model_copy(update={"weather": weather})
     if days is not None:
-        if days < 1:
-            raise ScenarioError(f"--days must be >= 1, got {days}")
-        simulation = scenario.simulation.model_copy(update={"days": days})
-        scenario = scenario.model_copy(update={"simulation": simulation})
+        raw = scenario.model_dump()
+        raw["simulation"]["days"] = days
+        try:
+            scenario = Scenario.model_validate(raw)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            raise ScenarioError(f"--days {days}: {problem}") from None
     return scenario
 
 
@@ -64,7 +74,10 @@ def run_simulation(
     plots: bool = True,
 ) -> SimulationResult:
     """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``."""
-    weather = read_typical_year(scenario.weather.source)
+    try:
+        weather = read_typical_year(scenario.weather.source)
+    except ConfigurationError as exc:
+        raise ScenarioError(f"{scenario_name}: {exc}") from None
     community, plan = build_community(scenario, weather.location)
     start, end = simulation_window(scenario)
     try:
@@ -87,14 +100,14 @@ def run_simulation(
             Path(database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     store = open_store(database_url)
     try:
-        existing = store.has_readings(community.community_id)
-        if existing and not replace:
+        readings, runs = store.recorded(community.community_id)
+        if (readings or runs) and not replace:
             raise StorageError(
-                f"the database already holds {existing} readings of community "
+                f"the database already holds {readings} readings and {runs} runs of community "
                 f"{community.community_id!r}; pass --replace to delete them first, or use "
                 "another database"
             )
-        if existing or replace:
+        if readings or runs or replace:
             store.delete_community(community.community_id)
         seed = scenario.community.seed
         simulation = scenario.simulation

@@ -13,16 +13,35 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gridshare.consumption.profiles import PROFILE_NAMES, require_profile
 from gridshare.errors import ConfigurationError
 from gridshare.model import Category, DispatchMode, Role
 from gridshare.production.wind import require_turbine_type
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=6)]
+
+def _number(value: object) -> object:
+    """Numbers must be written as TOML numbers, not strings or booleans."""
+    if isinstance(value, str | bool):
+        raise ValueError("expected a number, not a string or boolean")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Whole = Annotated[int, Strict()]
+Fraction = Annotated[Number, Field(ge=0.0, le=1.0)]
+Positive = Annotated[Number, Field(gt=0.0)]
+Price = Annotated[Decimal, BeforeValidator(_number), Field(ge=0, max_digits=12, decimal_places=6)]
 
 
 class ScenarioError(ConfigurationError):
@@ -37,7 +56,7 @@ class CommunitySpec(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
     name: str
     time_zone: str
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[Whole, Field(ge=0)] = 0
 
     @field_validator("time_zone")
     @classmethod
@@ -51,7 +70,7 @@ class CommunitySpec(_Strict):
 
 class SimulationSpec(_Strict):
     start: date
-    days: Annotated[int, Field(ge=1, le=3660)]
+    days: Annotated[Whole, Field(ge=1, le=3660)]
     interval_minutes: Literal[5, 10, 15, 30, 60] = 15
 
 
@@ -71,9 +90,9 @@ class GridSpec(_Strict):
 class LoadSpec(_Strict):
     profile: str
     annual_kwh: Positive
-    variation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    variation: Annotated[Number, Field(ge=0.0, lt=1.0)] = 0.0
     """Each member's annual kWh is drawn uniformly within +-variation of the group's."""
-    time_shift_minutes: Annotated[int, Field(ge=0, le=180)] = 0
+    time_shift_minutes: Annotated[Whole, Field(ge=0, le=180)] = 0
     """Each member's profile is shifted by whole quarter hours within +-this many minutes."""
 
     @field_validator("profile")
@@ -89,11 +108,11 @@ class LoadSpec(_Strict):
 
 class PvSpec(_Strict):
     kwp: Positive
-    variation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    tilt_deg: Annotated[float, Field(ge=0.0, le=90.0)] = 30.0
-    azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0)] = 180.0
-    dc_ac_ratio: Annotated[float, Field(ge=0.5, le=2.0)] = 1.2
-    losses_percent: Annotated[float, Field(ge=0.0, lt=100.0)] = 14.0
+    variation: Annotated[Number, Field(ge=0.0, lt=1.0)] = 0.0
+    tilt_deg: Annotated[Number, Field(ge=0.0, le=90.0)] = 30.0
+    azimuth_deg: Annotated[Number, Field(ge=0.0, lt=360.0)] = 180.0
+    dc_ac_ratio: Annotated[Number, Field(ge=0.5, le=2.0)] = 1.2
+    losses_percent: Annotated[Number, Field(ge=0.0, lt=100.0)] = 14.0
 
 
 class WindSpec(_Strict):
@@ -120,7 +139,7 @@ class DispatchableSpec(_Strict):
 class BatterySpec(_Strict):
     capacity_kwh: Positive
     power_kw: Positive
-    round_trip_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    round_trip_efficiency: Annotated[Number, Field(gt=0.0, le=1.0)] = 0.9
     min_soc: Fraction = 0.1
     initial_soc: Fraction = 0.5
 
@@ -133,7 +152,7 @@ class BatterySpec(_Strict):
 
 class GroupSpec(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,23}$")]
-    count: Annotated[int, Field(ge=1, le=100_000)] = 1
+    count: Annotated[Whole, Field(ge=1, le=100_000)] = 1
     role: Role
     category: Category = Category.RESIDENTIAL
     load: LoadSpec | None = None
@@ -152,12 +171,19 @@ class GroupSpec(_Strict):
             )
         if self.role is Role.CONSUMER and (generates or self.load is None):
             raise ValueError("a consumer group needs a load and no generation")
-        if self.role is Role.PRODUCER and not generates:
-            raise ValueError("a producer group needs pv, wind, hydro or biomass")
+        if self.role is Role.PRODUCER and (not generates or self.load is not None):
+            raise ValueError(
+                "a producer group needs pv, wind, hydro or biomass and no load (with a load "
+                "it is a prosumer)"
+            )
         if self.role is Role.PROSUMER and (not generates or self.load is None):
             raise ValueError("a prosumer group needs a load and some generation")
-        if self.battery is not None and self.load is None and not generates:
-            raise ValueError("a battery needs a load or generation beside it")
+        if self.battery is not None and (self.load is None or not generates):
+            raise ValueError(
+                "a battery needs a load and generation beside it: it runs the "
+                "self-consumption rule (charge from the member's surplus, discharge into "
+                "its deficit)"
+            )
         return self
 
 

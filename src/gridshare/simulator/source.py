@@ -231,6 +231,8 @@ class SimulatedMeterSource:
         n = len(self.community.participants)
         consumption = np.bincount(self.load_owner, weights=load, minlength=n).astype(np.int64)
         production = np.bincount(self.gen_owner, weights=gen, minlength=n).astype(np.int64)
+        dispatched = np.where(self.disp_follows, 0, self.disp_available_wh)
+        production += np.bincount(self.disp_owner, weights=dispatched, minlength=n).astype(np.int64)
 
         surplus = production[self.bat_owner] - consumption[self.bat_owner]
         step = self_consumption_step(self.fleet, self.bat_stored, surplus)
@@ -241,16 +243,15 @@ class SimulatedMeterSource:
         )
 
         net = consumption + charge - production - discharge
-        dispatched = np.where(self.disp_follows, 0, self.disp_available_wh)
-        net -= np.bincount(self.disp_owner, weights=dispatched, minlength=n).astype(np.int64)
         if self.disp_follows.any():
             deficit = int(net.sum())
             shares = follow_load(deficit, self.disp_available_wh[self.disp_follows])
             dispatched[self.disp_follows] = shares
-            net -= np.bincount(
+            following = np.bincount(
                 self.disp_owner[self.disp_follows], weights=shares, minlength=n
             ).astype(np.int64)
-        production += np.bincount(self.disp_owner, weights=dispatched, minlength=n).astype(np.int64)
+            net -= following
+            production += following
 
         self.truth.consumption_wh += consumption
         self.truth.production_wh += production

@@ -217,6 +217,34 @@ class SqlTransaction:
             self.connection.execute(t.reading_conflicts.insert(), conflicts)
         return len(conflicts)
 
+    def read_readings(self, interval: Interval) -> ReadingBatch:
+        """The stored readings of ``interval`` for the registered community's meters."""
+        rows = self.connection.execute(
+            select(
+                t.readings.c.meter_pk,
+                t.readings.c.import_wh,
+                t.readings.c.export_wh,
+                t.readings.c.stored_wh,
+            ).where(
+                t.readings.c.interval_start_s == interval.start_s,
+                t.readings.c.meter_pk.in_(self.store.meter_pks_list()),
+            )
+        ).all()
+        position = self.store.meter_positions([row.meter_pk for row in rows])
+        order = np.argsort(position, kind="stable")
+
+        def column(values: list[int | None]) -> IntArray:
+            array = np.array([NOT_REPORTED if v is None else v for v in values], dtype=np.int64)
+            return array[order]
+
+        return ReadingBatch(
+            interval,
+            position[order],
+            column([row.import_wh for row in rows]),
+            column([row.export_wh for row in rows]),
+            column([row.stored_wh for row in rows]),
+        )
+
     # -- results --------------------------------------------------------------------
     def write_balance(
         self, interval: Interval, balance: IntervalBalance, received: int, expected: int
@@ -279,6 +307,15 @@ class SqlStore:
     def meter_pks(self, meter_index: IntArray) -> IntArray:
         """Database keys of meters given by their position in the community."""
         return self._meter_pks[meter_index]
+
+    def meter_pks_list(self) -> list[int]:
+        """Database keys of all the registered community's meters."""
+        return [int(pk) for pk in self._meter_pks.tolist()]
+
+    def meter_positions(self, meter_pks: Sequence[int]) -> IntArray:
+        """Positions in the community of meters given by their database keys."""
+        lookup = {int(pk): i for i, pk in enumerate(self._meter_pks.tolist())}
+        return np.array([lookup[int(pk)] for pk in meter_pks], dtype=np.int64)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -386,15 +423,18 @@ class SqlStore:
         if meter_rows:
             conn.execute(t.meters.insert(), meter_rows)
 
-    def has_readings(self, community_id: str) -> int:
-        """Number of readings stored for the community's meters."""
+    def recorded(self, community_id: str) -> tuple[int, int]:
+        """Numbers of readings and of runs stored for a community."""
         with self.engine.connect() as conn:
-            count = conn.execute(
+            readings = conn.execute(
                 select(func.count())
                 .select_from(t.readings.join(t.meters))
                 .where(t.meters.c.community_id == community_id)
             ).scalar_one()
-        return int(count)
+            runs = conn.execute(
+                select(func.count()).where(t.runs.c.community_id == community_id)
+            ).scalar_one()
+        return int(readings), int(runs)
 
     def delete_community(self, community_id: str) -> None:
         """Remove a community and everything recorded for it."""
