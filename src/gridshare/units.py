@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import NewType
 
 from gridshare.errors import GridshareError
@@ -50,10 +50,20 @@ def wh_to_kwh(e_wh: int) -> float:
 
 def currency_to_micros(amount: Decimal | int | str) -> Micros:
     """Convert a currency amount (exact decimal) to micros, rejecting sub-micro precision."""
-    value = Decimal(amount) * MICROS_PER_UNIT
-    if value != value.to_integral_value():
-        raise UnitError(f"{amount} has more than 6 decimal places; micros are the smallest unit")
-    return Micros(int(value))
+    try:
+        exact = Decimal(amount)
+    except ArithmeticError:
+        raise UnitError(f"{amount!r} is not a currency amount") from None
+    if not exact.is_finite():
+        raise UnitError(f"{amount} is not a finite currency amount")
+    with localcontext() as context:
+        context.prec = max(28, len(exact.as_tuple().digits) + 8)
+        value = exact.scaleb(6)
+        if value != value.to_integral_value():
+            raise UnitError(
+                f"{amount} has more than 6 decimal places; micros are the smallest unit"
+            )
+        return Micros(int(value))
 
 
 def micros_to_currency(amount_micros: int) -> Decimal:

@@ -57,8 +57,11 @@ class Reading:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ModelError(f"reading of {self.meter_id}: {name} must be an int >= 0")
-        if self.stored_wh is not None and self.stored_wh < 0:
-            raise ModelError(f"reading of {self.meter_id}: stored_wh must be >= 0")
+        stored = self.stored_wh
+        if stored is not None and (
+            not isinstance(stored, int) or isinstance(stored, bool) or stored < 0
+        ):
+            raise ModelError(f"reading of {self.meter_id}: stored_wh must be an int >= 0")
 
 
 def _as_int_column(values: object, name: str) -> IntArray:
@@ -94,6 +97,8 @@ class ReadingBatch:
             raise ModelError(f"batch columns differ in length: {sorted(sizes)}")
         if (self.import_wh < 0).any() or (self.export_wh < 0).any():
             raise ModelError(f"batch for {self.interval.start.isoformat()} has negative energy")
+        if (self.meter_index < 0).any():
+            raise ModelError("meter_index must be >= 0 (positions in the community's meters)")
         if (self.stored_wh < NOT_REPORTED).any():
             raise ModelError("stored_wh must be >= 0 or NOT_REPORTED")
         if np.unique(self.meter_index).size != self.meter_index.size:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from gridshare.errors import DataError
+
 IntArray = NDArray[np.int64]
 
 
@@ -17,6 +19,8 @@ def follow_load(deficit_wh: int, available_wh: IntArray) -> IntArray:
     method), so the total is exact.
     """
     available = np.asarray(available_wh, dtype=np.int64)
+    if (available < 0).any():
+        raise DataError("available energy of a generator must be >= 0 Wh")
     total_available = int(available.sum())
     target = max(0, min(int(deficit_wh), total_available))
     if target == 0 or total_available == 0:

@@ -37,11 +37,15 @@ def _number(value: object) -> object:
     return value
 
 
-Number = Annotated[float, BeforeValidator(_number)]
+Number = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
 Whole = Annotated[int, Strict()]
 Fraction = Annotated[Number, Field(ge=0.0, le=1.0)]
 Positive = Annotated[Number, Field(gt=0.0)]
-Price = Annotated[Decimal, BeforeValidator(_number), Field(ge=0, max_digits=12, decimal_places=6)]
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_number),
+    Field(ge=0, max_digits=12, decimal_places=6, allow_inf_nan=False),
+]
 
 
 class ScenarioError(ConfigurationError):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from alembic import command
 from alembic.config import Config
 from numpy.typing import NDArray
@@ -174,20 +175,27 @@ class SqlTransaction:
         export_wh: IntArray,
         stored_wh: IntArray,
     ) -> int:
-        cursor.execute(_STAGE_DDL["postgresql"])
+        """COPY straight into ``readings``; if a key is already there, stage and merge."""
         flat = np.column_stack([interval_start_s, meter_pk, import_wh, export_wh, stored_wh])
         text = ("%d\t%d\t%d\t%d\t%d\n" * flat.shape[0]) % tuple(flat.ravel().tolist())
+        text = text.replace("\t-1\n", "\t\\N\n")  # stored_wh NOT_REPORTED -> NULL
+        cursor.execute("SAVEPOINT gridshare_copy")
+        try:
+            with cursor.copy(f"COPY readings ({_READING_COLUMNS}) FROM STDIN") as copy:  # noqa: S608
+                copy.write(text)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT gridshare_copy")
+        else:
+            cursor.execute("RELEASE SAVEPOINT gridshare_copy")
+            return int(interval_start_s.size)
+        cursor.execute(_STAGE_DDL["postgresql"])
         with cursor.copy(f"COPY readings_stage ({_READING_COLUMNS}) FROM STDIN") as copy:  # noqa: S608
             copy.write(text)
         cursor.execute(
             f"INSERT INTO readings ({_READING_COLUMNS}) "  # noqa: S608 - constant column list
-            "SELECT interval_start_s, meter_pk, import_wh, export_wh, NULLIF(stored_wh, -1) "
-            "FROM readings_stage ON CONFLICT DO NOTHING"
+            f"SELECT {_READING_COLUMNS} FROM readings_stage ON CONFLICT DO NOTHING"
         )
-        inserted = int(cursor.rowcount)
-        if inserted == interval_start_s.size:
-            cursor.execute("DELETE FROM readings_stage")
-        return inserted
+        return int(cursor.rowcount)
 
     def _record_conflicts(self, cursor: Any) -> int:
         cursor.execute(
@@ -198,7 +206,7 @@ class SqlTransaction:
         now_s = int(time.time())
         conflicts = []
         for start, pk, r_imp, r_exp, r_sto, s_imp, s_exp, s_sto in cursor.fetchall():
-            offered_stored = _nullable(s_sto)
+            offered_stored = None if s_sto is None else _nullable(s_sto)
             if (r_imp, r_exp, r_sto) != (s_imp, s_exp, offered_stored):
                 conflicts.append(
                     {
@@ -428,7 +436,9 @@ class SqlStore:
         with self.engine.connect() as conn:
             readings = conn.execute(
                 select(func.count())
-                .select_from(t.readings.join(t.meters))
+                .select_from(
+                    t.readings.join(t.meters, t.readings.c.meter_pk == t.meters.c.meter_pk)
+                )
                 .where(t.meters.c.community_id == community_id)
             ).scalar_one()
             runs = conn.execute(
@@ -514,7 +524,7 @@ class SqlStore:
             t.readings.c.import_wh,
             t.readings.c.export_wh,
             t.readings.c.stored_wh,
-        ).select_from(t.readings.join(t.meters))
+        ).select_from(t.readings.join(t.meters, t.readings.c.meter_pk == t.meters.c.meter_pk))
         if meter_ids is not None:
             query = query.where(t.meters.c.meter_id.in_(list(meter_ids)))
         with self.engine.connect() as conn:

@@ -90,7 +90,7 @@ def upgrade() -> None:
     op.create_table(
         "readings",
         sa.Column("interval_start_s", sa.BigInteger, nullable=False),
-        sa.Column("meter_pk", sa.Integer, sa.ForeignKey("meters.meter_pk"), nullable=False),
+        sa.Column("meter_pk", sa.Integer, nullable=False),
         sa.Column("import_wh", sa.BigInteger, nullable=False),
         sa.Column("export_wh", sa.BigInteger, nullable=False),
         sa.Column("stored_wh", sa.BigInteger, nullable=True),
