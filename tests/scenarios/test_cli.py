@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pvlib
 from typer.testing import CliRunner
 
 from gridshare.cli import app
+from gridshare.simulator.run import prepare
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
 runner = CliRunner()
@@ -54,3 +57,18 @@ def test_missing_scenario_file_is_reported(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", str(tmp_path / "absent.toml")])
     assert result.exit_code == 2
     assert "no such scenario file" in result.output
+
+
+def test_days_override_is_validated_like_the_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", str(DEMO), "--days", "5000", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--days 5000" in result.output
+    assert "3660" in result.output
+
+
+def test_relative_weather_path_is_read_from_the_scenario_folder(tmp_path: Path) -> None:
+    shutil.copy(Path(pvlib.__file__).parent / "data" / "723170TYA.CSV", tmp_path / "station.csv")
+    scenario = tmp_path / "local.toml"
+    scenario.write_text(DEMO.read_text().replace("pvlib:723170TYA.CSV", "station.csv"))
+    prepared = prepare(scenario)
+    assert prepared.weather.source == str(tmp_path / "station.csv")

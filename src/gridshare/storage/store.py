@@ -98,8 +98,31 @@ _STAGE_DDL = {
 }
 
 
-def _row_tuples(*columns: IntArray) -> list[tuple[int, ...]]:
-    return list(zip(*(column.tolist() for column in columns), strict=True))
+_BALANCE_FIELDS = (
+    "community_id",
+    "interval_start_s",
+    "length_s",
+    "solar_wh",
+    "wind_wh",
+    "hydro_wh",
+    "biomass_wh",
+    "quality",
+    "received",
+    "expected",
+    *t.BALANCE_ENERGY_COLUMNS[4:],
+)
+_BALANCE_UPSERT = (
+    f"INSERT INTO interval_balances ({', '.join(_BALANCE_FIELDS)}) "  # noqa: S608 - constants
+    f"VALUES ({', '.join('?' for _ in _BALANCE_FIELDS)}) "
+    "ON CONFLICT (community_id, interval_start_s) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _BALANCE_FIELDS[2:])
+)
+
+
+def _row_tuples(*columns: IntArray, stored_wh: IntArray) -> list[tuple[int | None, ...]]:
+    """Rows for ``executemany``; ``stored_wh`` last, NOT_REPORTED as NULL."""
+    stored = [None if value == NOT_REPORTED else value for value in stored_wh.tolist()]
+    return list(zip(*(column.tolist() for column in columns), stored, strict=True))
 
 
 def _nullable(value: int) -> int | None:
@@ -119,7 +142,12 @@ class SqlTransaction:
         meter_pk = self.store.meter_pks(batch.meter_index)
         starts = np.full(len(batch), batch.interval.start_s, dtype=np.int64)
         return self.write_columns(
-            starts, meter_pk, batch.import_wh, batch.export_wh, batch.stored_wh
+            starts,
+            meter_pk,
+            batch.import_wh,
+            batch.export_wh,
+            batch.stored_wh,
+            keys_checked=True,  # a ReadingBatch never repeats a meter
         )
 
     def write_columns(
@@ -129,17 +157,21 @@ class SqlTransaction:
         import_wh: IntArray,
         export_wh: IntArray,
         stored_wh: IntArray,
+        *,
+        keys_checked: bool = False,
     ) -> WriteReport:
         """Store readings given as columns (any intervals); ``stored_wh`` -1 = not reported.
 
-        The ``(interval_start_s, meter_pk)`` pairs offered must be distinct.
+        The ``(interval_start_s, meter_pk)`` pairs offered must be distinct; they are
+        checked unless the caller already guarantees it (``keys_checked``).
         """
         offered = int(meter_pk.size)
         if offered == 0:
             return WriteReport()
-        keys = interval_start_s.astype(np.int64) * (1 << 32) + meter_pk.astype(np.int64)
-        if np.unique(keys).size != offered:
-            raise StorageError("a write offered the same meter and interval twice")
+        if not keys_checked:
+            keys = interval_start_s.astype(np.int64) * (1 << 32) + meter_pk.astype(np.int64)
+            if np.unique(keys).size != offered:
+                raise StorageError("a write offered the same meter and interval twice")
         driver = self.connection.connection.driver_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
@@ -148,9 +180,11 @@ class SqlTransaction:
                     cursor, interval_start_s, meter_pk, import_wh, export_wh, stored_wh
                 )
             else:
-                rows = _row_tuples(interval_start_s, meter_pk, import_wh, export_wh, stored_wh)
+                rows = _row_tuples(
+                    interval_start_s, meter_pk, import_wh, export_wh, stored_wh=stored_wh
+                )
                 cursor.executemany(
-                    f"INSERT INTO readings ({_READING_COLUMNS}) VALUES (?, ?, ?, ?, NULLIF(?, -1)) "  # noqa: S608 - constant column list
+                    f"INSERT INTO readings ({_READING_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608 - constant column list
                     "ON CONFLICT DO NOTHING",
                     rows,
                 )
@@ -274,13 +308,14 @@ class SqlTransaction:
         }
         for name in t.BALANCE_ENERGY_COLUMNS[4:]:
             row[name] = getattr(balance, name)
-        self.connection.execute(
-            delete(t.interval_balances).where(
-                t.interval_balances.c.community_id == community_id,
-                t.interval_balances.c.interval_start_s == interval.start_s,
-            )
-        )
-        self.connection.execute(t.interval_balances.insert(), row)
+        # One upsert on the driver's cursor: this runs once per interval.
+        marker = "?" if self.dialect == "sqlite" else "%s"
+        cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            values = tuple(row[name] for name in _BALANCE_FIELDS)
+            cursor.execute(_BALANCE_UPSERT.replace("?", marker), values)
+        finally:
+            cursor.close()
 
     def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
         """Store per-participant totals of a run (aligned with the participants)."""
@@ -301,6 +336,7 @@ class SqlStore:
         self.engine = engine
         self._community: Community | None = None
         self._meter_pks: IntArray = np.zeros(0, dtype=np.int64)
+        self._connection: Connection | None = None
 
     @property
     def dialect(self) -> str:
@@ -326,13 +362,22 @@ class SqlStore:
         return np.array([lookup[int(pk)] for pk in meter_pks], dtype=np.int64)
 
     def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
         self.engine.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        """A unit of work; an exception inside rolls it back."""
-        with self.engine.begin() as connection:
-            yield SqlTransaction(connection, self)
+        """A unit of work; an exception inside rolls it back.
+
+        Units of work share one connection (checked out on first use), so the interval
+        loop does not pay a pool checkout per interval.
+        """
+        if self._connection is None or self._connection.closed:
+            self._connection = self.engine.connect()
+        with self._connection.begin():
+            yield SqlTransaction(self._connection, self)
 
     # -- community ------------------------------------------------------------------
     def register_community(self, community: Community) -> None:
