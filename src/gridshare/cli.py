@@ -132,7 +132,7 @@ def simulate(
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
+        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     console.print(_summary_table(result.summary))
     console.print(f"Summary: {out_dir / 'summary.json'}")

@@ -101,3 +101,38 @@ def test_conflicting_reading_keeps_first_value_everywhere(store: SqlStore) -> No
     balances = store.interval_balances("t")
     assert balances["consumption_wh"].tolist() == [600] * 4
     assert (balances["quality"] & 16).all()
+
+
+class FailingMeters(FixedMeters):
+    """Delivers two intervals, then fails like a broken meter link."""
+
+    def __init__(self) -> None:
+        super().__init__([100, 200, 300])
+        self.calls = 0
+
+    def collect(self, interval: Interval) -> ReadingBatch:
+        self.calls += 1
+        if self.calls == 3:
+            raise ConnectionError("meter gateway unreachable")
+        return super().collect(interval)
+
+
+@pytest.mark.parametrize(("per_transaction", "kept_intervals"), [(1, 2), (4, 0)])
+def test_failure_keeps_only_whole_committed_transactions(
+    store: SqlStore, per_transaction: int, kept_intervals: int
+) -> None:
+    community = _community()
+    step = EnergyAccountingStep(community)
+    pipeline = Pipeline(
+        community,
+        FixedClock(4),
+        FailingMeters(),
+        store,
+        [step],
+        run_id="a",
+        intervals_per_transaction=per_transaction,
+    )
+    with pytest.raises(ConnectionError):
+        pipeline.run()
+    assert store.count("readings") == 4 * kept_intervals
+    assert store.count("interval_balances") == kept_intervals

@@ -30,8 +30,6 @@ class QualityFlag(IntFlag):
     OK = 0
     MISSING = 1
     """Expected meters did not report for the interval."""
-    ESTIMATED = 2
-    """Values were substituted or estimated."""
     LIMIT_EXCEEDED = 4
     """The community exceeded its import or export limit at the point of common coupling."""
     INCONSISTENT = 8

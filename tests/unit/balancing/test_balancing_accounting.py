@@ -153,10 +153,10 @@ def test_missing_member_grid_reading_leaves_a_residual() -> None:
 def test_negative_derived_consumption_is_inconsistent() -> None:
     """Without the PV meter the prosumer exports and charges more than it has: flagged."""
     readings = {k: v for k, v in CONSISTENT.items() if k != "pro-pv-m"}
-    balance, flows, _ = account_small(readings, QualityFlag.ESTIMATED)
+    balance, flows, _ = account_small(readings, QualityFlag.CONFLICT)
     assert flows.consumption_wh[1] == -1_000 - 1_000
     assert QualityFlag.INCONSISTENT in balance.quality
-    assert QualityFlag.ESTIMATED in balance.quality
+    assert QualityFlag.CONFLICT in balance.quality
     assert balance.production_wh == 0
 
 

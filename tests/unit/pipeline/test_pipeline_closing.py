@@ -30,9 +30,9 @@ def batch_of(meter_index: list[int]) -> ReadingBatch:
 
 def test_complete_interval_keeps_its_quality() -> None:
     """All expected meters reported: nothing missing, completeness 1, quality unchanged."""
-    closed = close_interval(batch_of([4, 0, 2, 1, 3]), EXPECTED, QualityFlag.ESTIMATED)
+    closed = close_interval(batch_of([4, 0, 2, 1, 3]), EXPECTED, QualityFlag.CONFLICT)
     assert closed.missing_meter_index.size == 0
-    assert closed.quality is QualityFlag.ESTIMATED
+    assert closed.quality is QualityFlag.CONFLICT
     assert (closed.received, closed.expected) == (5, 5)
     assert closed.completeness == 1.0
     assert closed.interval == INTERVAL
