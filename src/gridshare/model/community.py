@@ -57,10 +57,6 @@ class MeterCatalogue:
     participant_index: NDArray[np.int64]
     initial_stored_wh: NDArray[np.int64]
 
-    def mask(self, kind: MeterKind) -> NDArray[np.bool_]:
-        mask: NDArray[np.bool_] = self.kind_code == METER_KINDS.index(kind)
-        return mask
-
 
 @dataclass(frozen=True)
 class Community:

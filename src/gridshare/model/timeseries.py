@@ -26,6 +26,26 @@ def cumulative_energy(energy_per_step: FloatArray) -> FloatArray:
     return cumulative
 
 
+def cumulative_at(
+    cumulative: FloatArray, native_start_s: int, native_step_s: int, at_s: NDArray[np.int64]
+) -> FloatArray:
+    """The integral of the series from its start up to each instant ``at_s`` (any shape).
+
+    Rounding these values and taking differences gives whole-Wh interval energies whose
+    rounding errors never accumulate, as with a meter's cumulative register.
+    """
+    position = (np.asarray(at_s, dtype=np.float64) - native_start_s) / native_step_s
+    n_steps = cumulative.shape[0] - 1
+    if position.size and (position.min() < 0 or position.max() > n_steps):
+        raise ModelError(
+            "requested instants fall outside the series "
+            f"(steps {position.min():.2f}..{position.max():.2f} of 0..{n_steps})"
+        )
+    grid = np.arange(cumulative.shape[0], dtype=np.float64)
+    result: FloatArray = np.interp(position, grid, cumulative)
+    return result
+
+
 def energy_on_intervals(
     cumulative: FloatArray,
     native_start_s: int,

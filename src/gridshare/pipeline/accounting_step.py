@@ -12,7 +12,12 @@ from gridshare.model.community import SOURCES
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import energy_cost_micros, energy_wh_to_mean_power_kw, micros_to_currency
+from gridshare.units import (
+    energy_cost_micros,
+    energy_wh_to_mean_power_kw,
+    micros_to_currency,
+    wh_to_kwh,
+)
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -116,7 +121,7 @@ class EnergyAccountingStep:
         )
 
         def kwh(wh: int) -> float:
-            return round(wh / 1000, 3)
+            return round(wh_to_kwh(wh), 3)
 
         participants: list[JsonValue] = []
         for i, participant in enumerate(self.community.participants):

@@ -153,7 +153,6 @@ def test_catalogue_arrays_align_with_meters() -> None:
     assert catalogue.initial_stored_wh.tolist() == [0, 0, 0, 5_000, 0, 0]
     for column in (catalogue.kind_code, catalogue.source_code, catalogue.participant_index):
         assert column.dtype == np.int64
-    assert catalogue.mask(MeterKind.GRID).tolist() == [False, True, False, False, True, False]
     assert built.catalogue is catalogue
 
 
