@@ -58,13 +58,8 @@ def energy_on_intervals(
     ``starts_s`` may have any shape (for instance ``[intervals, members]`` with per-member
     time shifts); the result has the same shape. Intervals must lie within the series.
     """
-    first = (np.asarray(starts_s, dtype=np.float64) - native_start_s) / native_step_s
-    last = first + length_s / native_step_s
-    n_steps = cumulative.shape[0] - 1
-    if first.size and (first.min() < 0 or last.max() > n_steps):
-        raise ModelError(
-            "requested intervals fall outside the series "
-            f"(steps {first.min():.2f}..{last.max():.2f} of 0..{n_steps})"
-        )
-    grid = np.arange(cumulative.shape[0], dtype=np.float64)
-    return np.interp(last, grid, cumulative) - np.interp(first, grid, cumulative)
+    starts = np.asarray(starts_s, dtype=np.int64)
+    end = cumulative_at(cumulative, native_start_s, native_step_s, starts + length_s)
+    start = cumulative_at(cumulative, native_start_s, native_step_s, starts)
+    result: FloatArray = end - start
+    return result
