@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -43,6 +44,19 @@ def ensure_env(extra: str | None) -> None:
     stamp.write_text(" ".join([*installed, digest]))
 
 
+ANVIL_PACKAGE = "@foundry-rs/anvil@1.7.1"
+TOOLS = ROOT / ".tools"
+
+
+def ensure_anvil() -> None:
+    """anvil (a real EVM node) from npm, for the ledger tests."""
+    if (TOOLS / "node_modules" / ".bin" / "anvil").exists():
+        return
+    if shutil.which("npm") is None:
+        sys.exit("the ledger tests need anvil from npm, and npm is not installed")
+    run("npm", "install", "--silent", "--no-save", "--prefix", TOOLS, ANVIL_PACKAGE)
+
+
 def demo() -> None:
     ensure_env(None)
     run(BIN / "gridshare", "simulate", "scenarios/demo.toml", *sys.argv[2:])
@@ -50,6 +64,7 @@ def demo() -> None:
 
 def test() -> None:
     ensure_env("dev")
+    ensure_anvil()
     run(BIN / "ruff", "check", "src", "tests", "bench", "scripts")
     run(BIN / "ruff", "format", "--check", "src", "tests", "bench", "scripts")
     run(BIN / "mypy", "src")

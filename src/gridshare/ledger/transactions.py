@@ -1,0 +1,188 @@
+"""The transaction manager: one signer's transactions to one chain, in order.
+
+It checks the chain id before anything is sent, keeps the nonce locally (resynchronising
+from the node when the node disagrees), sets gas and fees explicitly (no gas estimation
+on the hot path), waits for each receipt, retries transient failures, and turns a failed
+transaction into an error that says why (the contract's revert reason).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+
+from gridshare.errors import GridshareError
+from gridshare.ledger.keys import Signer
+
+T = TypeVar("T")
+DEFAULT_GAS = 3_000_000
+PRIORITY_FEE_WEI = 1_000_000_000
+
+
+class TransactionError(GridshareError):
+    """A transaction could not be sent or did not succeed."""
+
+
+class TransactionReverted(TransactionError):
+    """The contract refused the transaction; ``reason`` is its revert message."""
+
+    def __init__(self, reason: str, tx_hash: str | None = None) -> None:
+        super().__init__(f"transaction reverted: {reason}")
+        self.reason = reason
+        self.tx_hash = tx_hash
+
+
+class OutOfGas(TransactionError):
+    """The transaction used all the gas it was given."""
+
+
+class ChainMismatch(TransactionError):
+    """The node serves a different chain than the one expected."""
+
+
+class NodeUnavailable(TransactionError):
+    """The node cannot be reached or answers garbage."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentTransaction:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    logs: tuple[Any, ...]
+
+
+def _revert_reason(exc: Exception) -> str:
+    message = str(getattr(exc, "message", None) or exc)
+    marker = "execution reverted: "
+    return message[message.index(marker) + len(marker) :] if marker in message else message
+
+
+class TransactionManager:
+    """Sends ``signer``'s transactions to ``web3`` and waits for them."""
+
+    def __init__(
+        self,
+        web3: Web3,
+        signer: Signer,
+        *,
+        expected_chain_id: int | None = None,
+        receipt_timeout_s: float = 60.0,
+        poll_latency_s: float = 0.01,
+        retries: int = 3,
+    ) -> None:
+        self.web3 = web3
+        self.signer = signer
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_latency_s = poll_latency_s
+        self.retries = retries
+        chain_id = self._with_retries(lambda: int(web3.eth.chain_id))
+        if expected_chain_id is not None and chain_id != expected_chain_id:
+            raise ChainMismatch(
+                f"the node serves chain id {chain_id}, expected {expected_chain_id}: check "
+                "GRIDSHARE_CHAIN_URL or the deployment file"
+            )
+        self.chain_id = chain_id
+        self._nonce: int | None = None
+
+    def _with_retries(self, action: Callable[[], T]) -> T:
+        """Run a read against the node, retrying connection failures with back-off."""
+        delay = 0.05
+        for attempt in range(self.retries + 1):
+            try:
+                return action()
+            except ContractLogicError:
+                raise
+            except (OSError, TimeoutError, ValueError) as exc:
+                if attempt == self.retries:
+                    raise NodeUnavailable(
+                        f"the chain node did not answer properly after {attempt + 1} tries: "
+                        f"{exc}. Is it running, and is the URL right?"
+                    ) from exc
+                time.sleep(delay)
+                delay *= 2
+        raise NodeUnavailable("no attempt was made")  # only when retries < 0
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = self._with_retries(
+                lambda: int(
+                    self.web3.eth.get_transaction_count(
+                        to_checksum_address(self.signer.address), "pending"
+                    )
+                )
+            )
+        return self._nonce
+
+    def _fees(self) -> dict[str, int]:
+        block = self._with_retries(lambda: self.web3.eth.get_block("latest"))
+        base_fee = int(block.get("baseFeePerGas", 0) or 0)
+        return {
+            "maxFeePerGas": 2 * base_fee + PRIORITY_FEE_WEI,
+            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
+        }
+
+    def send(self, transaction: dict[str, Any], *, gas: int = DEFAULT_GAS) -> SentTransaction:
+        """Sign ``transaction`` (``to``, ``data``, ``value``), send it and wait for it."""
+        tx = {
+            "chainId": self.chain_id,
+            "from": self.signer.address,
+            "gas": gas,
+            "nonce": self._next_nonce(),
+            "type": 2,
+            "value": 0,
+            **self._fees(),
+            **transaction,
+        }
+        raw = self.signer.sign_transaction(tx)
+        try:
+            tx_hash = self.web3.eth.send_raw_transaction(raw)
+        except ContractLogicError as exc:  # nodes that execute on submission
+            self._nonce = None
+            raise TransactionReverted(_revert_reason(exc)) from None
+        except Web3Exception as exc:
+            self._nonce = None  # resynchronise: the node may know better
+            raise TransactionError(f"the node refused the transaction: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            self._nonce = None
+            message = str(exc)
+            if "nonce" in message.lower():
+                raise TransactionError(f"nonce out of step ({message}); retry the call") from exc
+            if isinstance(exc, GridshareError):
+                raise
+            raise NodeUnavailable(f"could not send the transaction: {exc}") from exc
+        self._nonce = int(tx["nonce"]) + 1
+        try:
+            receipt = self.web3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.receipt_timeout_s, poll_latency=self.poll_latency_s
+            )
+        except TimeExhausted:
+            raise TransactionError(
+                f"transaction {tx_hash.hex()} was not mined within {self.receipt_timeout_s} s"
+            ) from None
+        if receipt["status"] != 1:
+            if int(receipt["gasUsed"]) >= gas:
+                raise OutOfGas(f"transaction {tx_hash.hex()} ran out of its {gas} gas")
+            raise TransactionReverted(self._replay_reason(tx, receipt), tx_hash.hex())
+        return SentTransaction(
+            tx_hash=tx_hash.hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            logs=tuple(receipt["logs"]),
+        )
+
+    def _replay_reason(self, tx: dict[str, Any], _receipt: Any) -> str:
+        call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        try:
+            # Replayed on the latest state: nodes that prune history (anvil
+            # --prune-history, many PoA nodes) cannot serve the block before.
+            self.web3.eth.call(call)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - nodes and eth-tester raise different types
+            return _revert_reason(exc)
+        return "unknown reason (the call succeeds when replayed)"
