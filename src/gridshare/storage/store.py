@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.errors import GridshareError
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
+from gridshare.model.chain import ChainEvent
 from gridshare.storage import tables as t
 from gridshare.units import Interval
 
@@ -545,6 +546,76 @@ class SqlStore:
                     summary_json=None if summary is None else json.dumps(summary, sort_keys=True),
                 )
             )
+
+    # -- chain events ---------------------------------------------------------------
+    def last_indexed_block(self, chain_id: int) -> int | None:
+        """The last block of ``chain_id`` whose events are all stored, if any."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(t.chain_cursor.c.last_block).where(t.chain_cursor.c.chain_id == chain_id)
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def write_chain_events(
+        self, chain_id: int, events: Sequence[ChainEvent], up_to_block: int
+    ) -> int:
+        """Store events (idempotently) and move the chain's cursor, in one transaction.
+
+        Returns how many events were new.
+        """
+        with self.engine.begin() as conn:
+            have = {
+                (row.block_number, row.log_index)
+                for row in conn.execute(
+                    select(t.chain_events.c.block_number, t.chain_events.c.log_index).where(
+                        t.chain_events.c.chain_id == chain_id,
+                        t.chain_events.c.block_number.in_({e.block_number for e in events}),
+                    )
+                )
+            }
+            rows = [
+                {
+                    "chain_id": e.chain_id,
+                    "block_number": e.block_number,
+                    "log_index": e.log_index,
+                    "tx_hash": e.tx_hash,
+                    "contract": e.contract,
+                    "event": e.event,
+                    "args_json": json.dumps([[k, v] for k, v in e.args]),
+                }
+                for e in events
+                if (e.block_number, e.log_index) not in have
+            ]
+            if rows:
+                conn.execute(t.chain_events.insert(), rows)
+            cursor = t.chain_cursor
+            updated = conn.execute(
+                cursor.update().where(cursor.c.chain_id == chain_id).values(last_block=up_to_block)
+            )
+            if updated.rowcount == 0:
+                conn.execute(cursor.insert(), {"chain_id": chain_id, "last_block": up_to_block})
+        return len(rows)
+
+    def chain_events(self, chain_id: int) -> list[ChainEvent]:
+        """Every stored event of ``chain_id``, in chain order."""
+        query = (
+            select(t.chain_events)
+            .where(t.chain_events.c.chain_id == chain_id)
+            .order_by(t.chain_events.c.block_number, t.chain_events.c.log_index)
+        )
+        with self.engine.connect() as conn:
+            return [
+                ChainEvent(
+                    chain_id=int(row.chain_id),
+                    block_number=int(row.block_number),
+                    log_index=int(row.log_index),
+                    tx_hash=row.tx_hash,
+                    contract=row.contract,
+                    event=row.event,
+                    args=tuple((str(k), v) for k, v in json.loads(row.args_json)),
+                )
+                for row in conn.execute(query)
+            ]
 
     # -- queries --------------------------------------------------------------------
     def interval_balances(self, community_id: str) -> pd.DataFrame:

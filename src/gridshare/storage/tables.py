@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -153,4 +154,27 @@ participant_totals = Table(
     Column("charge_wh", BigInteger, nullable=False),
     Column("discharge_wh", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "participant_id"),
+)
+
+chain_events = Table(
+    "chain_events",
+    metadata,
+    Column("chain_id", BigInteger, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("contract", String(64), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("args_json", Text, nullable=False),
+    PrimaryKeyConstraint("chain_id", "block_number", "log_index"),
+)
+Index(
+    "chain_events_by_event", chain_events.c.chain_id, chain_events.c.contract, chain_events.c.event
+)
+
+chain_cursor = Table(
+    "chain_cursor",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("last_block", BigInteger, nullable=False),
 )
