@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gridshare.chain_cli import chain_app, keys_app
 from gridshare.errors import GridshareError
 from gridshare.settings import Settings
 
@@ -28,6 +29,10 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(chain_app, name="chain")
 
 
 @app.callback()

@@ -16,4 +16,8 @@ class Settings(BaseSettings):
     """Directory for SQLite databases, chain data and reports."""
     database_url: str | None = None
     """SQLAlchemy URL; ``postgresql://user@host:5432/db`` for PostgreSQL. Default: SQLite
-    inside the run's output directory."""
+    inside the run's output directory (``simulate``) or ``DATA_DIR`` (``chain``)."""
+    chain_url: str | None = None
+    """JSON-RPC URL of an EVM node; unset: the embedded chain in ``DATA_DIR/chain``."""
+    key_kdf_iterations: int | None = None
+    """PBKDF2 iterations for new key files; unset: scrypt (slow to attack, slow to open)."""

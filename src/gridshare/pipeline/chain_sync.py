@@ -12,6 +12,7 @@ contracts do not confirm.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Protocol
 from gridshare.model.chain import ChainEvent
 
 ZERO_ADDRESS = "0x" + "00" * 20
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class EventSource(Protocol):
@@ -154,6 +156,11 @@ def verify(
     balances = balances_from_events(stored)
     for account, balance in sorted(balances.items()):
         report.accounts_checked += 1
+        if not _ADDRESS.match(account):
+            report.mismatches.append(
+                f"the store's Transfer events name an invalid account {account!r}"
+            )
+            continue
         actual = state.balance_of(account)
         if actual != balance:
             report.mismatches.append(
@@ -165,6 +172,11 @@ def verify(
             f"credit supply: store implies {supply}, chain holds {state.total_supply()}"
         )
     for account, role in sorted(roles_from_events(stored).items()):
+        if not _ADDRESS.match(account):
+            report.mismatches.append(
+                f"the store's registry events name an invalid account {account!r}"
+            )
+            continue
         actual_role = state.role_of(account)
         if actual_role != role:
             report.mismatches.append(

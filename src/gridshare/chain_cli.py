@@ -1,0 +1,194 @@
+"""``gridshare keys`` and ``gridshare chain``: the operator's key and the community's chain."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridshare.errors import GridshareError
+from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.deployment import Deployment, verify_deployment
+from gridshare.ledger.events import EventReader
+from gridshare.ledger.keys import PASSWORD_ENV, Keystore, LocalSigner
+from gridshare.ledger.state import CommunityState
+from gridshare.pipeline.chain_sync import index_chain, verify
+from gridshare.settings import Settings
+from gridshare.storage import SqlStore, default_sqlite_url, open_store
+
+keys_app = typer.Typer(help="Keys of the operator, participants and devices.", no_args_is_help=True)
+chain_app = typer.Typer(help="The community's chain: deploy, status, verify.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+OPERATOR_KEY = "operator"
+
+
+def _password(name: str, *, confirm: bool) -> str:
+    secret = os.environ.get(PASSWORD_ENV)
+    if secret is not None:
+        return secret
+    try:
+        return str(
+            typer.prompt(f"Password for key {name!r}", hide_input=True, confirmation_prompt=confirm)
+        )
+    except typer.Abort:
+        raise GridshareError(f"no password for key {name!r}: set {PASSWORD_ENV}") from None
+
+
+def _keystore(settings: Settings) -> Keystore:
+    return Keystore(settings.data_dir / "keys", kdf_iterations=settings.key_kdf_iterations)
+
+
+def _operator(settings: Settings, *, create: bool) -> LocalSigner:
+    keystore = _keystore(settings)
+    if OPERATOR_KEY not in keystore.names():
+        if not create:
+            raise GridshareError("no operator key yet: run `gridshare chain deploy` first")
+        address = keystore.create(OPERATOR_KEY, _password(OPERATOR_KEY, confirm=True))
+        console.print(f"Created the operator key {address} in {keystore.directory}")
+    return keystore.load(OPERATOR_KEY, _password(OPERATOR_KEY, confirm=False))
+
+
+def _store(settings: Settings) -> SqlStore:
+    return open_store(settings.database_url or default_sqlite_url(settings.data_dir))
+
+
+def _fail(exc: GridshareError) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _contracts_table(deployment: Deployment) -> Table:
+    table = Table(title=f"Contracts on chain {deployment.chain_id}")
+    table.add_column("Contract")
+    table.add_column("Address")
+    table.add_column("Block", justify="right")
+    for name, entry in deployment.contracts.items():
+        table.add_row(name, entry.address, str(entry.block_number))
+    return table
+
+
+def _index(connection: ChainConnection, deployment: Deployment, store: SqlStore) -> int:
+    reader = EventReader(connection.web3, deployment)
+    head = int(connection.web3.eth.block_number)
+    return index_chain(reader, store, deployment.chain_id, head).new_events
+
+
+@keys_app.command("create")
+def create_key(
+    name: Annotated[str, typer.Argument(help="Key name, e.g. operator or meter-17")],
+) -> None:
+    """Create an encrypted key file (password from GRIDSHARE_KEY_PASSWORD or a prompt)."""
+    settings = Settings()
+    try:
+        address = _keystore(settings).create(name, _password(name, confirm=True))
+    except GridshareError as exc:
+        raise _fail(exc) from None
+    console.print(f"{name}: {address}")
+
+
+@chain_app.command()
+def deploy() -> None:
+    """Deploy the community's contracts (or reuse and check the recorded ones)."""
+    settings = Settings()
+    try:
+        operator = _operator(settings, create=True)
+        connection = open_chain(settings.data_dir, operator, settings.chain_url)
+        try:
+            deployment = connection.deploy()
+            store = _store(settings)
+            try:
+                new = _index(connection, deployment, store)
+            finally:
+                store.close()
+        finally:
+            connection.close()
+    except GridshareError as exc:
+        raise _fail(exc) from None
+    console.print(_contracts_table(deployment))
+    console.print(f"Deployment file: {connection.deployment_file()}")
+    console.print(f"Indexed {new} new events")
+
+
+@chain_app.command()
+def status() -> None:
+    """Show the chain, the contracts and how far the store has indexed them."""
+    settings = Settings()
+    try:
+        operator = _operator(settings, create=False)
+        connection = open_chain(settings.data_dir, operator, settings.chain_url)
+        try:
+            path = connection.deployment_file()
+            if not path.exists():
+                raise GridshareError(
+                    f"nothing deployed on this chain yet ({path}); run `gridshare chain deploy`"
+                )
+            deployment = Deployment.read(path)
+            verify_deployment(connection.web3, deployment)
+            state = CommunityState(connection.web3, deployment)
+            store = _store(settings)
+            try:
+                indexed = store.last_indexed_block(deployment.chain_id)
+                events = store.chain_events(deployment.chain_id)
+            finally:
+                store.close()
+            table = Table(title="gridshare chain")
+            table.add_column("Quantity")
+            table.add_column("Value")
+            table.add_row("Backend", connection.backend)
+            table.add_row("Chain id", str(connection.transactions.chain_id))
+            table.add_row("Latest block", str(connection.web3.eth.block_number))
+            table.add_row("Operator", operator.address)
+            table.add_row("Contracts", "deployed, code verified")
+            table.add_row(
+                "Registered participants", str(state.registry.functions.participant_count().call())
+            )
+            table.add_row("Credit supply (micros)", str(state.total_supply()))
+            table.add_row("Indexed up to block", "none" if indexed is None else str(indexed))
+            table.add_row("Indexed events", str(len(events)))
+        finally:
+            connection.close()
+    except GridshareError as exc:
+        raise _fail(exc) from None
+    console.print(table)
+    console.print(_contracts_table(deployment))
+
+
+@chain_app.command("verify")
+def verify_command() -> None:
+    """Index new events, then prove the store matches the chain or list every mismatch."""
+    settings = Settings()
+    try:
+        operator = _operator(settings, create=False)
+        connection = open_chain(settings.data_dir, operator, settings.chain_url)
+        try:
+            deployment = Deployment.read(connection.deployment_file())
+            verify_deployment(connection.web3, deployment)
+            store = _store(settings)
+            try:
+                _index(connection, deployment, store)
+                report = verify(
+                    store,
+                    EventReader(connection.web3, deployment),
+                    CommunityState(connection.web3, deployment),
+                    deployment.chain_id,
+                )
+            finally:
+                store.close()
+        finally:
+            connection.close()
+    except GridshareError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"Checked {report.events_checked} events and {report.accounts_checked} credit balances "
+        f"on chain {deployment.chain_id}"
+    )
+    if report.ok:
+        console.print("[bold green]verified:[/] the store matches the chain")
+        return
+    for mismatch in report.mismatches:
+        console.print(f"[red]mismatch:[/] {mismatch}", soft_wrap=True)
+    raise typer.Exit(code=1)
