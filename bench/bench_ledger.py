@@ -1,0 +1,88 @@
+"""Ledger speed through the app's own code path (TransactionManager, deployed contracts).
+
+    .venv/bin/python bench/bench_ledger.py                 # embedded chain
+    .venv/bin/python bench/bench_ledger.py --anvil         # a fresh anvil node from .tools
+
+Measures single credit transfers per second (one transaction each, signed, sent and
+confirmed) and batched credit transfers per second (256 per transaction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gridshare.ledger.chain import ChainConnection, open_chain  # noqa: E402
+from gridshare.ledger.deployment import Deployment, contract  # noqa: E402
+from gridshare.ledger.keys import LocalSigner  # noqa: E402
+from gridshare.ledger.transactions import TransactionManager  # noqa: E402
+from tests.ledger.conftest import Anvil  # noqa: E402 - the tests' own anvil launcher
+
+PROSUMER = 4
+BATCH = 256
+
+
+def _send(tm: TransactionManager, target: object, fn: str, *args: object, gas: int) -> None:
+    data = target.encode_abi(fn, args=list(args))  # type: ignore[attr-defined]
+    tm.send({"to": target.address, "data": data}, gas=gas)  # type: ignore[attr-defined]
+
+
+def run(connection: ChainConnection, singles: int, batches: int) -> None:
+    deployment: Deployment = connection.deploy()
+    tm = connection.transactions
+    registry = contract(connection.web3, deployment, "ParticipantRegistry")
+    credit = contract(connection.web3, deployment, "CommunityCredit")
+    payer = LocalSigner.generate()
+    members = [LocalSigner.generate().address for _ in range(BATCH)]
+    _send(tm, registry, "register", payer.address, PROSUMER, gas=200_000)
+    _send(tm, registry, "register_batch", members, [PROSUMER] * BATCH, gas=20_000_000)
+    _send(tm, credit, "mint", payer.address, 10**12, b"\x00" * 32, gas=200_000)
+    tm.send({"to": payer.address, "value": 10**20}, gas=21_000)
+    payer_tm = TransactionManager(connection.web3, payer, poll_latency_s=tm.poll_latency_s)
+
+    started = time.perf_counter()
+    for i in range(singles):
+        _send(payer_tm, credit, "transfer", members[i % BATCH], 1, gas=100_000)
+    single_rate = singles / (time.perf_counter() - started)
+
+    started = time.perf_counter()
+    for _ in range(batches):
+        _send(payer_tm, credit, "transfer_batch", members, [1] * BATCH, gas=15_000_000)
+    batched_rate = batches * BATCH / (time.perf_counter() - started)
+    print(f"backend={connection.backend}")
+    print(f"single transfers: {single_rate:,.0f} tx/s ({singles} transactions)")
+    print(f"batched transfers: {batched_rate:,.0f} transfers/s ({batches} x {BATCH})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--anvil", action="store_true")
+    parser.add_argument("--singles", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args()
+    operator = LocalSigner.generate()
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        if args.anvil:
+            node = Anvil(directory)
+            try:
+                node.fund(operator.address, 10**24)
+                connection = open_chain(directory, operator, node.url, poll_latency_s=0.001)
+                run(connection, args.singles, args.batches)
+            finally:
+                node.stop()
+        else:
+            connection = open_chain(directory, operator)
+            try:
+                run(connection, args.singles, args.batches)
+            finally:
+                connection.close()
+
+
+if __name__ == "__main__":
+    main()
