@@ -18,7 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.ledger.conftest import Anvil  # noqa: E402 - the tests' own anvil launcher
+from web3.contract import Contract  # noqa: E402
 
+from gridshare.ledger.calls import calldata  # noqa: E402
 from gridshare.ledger.chain import ChainConnection, open_chain  # noqa: E402
 from gridshare.ledger.deployment import Deployment, contract  # noqa: E402
 from gridshare.ledger.keys import LocalSigner  # noqa: E402
@@ -28,9 +30,9 @@ PROSUMER = 4
 BATCH = 256
 
 
-def _send(tm: TransactionManager, target: object, fn: str, *args: object, gas: int) -> None:
-    data = target.encode_abi(fn, args=list(args))  # type: ignore[attr-defined]
-    tm.send({"to": target.address, "data": data}, gas=gas)  # type: ignore[attr-defined]
+def _send(tm: TransactionManager, target: Contract, fn: str, *args: object, gas: int) -> None:
+    name = "ParticipantRegistry" if fn.startswith("register") else "CommunityCredit"
+    tm.send({"to": target.address, "data": calldata(name, fn, *args)}, gas=gas)
 
 
 def run(connection: ChainConnection, singles: int, batches: int) -> None:
@@ -44,7 +46,12 @@ def run(connection: ChainConnection, singles: int, batches: int) -> None:
     _send(tm, registry, "register_batch", members, [PROSUMER] * BATCH, gas=20_000_000)
     _send(tm, credit, "mint", payer.address, 10**12, b"\x00" * 32, gas=200_000)
     tm.send({"to": payer.address, "value": 10**20}, gas=21_000)
-    payer_tm = TransactionManager(connection.web3, payer, poll_latency_s=tm.poll_latency_s)
+    payer_tm = TransactionManager(
+        connection.web3,
+        payer,
+        poll_latency_s=tm.poll_latency_s,
+        receipt_reader=tm.receipt_reader,
+    )
 
     started = time.perf_counter()
     for i in range(singles):

@@ -113,8 +113,22 @@ def transfer_batch(
     @return True.
     """
     assert len(receivers) == len(amounts), "CommunityCredit: length mismatch"
+    assert self._can_hold(msg.sender), "CommunityCredit: sender is not an active participant"
+    # One registry call for all receivers; trusted contracts among them take the slow path.
+    receivers_checked: bool = staticcall registry.all_active(receivers)
+    total: uint256 = 0
     for i: uint256 in range(len(receivers), bound=MAX_BATCH):
-        self._transfer(msg.sender, receivers[i], amounts[i])
+        receiver: address = receivers[i]
+        assert receiver != empty(address), "CommunityCredit: zero address"
+        if not receivers_checked:
+            assert self._can_hold(receiver), "CommunityCredit: receiver is not an active participant"
+        self.balanceOf[receiver] += amounts[i]
+        total += amounts[i]
+        log Transfer(sender=msg.sender, receiver=receiver, value=amounts[i])
+    # Debit once, after the credits: the sender may be among the receivers.
+    balance: uint256 = self.balanceOf[msg.sender]
+    assert balance >= total, "CommunityCredit: insufficient balance"
+    self.balanceOf[msg.sender] = balance - total
     return True
 
 

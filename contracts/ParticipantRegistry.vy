@@ -185,6 +185,22 @@ def is_active(account: address) -> bool:
 
 @view
 @external
+def all_active(accounts: DynArray[address, MAX_BATCH]) -> bool:
+    """
+    @notice True when every one of up to 256 accounts is an active participant.
+    @dev Lets a batch of transfers check all receivers in one call.
+    @param accounts Any addresses.
+    @return Whether all of them may act as participants.
+    """
+    for account: address in accounts:
+        p: Participant = self.participants[account]
+        if p.role == 0 or p.suspended:
+            return False
+    return True
+
+
+@view
+@external
 def role_of(account: address) -> uint8:
     """
     @notice The role of `account` (0 when not registered).

@@ -50,7 +50,12 @@ def open_chain(
     if url is None:
         embedded = EmbeddedChain(directory / "chain", {operator.address: OPERATOR_GENESIS_WEI})
         embedded.web3.eth.default_account = to_checksum_address(operator.address)
-        tm = TransactionManager(embedded.web3, operator, expected_chain_id=embedded.chain_id)
+        tm = TransactionManager(
+            embedded.web3,
+            operator,
+            expected_chain_id=embedded.chain_id,
+            receipt_reader=embedded.receipt,
+        )
         return ChainConnection(embedded.web3, tm, directory, "embedded", embedded)
     web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 10}))
     web3.eth.default_account = to_checksum_address(operator.address)

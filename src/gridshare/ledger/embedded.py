@@ -20,6 +20,7 @@ from eth.typing import AccountDetails
 from eth.vm.forks.prague import PragueVM
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import get_default_genesis_params
+from eth_tester.exceptions import TransactionNotFound
 from eth_typing import BlockNumber
 from eth_utils.address import to_canonical_address
 from web3 import Web3
@@ -178,6 +179,15 @@ class EmbeddedChain:
         endpoints["net"]["version"] = static_return(str(chain_id))
         provider = EthereumTesterProvider(ethereum_tester=self.tester, api_endpoints=endpoints)
         self.web3 = Web3(provider)
+
+    def receipt(self, tx_hash: str) -> tuple[int, int, int] | None:
+        """(status, block number, gas used) of a mined transaction, without web3's
+        formatting of its logs; ``None`` while it is not mined."""
+        try:
+            found = self.tester.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+        return int(found["status"]), int(found["block_number"]), int(found["gas_used"])
 
     def close(self) -> None:
         self.store.close()
