@@ -13,7 +13,7 @@ from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.state import CommunityState
-from gridshare.ledger.transactions import TransactionManager
+from gridshare.ledger.transactions import TransactionManager, TransactionReverted
 from gridshare.pipeline.chain_sync import index_chain, verify
 from gridshare.storage import SqlStore, open_store
 
@@ -150,3 +150,17 @@ def test_verify_reports_missing_and_extra_events(chain: ChainConnection, store: 
     text_report = "\n".join(report.mismatches)
     assert "Deposit on chain is missing from the store" in text_report
     assert "block 999999 log 0: the store holds Deposit the chain lacks" in text_report
+
+
+def test_a_failed_transaction_leaves_nothing_in_the_store(
+    chain: ChainConnection, store: SqlStore
+) -> None:
+    deployment = chain.deploy()
+    _index(chain, deployment, store)
+    before = store.chain_events(deployment.chain_id)
+    member = LocalSigner.generate()
+    with pytest.raises(TransactionReverted, match="CommunityCredit: account is not an active"):
+        _send(chain, deployment, "CommunityCredit", "mint", member.address, 5, REF)
+    assert _index(chain, deployment, store) == 0
+    assert store.chain_events(deployment.chain_id) == before
+    assert store.last_indexed_block(deployment.chain_id) == chain.web3.eth.block_number
