@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -90,24 +92,43 @@ def create_key(
     console.print(f"{name}: {address}")
 
 
-@chain_app.command()
-def deploy() -> None:
-    """Deploy the community's contracts (or reuse and check the recorded ones)."""
+@contextmanager
+def _session(*, create_operator: bool) -> Iterator[tuple[ChainConnection, SqlStore]]:
+    """The operator's chain connection and the store, closed afterwards; errors become
+    a red message and exit code 2."""
     settings = Settings()
     try:
-        operator = _operator(settings, create=True)
+        operator = _operator(settings, create=create_operator)
         connection = open_chain(settings.data_dir, operator, settings.chain_url)
         try:
-            deployment = connection.deploy()
             store = _store(settings)
             try:
-                new = _index(connection, deployment, store)
+                yield connection, store
             finally:
                 store.close()
         finally:
             connection.close()
     except GridshareError as exc:
         raise _fail(exc) from None
+
+
+def _recorded_deployment(connection: ChainConnection) -> Deployment:
+    path = connection.deployment_file()
+    if not path.exists():
+        raise GridshareError(
+            f"nothing deployed on this chain yet ({path}); run `gridshare chain deploy`"
+        )
+    deployment = Deployment.read(path)
+    verify_deployment(connection.web3, deployment)
+    return deployment
+
+
+@chain_app.command()
+def deploy() -> None:
+    """Deploy the community's contracts (or reuse and check the recorded ones)."""
+    with _session(create_operator=True) as (connection, store):
+        deployment = connection.deploy()
+        new = _index(connection, deployment, store)
     console.print(_contracts_table(deployment))
     console.print(f"Deployment file: {connection.deployment_file()}")
     console.print(f"Indexed {new} new events")
@@ -116,43 +137,26 @@ def deploy() -> None:
 @chain_app.command()
 def status() -> None:
     """Show the chain, the contracts and how far the store has indexed them."""
-    settings = Settings()
-    try:
-        operator = _operator(settings, create=False)
-        connection = open_chain(settings.data_dir, operator, settings.chain_url)
-        try:
-            path = connection.deployment_file()
-            if not path.exists():
-                raise GridshareError(
-                    f"nothing deployed on this chain yet ({path}); run `gridshare chain deploy`"
-                )
-            deployment = Deployment.read(path)
-            verify_deployment(connection.web3, deployment)
-            state = CommunityState(connection.web3, deployment)
-            store = _store(settings)
-            try:
-                indexed = store.last_indexed_block(deployment.chain_id)
-                events = store.chain_events(deployment.chain_id)
-            finally:
-                store.close()
-            table = Table(title="gridshare chain")
-            table.add_column("Quantity")
-            table.add_column("Value")
-            table.add_row("Backend", connection.backend)
-            table.add_row("Chain id", str(connection.transactions.chain_id))
-            table.add_row("Latest block", str(connection.web3.eth.block_number))
-            table.add_row("Operator", operator.address)
-            table.add_row("Contracts", "deployed, code verified")
-            table.add_row(
-                "Registered participants", str(state.registry.functions.participant_count().call())
-            )
-            table.add_row("Credit supply (micros)", str(state.total_supply()))
-            table.add_row("Indexed up to block", "none" if indexed is None else str(indexed))
-            table.add_row("Indexed events", str(len(events)))
-        finally:
-            connection.close()
-    except GridshareError as exc:
-        raise _fail(exc) from None
+    with _session(create_operator=False) as (connection, store):
+        deployment = _recorded_deployment(connection)
+        state = CommunityState(connection.web3, deployment)
+        indexed = store.last_indexed_block(deployment.chain_id)
+        table = Table(title="gridshare chain")
+        table.add_column("Quantity")
+        table.add_column("Value")
+        rows = [
+            ("Backend", connection.backend),
+            ("Chain id", str(connection.transactions.chain_id)),
+            ("Latest block", str(connection.web3.eth.block_number)),
+            ("Operator", connection.transactions.signer.address),
+            ("Contracts", "deployed, code verified"),
+            ("Registered participants", str(state.registry.functions.participant_count().call())),
+            ("Credit supply (micros)", str(state.total_supply())),
+            ("Indexed up to block", "none" if indexed is None else str(indexed)),
+            ("Indexed events", str(len(store.chain_events(deployment.chain_id)))),
+        ]
+        for label, value in rows:
+            table.add_row(label, value)
     console.print(table)
     console.print(_contracts_table(deployment))
 
@@ -160,28 +164,15 @@ def status() -> None:
 @chain_app.command("verify")
 def verify_command() -> None:
     """Index new events, then prove the store matches the chain or list every mismatch."""
-    settings = Settings()
-    try:
-        operator = _operator(settings, create=False)
-        connection = open_chain(settings.data_dir, operator, settings.chain_url)
-        try:
-            deployment = Deployment.read(connection.deployment_file())
-            verify_deployment(connection.web3, deployment)
-            store = _store(settings)
-            try:
-                _index(connection, deployment, store)
-                report = verify(
-                    store,
-                    EventReader(connection.web3, deployment),
-                    CommunityState(connection.web3, deployment),
-                    deployment.chain_id,
-                )
-            finally:
-                store.close()
-        finally:
-            connection.close()
-    except GridshareError as exc:
-        raise _fail(exc) from None
+    with _session(create_operator=False) as (connection, store):
+        deployment = _recorded_deployment(connection)
+        _index(connection, deployment, store)
+        report = verify(
+            store,
+            EventReader(connection.web3, deployment),
+            CommunityState(connection.web3, deployment),
+            deployment.chain_id,
+        )
     console.print(
         f"Checked {report.events_checked} events and {report.accounts_checked} credit balances "
         f"on chain {deployment.chain_id}"

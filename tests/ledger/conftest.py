@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 from web3 import HTTPProvider, Web3
 
+from gridshare.ledger.calls import calldata
 from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.keys import LocalSigner
+from gridshare.ledger.transactions import SentTransaction, TransactionManager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,3 +114,18 @@ def chain(
         connection = open_chain(tmp_path, operator, node.url)
     yield connection
     connection.close()
+
+
+def send_call(
+    connection: ChainConnection,
+    deployment: Deployment,
+    contract_name: str,
+    function: str,
+    *args: object,
+    gas: int = 2_000_000,
+    tm: TransactionManager | None = None,
+) -> SentTransaction:
+    """Send ``contract_name.function(*args)`` as the operator (or ``tm``'s signer)."""
+    sender = tm or connection.transactions
+    data = calldata(contract_name, function, *args)
+    return sender.send({"to": deployment.address(contract_name), "data": data}, gas=gas)

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import text
 
 from gridshare.ledger.chain import ChainConnection
-from gridshare.ledger.deployment import Deployment, contract
+from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.state import CommunityState
 from gridshare.ledger.transactions import TransactionManager, TransactionReverted
 from gridshare.pipeline.chain_sync import index_chain, verify
 from gridshare.storage import SqlStore, open_store
+from tests.ledger.conftest import send_call
 
 PROSUMER = 4
 REF = b"\x05" * 32
@@ -28,18 +29,9 @@ def store(sqlite_url: str) -> Iterator[SqlStore]:
     opened.close()
 
 
-def _send(
-    chain: ChainConnection, deployment: Deployment, name: str, fn: str, *args: object
-) -> None:
-    target = contract(chain.web3, deployment, name)
-    chain.transactions.send(
-        {"to": target.address, "data": target.encode_abi(fn, args=list(args))}, gas=2_000_000
-    )
-
-
 def _community_activity(chain: ChainConnection, deployment: Deployment) -> list[LocalSigner]:
     members = [LocalSigner.generate() for _ in range(4)]
-    _send(
+    send_call(
         chain,
         deployment,
         "ParticipantRegistry",
@@ -47,14 +39,19 @@ def _community_activity(chain: ChainConnection, deployment: Deployment) -> list[
         [m.address for m in members],
         [PROSUMER] * 4,
     )
-    _send(chain, deployment, "CommunityCredit", "mint", members[0].address, 9_000, REF)
+    send_call(chain, deployment, "CommunityCredit", "mint", members[0].address, 9_000, REF)
     chain.transactions.send({"to": members[0].address, "value": 10**17}, gas=21_000)
     payer = TransactionManager(chain.web3, members[0])
-    credit = contract(chain.web3, deployment, "CommunityCredit")
-    data = credit.encode_abi(
-        "transfer_batch", args=[[m.address for m in members[1:]], [1_000, 2_000, 3_000]]
+    receivers = [m.address for m in members[1:]]
+    send_call(
+        chain,
+        deployment,
+        "CommunityCredit",
+        "transfer_batch",
+        receivers,
+        [1_000, 2_000, 3_000],
+        tm=payer,
     )
-    payer.send({"to": credit.address, "data": data}, gas=500_000)
     return members
 
 
@@ -160,7 +157,7 @@ def test_a_failed_transaction_leaves_nothing_in_the_store(
     before = store.chain_events(deployment.chain_id)
     member = LocalSigner.generate()
     with pytest.raises(TransactionReverted, match="CommunityCredit: account is not an active"):
-        _send(chain, deployment, "CommunityCredit", "mint", member.address, 5, REF)
+        send_call(chain, deployment, "CommunityCredit", "mint", member.address, 5, REF)
     assert _index(chain, deployment, store) == 0
     assert store.chain_events(deployment.chain_id) == before
     assert store.last_indexed_block(deployment.chain_id) == chain.web3.eth.block_number

@@ -12,22 +12,10 @@ from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment, DeploymentError, contract, deployment_path
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.transactions import OutOfGas, TransactionManager, TransactionReverted
+from tests.ledger.conftest import send_call
 
 PROSUMER = 4
 REF = b"\x01" * 32
-
-
-def _call(
-    chain: ChainConnection,
-    deployment: Deployment,
-    name: str,
-    fn: str,
-    *args: object,
-    gas: int = 500_000,
-) -> object:
-    target = contract(chain.web3, deployment, name)
-    data = target.encode_abi(fn, args=list(args))
-    return chain.transactions.send({"to": target.address, "data": data}, gas=gas)
 
 
 def test_deploy_records_contracts_and_a_second_start_reuses_them(
@@ -52,7 +40,7 @@ def test_operator_registers_and_mints_and_members_transfer(
 ) -> None:
     deployment = chain.deploy()
     members = [LocalSigner.generate() for _ in range(3)]
-    _call(
+    send_call(
         chain,
         deployment,
         "ParticipantRegistry",
@@ -60,7 +48,7 @@ def test_operator_registers_and_mints_and_members_transfer(
         [m.address for m in members],
         [PROSUMER] * 3,
     )
-    _call(chain, deployment, "CommunityCredit", "mint", members[0].address, 5_000_000, REF)
+    send_call(chain, deployment, "CommunityCredit", "mint", members[0].address, 5_000_000, REF)
     credit = contract(chain.web3, deployment, "CommunityCredit")
     assert credit.functions.balanceOf(members[0].address).call() == 5_000_000
     assert credit.functions.totalSupply().call() == 5_000_000
@@ -69,10 +57,10 @@ def test_operator_registers_and_mints_and_members_transfer(
 def test_revert_reason_reaches_the_caller(chain: ChainConnection, operator: LocalSigner) -> None:
     deployment = chain.deploy()
     with pytest.raises(TransactionReverted, match="ParticipantRegistry: unknown role"):
-        _call(chain, deployment, "ParticipantRegistry", "register", operator.address, 9)
+        send_call(chain, deployment, "ParticipantRegistry", "register", operator.address, 9)
     # the nonce is still in step: the next transaction goes through
     member = LocalSigner.generate()
-    _call(chain, deployment, "ParticipantRegistry", "register", member.address, PROSUMER)
+    send_call(chain, deployment, "ParticipantRegistry", "register", member.address, PROSUMER)
     registry = contract(chain.web3, deployment, "ParticipantRegistry")
     assert registry.functions.is_active(member.address).call()
 
@@ -95,7 +83,7 @@ def test_out_of_gas_is_named(chain: ChainConnection) -> None:
     deployment = chain.deploy()
     member = LocalSigner.generate()
     with pytest.raises(OutOfGas, match="ran out of its 30000 gas"):
-        _call(
+        send_call(
             chain,
             deployment,
             "ParticipantRegistry",
@@ -139,14 +127,14 @@ def test_embedded_deployment_survives_a_restart(tmp_path: Path, operator: LocalS
     first = open_chain(tmp_path, operator)
     deployment = first.deploy()
     member = LocalSigner.generate()
-    _call(first, deployment, "ParticipantRegistry", "register", member.address, PROSUMER)
+    send_call(first, deployment, "ParticipantRegistry", "register", member.address, PROSUMER)
     first.close()
     second = open_chain(tmp_path, operator)
     try:
         assert second.deploy() == deployment
         registry = contract(second.web3, deployment, "ParticipantRegistry")
         assert registry.functions.is_active(member.address).call()
-        _call(
+        send_call(
             second, deployment, "CommunityCredit", "mint", member.address, 1, REF
         )  # nonce continues
     finally:

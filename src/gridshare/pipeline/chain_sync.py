@@ -117,6 +117,13 @@ def roles_from_events(events: Sequence[ChainEvent]) -> dict[str, int]:
     return roles
 
 
+def _is_account(account: str, events: str, report: VerifyReport) -> bool:
+    if _ADDRESS.match(account):
+        return True
+    report.mismatches.append(f"the store's {events} events name an invalid account {account!r}")
+    return False
+
+
 def verify(
     store: ChainEventStore,
     source: EventSource,
@@ -156,10 +163,7 @@ def verify(
     balances = balances_from_events(stored)
     for account, balance in sorted(balances.items()):
         report.accounts_checked += 1
-        if not _ADDRESS.match(account):
-            report.mismatches.append(
-                f"the store's Transfer events name an invalid account {account!r}"
-            )
+        if not _is_account(account, "Transfer", report):
             continue
         actual = state.balance_of(account)
         if actual != balance:
@@ -172,10 +176,7 @@ def verify(
             f"credit supply: store implies {supply}, chain holds {state.total_supply()}"
         )
     for account, role in sorted(roles_from_events(stored).items()):
-        if not _ADDRESS.match(account):
-            report.mismatches.append(
-                f"the store's registry events name an invalid account {account!r}"
-            )
+        if not _is_account(account, "registry", report):
             continue
         actual_role = state.role_of(account)
         if actual_role != role:
