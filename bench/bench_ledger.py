@@ -62,6 +62,34 @@ def run(connection: ChainConnection, singles: int, batches: int) -> None:
     for _ in range(batches):
         _send(payer_tm, credit, "transfer_batch", members, [1] * BATCH, gas=15_000_000)
     batched_rate = batches * BATCH / (time.perf_counter() - started)
+    if connection.embedded is not None:
+        # The ceiling: the same transfer applied and mined by py-evm directly, with no
+        # web3, eth-tester front end or transaction manager in between.
+        backend = connection.embedded.backend
+        data = calldata("CommunityCredit", "transfer", members[0], 1)
+        nonce = connection.web3.eth.get_transaction_count(payer.address)
+        raws = [
+            payer.sign_transaction(
+                {
+                    "to": credit.address,
+                    "data": data,
+                    "gas": 100_000,
+                    "maxFeePerGas": 10**11,
+                    "maxPriorityFeePerGas": 10**9,
+                    "nonce": nonce + i,
+                    "chainId": tm.chain_id,
+                    "type": 2,
+                    "value": 0,
+                }
+            )
+            for i in range(singles)
+        ]
+        started = time.perf_counter()
+        for raw in raws:
+            backend.send_raw_transaction(raw)
+            backend.mine_blocks(1)
+        ceiling = singles / (time.perf_counter() - started)
+        print(f"py-evm alone, same transfer, one block each: {ceiling:,.0f} tx/s")
     print(f"backend={connection.backend}")
     print(f"single transfers: {single_rate:,.0f} tx/s ({singles} transactions)")
     print(f"batched transfers: {batched_rate:,.0f} transfers/s ({batches} x {BATCH})")
