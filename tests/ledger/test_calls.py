@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from web3 import Web3
 
-from gridshare.ledger.calls import calldata
+from gridshare.ledger.calls import calldata, send_in_batches
+from gridshare.ledger.chain import ChainConnection
 from gridshare.ledger.compiled import ArtifactError, load_artifact
+from gridshare.ledger.deployment import contract
 from gridshare.ledger.keys import LocalSigner
 
 
@@ -24,3 +26,20 @@ def test_calldata_matches_web3_encode_abi() -> None:
 def test_unknown_function_is_named() -> None:
     with pytest.raises(ArtifactError, match="CommunityCredit has no function 'steal'"):
         calldata("CommunityCredit", "steal")
+
+
+def test_long_batches_are_split_into_transactions(chain: ChainConnection) -> None:
+    deployment = chain.deploy()
+    accounts = [LocalSigner.generate().address for _ in range(600)]
+    address = deployment.address("ParticipantRegistry")
+    sent = send_in_batches(
+        chain.transactions, address, "ParticipantRegistry", "register_batch", [accounts, [3] * 600]
+    )
+    assert len(sent) == 3  # 256 + 256 + 88
+    registry = contract(chain.web3, deployment, "ParticipantRegistry")
+    assert registry.functions.participant_count().call() == 601
+    assert registry.functions.all_active(accounts[-256:]).call()
+    with pytest.raises(ArtifactError, match="differ in length"):
+        send_in_batches(
+            chain.transactions, address, "ParticipantRegistry", "register_batch", [accounts, [3]]
+        )

@@ -7,6 +7,7 @@ This encoder looks each function up once in the artifact's ABI and encodes with 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,10 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from gridshare.ledger.compiled import ArtifactError, load_artifact
+from gridshare.ledger.transactions import SentTransaction, TransactionManager
+
+MAX_BATCH = 256
+"""Items per call of the contracts' batch functions."""
 
 
 @lru_cache(maxsize=128)
@@ -30,3 +35,34 @@ def calldata(contract: str, function: str, *args: Any) -> str:
     """Hex calldata of ``contract.function(*args)``."""
     selector, types = _function(contract, function)
     return "0x" + (selector + encode(list(types), list(args))).hex()
+
+
+def send_in_batches(
+    tm: TransactionManager,
+    address: str,
+    contract: str,
+    function: str,
+    columns: Sequence[Sequence[Any]],
+    *,
+    batch_size: int = MAX_BATCH,
+    gas_per_item: int = 80_000,
+    base_gas: int = 100_000,
+) -> list[SentTransaction]:
+    """Call a batch function (``register_batch``, ``transfer_batch``) over long columns.
+
+    ``columns`` are the function's array arguments, aligned; each transaction carries up
+    to ``batch_size`` items (the contracts accept 256) and gas for that many.
+    """
+    lengths = {len(column) for column in columns}
+    if len(lengths) != 1:
+        raise ArtifactError(f"{function}: the argument columns differ in length: {sorted(lengths)}")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ArtifactError(f"batch_size must be within 1..{MAX_BATCH}")
+    (count,) = lengths
+    sent = []
+    for start in range(0, count, batch_size):
+        chunk = [list(column[start : start + batch_size]) for column in columns]
+        data = calldata(contract, function, *chunk)
+        gas = base_gas + gas_per_item * len(chunk[0])
+        sent.append(tm.send({"to": address, "data": data}, gas=gas))
+    return sent
