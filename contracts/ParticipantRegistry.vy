@@ -221,4 +221,5 @@ def is_active_device(device: address) -> bool:
     d: Device = self.devices[device]
     if d.participant == empty(address) or d.suspended:
         return False
-    return not self.participants[d.participant].suspended
+    owner: Participant = self.participants[d.participant]
+    return owner.role != 0 and not owner.suspended

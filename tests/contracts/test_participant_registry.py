@@ -149,3 +149,13 @@ def test_fuzz_registry_matches_a_simple_model(
         assert registry.participant_count() == len(model) + 1
         for account in accounts:
             assert registry.is_active(account) == model.get(account, False)
+
+
+def test_devices_of_a_former_operator_are_inactive(
+    registry: Any, operator: str, accounts: list[str]
+) -> None:
+    """Handing over the operator role unregisters the old operator, and its devices."""
+    registry.register_device(accounts[1], operator, METER, sender=operator)
+    assert registry.is_active_device(accounts[1])
+    registry.set_operator(accounts[5], sender=operator)
+    assert not registry.is_active_device(accounts[1])
