@@ -13,7 +13,9 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from gridshare.ledger.embedded import EMBEDDED_CHAIN_ID, EmbeddedChain, WrongChainError
+from gridshare.ledger.embedded import EMBEDDED_CHAIN_ID, ChainError, EmbeddedChain, WrongChainError
+from gridshare.ledger.keys import LocalSigner
+from gridshare.ledger.transactions import TransactionError, TransactionManager
 
 ETHER = 10**18
 
@@ -127,5 +129,58 @@ def test_hard_kill_between_blocks_keeps_a_consistent_chain(tmp_path: Path) -> No
         assert w3.eth.get_transaction_count(operator.address) == blocks
         _transfer(chain, operator, member.address, 1)
         assert w3.eth.get_balance(member.address) == blocks + 1
+    finally:
+        chain.close()
+
+
+def test_a_second_opener_is_refused(tmp_path: Path) -> None:
+    operator = Account.create()
+    chain = EmbeddedChain(tmp_path, {operator.address: ETHER})
+    try:
+        with pytest.raises(ChainError, match="open in another process"):
+            EmbeddedChain(tmp_path, {operator.address: ETHER})
+    finally:
+        chain.close()
+    EmbeddedChain(tmp_path, {operator.address: ETHER}).close()  # free again once closed
+
+
+def test_a_failed_block_leaves_the_chain_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operator, member = Account.create(), Account.create()
+    chain = EmbeddedChain(tmp_path, {operator.address: ETHER})
+    try:
+        _transfer(chain, operator, member.address, 1)
+        original = chain.backend.chain.mine_block
+        calls = {"n": 0}
+
+        def failing_once(*args: object, **kwargs: object) -> object:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("disk full")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(chain.backend.chain, "mine_block", failing_once)
+        with pytest.raises(RuntimeError, match="disk full"):
+            _transfer(chain, operator, member.address, 1)
+        assert chain.web3.eth.block_number == 1
+        _transfer(chain, operator, member.address, 1)  # the chain was rebuilt from disk
+        assert chain.web3.eth.get_balance(member.address) == 2
+    finally:
+        chain.close()
+
+
+def test_a_stale_nonce_is_resynchronised(tmp_path: Path) -> None:
+    signer = LocalSigner.generate()
+    chain = EmbeddedChain(tmp_path, {signer.address: ETHER})
+    try:
+        first = TransactionManager(chain.web3, signer)
+        second = TransactionManager(chain.web3, signer)
+        second.send({"to": signer.address, "value": 1}, gas=21_000)
+        first.send({"to": signer.address, "value": 1}, gas=21_000)
+        with pytest.raises(TransactionError, match="refused transaction"):
+            second.send({"to": signer.address, "value": 1}, gas=21_000)  # its nonce is stale
+        second.send({"to": signer.address, "value": 1}, gas=21_000)  # resynchronised
+        assert chain.web3.eth.get_transaction_count(signer.address) == 3
     finally:
         chain.close()

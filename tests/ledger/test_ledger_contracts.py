@@ -139,3 +139,24 @@ def test_embedded_deployment_survives_a_restart(tmp_path: Path, operator: LocalS
         )  # nonce continues
     finally:
         second.close()
+
+
+def test_out_of_gas_in_a_nested_call_is_named(chain: ChainConnection) -> None:
+    """A transfer's registry STATICCALL starves: the outer call reverts with gas left."""
+    deployment = chain.deploy()
+    member = LocalSigner.generate()
+    send_call(chain, deployment, "ParticipantRegistry", "register", member.address, PROSUMER)
+    send_call(chain, deployment, "CommunityCredit", "mint", member.address, 10, REF)
+    chain.transactions.send({"to": member.address, "value": 10**18}, gas=21_000)
+    payer = TransactionManager(chain.web3, member)
+    with pytest.raises(OutOfGas, match="out of gas"):
+        send_call(
+            chain,
+            deployment,
+            "CommunityCredit",
+            "transfer",
+            member.address,
+            1,
+            gas=30_000,
+            tm=payer,
+        )

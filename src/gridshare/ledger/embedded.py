@@ -7,6 +7,7 @@ a hard kill between blocks (a kill mid-block loses only that block's uncommitted
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -146,7 +147,16 @@ class PersistentPyEVMBackend(PyEVMBackend):  # type: ignore[misc]
             raise WrongChainError(
                 f"transaction is signed for chain id {chain_id}, this chain is {self._chain_id}"
             )
-        return super().send_raw_transaction(raw_transaction)
+        try:
+            return super().send_raw_transaction(raw_transaction)
+        except BaseException:
+            self._discard_pending()
+            raise
+
+    def _discard_pending(self) -> None:
+        """Forget uncommitted writes and the pending block built on them."""
+        self._store.rollback()
+        self.chain = _chain_class(self._chain_id)(AtomicDB(self._store))
 
     def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
         try:
@@ -155,7 +165,7 @@ class PersistentPyEVMBackend(PyEVMBackend):  # type: ignore[misc]
             else:
                 hashes = super().mine_blocks(num_blocks, coinbase)
         except BaseException:
-            self._store.rollback()
+            self._discard_pending()
             raise
         self._store.commit()
         return tuple(hashes)
@@ -166,11 +176,22 @@ class EmbeddedChain:
 
     def __init__(self, directory: Path, funded: dict[str, int], chain_id: int = EMBEDDED_CHAIN_ID):
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock = (directory / "chain.lock").open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise ChainError(
+                f"the embedded chain in {directory} is open in another process; stop it, or "
+                "point GRIDSHARE_DATA_DIR elsewhere"
+            ) from None
         self.store = SqliteKeyValueStore(directory / "chain.sqlite")
         try:
             self.backend = PersistentPyEVMBackend(self.store, chain_id, funded)
         except Exception as exc:
             self.store.close()
+            self._lock.close()
             raise ChainError(f"cannot open the embedded chain in {directory}: {exc}") from exc
         self.chain_id = chain_id
         self.tester = EthereumTester(backend=self.backend, auto_mine_transactions=True)
@@ -191,3 +212,4 @@ class EmbeddedChain:
 
     def close(self) -> None:
         self.store.close()
+        self._lock.close()

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import RPCEndpoint
 
 from gridshare.errors import GridshareError
@@ -60,9 +61,12 @@ class SentTransaction:
 
 
 def _revert_reason(exc: Exception) -> str:
-    message = str(getattr(exc, "message", None) or exc)
-    marker = "execution reverted: "
-    return message[message.index(marker) + len(marker) :] if marker in message else message
+    """The contract's reason string, or "" when the node gives none."""
+    message = str(getattr(exc, "message", None) or exc).strip()
+    marker = "execution reverted"
+    if marker in message:
+        message = message[message.index(marker) + len(marker) :].removeprefix(":").strip()
+    return "" if message in ("b''", 'b""', "0x") else message  # eth-tester's empty reason
 
 
 class TransactionManager:
@@ -145,29 +149,52 @@ class TransactionManager:
             **transaction,
         }
         raw = self.signer.sign_transaction(tx)
+        tx_hash = "0x" + keccak(raw).hex()
         try:
-            tx_hash = self.web3.eth.send_raw_transaction(raw)
+            self.web3.eth.send_raw_transaction(raw)
         except ContractLogicError as exc:  # nodes that execute on submission
             self._nonce = None
-            raise TransactionReverted(_revert_reason(exc)) from None
-        except Web3Exception as exc:
-            self._nonce = None  # resynchronise: the node may know better
-            raise TransactionError(f"the node refused the transaction: {exc}") from exc
-        except (OSError, ValueError) as exc:
+            raise TransactionReverted(_revert_reason(exc), tx_hash) from None
+        except GridshareError:
             self._nonce = None
-            message = str(exc)
-            if "nonce" in message.lower():
-                raise TransactionError(f"nonce out of step ({message}); retry the call") from exc
-            if isinstance(exc, GridshareError):
-                raise
-            raise NodeUnavailable(f"could not send the transaction: {exc}") from exc
+            raise
+        except Exception as exc:  # noqa: BLE001 - nodes, eth-tester and py-evm differ
+            self._nonce = None  # resynchronise: the node may know better
+            if not self._node_has(tx_hash):
+                message = str(exc)
+                if isinstance(exc, OSError | TimeoutError):
+                    raise NodeUnavailable(
+                        f"could not send transaction {tx_hash}: {message}"
+                    ) from exc
+                raise TransactionError(
+                    f"the node refused transaction {tx_hash}: {message}"
+                ) from exc
+            # The node took it although the answer was lost: wait for it, never resend.
         self._nonce = int(tx["nonce"]) + 1
-        status, block_number, gas_used = self._wait_for_receipt(tx_hash.hex())
+        try:
+            status, block_number, gas_used = self._wait_for_receipt(tx_hash)
+        except TransactionError:
+            self._nonce = None  # it may have been dropped: ask the node next time
+            raise
         if status != 1:
             if gas_used >= gas:
-                raise OutOfGas(f"transaction {tx_hash.hex()} ran out of its {gas} gas")
-            raise TransactionReverted(self._replay_reason(tx), tx_hash.hex())
-        return SentTransaction(tx_hash.hex(), block_number, gas_used)
+                raise OutOfGas(f"transaction {tx_hash} ran out of its {gas} gas")
+            reason = self._replay_reason(tx)
+            if reason is None:
+                raise OutOfGas(
+                    f"transaction {tx_hash} ran out of gas in a nested call (it succeeds with "
+                    f"more than its {gas} gas)"
+                )
+            raise TransactionReverted(reason, tx_hash)
+        return SentTransaction(tx_hash, block_number, gas_used)
+
+    def _node_has(self, tx_hash: str) -> bool:
+        """Whether the node knows ``tx_hash`` (sent, although the answer was lost)."""
+        try:
+            self.web3.eth.get_transaction(HexStr(tx_hash))
+        except Exception:  # noqa: BLE001 - not found, or the node is unreachable
+            return False
+        return True
 
     def _wait_for_receipt(self, tx_hash: str) -> tuple[int, int, int]:
         """Status, block number and gas used of a mined transaction.
@@ -211,12 +238,21 @@ class TransactionManager:
                 )
             time.sleep(self.poll_latency_s)
 
-    def _replay_reason(self, tx: dict[str, Any]) -> str:
+    def _replay_reason(self, tx: dict[str, Any]) -> str | None:
+        """The revert reason, replayed on the latest state with the transaction's gas
+        (nodes that prune history cannot serve the block before); ``None`` when the call
+        succeeds with unlimited gas, i.e. a nested call ran out of gas."""
         call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
         try:
-            # Replayed on the latest state: nodes that prune history (anvil
-            # --prune-history, many PoA nodes) cannot serve the block before.
-            self.web3.eth.call(call)  # type: ignore[arg-type]
+            self.web3.eth.call({**call, "gas": tx["gas"]})  # type: ignore[typeddict-item]
         except Exception as exc:  # noqa: BLE001 - nodes and eth-tester raise different types
-            return _revert_reason(exc)
-        return "unknown reason (the call succeeds when replayed)"
+            reason = _revert_reason(exc)
+            if reason:
+                return reason
+        else:
+            return "unknown reason (the call succeeds when replayed)"
+        try:
+            self.web3.eth.call(call)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001
+            return _revert_reason(exc) or "reverted without a reason"
+        return None
