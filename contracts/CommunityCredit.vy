@@ -26,6 +26,7 @@ balanceOf: public(HashMap[address, uint256])
 allowance: public(HashMap[address, HashMap[address, uint256]])
 totalSupply: public(uint256)
 trusted: public(HashMap[address, bool])
+deposit_used: public(HashMap[bytes32, bool])
 
 
 event Transfer:
@@ -141,6 +142,7 @@ def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
     @param amount Micro-units.
     @return True.
     """
+    assert self._can_hold(msg.sender), "CommunityCredit: spender is not an active participant"
     allowed: uint256 = self.allowance[sender][msg.sender]
     assert allowed >= amount, "CommunityCredit: allowance exceeded"
     if allowed != max_value(uint256):
@@ -165,14 +167,17 @@ def approve(spender: address, amount: uint256) -> bool:
 @external
 def mint(account: address, amount: uint256, reference: bytes32):
     """
-    @notice Create credit for a deposit the operator received off-chain.
+    @notice Create credit for a deposit the operator received off-chain; each deposit
+            reference mints once, so a retried call cannot mint twice.
     @param account An active participant.
     @param amount Micro-units deposited.
     @param reference The deposit's reference (e.g. a bank transfer id hash).
     """
     assert msg.sender == self._operator(), "CommunityCredit: caller is not the operator"
     assert amount > 0, "CommunityCredit: zero amount"
+    assert not self.deposit_used[reference], "CommunityCredit: deposit already minted"
     assert staticcall registry.is_active(account), "CommunityCredit: account is not an active participant"
+    self.deposit_used[reference] = True
     self.totalSupply += amount
     self.balanceOf[account] += amount
     log Transfer(sender=empty(address), receiver=account, value=amount)
@@ -182,11 +187,13 @@ def mint(account: address, amount: uint256, reference: bytes32):
 @external
 def withdraw(amount: uint256, reference: bytes32):
     """
-    @notice Burn the caller's credit to ask the operator for a payout off-chain.
+    @notice Burn the caller's credit to ask the operator for a payout off-chain. A
+            suspended member cannot withdraw until the operator reinstates them.
     @param amount Micro-units to withdraw.
     @param reference The payout request's reference.
     """
     assert amount > 0, "CommunityCredit: zero amount"
+    assert self._can_hold(msg.sender), "CommunityCredit: sender is not an active participant"
     balance: uint256 = self.balanceOf[msg.sender]
     assert balance >= amount, "CommunityCredit: insufficient balance"
     self.balanceOf[msg.sender] = balance - amount

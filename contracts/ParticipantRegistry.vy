@@ -47,6 +47,11 @@ event DeviceSuspended:
     suspended: bool
 
 
+event DeviceRemoved:
+    device: indexed(address)
+    participant: indexed(address)
+
+
 event OperatorChanged:
     previous: indexed(address)
     current: indexed(address)
@@ -153,6 +158,21 @@ def set_device_suspended(device: address, suspended: bool):
     assert self.devices[device].participant != empty(address), "ParticipantRegistry: no such device"
     self.devices[device].suspended = suspended
     log DeviceSuspended(device=device, suspended=suspended)
+
+
+@external
+def remove_device(device: address):
+    """
+    @notice Unbind a device, e.g. a replaced meter or one of a former operator; its
+            address can then be registered again, for any participant.
+    @param device A registered device.
+    """
+    self._only_operator()
+    d: Device = self.devices[device]
+    assert d.participant != empty(address), "ParticipantRegistry: no such device"
+    self.devices[device] = empty(Device)
+    self.device_count -= 1
+    log DeviceRemoved(device=device, participant=d.participant)
 
 
 @external

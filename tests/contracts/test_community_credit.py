@@ -133,8 +133,8 @@ def test_fuzz_transfers_conserve_supply(
 ) -> None:
     """Whatever members send each other, no credit is created or lost."""
     with boa.env.anchor():
-        for member in members:
-            credit.mint(member, 50, REF, sender=operator)
+        for i, member in enumerate(members):
+            credit.mint(member, 50, bytes([i + 1]) * 32, sender=operator)
         model = dict.fromkeys(members, 50)
         for source, target, amount in moves:
             sender, receiver = members[source], members[target]
@@ -147,3 +147,26 @@ def test_fuzz_transfers_conserve_supply(
             model[receiver] += amount
         assert [credit.balanceOf(m) for m in members] == [model[m] for m in members]
         assert credit.totalSupply() == sum(model.values()) == 200
+
+
+def test_a_deposit_reference_mints_once(credit: Any, operator: str, members: list[str]) -> None:
+    credit.mint(members[0], 100, REF, sender=operator)
+    with boa.reverts("CommunityCredit: deposit already minted"):
+        credit.mint(members[0], 100, REF, sender=operator)
+    assert credit.totalSupply() == 100
+    assert credit.deposit_used(REF)
+
+
+def test_suspended_members_cannot_withdraw_or_spend_allowances(
+    credit: Any, registry: Any, operator: str, members: list[str]
+) -> None:
+    credit.mint(members[0], 100, REF, sender=operator)
+    credit.approve(members[1], 50, sender=members[0])
+    registry.set_suspended(members[0], True, sender=operator)
+    with boa.reverts("CommunityCredit: sender is not an active participant"):
+        credit.withdraw(10, REF, sender=members[0])
+    registry.set_suspended(members[0], False, sender=operator)
+    registry.set_suspended(members[1], True, sender=operator)
+    with boa.reverts("CommunityCredit: spender is not an active participant"):
+        credit.transferFrom(members[0], members[2], 10, sender=members[1])
+    assert credit.balanceOf(members[0]) == 100

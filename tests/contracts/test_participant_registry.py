@@ -159,3 +159,18 @@ def test_devices_of_a_former_operator_are_inactive(
     assert registry.is_active_device(accounts[1])
     registry.set_operator(accounts[5], sender=operator)
     assert not registry.is_active_device(accounts[1])
+
+
+def test_a_removed_device_can_be_bound_again(
+    registry: Any, operator: str, accounts: list[str]
+) -> None:
+    registry.register(accounts[0], ROLE_PROSUMER, sender=operator)
+    registry.register(accounts[2], ROLE_PRODUCER, sender=operator)
+    registry.register_device(accounts[1], accounts[0], METER, sender=operator)
+    registry.remove_device(accounts[1], sender=operator)
+    assert not registry.is_active_device(accounts[1])
+    assert registry.device_count() == 0
+    registry.register_device(accounts[1], accounts[2], METER, sender=operator)
+    assert registry.devices(accounts[1])[0] == accounts[2]
+    with boa.reverts("ParticipantRegistry: no such device"):
+        registry.remove_device(accounts[3], sender=operator)

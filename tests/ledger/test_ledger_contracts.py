@@ -9,7 +9,13 @@ import pytest
 from eth_utils.address import to_checksum_address
 
 from gridshare.ledger.chain import ChainConnection, open_chain
-from gridshare.ledger.deployment import Deployment, DeploymentError, contract, deployment_path
+from gridshare.ledger.deployment import (
+    Deployment,
+    DeploymentError,
+    contract,
+    deploy_or_load,
+    deployment_path,
+)
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.transactions import OutOfGas, TransactionManager, TransactionReverted
 from tests.ledger.conftest import send_call
@@ -160,3 +166,19 @@ def test_out_of_gas_in_a_nested_call_is_named(chain: ChainConnection) -> None:
             gas=30_000,
             tm=payer,
         )
+
+
+def test_deployment_file_mixing_two_communities_is_refused(chain: ChainConnection) -> None:
+    ours = chain.deploy()
+    theirs = deploy_or_load(chain.transactions, chain.directory / "other-community")
+    mixed = Deployment(
+        ours.chain_id,
+        ours.deployer,
+        {
+            "ParticipantRegistry": ours.contracts["ParticipantRegistry"],
+            "CommunityCredit": theirs.contracts["CommunityCredit"],
+        },
+    )
+    mixed.write(chain.deployment_file())
+    with pytest.raises(DeploymentError, match="mixes two communities"):
+        chain.deploy()

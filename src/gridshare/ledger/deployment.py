@@ -129,6 +129,15 @@ def verify_deployment(web3: Web3, deployment: Deployment) -> None:
                 f"{name}: the code at {entry.address} is not what gridshare's {name}.vy "
                 "compiles to (a different version of the contract)"
             )
+    credit_registry = contract(web3, deployment, "CommunityCredit").functions.registry().call()
+    if to_checksum_address(credit_registry) != to_checksum_address(
+        deployment.address("ParticipantRegistry")
+    ):
+        raise DeploymentError(
+            f"CommunityCredit at {deployment.address('CommunityCredit')} belongs to the registry "
+            f"at {credit_registry}, not to the recorded ParticipantRegistry; the deployment "
+            "file mixes two communities"
+        )
 
 
 def deploy_or_load(tm: TransactionManager, directory: Path) -> Deployment:
