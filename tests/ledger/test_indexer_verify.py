@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from gridshare.ledger.chain import ChainConnection
+from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.state import CommunityState
 from gridshare.ledger.transactions import TransactionManager, TransactionReverted
-from gridshare.pipeline.chain_sync import index_chain, verify
+from gridshare.pipeline.chain_sync import ChainSyncError, index_chain, verify
 from gridshare.storage import SqlStore, open_store
 from tests.ledger.conftest import send_call
 
@@ -87,7 +88,9 @@ def test_indexing_resumes_after_new_blocks(chain: ChainConnection, store: SqlSto
     before = len(store.chain_events(deployment.chain_id))
     _community_activity(chain, deployment)
     assert _index(chain, deployment, store) == len(store.chain_events(deployment.chain_id)) - before
-    assert store.last_indexed_block(deployment.chain_id) == chain.web3.eth.block_number
+    position = store.last_indexed_block(deployment.chain_id)
+    assert position is not None
+    assert position[0] == chain.web3.eth.block_number
 
 
 def test_verify_reports_a_planted_mismatch(chain: ChainConnection, store: SqlStore) -> None:
@@ -160,4 +163,31 @@ def test_a_failed_transaction_leaves_nothing_in_the_store(
         send_call(chain, deployment, "CommunityCredit", "mint", member.address, 5, REF)
     assert _index(chain, deployment, store) == 0
     assert store.chain_events(deployment.chain_id) == before
-    assert store.last_indexed_block(deployment.chain_id) == chain.web3.eth.block_number
+    position = store.last_indexed_block(deployment.chain_id)
+    assert position is not None
+    assert position[0] == chain.web3.eth.block_number
+
+
+def test_a_reset_chain_is_not_mixed_into_the_index(
+    tmp_path: Path, operator: LocalSigner, store: SqlStore
+) -> None:
+    """A new chain with the same id (deployment file removed, chain deleted) is refused."""
+    first = open_chain(tmp_path / "a", operator)
+    deployment = first.deploy()
+    _community_activity(first, deployment)
+    _index(first, deployment, store)
+    first.close()
+    second = open_chain(tmp_path / "b", operator)  # same chain id, different history
+    try:
+        fresh = second.deploy()
+        with pytest.raises(ChainSyncError, match="reset or reorganised"):
+            _index(second, fresh, store)
+        report = verify(
+            store,
+            EventReader(second.web3, fresh),
+            CommunityState(second.web3, fresh),
+            fresh.chain_id,
+        )
+        assert not report.ok
+    finally:
+        second.close()

@@ -7,6 +7,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3._utils.events import get_event_data
+from web3.exceptions import BlockNotFound
 
 from gridshare.ledger.compiled import load_artifact
 from gridshare.ledger.deployment import Deployment
@@ -42,6 +43,14 @@ class EventReader:
                     topic = Web3.keccak(text=f"{item['name']}({types})")
                     self._abis[(name, bytes(topic))] = item
         self._codec = codec
+
+    def block_hash(self, number: int) -> str:
+        """0x-hash of block ``number``; "" when the chain has no such block."""
+        try:
+            block = self.web3.eth.get_block(number)
+        except BlockNotFound:
+            return ""
+        return "0x" + bytes(block["hash"]).hex()
 
     def read(self, from_block: int, to_block: int) -> list[ChainEvent]:
         """Events in blocks ``from_block..to_block`` (inclusive), in chain order."""

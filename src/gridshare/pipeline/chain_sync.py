@@ -18,10 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gridshare.errors import GridshareError
 from gridshare.model.chain import ChainEvent
 
 ZERO_ADDRESS = "0x" + "00" * 20
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class ChainSyncError(GridshareError):
+    """The store's index and the chain disagree about the chain itself (reset, reorg)."""
 
 
 class EventSource(Protocol):
@@ -29,12 +34,16 @@ class EventSource(Protocol):
         """Decoded events of blocks ``from_block..to_block``, in chain order."""
         ...
 
+    def block_hash(self, number: int) -> str:
+        """0x-hash of block ``number`` of the chain."""
+        ...
+
 
 class ChainEventStore(Protocol):
-    def last_indexed_block(self, chain_id: int) -> int | None: ...
+    def last_indexed_block(self, chain_id: int) -> tuple[int, str] | None: ...
 
     def write_chain_events(
-        self, chain_id: int, events: Sequence[ChainEvent], up_to_block: int
+        self, chain_id: int, events: Sequence[ChainEvent], up_to_block: int, block_hash: str
     ) -> int: ...
 
     def chain_events(self, chain_id: int) -> list[ChainEvent]: ...
@@ -68,16 +77,38 @@ def index_chain(
     start_block: int = 0,
     blocks_per_batch: int = 2_000,
 ) -> IndexReport:
-    """Store the events of every block up to ``head_block`` not yet indexed."""
-    last = store.last_indexed_block(chain_id)
-    first = start_block if last is None else last + 1
+    """Store the events of every block up to ``head_block`` not yet indexed.
+
+    The cursor remembers the hash of the last indexed block; if the chain no longer has
+    that block (a reset chain, a reorg, or another chain with the same id) indexing stops
+    with an error instead of mixing two histories.
+    """
+    position = store.last_indexed_block(chain_id)
+    first = start_block
+    if position is not None:
+        last, last_hash = position
+        _require_same_chain(source, chain_id, last, last_hash, head_block)
+        first = last + 1
     new = 0
     block = first
     while block <= head_block:
         end = min(block + blocks_per_batch - 1, head_block)
-        new += store.write_chain_events(chain_id, source.read(block, end), end)
+        events = source.read(block, end)
+        new += store.write_chain_events(chain_id, events, end, source.block_hash(end))
         block = end + 1
     return IndexReport(first, head_block, new)
+
+
+def _require_same_chain(
+    source: EventSource, chain_id: int, last: int, last_hash: str, head_block: int
+) -> None:
+    if last > head_block or source.block_hash(last) != last_hash:
+        raise ChainSyncError(
+            f"the store indexed chain {chain_id} up to block {last} ({last_hash[:10]}...), "
+            f"which this chain does not have (its head is block {head_block}): the chain was "
+            "reset or reorganised, or another chain uses the same id. Use a fresh database "
+            "(GRIDSHARE_DATABASE_URL) for a new chain."
+        )
 
 
 @dataclass
@@ -139,9 +170,16 @@ def verify(
     """Compare the store's copy of the chain with the chain itself."""
     report = VerifyReport()
     stored = store.chain_events(chain_id)
-    last = store.last_indexed_block(chain_id)
-    if last is None:
+    position = store.last_indexed_block(chain_id)
+    if position is None:
         report.mismatches.append(f"chain {chain_id} has not been indexed into the store")
+        return report
+    last, last_hash = position
+    if source.block_hash(last) != last_hash:
+        report.mismatches.append(
+            f"block {last}: the store indexed hash {last_hash}, the chain has "
+            f"{source.block_hash(last)} (a reset or reorganised chain)"
+        )
         return report
     on_chain: dict[tuple[int, int, int], ChainEvent] = {}
     for start in range(0, last + 1, blocks_per_batch):

@@ -548,16 +548,19 @@ class SqlStore:
             )
 
     # -- chain events ---------------------------------------------------------------
-    def last_indexed_block(self, chain_id: int) -> int | None:
-        """The last block of ``chain_id`` whose events are all stored, if any."""
+    def last_indexed_block(self, chain_id: int) -> tuple[int, str] | None:
+        """Number and hash of the last block of ``chain_id`` whose events are all stored."""
+        cursor = t.chain_cursor
         with self.engine.connect() as conn:
-            value = conn.execute(
-                select(t.chain_cursor.c.last_block).where(t.chain_cursor.c.chain_id == chain_id)
-            ).scalar_one_or_none()
-        return None if value is None else int(value)
+            row = conn.execute(
+                select(cursor.c.last_block, cursor.c.last_block_hash).where(
+                    cursor.c.chain_id == chain_id
+                )
+            ).first()
+        return None if row is None else (int(row.last_block), str(row.last_block_hash))
 
     def write_chain_events(
-        self, chain_id: int, events: Sequence[ChainEvent], up_to_block: int
+        self, chain_id: int, events: Sequence[ChainEvent], up_to_block: int, block_hash: str
     ) -> int:
         """Store events (idempotently) and move the chain's cursor, in one transaction.
 
@@ -589,11 +592,12 @@ class SqlStore:
             if rows:
                 conn.execute(t.chain_events.insert(), rows)
             cursor = t.chain_cursor
+            position = {"last_block": up_to_block, "last_block_hash": block_hash}
             updated = conn.execute(
-                cursor.update().where(cursor.c.chain_id == chain_id).values(last_block=up_to_block)
+                cursor.update().where(cursor.c.chain_id == chain_id).values(**position)
             )
             if updated.rowcount == 0:
-                conn.execute(cursor.insert(), {"chain_id": chain_id, "last_block": up_to_block})
+                conn.execute(cursor.insert(), {"chain_id": chain_id, **position})
         return len(rows)
 
     def chain_events(self, chain_id: int) -> list[ChainEvent]:

@@ -177,4 +177,5 @@ chain_cursor = Table(
     metadata,
     Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
     Column("last_block", BigInteger, nullable=False),
+    Column("last_block_hash", String(66), nullable=False),
 )

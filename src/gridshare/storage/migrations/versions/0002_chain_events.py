@@ -30,6 +30,7 @@ def upgrade() -> None:
         "chain_cursor",
         sa.Column("chain_id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("last_block", sa.BigInteger, nullable=False),
+        sa.Column("last_block_hash", sa.String(66), nullable=False),
     )
 
 
