@@ -153,7 +153,7 @@ def status() -> None:
             ("Registered participants", str(state.registry.functions.participant_count().call())),
             ("Credit supply (micros)", str(state.total_supply())),
             ("Indexed up to block", "none" if indexed is None else str(indexed[0])),
-            ("Indexed events", str(len(store.chain_events(deployment.chain_id)))),
+            ("Indexed events", str(store.count_chain_events(deployment.chain_id))),
         ]
         for label, value in rows:
             table.add_row(label, value)

@@ -8,9 +8,9 @@ from typing import Any
 
 import boa
 import pytest
-from eth_abi import encode
 
 from gridshare.ledger.compiled import load_artifact
+from gridshare.ledger.deployment import initcode
 
 ROLE_OPERATOR, ROLE_PRODUCER, ROLE_CONSUMER, ROLE_PROSUMER = 1, 2, 3, 4
 
@@ -18,10 +18,8 @@ ROLE_OPERATOR, ROLE_PRODUCER, ROLE_CONSUMER, ROLE_PROSUMER = 1, 2, 3, 4
 def deploy(name: str, *args: Any, sender: str) -> Any:
     """Deploy ``name`` from its committed artifact (not from source) as ``sender``."""
     artifact = load_artifact(name)
-    constructor = next((i for i in artifact.abi if i["type"] == "constructor"), None)
-    types = [p["type"] for p in constructor["inputs"]] if constructor else []
-    initcode = bytes.fromhex(artifact.bytecode.removeprefix("0x")) + encode(types, list(args))
-    address, _ = boa.env.deploy(sender=sender, bytecode=initcode)
+    code = bytes.fromhex(initcode(artifact, *args).removeprefix("0x"))
+    address, _ = boa.env.deploy(sender=sender, bytecode=code)
     return boa.loads_abi(json.dumps(artifact.abi), name=name).at(address)
 
 

@@ -86,7 +86,8 @@ def contract(web3: Web3, deployment: Deployment, name: str) -> Contract:
     return deployed
 
 
-def _initcode(artifact: Artifact, *args: Any) -> str:
+def initcode(artifact: Artifact, *args: Any) -> str:
+    """Hex code that deploys ``artifact`` with constructor arguments ``args``."""
     constructor = next((i for i in artifact.abi if i["type"] == "constructor"), None)
     types = [p["type"] for p in constructor["inputs"]] if constructor else []
     return artifact.bytecode + encode(types, list(args)).hex()
@@ -94,7 +95,7 @@ def _initcode(artifact: Artifact, *args: Any) -> str:
 
 def _deploy_one(tm: TransactionManager, name: str, *args: Any) -> DeployedContract:
     artifact = load_artifact(name)
-    sent = tm.send({"data": _initcode(artifact, *args)}, gas=DEPLOY_GAS)
+    sent = tm.send({"data": initcode(artifact, *args)}, gas=DEPLOY_GAS)
     receipt = tm.web3.eth.get_transaction_receipt(sent.tx_hash)  # type: ignore[arg-type]
     address = str(receipt["contractAddress"])
     code = bytes(tm.web3.eth.get_code(address))  # type: ignore[arg-type]

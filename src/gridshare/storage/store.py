@@ -126,7 +126,7 @@ def _row_tuples(*columns: IntArray, stored_wh: IntArray) -> list[tuple[int | Non
     return list(zip(*(column.tolist() for column in columns), stored, strict=True))
 
 
-def _nullable(value: int) -> int | None:
+def _nullable(value: int | None) -> int | None:
     return None if value == NOT_REPORTED else value
 
 
@@ -241,7 +241,7 @@ class SqlTransaction:
         now_s = int(time.time())
         conflicts = []
         for start, pk, r_imp, r_exp, r_sto, s_imp, s_exp, s_sto in cursor.fetchall():
-            offered_stored = None if s_sto is None else _nullable(s_sto)
+            offered_stored = _nullable(s_sto)  # NULL (PostgreSQL stage) or -1 (SQLite stage)
             if (r_imp, r_exp, r_sto) != (s_imp, s_exp, offered_stored):
                 conflicts.append(
                     {
@@ -599,6 +599,12 @@ class SqlStore:
             if updated.rowcount == 0:
                 conn.execute(cursor.insert(), {"chain_id": chain_id, **position})
         return len(rows)
+
+    def count_chain_events(self, chain_id: int) -> int:
+        """Number of stored events of ``chain_id``."""
+        query = select(func.count()).where(t.chain_events.c.chain_id == chain_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def chain_events(self, chain_id: int) -> list[ChainEvent]:
         """Every stored event of ``chain_id``, in chain order."""
