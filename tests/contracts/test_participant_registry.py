@@ -174,3 +174,17 @@ def test_a_removed_device_can_be_bound_again(
     assert registry.devices(accounts[1])[0] == accounts[2]
     with boa.reverts("ParticipantRegistry: no such device"):
         registry.remove_device(accounts[3], sender=operator)
+
+
+def test_device_owner_names_the_bound_participant(
+    registry: Any, operator: str, accounts: list[str]
+) -> None:
+    member, device = accounts[0], accounts[1]
+    assert registry.device_owner(device) == "0x" + "00" * 20
+    registry.register(member, ROLE_PRODUCER, sender=operator)
+    registry.register_device(device, member, METER, sender=operator)
+    assert registry.device_owner(device) == member
+    registry.set_device_suspended(device, True, sender=operator)
+    assert registry.device_owner(device) == member  # ownership outlives suspension
+    registry.remove_device(device, sender=operator)
+    assert registry.device_owner(device) == "0x" + "00" * 20

@@ -9,6 +9,7 @@ import pytest
 from eth_utils.address import to_checksum_address
 
 from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.compiled import CONTRACT_NAMES
 from gridshare.ledger.deployment import (
     Deployment,
     DeploymentError,
@@ -22,23 +23,6 @@ from tests.ledger.conftest import send_call
 
 PROSUMER = 4
 REF = b"\x01" * 32
-
-
-def test_deploy_records_contracts_and_a_second_start_reuses_them(
-    chain: ChainConnection, operator: LocalSigner
-) -> None:
-    deployment = chain.deploy()
-    assert set(deployment.contracts) == {"ParticipantRegistry", "CommunityCredit"}
-    assert deployment.chain_id == chain.transactions.chain_id
-    assert chain.deployment_file().exists()
-    registry = contract(chain.web3, deployment, "ParticipantRegistry")
-    assert registry.functions.operator().call() == operator.address
-    credit = contract(chain.web3, deployment, "CommunityCredit")
-    assert credit.functions.registry().call() == registry.address
-    block = chain.web3.eth.block_number
-    again = chain.deploy()
-    assert again == deployment
-    assert chain.web3.eth.block_number == block  # nothing was deployed the second time
 
 
 def test_operator_registers_and_mints_and_members_transfer(
@@ -168,17 +152,51 @@ def test_out_of_gas_in_a_nested_call_is_named(chain: ChainConnection) -> None:
         )
 
 
+def test_deploy_records_contracts_and_a_second_start_reuses_them(
+    chain: ChainConnection, operator: LocalSigner
+) -> None:
+    deployment = chain.deploy()
+    assert set(deployment.contracts) == set(CONTRACT_NAMES)
+    registry = contract(chain.web3, deployment, "ParticipantRegistry")
+    assert registry.functions.operator().call() == operator.address
+    credit = contract(chain.web3, deployment, "CommunityCredit")
+    assert credit.functions.registry().call() == registry.address
+    monitoring = contract(chain.web3, deployment, "EnergyMonitoring")
+    assert monitoring.functions.registry().call() == registry.address
+    assert monitoring.functions.interval_length_s().call() == 900
+    certificate = contract(chain.web3, deployment, "EnergyCertificate")
+    assert certificate.functions.monitoring().call() == monitoring.address
+    assert certificate.functions.uri(1).call() == "gridshare://certificate/{id}"
+    block = chain.web3.eth.block_number
+    assert chain.deploy() == deployment
+    assert chain.web3.eth.block_number == block
+
+
 def test_deployment_file_mixing_two_communities_is_refused(chain: ChainConnection) -> None:
     ours = chain.deploy()
     theirs = deploy_or_load(chain.transactions, chain.directory / "other-community")
-    mixed = Deployment(
-        ours.chain_id,
-        ours.deployer,
-        {
-            "ParticipantRegistry": ours.contracts["ParticipantRegistry"],
-            "CommunityCredit": theirs.contracts["CommunityCredit"],
-        },
-    )
-    mixed.write(chain.deployment_file())
-    with pytest.raises(DeploymentError, match="mixes two communities"):
+    for swapped in ("CommunityCredit", "EnergyMonitoring", "EnergyCertificate"):
+        mixed = Deployment(
+            ours.chain_id, ours.deployer, {**ours.contracts, swapped: theirs.contracts[swapped]}
+        )
+        mixed.write(chain.deployment_file())
+        with pytest.raises(DeploymentError, match=f"{swapped} at .* mixes two communities"):
+            chain.deploy()
+
+
+def test_a_deployment_predating_the_energy_contracts_is_refused(chain: ChainConnection) -> None:
+    ours = chain.deploy()
+    kept = ("ParticipantRegistry", "CommunityCredit")
+    old = {k: v for k, v in ours.contracts.items() if k in kept}
+    Deployment(ours.chain_id, ours.deployer, old).write(chain.deployment_file())
+    with pytest.raises(DeploymentError, match="predates EnergyMonitoring, EnergyCertificate"):
         chain.deploy()
+
+
+def test_the_interval_length_is_kept(chain: ChainConnection) -> None:
+    chain.deploy()
+    with pytest.raises(DeploymentError, match="meters 900 s intervals, not the 300 s"):
+        deploy_or_load(chain.transactions, chain.directory, interval_length_s=300)
+    other = deploy_or_load(chain.transactions, chain.directory / "hourly", interval_length_s=3600)
+    monitoring = contract(chain.web3, other, "EnergyMonitoring")
+    assert monitoring.functions.interval_length_s().call() == 3600

@@ -18,7 +18,12 @@ from typing import Any
 
 from gridshare.errors import ConfigurationError
 
-CONTRACT_NAMES = ("ParticipantRegistry", "CommunityCredit")
+CONTRACT_NAMES = (
+    "ParticipantRegistry",
+    "CommunityCredit",
+    "EnergyMonitoring",
+    "EnergyCertificate",
+)
 ARTIFACTS_PACKAGE = "gridshare.ledger.artifacts"
 
 

@@ -21,10 +21,12 @@ from web3 import Web3
 from web3.contract import Contract
 
 from gridshare.errors import GridshareError
-from gridshare.ledger.compiled import Artifact, load_artifact
+from gridshare.ledger.compiled import CONTRACT_NAMES, Artifact, load_artifact
 from gridshare.ledger.transactions import TransactionManager
 
 DEPLOY_GAS = 8_000_000
+CERTIFICATE_URI = "gridshare://certificate/{id}"
+"""ERC-1155 metadata URI of the certificates; clients replace ``{id}`` with the hex id."""
 
 
 class DeploymentError(GridshareError):
@@ -112,6 +114,13 @@ def verify_deployment(web3: Web3, deployment: Deployment) -> None:
             f"the deployment file is for chain id {deployment.chain_id}, the node serves "
             f"{chain_id}; point GRIDSHARE_CHAIN_URL at the right node or deploy afresh"
         )
+    missing = [name for name in CONTRACT_NAMES if name not in deployment.contracts]
+    if missing:
+        raise DeploymentError(
+            f"the recorded deployment predates {', '.join(missing)} (it holds only "
+            f"{', '.join(deployment.contracts) or 'no contracts'}); remove the deployment "
+            "file and deploy afresh on a new or reset chain"
+        )
     for name, entry in deployment.contracts.items():
         code = bytes(web3.eth.get_code(entry.address))  # type: ignore[arg-type]
         if not code:
@@ -130,30 +139,56 @@ def verify_deployment(web3: Web3, deployment: Deployment) -> None:
                 f"{name}: the code at {entry.address} is not what gridshare's {name}.vy "
                 "compiles to (a different version of the contract)"
             )
-    credit_registry = contract(web3, deployment, "CommunityCredit").functions.registry().call()
-    if to_checksum_address(credit_registry) != to_checksum_address(
-        deployment.address("ParticipantRegistry")
+    for name, view, target in (
+        ("CommunityCredit", "registry", "ParticipantRegistry"),
+        ("EnergyMonitoring", "registry", "ParticipantRegistry"),
+        ("EnergyCertificate", "registry", "ParticipantRegistry"),
+        ("EnergyCertificate", "monitoring", "EnergyMonitoring"),
     ):
-        raise DeploymentError(
-            f"CommunityCredit at {deployment.address('CommunityCredit')} belongs to the registry "
-            f"at {credit_registry}, not to the recorded ParticipantRegistry; the deployment "
-            "file mixes two communities"
-        )
+        linked = contract(web3, deployment, name).functions[view]().call()
+        if to_checksum_address(linked) != to_checksum_address(deployment.address(target)):
+            raise DeploymentError(
+                f"{name} at {deployment.address(name)} belongs to the {target} at {linked}, "
+                f"not to the recorded {target}; the deployment file mixes two communities"
+            )
 
 
-def deploy_or_load(tm: TransactionManager, directory: Path) -> Deployment:
-    """Reuse the recorded deployment of this chain, or deploy the contracts and record them."""
+def deploy_or_load(
+    tm: TransactionManager, directory: Path, *, interval_length_s: int = 900
+) -> Deployment:
+    """Reuse the recorded deployment of this chain, or deploy the contracts and record them.
+
+    ``interval_length_s`` is the metering interval EnergyMonitoring is deployed for (900 s
+    = 15 minutes); a recorded deployment keeps the length it was deployed with.
+    """
     path = deployment_path(directory, tm.chain_id)
     if path.exists():
         deployment = Deployment.read(path)
         verify_deployment(tm.web3, deployment)
+        recorded = contract(tm.web3, deployment, "EnergyMonitoring")
+        recorded_length_s = int(recorded.functions.interval_length_s().call())
+        if recorded_length_s != interval_length_s:
+            raise DeploymentError(
+                f"the recorded EnergyMonitoring meters {recorded_length_s} s intervals, not "
+                f"the {interval_length_s} s asked for; keep the interval length, or deploy "
+                "afresh on a new or reset chain"
+            )
         return deployment
     registry = _deploy_one(tm, "ParticipantRegistry")
     credit = _deploy_one(tm, "CommunityCredit", registry.address)
+    monitoring = _deploy_one(tm, "EnergyMonitoring", registry.address, interval_length_s)
+    certificate = _deploy_one(
+        tm, "EnergyCertificate", registry.address, monitoring.address, CERTIFICATE_URI
+    )
     deployment = Deployment(
         chain_id=tm.chain_id,
         deployer=tm.signer.address,
-        contracts={"ParticipantRegistry": registry, "CommunityCredit": credit},
+        contracts={
+            "ParticipantRegistry": registry,
+            "CommunityCredit": credit,
+            "EnergyMonitoring": monitoring,
+            "EnergyCertificate": certificate,
+        },
     )
     deployment.write(path)
     return deployment

@@ -24,15 +24,16 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.errors import GridshareError
+from gridshare.metering.validation import AcceptedBundle, MeterState
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
 from gridshare.storage import tables as t
-from gridshare.units import Interval
+from gridshare.units import Interval, from_unix_seconds
 
 IntArray = NDArray[np.int64]
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -288,6 +289,105 @@ class SqlTransaction:
             column([row.stored_wh for row in rows]),
         )
 
+    # -- metering -------------------------------------------------------------------
+    def write_bundles(self, bundles: Sequence[AcceptedBundle]) -> None:
+        """Record signed bundles and the provenance (sequence, registers, power quality)
+        of their readings; a reading's first provenance is kept, like its value."""
+        if not bundles:
+            return
+        pks = (
+            self.connection.execute(
+                insert(t.reading_bundles).returning(
+                    t.reading_bundles.c.bundle_pk, sort_by_parameter_order=True
+                ),
+                [
+                    {
+                        "meter_pk": int(self.store.meter_pks(np.array([b.meter_index]))[0]),
+                        "transport": b.transport,
+                        "received_at_s": b.received_at_s,
+                        "readings": len(b.bundle),
+                        "signature": "0x" + b.bundle.signature.hex(),
+                    }
+                    for b in bundles
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        rows: list[tuple[Any, ...]] = []
+        for pk, item in zip(pks, bundles, strict=True):
+            b = item.bundle
+            meter_pk = int(self.store.meter_pks(np.array([item.meter_index]))[0])
+            quality = [
+                b.quality[name].tolist() if name in b.quality else [None] * len(b)
+                for name in ("voltage_v", "frequency_hz", "power_factor", "thd_pct")
+            ]
+            rows.extend(
+                zip(
+                    b.start.tolist(),
+                    [meter_pk] * len(b),
+                    b.seq.tolist(),
+                    b.import_register_wh.tolist(),
+                    b.export_register_wh.tolist(),
+                    *quality,
+                    [int(pk)] * len(b),
+                    strict=True,
+                )
+            )
+        columns = (
+            "interval_start_s, meter_pk, seq, import_register_wh, export_register_wh, "
+            "voltage_v, frequency_hz, power_factor, thd_pct, bundle_pk"
+        )
+        marks = ", ".join(["%s" if self.dialect == "postgresql" else "?"] * 10)
+        driver = self.connection.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                f"INSERT INTO reading_provenance ({columns}) VALUES ({marks}) "  # noqa: S608
+                "ON CONFLICT DO NOTHING",
+                rows,
+            )
+        finally:
+            cursor.close()
+
+    def write_rejections(self, rejections: Sequence[dict[str, Any]]) -> None:
+        """Quarantine refused readings with their reasons (rows of ``rejected_readings``)."""
+        if rejections:
+            self.connection.execute(t.rejected_readings.insert(), list(rejections))
+
+    def save_meter_states(self, states: dict[int, MeterState]) -> None:
+        """Remember each meter's newest accepted reading (keyed by meter position)."""
+        if not states:
+            return
+        pks = self.store.meter_pks(np.array(list(states), dtype=np.int64)).tolist()
+        self.connection.execute(delete(t.meter_states).where(t.meter_states.c.meter_pk.in_(pks)))
+        self.connection.execute(
+            t.meter_states.insert(),
+            [
+                {
+                    "meter_pk": int(pk),
+                    "start_s": st.start,
+                    "seq": st.seq,
+                    "import_register_wh": st.import_register_wh,
+                    "export_register_wh": st.export_register_wh,
+                    "import_wh": st.import_wh,
+                    "export_wh": st.export_wh,
+                }
+                for pk, st in zip(pks, states.values(), strict=True)
+            ],
+        )
+
+    def write_commitment(self, commitment: dict[str, Any]) -> None:
+        """Record what was committed on chain for an interval (replacing an earlier row)."""
+        table = t.interval_commitments
+        self.connection.execute(
+            delete(table).where(
+                table.c.community_id == commitment["community_id"],
+                table.c.interval_start_s == commitment["interval_start_s"],
+            )
+        )
+        self.connection.execute(table.insert(), commitment)
+
     # -- results --------------------------------------------------------------------
     def write_balance(
         self, interval: Interval, balance: IntervalBalance, received: int, expected: int
@@ -501,6 +601,18 @@ class SqlStore:
             )
             run_ids = select(t.runs.c.run_id).where(t.runs.c.community_id == community_id)
             conn.execute(delete(t.readings).where(t.readings.c.meter_pk.in_(meter_pks)))
+            for table in (
+                t.reading_provenance,
+                t.reading_bundles,
+                t.meter_states,
+                t.meter_devices,
+            ):
+                conn.execute(delete(table).where(table.c.meter_pk.in_(meter_pks)))
+            conn.execute(
+                delete(t.interval_commitments).where(
+                    t.interval_commitments.c.community_id == community_id
+                )
+            )
             conn.execute(
                 delete(t.reading_conflicts).where(t.reading_conflicts.c.meter_pk.in_(meter_pks))
             )
@@ -519,6 +631,107 @@ class SqlStore:
                 delete(t.participants).where(t.participants.c.community_id == community_id)
             )
             conn.execute(delete(t.communities).where(t.communities.c.community_id == community_id))
+
+    # -- metering -------------------------------------------------------------------
+    def meter_devices(self) -> dict[str, str]:
+        """Device address (0x-hex) registered for each meter of the community."""
+        pks = self.meter_pks_list()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.meters.c.meter_id, t.meter_devices.c.device_address)
+                .join(t.meter_devices, t.meter_devices.c.meter_pk == t.meters.c.meter_pk)
+                .where(t.meters.c.meter_pk.in_(pks))
+            ).all()
+        return {row.meter_id: row.device_address for row in rows}
+
+    def set_meter_devices(self, devices: dict[str, str]) -> None:
+        """Bind meters (by id) to device addresses, replacing earlier bindings."""
+        positions = {m.meter_id: i for i, m in enumerate(self.community.meters)}
+        unknown = sorted(set(devices) - set(positions))
+        if unknown:
+            raise StorageError(f"no such meter(s) in the community: {unknown[:5]}")
+        rows = [
+            {
+                "meter_pk": int(self._meter_pks[positions[meter]]),
+                "device_address": address.lower(),
+            }
+            for meter, address in devices.items()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.meter_devices).where(
+                    t.meter_devices.c.meter_pk.in_([r["meter_pk"] for r in rows])
+                )
+            )
+            conn.execute(t.meter_devices.insert(), rows)
+
+    def meter_states(self) -> dict[str, MeterState]:
+        """Each meter's newest accepted reading, as the validator remembers it."""
+        pks = self.meter_pks_list()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.meters.c.meter_id, t.meter_states)
+                .join(t.meter_states, t.meter_states.c.meter_pk == t.meters.c.meter_pk)
+                .where(t.meters.c.meter_pk.in_(pks))
+            ).all()
+        return {
+            row.meter_id: MeterState(
+                row.start_s,
+                row.seq,
+                row.import_register_wh,
+                row.export_register_wh,
+                row.import_wh,
+                row.export_wh,
+            )
+            for row in rows
+        }
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Quarantined readings per reason."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.rejected_readings.c.reason, func.count()).group_by(
+                    t.rejected_readings.c.reason
+                )
+            ).all()
+        return {str(reason): int(count) for reason, count in rows}
+
+    def rejections(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(
+                select(t.rejected_readings).order_by(t.rejected_readings.c.rejection_pk), conn
+            )
+
+    def commitments(self, community_id: str) -> pd.DataFrame:
+        """What the store recorded as committed on chain, one row per interval."""
+        table = t.interval_commitments
+        with self.engine.connect() as conn:
+            return pd.read_sql(
+                select(table)
+                .where(table.c.community_id == community_id)
+                .order_by(table.c.interval_start_s),
+                conn,
+            )
+
+    def interval_readings(self, start_s: int) -> ReadingBatch:
+        """The stored readings of the interval starting at ``start_s``."""
+        interval = Interval(from_unix_seconds(start_s), self.community.interval_length)
+        with self.transaction() as tx:
+            return tx.read_readings(interval)
+
+    def provenance(self, meter_id: str, start_s: int) -> dict[str, Any] | None:
+        """Sequence, registers and signature stored with one reading."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.reading_provenance, t.reading_bundles.c.signature,
+                       t.reading_bundles.c.transport)
+                .join(t.meters, t.meters.c.meter_pk == t.reading_provenance.c.meter_pk)
+                .join(t.reading_bundles,
+                      t.reading_bundles.c.bundle_pk == t.reading_provenance.c.bundle_pk)
+                .where(t.meters.c.meter_id == meter_id,
+                       t.reading_provenance.c.interval_start_s == start_s)
+            ).first()  # fmt: skip
+        return None if row is None else dict(row._mapping)
 
     # -- runs -----------------------------------------------------------------------
     def begin_run(self, run_id: str, community_id: str, scenario: str, seed: int) -> None:

@@ -179,3 +179,83 @@ chain_cursor = Table(
     Column("last_block", BigInteger, nullable=False),
     Column("last_block_hash", String(66), nullable=False),
 )
+
+# -- metering (issue 4) ---------------------------------------------------------------
+meter_devices = Table(
+    "meter_devices",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True, autoincrement=False),
+    Column("device_address", String(42), nullable=False, unique=True),
+)
+
+reading_bundles = Table(
+    "reading_bundles",
+    metadata,
+    Column("bundle_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("meter_pk", Integer, nullable=False),
+    Column("transport", String(16), nullable=False),
+    Column("received_at_s", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+    Column("signature", String(132), nullable=False),
+)
+
+reading_provenance = Table(
+    "reading_provenance",
+    metadata,
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("meter_pk", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("import_register_wh", BigInteger, nullable=False),
+    Column("export_register_wh", BigInteger, nullable=False),
+    Column("voltage_v", Float, nullable=True),
+    Column("frequency_hz", Float, nullable=True),
+    Column("power_factor", Float, nullable=True),
+    Column("thd_pct", Float, nullable=True),
+    Column("bundle_pk", BigInteger, nullable=False),
+    PrimaryKeyConstraint("interval_start_s", "meter_pk"),
+    sqlite_with_rowid=False,
+)
+
+rejected_readings = Table(
+    "rejected_readings",
+    metadata,
+    Column("rejection_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("received_at_s", BigInteger, nullable=False),
+    Column("transport", String(16), nullable=False),
+    Column("meter_id", String(200), nullable=True),
+    Column("interval_start_s", BigInteger, nullable=True),
+    Column("seq", BigInteger, nullable=True),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("payload", Text, nullable=True),
+)
+Index("rejected_by_reason", rejected_readings.c.reason)
+
+meter_states = Table(
+    "meter_states",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True, autoincrement=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("import_register_wh", BigInteger, nullable=False),
+    Column("export_register_wh", BigInteger, nullable=False),
+    Column("import_wh", BigInteger, nullable=False),
+    Column("export_wh", BigInteger, nullable=False),
+)
+
+interval_commitments = Table(
+    "interval_commitments",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("production_root", String(66), nullable=False),
+    Column("consumption_root", String(66), nullable=False),
+    Column("production_wh", BigInteger, nullable=False),
+    Column("consumption_wh", BigInteger, nullable=False),
+    Column("import_wh", BigInteger, nullable=False),
+    Column("export_wh", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+    Column("certified_wh", BigInteger, nullable=False),
+    Column("tx_hash", String(66), nullable=True),
+    PrimaryKeyConstraint("community_id", "interval_start_s"),
+)

@@ -1,0 +1,1 @@
+"""Metering rules: signed reading bundles, their validation and Merkle commitments (pure)."""
