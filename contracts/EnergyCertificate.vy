@@ -219,8 +219,8 @@ def _check_may_move(holder: address):
     ), "EnergyCertificate: caller is not the holder or an approved operator"
 
 
-@external
-def register_generator(
+@internal
+def _register_generator(
     device: address,
     source: uint8,
     capacity_w: uint256,
@@ -228,17 +228,6 @@ def register_generator(
     longitude_e6: int32,
     avoided_g_per_kwh: uint32,
 ):
-    """
-    @notice Record (or update) the metadata of a generating device: its energy source,
-            rated capacity and location, and the emissions each kWh of it avoids.
-    @param device A device registered in the ParticipantRegistry.
-    @param source 1 solar, 2 wind, 3 hydro, 4 biomass.
-    @param capacity_w Rated (nameplate) capacity, W; bounds every mint (1 W .. 1 TW).
-    @param latitude_e6 Latitude, micro-degrees (-90e6 .. 90e6).
-    @param longitude_e6 Longitude, micro-degrees (-180e6 .. 180e6).
-    @param avoided_g_per_kwh Grid emissions avoided per kWh produced, g CO2e/kWh.
-    """
-    assert msg.sender == self._operator(), "EnergyCertificate: caller is not the operator"
     participant: address = staticcall registry.device_owner(device)
     assert participant != empty(address), "EnergyCertificate: device is not registered"
     assert source >= SOURCE_SOLAR and source <= SOURCE_BIOMASS, "EnergyCertificate: unknown source"
@@ -262,6 +251,60 @@ def register_generator(
         longitude_e6=longitude_e6,
         avoided_g_per_kwh=avoided_g_per_kwh,
     )
+
+
+@external
+def register_generator(
+    device: address,
+    source: uint8,
+    capacity_w: uint256,
+    latitude_e6: int32,
+    longitude_e6: int32,
+    avoided_g_per_kwh: uint32,
+):
+    """
+    @notice Record (or update) the metadata of a generating device: its energy source,
+            rated capacity and location, and the emissions each kWh of it avoids.
+    @param device A device registered in the ParticipantRegistry.
+    @param source 1 solar, 2 wind, 3 hydro, 4 biomass.
+    @param capacity_w Rated (nameplate) capacity, W; bounds every mint (1 W .. 1 TW).
+    @param latitude_e6 Latitude, micro-degrees (-90e6 .. 90e6).
+    @param longitude_e6 Longitude, micro-degrees (-180e6 .. 180e6).
+    @param avoided_g_per_kwh Grid emissions avoided per kWh produced, g CO2e/kWh.
+    """
+    assert msg.sender == self._operator(), "EnergyCertificate: caller is not the operator"
+    self._register_generator(device, source, capacity_w, latitude_e6, longitude_e6, avoided_g_per_kwh)
+
+
+@external
+def register_generator_batch(
+    devices: DynArray[address, MAX_BATCH],
+    sources: DynArray[uint8, MAX_BATCH],
+    capacities_w: DynArray[uint256, MAX_BATCH],
+    latitudes_e6: DynArray[int32, MAX_BATCH],
+    longitudes_e6: DynArray[int32, MAX_BATCH],
+    avoided_g_per_kwh: DynArray[uint32, MAX_BATCH],
+):
+    """
+    @notice register_generator for many devices in one transaction (same rules each).
+    @param devices Devices registered in the ParticipantRegistry.
+    @param sources Energy source of each device (1 solar, 2 wind, 3 hydro, 4 biomass).
+    @param capacities_w Rated capacity of each device, W.
+    @param latitudes_e6 Latitude of each device, micro-degrees.
+    @param longitudes_e6 Longitude of each device, micro-degrees.
+    @param avoided_g_per_kwh Emissions avoided per kWh by each device, g CO2e/kWh.
+    """
+    assert msg.sender == self._operator(), "EnergyCertificate: caller is not the operator"
+    n: uint256 = len(devices)
+    assert (
+        len(sources) == n and len(capacities_w) == n and len(latitudes_e6) == n
+        and len(longitudes_e6) == n and len(avoided_g_per_kwh) == n
+    ), "EnergyCertificate: length mismatch"
+    for i: uint256 in range(n, bound=MAX_BATCH):
+        self._register_generator(
+            devices[i], sources[i], capacities_w[i], latitudes_e6[i], longitudes_e6[i],
+            avoided_g_per_kwh[i]
+        )
 
 
 @external

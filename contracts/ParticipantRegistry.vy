@@ -130,6 +130,16 @@ def set_suspended(account: address, suspended: bool):
     log ParticipantSuspended(account=account, suspended=suspended)
 
 
+@internal
+def _register_device(device: address, participant: address, meter_id: bytes32):
+    assert device != empty(address), "ParticipantRegistry: zero address"
+    assert self.participants[participant].role != 0, "ParticipantRegistry: not registered"
+    assert self.devices[device].participant == empty(address), "ParticipantRegistry: device exists"
+    self.devices[device] = Device(participant=participant, meter_id=meter_id, suspended=False)
+    self.device_count += 1
+    log DeviceRegistered(device=device, participant=participant, meter_id=meter_id)
+
+
 @external
 def register_device(device: address, participant: address, meter_id: bytes32):
     """
@@ -139,12 +149,25 @@ def register_device(device: address, participant: address, meter_id: bytes32):
     @param meter_id The meter's identifier (keccak256 of its gridshare meter id).
     """
     self._only_operator()
-    assert device != empty(address), "ParticipantRegistry: zero address"
-    assert self.participants[participant].role != 0, "ParticipantRegistry: not registered"
-    assert self.devices[device].participant == empty(address), "ParticipantRegistry: device exists"
-    self.devices[device] = Device(participant=participant, meter_id=meter_id, suspended=False)
-    self.device_count += 1
-    log DeviceRegistered(device=device, participant=participant, meter_id=meter_id)
+    self._register_device(device, participant, meter_id)
+
+
+@external
+def register_device_batch(
+    devices: DynArray[address, MAX_BATCH],
+    participants: DynArray[address, MAX_BATCH],
+    meter_ids: DynArray[bytes32, MAX_BATCH],
+):
+    """
+    @notice register_device for many devices in one transaction (same rules each).
+    @param devices The devices' signing addresses.
+    @param participants The registered participant owning each device.
+    @param meter_ids Each meter's identifier (keccak256 of its gridshare meter id).
+    """
+    self._only_operator()
+    assert len(participants) == len(devices) and len(meter_ids) == len(devices), "ParticipantRegistry: length mismatch"
+    for i: uint256 in range(len(devices), bound=MAX_BATCH):
+        self._register_device(devices[i], participants[i], meter_ids[i])
 
 
 @external

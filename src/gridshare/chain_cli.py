@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +39,21 @@ def _password(name: str, *, confirm: bool) -> str:
         )
     except typer.Abort:
         raise GridshareError(f"no password for key {name!r}: set {PASSWORD_ENV}") from None
+
+
+SIMULATION_KEY_PASSWORD = "gridshare-simulation"  # noqa: S105 - documented, simulation only
+"""Password of a simulation run's operator key unless GRIDSHARE_KEY_PASSWORD is set (a
+simulated community's chain holds nothing of value; a real one's key is created with
+``gridshare chain deploy`` and a password the operator chooses)."""
+
+
+def simulation_operator(directory: Path, settings: Settings) -> LocalSigner:
+    """The operator key of a simulation run directory (created on first use)."""
+    keystore = Keystore(directory / "keys", kdf_iterations=settings.key_kdf_iterations)
+    password = os.environ.get(PASSWORD_ENV, SIMULATION_KEY_PASSWORD)
+    if OPERATOR_KEY not in keystore.names():
+        keystore.create(OPERATOR_KEY, password)
+    return keystore.load(OPERATOR_KEY, password)
 
 
 def _keystore(settings: Settings) -> Keystore:

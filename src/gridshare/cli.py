@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gridshare.chain_cli import chain_app, keys_app
+from gridshare.chain_cli import chain_app, keys_app, simulation_operator
 from gridshare.errors import GridshareError
 from gridshare.settings import Settings
 
@@ -73,6 +73,13 @@ def _summary_table(summary: Mapping[str, object]) -> Table:
     cost = summary["grid_cost"]
     assert isinstance(cost, dict)  # noqa: S101
     table.add_row("Grid cost (import - export)", f"{cost['net_cost']}")
+    if "commitments" in summary:
+        table.add_row("Intervals committed on chain", f"{summary['commitments']:,}")
+        issued = summary.get("certificates_issued_wh")
+        assert isinstance(issued, int)  # noqa: S101
+        table.add_row("Certificates issued", f"{issued / 1000:,.1f} kWh ({issued:,} Wh tokens)")
+        verified = summary.get("verified")
+        table.add_row("Verified against the chain", "[green]yes[/]" if verified else "[red]NO[/]")
     return table
 
 
@@ -111,7 +118,9 @@ def simulate(
             tasks: dict[str, TaskID] = {}
             labels = {
                 "profiles": "Weather, PV, wind and load profiles",
-                "intervals": "Pipeline intervals",
+                "ledger": "Ledger: deploy, register members and devices",
+                "intervals": "Pipeline: meter -> store -> commit -> certify",
+                "verify": "Audit: stored readings vs chain roots and certificates",
                 "plots": "Plots",
             }
 
@@ -134,6 +143,7 @@ def simulate(
                 replace=replace,
                 progress=progress,
                 plots=plots,
+                operator=simulation_operator(out_dir, settings),
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:

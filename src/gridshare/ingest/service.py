@@ -55,6 +55,9 @@ class IngestCounts:
     duplicates: int = 0
     conflicts: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    rejections: list[Rejection] = field(default_factory=list, compare=False, repr=False)
+    """The refusals themselves: filled in on the counts :meth:`IngestService.submit`
+    returns for one batch, left empty in the service's cumulative counts."""
 
     def add(self, written: WriteReport, duplicates: int, rejected: Sequence[Rejection]) -> None:
         self.inserted += written.inserted
@@ -205,8 +208,8 @@ class IngestService:
             self.validator.states.clear()
             self.validator.states.update(self.store.meter_states())
             raise
-        batch = IngestCounts()
-        batch.add(written, duplicates, [r for r, _ in rejections])
+        batch = IngestCounts(rejections=[r for r, _ in rejections])
+        batch.add(written, duplicates, batch.rejections)
         for name in ("received", "inserted", "duplicates", "conflicts"):
             setattr(self.counts, name, getattr(self.counts, name) + getattr(batch, name))
         self.counts.rejected.update(batch.rejected)

@@ -232,7 +232,8 @@ class ReadingValidator:
         checks: list[tuple[np.ndarray, Reason, str]] = [
             (b.start % p.interval_s != 0, Reason.MISALIGNED_INTERVAL,
              f"interval starts must be multiples of {p.interval_s} s since the epoch"),
-            (b.start + p.interval_s > now_s + p.future_tolerance_s, Reason.FUTURE_TIMESTAMP,
+            # start + interval could wrap around int64: move the interval to the right
+            (b.start > now_s + p.future_tolerance_s - p.interval_s, Reason.FUTURE_TIMESTAMP,
              "the interval has not ended yet (check the meter's clock)"),
             (b.start < now_s - p.max_age_s, Reason.STALE_TIMESTAMP,
              f"older than the {p.max_age_s // 3600} h the community accepts"),

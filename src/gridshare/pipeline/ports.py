@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.model import Community, ReadingBatch, WriteReport
@@ -52,6 +52,10 @@ class StoreTransaction(Protocol):
 
     def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
         """Store per-participant totals of a run (aligned with the community's participants)."""
+        ...
+
+    def write_commitment(self, commitment: dict[str, Any]) -> None:
+        """Record what was committed on chain for an interval (replacing an earlier row)."""
         ...
 
 

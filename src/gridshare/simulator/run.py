@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,10 +13,18 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from gridshare.errors import ConfigurationError
+from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.deployment import deploy_or_load
+from gridshare.ledger.keys import Signer
+from gridshare.ledger.metering import MeteringLedger
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
+from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep, audit_metering
+from gridshare.pipeline.steps import Step
 from gridshare.simulator.clock import SimulatedClock
 from gridshare.simulator.community import build_community
+from gridshare.simulator.meters import SimulatedMeterFleet
+from gridshare.simulator.onchain import onboard
 from gridshare.simulator.scenario import Scenario, ScenarioError, load_scenario
 from gridshare.simulator.source import SimulatedMeterSource
 from gridshare.simulator.weather import PVLIB_PREFIX, read_typical_year
@@ -75,8 +84,14 @@ def run_simulation(
     replace: bool = False,
     progress: Progress | None = None,
     plots: bool = True,
+    operator: Signer | None = None,
 ) -> SimulationResult:
-    """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``."""
+    """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``.
+
+    With an ``operator`` key the run also has a ledger: an embedded chain in ``out_dir``
+    (started afresh), the community's members, devices and generators registered on it,
+    every interval committed and its production certified, and finally audited.
+    """
     try:
         weather = read_typical_year(scenario.weather.source)
     except ConfigurationError as exc:
@@ -117,6 +132,26 @@ def run_simulation(
         run_id = f"{community.community_id}-{simulation.start:%Y%m%d}-{simulation.days}d-s{seed}"
         store.register_community(community)
         store.begin_run(run_id, community.community_id, scenario_name, seed)
+        fleet = SimulatedMeterFleet(community, seed)
+        store.set_meter_devices(fleet.devices())
+        devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
+        connection: ChainConnection | None = None
+        ledger: MeteringLedger | None = None
+        if operator is not None:
+            if progress:
+                progress("ledger", 0, 1)
+            for stale in ("chain", "deployments"):
+                shutil.rmtree(out_dir / stale, ignore_errors=True)
+            connection = open_chain(out_dir, operator)
+            deployment = deploy_or_load(
+                connection.transactions,
+                out_dir,
+                interval_length_s=int(community.interval_length.total_seconds()),
+            )
+            ledger = MeteringLedger(connection.transactions, deployment)
+            onboard(community, fleet, ledger, seed)
+            if progress:
+                progress("ledger", 1, 1)
 
         done = [0]
 
@@ -126,12 +161,19 @@ def run_simulation(
                 progress("intervals", done[0], clock.count)
 
         accounting = EnergyAccountingStep(community)
+        steps: list[Step] = [accounting]
+        if ledger is not None:
+            flush = SIMULATION_INTERVALS_PER_TRANSACTION
+            steps += [
+                CommitmentStep(community, devices, ledger, flush_every=flush),
+                CertificationStep(community, devices, ledger, flush_every=flush),
+            ]
         pipeline = Pipeline(
             community,
             clock,
             source,
             store,
-            [accounting],
+            steps,
             run_id=run_id,
             on_interval=on_interval,
             intervals_per_transaction=SIMULATION_INTERVALS_PER_TRANSACTION,
@@ -140,7 +182,21 @@ def run_simulation(
             report = pipeline.run()
         except BaseException:
             store.finish_run(run_id, "failed", None)
+            if connection is not None:
+                connection.close()
             raise
+        audit = None
+        if ledger is not None and connection is not None:
+            starts = [int(s) for s in store.commitments(community.community_id)["interval_start_s"]]
+
+            def audited(done: int, total: int) -> None:
+                if progress:
+                    progress("verify", done, total)
+
+            audit = audit_metering(
+                community, devices, starts, store.interval_readings, ledger, audited
+            )
+            connection.close()
         summary: dict[str, JsonValue] = {
             "community": community.community_id,
             "scenario": scenario_name,
@@ -153,6 +209,9 @@ def run_simulation(
             "pipeline": report.as_json(),
             **pipeline.summary(),
         }
+        if audit is not None:
+            summary["verified"] = audit.ok
+            summary["verification"] = audit.as_json()
         store.finish_run(run_id, "finished", summary)
         (out_dir / "summary.json").write_text(
             json.dumps(summary, indent=2) + "\n", encoding="utf-8"

@@ -1,0 +1,240 @@
+"""The metering contracts from Python: onboarding devices, commitments, certificates.
+
+Sends go through the operator's :class:`TransactionManager` in batches sized to stay well
+inside a 30 M gas block (commitments cost ~185 k gas each, certificate mints ~55 k).
+Every send is idempotent across restarts: intervals already committed and certificates
+already minted are skipped after asking the chain, so a pipeline that crashed between
+its chain transaction and its database commit can simply run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+
+from gridshare.certificates.issuance import Issue, token_id
+from gridshare.ledger.calls import send_in_batches
+from gridshare.ledger.deployment import Deployment, contract
+from gridshare.ledger.transactions import (
+    SentTransaction,
+    TransactionManager,
+    TransactionReverted,
+)
+from gridshare.metering.commitment import IntervalCommitment
+
+COMMITS_PER_TX = 96
+MINTS_PER_TX = 256
+REGISTRATIONS_PER_TX = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Generator:
+    device: bytes
+    source: int
+    capacity_w: int
+    latitude_e6: int
+    longitude_e6: int
+    avoided_g_per_kwh: int
+
+
+T = TypeVar("T")
+
+
+def _send_new(
+    items: Sequence[T],
+    done: Callable[[T], bool],
+    send: Callable[[Sequence[T]], list[SentTransaction]],
+    chunk: int,
+) -> list[SentTransaction]:
+    """Send ``items`` in chunks, skipping those the chain already has.
+
+    Asking the chain about every item costs a call each; a chunk is atomic on chain, so
+    only its first and last item are asked, and a chunk that reverts (it overlapped an
+    earlier, differently cut one) is filtered item by item and sent again.
+    """
+    sent: list[SentTransaction] = []
+    for first in range(0, len(items), chunk):
+        part = items[first : first + chunk]
+        if done(part[0]) or done(part[-1]):
+            part = [item for item in part if not done(item)]
+            if not part:
+                continue
+        try:
+            sent += send(part)
+        except TransactionReverted:
+            part = [item for item in part if not done(item)]
+            if part:
+                sent += send(part)
+    return sent
+
+
+def meter_key(meter_id: str) -> bytes:
+    """The registry's meter identifier: keccak256 of the gridshare meter id."""
+    return bytes(keccak(meter_id.encode()))
+
+
+def _address(raw: bytes) -> str:
+    return to_checksum_address("0x" + raw.hex())
+
+
+class MeteringLedger:
+    """ParticipantRegistry, EnergyMonitoring and EnergyCertificate of one deployment."""
+
+    def __init__(self, tm: TransactionManager, deployment: Deployment) -> None:
+        self.tm = tm
+        self.web3: Web3 = tm.web3
+        self.deployment = deployment
+        self.registry: Contract = contract(self.web3, deployment, "ParticipantRegistry")
+        self.monitoring: Contract = contract(self.web3, deployment, "EnergyMonitoring")
+        self.certificate: Contract = contract(self.web3, deployment, "EnergyCertificate")
+        self.sent: list[SentTransaction] = []
+
+    # -- onboarding -------------------------------------------------------------------
+    def register(
+        self,
+        participants: Sequence[tuple[str, int]],
+        devices: Sequence[tuple[bytes, str, str]],
+        generators: Sequence[Generator],
+    ) -> None:
+        """Register participants (account, role), devices (address, owner account, meter
+        id) and generator metadata, skipping what the chain already holds."""
+        role_of = self.registry.functions.role_of
+        new_participants = [(a, r) for a, r in participants if role_of(a).call() == 0]
+        if new_participants:
+            self.sent += send_in_batches(
+                self.tm,
+                self.registry.address,
+                "ParticipantRegistry",
+                "register_batch",
+                [[a for a, _ in new_participants], [r for _, r in new_participants]],
+            )
+        owner_of = self.registry.functions.device_owner
+        new_devices = [d for d in devices if int(owner_of(_address(d[0])).call(), 16) == 0]
+        if new_devices:
+            self.sent += send_in_batches(
+                self.tm,
+                self.registry.address,
+                "ParticipantRegistry",
+                "register_device_batch",
+                [
+                    [_address(d) for d, _, _ in new_devices],
+                    [owner for _, owner, _ in new_devices],
+                    [meter_key(m) for _, _, m in new_devices],
+                ],
+                batch_size=REGISTRATIONS_PER_TX,
+                gas_per_item=120_000,
+            )
+        generator_of = self.certificate.functions.generators
+        new_generators = [g for g in generators if generator_of(_address(g.device)).call()[0] == 0]
+        if new_generators:
+            self.sent += send_in_batches(
+                self.tm,
+                self.certificate.address,
+                "EnergyCertificate",
+                "register_generator_batch",
+                [
+                    [_address(g.device) for g in new_generators],
+                    [g.source for g in new_generators],
+                    [g.capacity_w for g in new_generators],
+                    [g.latitude_e6 for g in new_generators],
+                    [g.longitude_e6 for g in new_generators],
+                    [g.avoided_g_per_kwh for g in new_generators],
+                ],
+                batch_size=REGISTRATIONS_PER_TX,
+                gas_per_item=160_000,
+            )
+
+    # -- commitments ------------------------------------------------------------------
+    def commit(self, commitments: Sequence[IntervalCommitment]) -> list[SentTransaction]:
+        """Commit intervals not yet on chain (in batches of ``COMMITS_PER_TX``)."""
+        is_committed = self.monitoring.functions.is_committed
+
+        def send(todo: Sequence[IntervalCommitment]) -> list[SentTransaction]:
+            return send_in_batches(
+                self.tm,
+                self.monitoring.address,
+                "EnergyMonitoring",
+                "commit_batch",
+                [
+                    [c.start_s for c in todo],
+                    [c.production_root for c in todo],
+                    [c.consumption_root for c in todo],
+                    [c.production_wh for c in todo],
+                    [c.consumption_wh for c in todo],
+                    [c.import_wh for c in todo],
+                    [c.export_wh for c in todo],
+                    [c.readings for c in todo],
+                ],
+                batch_size=COMMITS_PER_TX,
+                gas_per_item=200_000,
+            )
+
+        sent = _send_new(
+            [c for c in commitments if c.readings],
+            lambda c: bool(is_committed(c.start_s).call()),
+            send,
+            COMMITS_PER_TX,
+        )
+        self.sent += sent
+        return sent
+
+    def commitment(self, start_s: int) -> IntervalCommitment | None:
+        """What the chain holds for the interval starting at ``start_s``."""
+        row = self.monitoring.functions.commitments(start_s).call()
+        if row[6] == 0:
+            return None
+        return IntervalCommitment(start_s, bytes(row[0]), bytes(row[1]), *map(int, row[2:7]))
+
+    # -- certificates -----------------------------------------------------------------
+    def mint(self, issues: Sequence[Issue]) -> list[SentTransaction]:
+        """Mint certificates not yet minted (in batches of ``MINTS_PER_TX``)."""
+        minted = self.certificate.functions.minted
+
+        def send(todo: Sequence[Issue]) -> list[SentTransaction]:
+            return send_in_batches(
+                self.tm,
+                self.certificate.address,
+                "EnergyCertificate",
+                "mint_batch",
+                [
+                    [_address(i.device) for i in todo],
+                    [i.start_s for i in todo],
+                    [i.amount_wh for i in todo],
+                ],
+                batch_size=MINTS_PER_TX,
+                gas_per_item=70_000,
+            )
+
+        sent = _send_new(
+            issues,
+            lambda i: int(minted(token_id(i.device, i.start_s)).call()) > 0,
+            send,
+            MINTS_PER_TX,
+        )
+        self.sent += sent
+        return sent
+
+    def minted_in_interval(self, start_s: int) -> int:
+        return int(self.certificate.functions.minted_in_interval(start_s).call())
+
+    def verify_reading(
+        self,
+        production: bool,
+        device: bytes,
+        start_s: int,
+        import_wh: int,
+        export_wh: int,
+        proof: Sequence[bytes],
+    ) -> bool:
+        """The monitoring contract's own check of a Merkle proof."""
+        return bool(
+            self.monitoring.functions.verify_reading(
+                production, _address(device), start_s, import_wh, export_wh, list(proof)
+            ).call()
+        )

@@ -1,0 +1,83 @@
+"""Putting a simulated community on its chain: accounts, devices, generators.
+
+Members get deterministic accounts (derived like the simulated device keys); the
+scenario's operator is the chain's operator (the key that deployed the contracts). Every
+meter's device key is registered to its owner; every production meter is registered as
+a generator with its source, rated capacity and location, so its certificates carry them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gridshare.certificates.issuance import DEFAULT_AVOIDED_G_PER_KWH, source_code
+from gridshare.ledger.metering import Generator, MeteringLedger
+from gridshare.metering.wire import device_address
+from gridshare.model import Community, MeterKind, Role
+from gridshare.simulator.meters import SimulatedMeterFleet, simulated_device_key
+
+CAPACITY_MARGIN = 1.1
+"""Capacity registered for a generator, relative to its rating: the same 10 % tolerance the
+ingest validator allows (power curves and inverters can exceed nameplate briefly)."""
+ROLE_CODES = {Role.OPERATOR: 1, Role.PRODUCER: 2, Role.CONSUMER: 3, Role.PROSUMER: 4}
+
+
+def participant_accounts(community: Community, seed: int, operator: str) -> dict[str, str]:
+    """Chain account of each participant (the operator's is the chain operator's)."""
+    accounts = {}
+    for p in community.participants:
+        if p.role is Role.OPERATOR:
+            accounts[p.participant_id] = operator
+        else:
+            key = simulated_device_key(
+                community.community_id, seed, f"participant:{p.participant_id}"
+            )
+            accounts[p.participant_id] = "0x" + device_address(key).hex()
+    return {pid: _checksum(a) for pid, a in accounts.items()}
+
+
+def _checksum(address: str) -> str:
+    from eth_utils.address import to_checksum_address
+
+    return str(to_checksum_address(address))
+
+
+def onboard(
+    community: Community,
+    fleet: SimulatedMeterFleet,
+    ledger: MeteringLedger,
+    seed: int,
+    *,
+    avoided_g_per_kwh: int = DEFAULT_AVOIDED_G_PER_KWH,
+) -> dict[str, str]:
+    """Register members, devices and generators on chain; returns participant accounts."""
+    operator = ledger.tm.signer.address
+    accounts = participant_accounts(community, seed, operator)
+    roles = {p.participant_id: p.role for p in community.participants}
+    participants = [
+        (accounts[pid], ROLE_CODES[roles[pid]])
+        for pid in accounts
+        if roles[pid] is not Role.OPERATOR
+    ]
+    devices = []
+    generators = []
+    catalogue = community.catalogue
+    locations = {p.participant_id: p.location for p in community.participants}
+    for i, meter in enumerate(community.meters):
+        device = bytes.fromhex(fleet.addresses[i][2:])
+        devices.append((device, accounts[meter.participant_id], meter.meter_id))
+        if meter.kind is MeterKind.PRODUCTION:
+            asset = community.asset(meter.asset_id or "")
+            where = locations[meter.participant_id]
+            generators.append(
+                Generator(
+                    device,
+                    source_code(int(catalogue.source_code[i])),
+                    math.ceil(asset.rated_power_kw * 1000 * CAPACITY_MARGIN),
+                    round(where.latitude_deg * 1e6),
+                    round(where.longitude_deg * 1e6),
+                    avoided_g_per_kwh,
+                )
+            )
+    ledger.register(participants, devices, generators)
+    return accounts
