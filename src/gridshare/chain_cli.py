@@ -41,21 +41,6 @@ def _password(name: str, *, confirm: bool) -> str:
         raise GridshareError(f"no password for key {name!r}: set {PASSWORD_ENV}") from None
 
 
-SIMULATION_KEY_PASSWORD = "gridshare-simulation"  # noqa: S105 - documented, simulation only
-"""Password of a simulation run's operator key unless GRIDSHARE_KEY_PASSWORD is set (a
-simulated community's chain holds nothing of value; a real one's key is created with
-``gridshare chain deploy`` and a password the operator chooses)."""
-
-
-def simulation_operator(directory: Path, settings: Settings) -> LocalSigner:
-    """The operator key of a simulation run directory (created on first use)."""
-    keystore = Keystore(directory / "keys", kdf_iterations=settings.key_kdf_iterations)
-    password = os.environ.get(PASSWORD_ENV, SIMULATION_KEY_PASSWORD)
-    if OPERATOR_KEY not in keystore.names():
-        keystore.create(OPERATOR_KEY, password)
-    return keystore.load(OPERATOR_KEY, password)
-
-
 def _keystore(settings: Settings) -> Keystore:
     return Keystore(settings.data_dir / "keys", kdf_iterations=settings.key_kdf_iterations)
 
@@ -199,3 +184,121 @@ def verify_command() -> None:
     for mismatch in report.mismatches:
         console.print(f"[red]mismatch:[/] {mismatch}", soft_wrap=True)
     raise typer.Exit(code=1)
+
+
+def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | None = None) -> None:
+    """``gridshare verify``: prove the store matches the chain, or print every mismatch.
+
+    Needs no key: an auditor reads the chain with a throwaway account.
+    """
+    from datetime import datetime
+
+    from eth_utils.address import to_checksum_address
+    from rich.progress import Progress
+
+    from gridshare.ledger.keys import LocalSigner
+    from gridshare.ledger.metering import MeteringLedger
+    from gridshare.metering.commitment import trees_of_rows
+    from gridshare.metering.merkle import leaf_hash, verify_proof
+    from gridshare.pipeline.metering_steps import audit_metering
+
+    settings = Settings()
+    directory = data_dir or settings.data_dir
+    failed = False
+    try:
+        connection = open_chain(directory, LocalSigner.generate(), settings.chain_url)
+        store = open_store(settings.database_url or default_sqlite_url(directory))
+        try:
+            # read-only calls come "from" the deployer (a throwaway account has no gas money)
+            if connection.deployment_file().exists():
+                deployer = Deployment.read(connection.deployment_file()).deployer
+                connection.web3.eth.default_account = to_checksum_address(deployer)
+            deployment = _recorded_deployment(connection)
+            ledger = MeteringLedger(connection.transactions, deployment)
+            if reading is not None:
+                meter_id, when = reading
+                start_s = int(datetime.fromisoformat(when).timestamp())
+                found = store.meter_leaf(meter_id, start_s)
+                if found is None:
+                    raise GridshareError(f"the store holds no reading of {meter_id} at {when}")
+                community_id, kind, row = found
+                trees = trees_of_rows(start_s, store.leaf_rows(community_id, start_s))
+                leaf = leaf_hash(row.device, start_s, row.import_wh, row.export_wh)
+                tree = trees.production if row.production else trees.consumption
+                proof = tree.proof(leaf)
+                onchain = ledger.commitment(start_s)
+                root = (
+                    None
+                    if onchain is None
+                    else (onchain.production_root if row.production else onchain.consumption_root)
+                )
+                console.print(f"Reading  {meter_id} ({kind}) interval starting {when} ({start_s})")
+                console.print(f"  device {'0x' + row.device.hex()}")
+                console.print(f"  import {row.import_wh} Wh, export {row.export_wh} Wh")
+                console.print(f"  leaf   0x{leaf.hex()}")
+                tree_name = "production" if row.production else "consumption"
+                console.print(f"  proof  ({len(proof)} sibling hashes, {tree_name} tree)")
+                for sibling in proof:
+                    console.print(f"         0x{sibling.hex()}")
+                console.print(f"  root from the store  0x{tree.root.hex()}")
+                console.print(
+                    "  root on chain        " + ("none" if root is None else f"0x{root.hex()}")
+                )
+                proven = root is not None and verify_proof(leaf, proof, root)
+                contract_says = root is not None and ledger.verify_reading(
+                    row.production, row.device, start_s, row.import_wh, row.export_wh, proof
+                )
+                if proven and contract_says:
+                    console.print(
+                        "[bold green]proved:[/] the stored reading is in the committed root "
+                        "(checked here and by the EnergyMonitoring contract)"
+                    )
+                else:
+                    console.print(
+                        "[bold red]disproved:[/] the stored reading is not what was committed"
+                    )
+                    failed = True
+            else:
+                _index(connection, deployment, store)
+                report = verify(
+                    store,
+                    EventReader(connection.web3, deployment),
+                    CommunityState(connection.web3, deployment),
+                    deployment.chain_id,
+                )
+                console.print(
+                    f"Registry and credit: checked {report.events_checked} events and "
+                    f"{report.accounts_checked} credit balances on chain {deployment.chain_id}"
+                )
+                for mismatch in report.mismatches:
+                    console.print(f"[red]mismatch:[/] {mismatch}", soft_wrap=True)
+                failed = not report.ok
+                for community_id in store.committed_communities():
+                    starts = [
+                        int(s) for s in store.commitments(community_id)["interval_start_s"].tolist()
+                    ]
+                    with Progress(console=console) as bar:
+                        task = bar.add_task(f"Auditing {community_id}", total=len(starts))
+                        audit = audit_metering(
+                            starts,
+                            lambda s, c=community_id: store.leaf_rows(c, s),  # type: ignore[misc]
+                            ledger,
+                            lambda done, _total, t=task: bar.update(t, completed=done),  # type: ignore[misc]
+                        )
+                    console.print(
+                        f"Metering of {community_id}: {audit.intervals_checked} committed "
+                        f"intervals recomputed from the store; certificates "
+                        f"{audit.certified_wh:,} Wh for {audit.production_wh:,} Wh of production"
+                    )
+                    for problem in audit.problems:
+                        console.print(f"[red]mismatch:[/] {problem}", soft_wrap=True)
+                    failed = failed or not audit.ok
+                if not failed:
+                    console.print("[bold green]verified:[/] the store matches the chain")
+        finally:
+            store.close()
+            connection.close()
+    except (GridshareError, ValueError) as exc:
+        raise _fail(GridshareError(str(exc))) from None
+    if failed:
+        raise typer.Exit(code=1)

@@ -20,9 +20,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gridshare.chain_cli import chain_app, keys_app, simulation_operator
+from gridshare.certificates_cli import certificates_app
+from gridshare.chain_cli import chain_app, keys_app, verify_everything
 from gridshare.errors import GridshareError
+from gridshare.meters_cli import meters_app
 from gridshare.settings import Settings
+from gridshare.simulator.keys import simulation_operator
 
 app = typer.Typer(
     help="gridshare: a community microgrid from meter to settlement.", no_args_is_help=True
@@ -33,6 +36,8 @@ errors = Console(stderr=True)
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(chain_app, name="chain")
+app.add_typer(certificates_app, name="certificates")
+app.add_typer(meters_app, name="meters")
 
 
 @app.callback()
@@ -81,6 +86,21 @@ def _summary_table(summary: Mapping[str, object]) -> Table:
         verified = summary.get("verified")
         table.add_row("Verified against the chain", "[green]yes[/]" if verified else "[red]NO[/]")
     return table
+
+
+@app.command()
+def verify(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Run or community directory (default: DATA_DIR)")
+    ] = None,
+    reading: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="METER INTERVAL_START (ISO 8601): print this reading's Merkle proof"),
+    ] = None,
+) -> None:
+    """Prove the stored data matches the chain: registry, credit, every committed interval's
+    Merkle roots and aggregates, and certificate supply; exit 1 on any mismatch."""
+    verify_everything(data_dir, reading)
 
 
 @app.command()
@@ -143,7 +163,7 @@ def simulate(
                 replace=replace,
                 progress=progress,
                 plots=plots,
-                operator=simulation_operator(out_dir, settings),
+                operator=lambda: simulation_operator(out_dir, settings),
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:

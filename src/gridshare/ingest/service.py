@@ -80,7 +80,9 @@ def meter_limits_wh(community: Community, margin: float = 1.1) -> list[int]:
     """Most energy each meter may register per interval (each direction), from ratings.
 
     Production and storage meters: the asset's rated power; grid meters: the member's
-    connection rating plus its assets; the PCC: twice the larger contractual limit.
+    connection rating plus its assets; the PCC: twice the larger contractual limit, or all
+    the community's assets at full power if that is more (contractual limits can be
+    exceeded; physics cannot).
     ``margin`` allows metering tolerance above the rating.
     """
     hours = community.interval_length.total_seconds() / 3600
@@ -90,13 +92,14 @@ def meter_limits_wh(community: Community, margin: float = 1.1) -> list[int]:
             assets_kw.get(asset.participant_id, 0.0) + asset.rated_power_kw
         )
     participants = {p.participant_id: p for p in community.participants}
+    total_assets_kw = sum(assets_kw.values())
     tariff = community.tariff
     limits = []
     for meter in community.meters:
         if meter.kind in (MeterKind.PRODUCTION, MeterKind.STORAGE):
             kw = community.asset(meter.asset_id or "").rated_power_kw
         elif meter.kind is MeterKind.PCC:
-            kw = 2 * max(tariff.import_limit_kw, tariff.export_limit_kw)
+            kw = max(2 * max(tariff.import_limit_kw, tariff.export_limit_kw), total_assets_kw)
         else:
             category = participants[meter.participant_id].category.value
             kw = DEFAULT_CONNECTION_KW[category] + assets_kw.get(meter.participant_id, 0.0)

@@ -46,36 +46,62 @@ class CommittedTrees:
     consumption: MerkleTree
 
 
-def interval_trees(
-    batch: ReadingBatch, kind_code: NDArray[np.int64], devices: Sequence[bytes | None]
-) -> CommittedTrees:
-    """Build both trees of ``batch`` (``devices``: 20-byte address per meter position)."""
-    start = batch.interval.start_s
-    production: list[bytes] = []
-    consumption: list[bytes] = []
-    rows = zip(
-        batch.meter_index.tolist(), batch.import_wh.tolist(), batch.export_wh.tolist(), strict=True
+@dataclass(frozen=True, slots=True)
+class LeafRow:
+    """One stored reading as the commitment sees it."""
+
+    production: bool
+    device: bytes
+    import_wh: int
+    export_wh: int
+    pcc: bool = False
+    grid: bool = False
+
+
+def trees_of_rows(start_s: int, rows: Sequence[LeafRow]) -> CommittedTrees:
+    """Both trees and the aggregates of one interval's readings."""
+    production = [
+        leaf_hash(r.device, start_s, r.import_wh, r.export_wh) for r in rows if r.production
+    ]
+    consumption = [
+        leaf_hash(r.device, start_s, r.import_wh, r.export_wh) for r in rows if not r.production
+    ]
+    p_tree, c_tree = MerkleTree.build(production), MerkleTree.build(consumption)
+    commitment = IntervalCommitment(
+        start_s,
+        p_tree.root,
+        c_tree.root,
+        sum(r.export_wh for r in rows if r.production),
+        sum(r.import_wh for r in rows if r.grid),
+        sum(r.import_wh for r in rows if r.pcc),
+        sum(r.export_wh for r in rows if r.pcc),
+        len(rows),
     )
-    for meter, imp, exp in rows:
+    return CommittedTrees(commitment, p_tree, c_tree)
+
+
+def leaf_rows(
+    batch: ReadingBatch, kind_code: NDArray[np.int64], devices: Sequence[bytes | None]
+) -> list[LeafRow]:
+    rows = []
+    for meter, imp, exp in zip(
+        batch.meter_index.tolist(), batch.import_wh.tolist(), batch.export_wh.tolist(), strict=True
+    ):
         device = devices[meter]
         if device is None:
             raise ValueError(
                 f"meter #{meter} has no registered device: its reading cannot be committed"
             )
-        leaf = leaf_hash(device, start, imp, exp)
-        (production if kind_code[meter] == PRODUCTION else consumption).append(leaf)
-    kinds = kind_code[batch.meter_index]
-    commitment = IntervalCommitment(
-        start,
-        MerkleTree.build(production).root if production else bytes(32),
-        MerkleTree.build(consumption).root if consumption else bytes(32),
-        int(batch.export_wh[kinds == PRODUCTION].sum()),
-        int(batch.import_wh[kinds == GRID].sum()),
-        int(batch.import_wh[kinds == PCC].sum()),
-        int(batch.export_wh[kinds == PCC].sum()),
-        len(batch),
-    )
-    return CommittedTrees(commitment, MerkleTree.build(production), MerkleTree.build(consumption))
+        kind = int(kind_code[meter])
+        rows.append(LeafRow(kind == PRODUCTION, device, imp, exp, kind == PCC, kind == GRID))
+    return rows
+
+
+def interval_trees(
+    batch: ReadingBatch, kind_code: NDArray[np.int64], devices: Sequence[bytes | None]
+) -> CommittedTrees:
+    """Build both trees of ``batch`` (``devices``: 20-byte address per meter position)."""
+    return trees_of_rows(batch.interval.start_s, leaf_rows(batch, kind_code, devices))
 
 
 def reading_proof(

@@ -232,7 +232,7 @@ class ReadingValidator:
         checks: list[tuple[np.ndarray, Reason, str]] = [
             (b.start % p.interval_s != 0, Reason.MISALIGNED_INTERVAL,
              f"interval starts must be multiples of {p.interval_s} s since the epoch"),
-            # start + interval could wrap around int64: move the interval to the right
+            # not start + interval > now + tolerance: the sum could wrap around int64
             (b.start > now_s + p.future_tolerance_s - p.interval_s, Reason.FUTURE_TIMESTAMP,
              "the interval has not ended yet (check the meter's clock)"),
             (b.start < now_s - p.max_age_s, Reason.STALE_TIMESTAMP,
@@ -277,9 +277,13 @@ class ReadingValidator:
             exp = np.concatenate(([0], exp))
         if starts.size < 2:
             return True
+        # compare neighbours instead of subtracting them: a difference of two int64
+        # sequence numbers can wrap around and look like a step forward
+        if (starts[1:] <= starts[:-1]).any() or (seqs[1:] <= seqs[:-1]).any():
+            return False
         d_start = np.diff(starts)
         d_i, d_e = np.diff(reg_i), np.diff(reg_e)
-        if (d_start <= 0).any() or (np.diff(seqs) <= 0).any() or (d_i < 0).any() or (d_e < 0).any():
+        if (d_i < 0).any() or (d_e < 0).any():
             return False
         adjacent = d_start == interval
         exact = (imp[1:] == d_i) & (exp[1:] == d_e)

@@ -20,8 +20,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gridshare.certificates.issuance import Issue, certificates_for
-from gridshare.metering.commitment import IntervalCommitment, interval_trees
-from gridshare.model import Community, ReadingBatch
+from gridshare.metering.commitment import (
+    IntervalCommitment,
+    LeafRow,
+    interval_trees,
+    trees_of_rows,
+)
+from gridshare.model import Community
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
@@ -176,18 +181,18 @@ class MeteringAudit:
 
 
 def audit_metering(
-    community: Community,
-    devices: Sequence[bytes | None],
     committed_starts: Sequence[int],
-    readings_of: Callable[[int], ReadingBatch],
+    rows_of: Callable[[int], Sequence[LeafRow]],
     chain: MeteringChain,
     progress: Callable[[int, int], None] | None = None,
 ) -> MeteringAudit:
-    """Recompute each committed interval from the store and compare it with the chain."""
+    """Recompute each committed interval from the store and compare it with the chain.
+
+    ``rows_of(start)`` gives the readings the store holds now for the interval.
+    """
     audit = MeteringAudit()
-    kinds = community.catalogue.kind_code
     for done, start in enumerate(committed_starts, 1):
-        ours = interval_trees(readings_of(start), kinds, devices).commitment
+        ours = trees_of_rows(start, rows_of(start)).commitment
         theirs = chain.commitment(start)
         audit.intervals_checked += 1
         audit.production_wh += ours.production_wh

@@ -17,6 +17,7 @@ from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import deploy_or_load
 from gridshare.ledger.keys import Signer
 from gridshare.ledger.metering import MeteringLedger
+from gridshare.model import Community
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
 from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep, audit_metering
@@ -27,7 +28,7 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.onchain import onboard
 from gridshare.simulator.scenario import Scenario, ScenarioError, load_scenario
 from gridshare.simulator.source import SimulatedMeterSource
-from gridshare.simulator.weather import PVLIB_PREFIX, read_typical_year
+from gridshare.simulator.weather import PVLIB_PREFIX, TypicalYear, read_typical_year
 from gridshare.storage import StorageError, default_sqlite_url, open_store
 from gridshare.units import UnitError
 
@@ -75,23 +76,10 @@ def prepare(scenario_path: Path, days: int | None = None) -> Scenario:
     return scenario
 
 
-def run_simulation(
-    scenario: Scenario,
-    out_dir: Path,
-    *,
-    scenario_name: str = "scenario",
-    database_url: str | None = None,
-    replace: bool = False,
-    progress: Progress | None = None,
-    plots: bool = True,
-    operator: Signer | None = None,
-) -> SimulationResult:
-    """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``.
-
-    With an ``operator`` key the run also has a ledger: an embedded chain in ``out_dir``
-    (started afresh), the community's members, devices and generators registered on it,
-    every interval committed and its production certified, and finally audited.
-    """
+def build_simulation(
+    scenario: Scenario, scenario_name: str = "scenario", progress: Progress | None = None
+) -> tuple[Community, SimulatedClock, SimulatedMeterSource, TypicalYear, datetime, datetime]:
+    """The scenario's community, simulated clock and meter source (profiles computed)."""
     try:
         weather = read_typical_year(scenario.weather.source)
     except ConfigurationError as exc:
@@ -110,6 +98,30 @@ def run_simulation(
     )
     if progress:
         progress("profiles", 1, 1)
+
+    return community, clock, source, weather, start, end
+
+
+def run_simulation(
+    scenario: Scenario,
+    out_dir: Path,
+    *,
+    scenario_name: str = "scenario",
+    database_url: str | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+    plots: bool = True,
+    operator: Signer | Callable[[], Signer] | None = None,
+) -> SimulationResult:
+    """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``.
+
+    With an ``operator`` key the run also has a ledger: an embedded chain in ``out_dir``
+    (started afresh), the community's members, devices and generators registered on it,
+    every interval committed and its production certified, and finally audited.
+    """
+    community, clock, source, weather, start, end = build_simulation(
+        scenario, scenario_name, progress
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if database_url is None:
@@ -142,7 +154,8 @@ def run_simulation(
                 progress("ledger", 0, 1)
             for stale in ("chain", "deployments"):
                 shutil.rmtree(out_dir / stale, ignore_errors=True)
-            connection = open_chain(out_dir, operator)
+            signer = operator() if callable(operator) else operator
+            connection = open_chain(out_dir, signer)
             deployment = deploy_or_load(
                 connection.transactions,
                 out_dir,
@@ -194,7 +207,10 @@ def run_simulation(
                     progress("verify", done, total)
 
             audit = audit_metering(
-                community, devices, starts, store.interval_readings, ledger, audited
+                starts,
+                lambda start: store.leaf_rows(community.community_id, start),
+                ledger,
+                audited,
             )
             connection.close()
         summary: dict[str, JsonValue] = {

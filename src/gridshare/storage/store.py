@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.errors import GridshareError
+from gridshare.metering.commitment import LeafRow
 from gridshare.metering.validation import AcceptedBundle, MeterState
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
@@ -732,6 +733,65 @@ class SqlStore:
                        t.reading_provenance.c.interval_start_s == start_s)
             ).first()  # fmt: skip
         return None if row is None else dict(row._mapping)
+
+    def committed_communities(self) -> list[str]:
+        """Communities with interval commitments in this store."""
+        table = t.interval_commitments
+        with self.engine.connect() as conn:
+            return [str(c) for c in conn.execute(select(table.c.community_id).distinct()).scalars()]
+
+    def leaf_rows(self, community_id: str, start_s: int) -> list[LeafRow]:
+        """The readings of one interval as the commitment saw them: kind, device, energy."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    t.meters.c.kind,
+                    t.meter_devices.c.device_address,
+                    t.readings.c.import_wh,
+                    t.readings.c.export_wh,
+                )
+                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
+                .join(
+                    t.meter_devices,
+                    t.meter_devices.c.meter_pk == t.readings.c.meter_pk,
+                    isouter=True,
+                )
+                .where(
+                    t.meters.c.community_id == community_id,
+                    t.readings.c.interval_start_s == start_s,
+                )
+            ).all()
+        out = []
+        for kind, device, imp, exp in rows:
+            if device is None:
+                raise StorageError(f"a reading of interval {start_s} has no registered device")
+            out.append(
+                LeafRow(kind == "production", bytes.fromhex(device[2:]), imp, exp, kind == "pcc",
+                        kind == "grid")
+            )  # fmt: skip
+        return out
+
+    def meter_leaf(self, meter_id: str, start_s: int) -> tuple[str, str, LeafRow] | None:
+        """(community id, kind, leaf row) of one stored reading, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    t.meters.c.community_id,
+                    t.meters.c.kind,
+                    t.meter_devices.c.device_address,
+                    t.readings.c.import_wh,
+                    t.readings.c.export_wh,
+                )
+                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
+                .join(t.meter_devices, t.meter_devices.c.meter_pk == t.readings.c.meter_pk)
+                .where(t.meters.c.meter_id == meter_id, t.readings.c.interval_start_s == start_s)
+            ).first()
+        if row is None:
+            return None
+        community, kind, device, imp, exp = row
+        leaf = LeafRow(kind == "production", bytes.fromhex(device[2:]), imp, exp, kind == "pcc",
+                       kind == "grid")  # fmt: skip
+        return str(community), str(kind), leaf
 
     # -- runs -----------------------------------------------------------------------
     def begin_run(self, run_id: str, community_id: str, scenario: str, seed: int) -> None:

@@ -1,0 +1,242 @@
+"""``gridshare certificates``: who was issued, traded, retired and holds which certificates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from eth_utils.address import to_checksum_address
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from gridshare.certificates.report import (
+    MG_PER_KG,
+    CertificateFlows,
+    CertificateReport,
+    GeneratorRegistration,
+    Mint,
+    account_participants,
+    certificate_report,
+    decode_certificate_events,
+)
+from gridshare.errors import GridshareError
+from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.deployment import Deployment, verify_deployment
+from gridshare.ledger.events import EventReader
+from gridshare.ledger.keys import LocalSigner
+from gridshare.pipeline.chain_sync import index_chain
+from gridshare.settings import Settings
+from gridshare.storage import SqlStore, default_sqlite_url, open_store
+from gridshare.storage import tables as t
+from gridshare.units import to_unix_seconds
+
+certificates_app = typer.Typer(
+    help="Granular energy certificates: issued, transferred, retired, held.",
+    no_args_is_help=True,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+class CertificateReportError(GridshareError):
+    """The report cannot be made: no chain, nothing deployed, or no certificates."""
+
+
+@contextmanager
+def _open(directory: Path, settings: Settings) -> Iterator[tuple[ChainConnection, SqlStore]]:
+    """The chain (read only: a throwaway key, nothing is sent) and the store of ``directory``."""
+    if settings.chain_url is None and not (directory / "chain").is_dir():
+        raise CertificateReportError(
+            f"no chain in {directory}: pass --data-dir with a run directory "
+            "(`gridshare simulate SCENARIO --out DIR`) or set GRIDSHARE_DATA_DIR"
+        )
+    connection = open_chain(directory, LocalSigner.generate(), settings.chain_url)
+    try:
+        store = open_store(settings.database_url or default_sqlite_url(directory))
+        try:
+            yield connection, store
+        finally:
+            store.close()
+    finally:
+        connection.close()
+
+
+def _deployment(connection: ChainConnection) -> Deployment:
+    path = connection.deployment_file()
+    if not path.exists():
+        raise CertificateReportError(
+            f"nothing deployed on this chain yet ({path}); run `gridshare chain deploy` or "
+            "`gridshare simulate`"
+        )
+    deployment = Deployment.read(path)
+    # Calls come from the funded deployer (the embedded chain charges eth_call gas to the
+    # caller); nothing is signed or sent.
+    connection.web3.eth.default_account = to_checksum_address(deployment.deployer)
+    verify_deployment(connection.web3, deployment)
+    return deployment
+
+
+def _device_links(store: SqlStore) -> dict[str, tuple[str, str]]:
+    """(participant id, community time zone) of each device address the store knows."""
+    query = (
+        select(
+            t.meter_devices.c.device_address, t.meters.c.participant_id, t.communities.c.time_zone
+        )
+        .join(t.meters, t.meters.c.meter_pk == t.meter_devices.c.meter_pk)
+        .join(t.communities, t.communities.c.community_id == t.meters.c.community_id)
+    )
+    with store.engine.connect() as conn:
+        return {
+            str(device).lower(): (str(participant), str(zone))
+            for device, participant, zone in conn.execute(query)
+        }
+
+
+def _bounds(first: date | None, last: date | None, zone: tzinfo) -> tuple[int | None, int | None]:
+    """Unix seconds of local midnight starting ``first`` and ending ``last`` (inclusive)."""
+    if first is not None and last is not None and last < first:
+        raise CertificateReportError(f"--to {last} is before --from {first}")
+
+    def midnight(day: date) -> int:
+        return to_unix_seconds(datetime(day.year, day.month, day.day, tzinfo=zone))
+
+    return (
+        None if first is None else midnight(first),
+        None if last is None else midnight(last + timedelta(days=1)),
+    )
+
+
+def _short(account: str) -> str:
+    return f"{account[:6]}...{account[-4:]}"
+
+
+def _kg(co2_mg: int) -> str:
+    return f"{co2_mg / MG_PER_KG:,.3f}"
+
+
+def _flow_cells(flows: CertificateFlows) -> list[str]:
+    return [
+        f"{flows.issued_wh:,}",
+        f"{flows.transferred_in_wh:,}",
+        f"{flows.transferred_out_wh:,}",
+        f"{flows.retired_wh:,}",
+        f"{flows.held_wh:,}",
+        _kg(flows.avoided_co2_mg),
+        _kg(flows.claimed_co2_mg),
+    ]
+
+
+def _accounts_table(report: CertificateReport, title: str) -> Table:
+    table = Table(title=f"{title} (certificates in Wh, CO2 in kg)")
+    table.add_column("Participant / account", overflow="fold", min_width=13)
+    for label in ("Issued", "In", "Out", "Retired", "Held", "CO2\navoided", "CO2\nclaimed"):
+        table.add_column(label, justify="right", no_wrap=True)
+    for row in report.accounts:
+        who = f"{row.participant_id or '-'}\n[dim]{_short(row.account)}[/]"
+        table.add_row(who, *_flow_cells(row.flows))
+    table.add_section()
+    table.add_row("[bold]Total[/]", *_flow_cells(report.totals))
+    return table
+
+
+def _claims_table(report: CertificateReport) -> Table:
+    table = Table(title="Retirement claims")
+    table.add_column("Claim", justify="right")
+    table.add_column("Holder", overflow="fold")
+    table.add_column("Beneficiary", overflow="fold")
+    table.add_column("Purpose", overflow="fold")
+    table.add_column("Wh", justify="right", no_wrap=True)
+    table.add_column("kg CO2", justify="right", no_wrap=True)
+    for claim in report.claims:
+        table.add_row(
+            str(claim.claim_id),
+            claim.participant_id or _short(claim.holder),
+            claim.beneficiary,
+            claim.purpose,
+            f"{claim.amount_wh:,}",
+            _kg(claim.avoided_co2_mg),
+        )
+    return table
+
+
+@certificates_app.command("report")
+def report_command(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Run or data directory (default: GRIDSHARE_DATA_DIR)"),
+    ] = None,
+    first: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            formats=["%Y-%m-%d"],
+            help="First day of certified intervals, in the community's time zone",
+        ),
+    ] = None,
+    last: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to", formats=["%Y-%m-%d"], help="Last day of certified intervals (inclusive)"
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON to this file")
+    ] = None,
+) -> None:
+    """Certificates per participant: issued, transferred, retired, held, and avoided CO2."""
+    settings = Settings()
+    directory = data_dir or settings.data_dir
+    try:
+        with _open(directory, settings) as (connection, store):
+            deployment = _deployment(connection)
+            head = int(connection.web3.eth.block_number)
+            reader = EventReader(connection.web3, deployment)
+            new = index_chain(reader, store, deployment.chain_id, head).new_events
+            stored = store.chain_events(deployment.chain_id)
+            links = _device_links(store)
+        events = decode_certificate_events(stored)
+        if not any(isinstance(e, GeneratorRegistration | Mint) for e in events):
+            raise CertificateReportError(
+                f"no generators or certificates on chain {deployment.chain_id} yet (up to "
+                f"block {head}): certificates are minted by `gridshare simulate` or the "
+                "certification pipeline"
+            )
+        names = account_participants(stored, {d: pid for d, (pid, _) in links.items()})
+        on_chain = {str(e.arg("device")).lower() for e in stored if e.event == "DeviceRegistered"}
+        zones = {zone for device, (_, zone) in links.items() if device in on_chain}
+        zone: tzinfo = ZoneInfo(zones.pop()) if len(zones) == 1 else UTC
+        start_s, end_s = _bounds(
+            None if first is None else first.date(), None if last is None else last.date(), zone
+        )
+        report = certificate_report(events, start_s=start_s, end_s=end_s, participant_ids=names)
+    except GridshareError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    period = f"{first.date() if first else 'start'} to {last.date() if last else 'now'}"
+    console.print(
+        f"Chain {deployment.chain_id}, block {head} ({new} new events indexed); "
+        f"certified intervals from {period} ({zone})"
+    )
+    console.print(_accounts_table(report, "Certificates per participant"))
+    if report.claims:
+        console.print(_claims_table(report))
+    else:
+        console.print("No retirement claims in the period.")
+    if json_path is not None:
+        document = {
+            "chain_id": deployment.chain_id,
+            "block": head,
+            "time_zone": str(zone),
+            "from": None if first is None else first.date().isoformat(),
+            "to": None if last is None else last.date().isoformat(),
+            **report.as_json(),
+        }
+        json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        console.print(f"JSON: {json_path}")

@@ -1,0 +1,190 @@
+"""The live path, driven by the scenario's simulated meters over a real MQTT broker.
+
+``publish_scenario`` is the meter side (``gridshare meters simulate``): each simulated
+interval becomes one signed bundle per meter, published to the broker. Timestamps are
+re-based so that the intervals lie in the recent past (or, at ``speed`` 1, are published
+as they end in real time), because the ingest validator refuses future and stale ones.
+
+``listen`` is the community side (``gridshare meters listen``): subscribe, validate,
+store, then close, commit and certify each interval as it completes, on the same
+pipeline and steps as ``gridshare simulate``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridshare.ingest.mqtt import BrokerConfig, MqttIngest, MqttPublisher, readings_topic
+from gridshare.ingest.service import IngestService, StoredReadingSource
+from gridshare.ledger.chain import open_chain
+from gridshare.ledger.deployment import deploy_or_load
+from gridshare.ledger.keys import Signer
+from gridshare.ledger.metering import MeteringLedger
+from gridshare.metering.wire import encode_bundle
+from gridshare.model import ReadingBatch
+from gridshare.pipeline import JsonValue, Pipeline
+from gridshare.pipeline.accounting_step import EnergyAccountingStep
+from gridshare.pipeline.live import IngestClock
+from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep
+from gridshare.pipeline.steps import Step
+from gridshare.simulator.meters import SimulatedMeterFleet
+from gridshare.simulator.onchain import onboard
+from gridshare.simulator.run import build_simulation
+from gridshare.simulator.scenario import Scenario
+from gridshare.storage import open_store
+from gridshare.units import Interval, from_unix_seconds
+
+Progress = Callable[[str, int, int], None]
+
+
+def rebased_start_s(scenario: Scenario, intervals: int, speed: float, now_s: float) -> int:
+    """First published interval: ends now at real time, else ``intervals`` before now."""
+    length = scenario.simulation.interval_minutes * 60
+    aligned = int(now_s) // length * length
+    return aligned if speed == 1 else aligned - intervals * length
+
+
+def publish_scenario(
+    scenario: Scenario,
+    broker: BrokerConfig,
+    *,
+    speed: float = 0.0,
+    progress: Progress | None = None,
+    now: Callable[[], float] = time.time,
+) -> int:
+    """Publish every simulated interval's signed readings; returns readings published.
+
+    ``speed`` 0 publishes as fast as the broker takes them; 1 is real time (each interval
+    when it ends); N is N times real time.
+    """
+    community, clock, source, _w, _s, _e = build_simulation(scenario)
+    fleet = SimulatedMeterFleet(community, scenario.community.seed)
+    length = int(community.interval_length.total_seconds())
+    first = rebased_start_s(scenario, clock.count, speed, now())
+    publisher = MqttPublisher(broker)
+    published = 0
+    started = now()
+    try:
+        for k, interval in enumerate(clock.intervals()):
+            batch = source.collect(interval)
+            shifted = Interval(from_unix_seconds(first + k * length), community.interval_length)
+            rebased = ReadingBatch(
+                shifted, batch.meter_index, batch.import_wh, batch.export_wh, batch.stored_wh
+            )
+            if speed > 0:
+                due = (
+                    (first + (k + 1) * length) if speed == 1 else started + (k + 1) * length / speed
+                )
+                while (wait := due - now()) > 0:
+                    time.sleep(min(wait, 1.0))
+            publisher.publish_many(
+                [
+                    (readings_topic(community.community_id, b.meter_id), encode_bundle(b))
+                    for b in fleet.bundles(rebased)
+                ]
+            )
+            published += len(batch)
+            if progress:
+                progress("publish", k + 1, clock.count)
+        publisher.flush()
+    finally:
+        publisher.close()
+    return published
+
+
+@dataclass
+class ListenResult:
+    summary: dict[str, JsonValue]
+    out_dir: Path
+    database_url: str
+
+
+def listen(
+    scenario: Scenario,
+    broker: BrokerConfig,
+    out_dir: Path,
+    operator: Signer,
+    *,
+    first_start_s: int,
+    intervals: int,
+    grace_s: float = 60.0,
+    database_url: str | None = None,
+    stop: threading.Event | None = None,
+    on_interval: Callable[[int], None] | None = None,
+    client_id: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> ListenResult:
+    """Run the live pipeline for ``intervals`` intervals from ``first_start_s``."""
+    community, _clock, _source, _w, _s, _e = build_simulation(scenario)
+    fleet = SimulatedMeterFleet(community, scenario.community.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or f"sqlite:///{out_dir / 'gridshare.sqlite'}"
+    store = open_store(url)
+    ingest_store = open_store(url)
+    connection = open_chain(out_dir, operator)
+    try:
+        store.register_community(community)
+        store.set_meter_devices(fleet.devices())
+        ingest_store.register_community(community)
+        deployment = deploy_or_load(
+            connection.transactions,
+            out_dir,
+            interval_length_s=int(community.interval_length.total_seconds()),
+        )
+        ledger = MeteringLedger(connection.transactions, deployment)
+        onboard(community, fleet, ledger, scenario.community.seed)
+        devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
+        service = IngestService.for_store(ingest_store)
+        mqtt = MqttIngest(service, community.community_id, broker, client_id=client_id)
+        mqtt.start()
+        if on_ready is not None:
+            on_ready()
+        clock = IngestClock(
+            service,
+            first_start_s,
+            community.interval_length,
+            len(community.meters),
+            grace_s=grace_s,
+            stop=stop,
+            max_intervals=intervals,
+        )
+        steps: list[Step] = [
+            EnergyAccountingStep(community),
+            CommitmentStep(community, devices, ledger),
+            CertificationStep(community, devices, ledger),
+        ]
+        done = [0]
+
+        def closed(_c: object) -> None:
+            done[0] += 1
+            if on_interval:
+                on_interval(done[0])
+
+        run_id = f"{community.community_id}-live-{first_start_s}"
+        store.begin_run(run_id, community.community_id, "live", scenario.community.seed)
+        pipeline = Pipeline(
+            community, clock, StoredReadingSource(service), store, steps, run_id=run_id,
+            on_interval=closed,
+        )  # fmt: skip
+        try:
+            report = pipeline.run()
+        finally:
+            mqtt.stop()
+        summary: dict[str, JsonValue] = {
+            "community": community.community_id,
+            "pipeline": report.as_json(),
+            "ingest": service.counts.as_json(),  # type: ignore[dict-item]
+            "closed_complete": clock.closed_complete,
+            "closed_overdue": clock.closed_overdue,
+            **pipeline.summary(),
+        }
+        store.finish_run(run_id, "finished", summary)
+        return ListenResult(summary, out_dir, url)
+    finally:
+        connection.close()
+        ingest_store.close()
+        store.close()
