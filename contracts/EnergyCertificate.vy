@@ -356,8 +356,9 @@ def mint_batch(
             the committed roots afterwards).
     @dev Each item is bounded like `mint_with_proof`: committed interval, registered and
          active generator, id not minted before, amount within the rated capacity and,
-         with all other mints, within the interval's committed production. Consecutive
-         items of the same device or interval reuse the external lookups.
+         with all other mints, within the interval's committed production. The registry
+         is asked once for the whole batch; consecutive items of the same interval reuse
+         the monitoring lookup, so the operator sends items sorted by interval.
     @param devices The generators' device addresses.
     @param starts The intervals' starts, unix seconds (UTC), aligned with `devices`.
     @param amounts Wh to mint per item (the meters' export), aligned with `devices`.
@@ -365,7 +366,7 @@ def mint_batch(
     assert msg.sender == self._operator(), "EnergyCertificate: caller is not the operator"
     count: uint256 = len(devices)
     assert len(starts) == count and len(amounts) == count, "EnergyCertificate: length mismatch"
-    owners: DynArray[address, MAX_BATCH] = []
+    owners: DynArray[address, MAX_BATCH] = staticcall registry.active_device_owners(devices)
     tokens: DynArray[uint256, MAX_BATCH] = []
     device: address = empty(address)
     owner: address = empty(address)
@@ -378,9 +379,8 @@ def mint_batch(
         if i == 0 or devices[i] != device:
             device = devices[i]
             max_wh = self._max_wh(device)
-            active: bool = staticcall registry.is_active_device(device)
-            assert active, "EnergyCertificate: device is not active"
-            owner = staticcall registry.device_owner(device)
+            owner = owners[i]
+            assert owner != empty(address), "EnergyCertificate: device is not active"
         if i == 0 or starts[i] != start:
             start = starts[i]
             committed, production_wh = staticcall monitoring.committed_production(start)
@@ -389,7 +389,6 @@ def mint_batch(
         token: uint256 = self._record_mint(device, start, amount, max_wh, production_wh)
         self.balanceOf[owner][token] = amount  # a fresh id: nobody held any before
         total += amount
-        owners.append(owner)
         tokens.append(token)
         log TransferSingle(
             operator=msg.sender, sender=empty(address), receiver=owner, id=token, value=amount
@@ -586,6 +585,20 @@ def interval_of(id: uint256) -> uint64:
     @return The interval's start, unix seconds (UTC), from the id's lower 64 bits.
     """
     return convert(id & INTERVAL_MASK, uint64)
+
+
+@view
+@external
+def minted_in_intervals(starts: DynArray[uint64, MAX_BATCH]) -> DynArray[uint256, MAX_BATCH]:
+    """
+    @notice Certificates minted per interval, for many intervals in one call (auditing).
+    @param starts Interval starts, unix seconds (UTC).
+    @return Wh minted for each interval.
+    """
+    found: DynArray[uint256, MAX_BATCH] = []
+    for start: uint64 in starts:
+        found.append(self.minted_in_interval[start])
+    return found
 
 
 @view

@@ -226,6 +226,20 @@ def committed_production(start: uint64) -> (bool, uint256):
     return self.commitments[start].readings != 0, self.commitments[start].production_wh
 
 
+@view
+@external
+def commitments_of(starts: DynArray[uint64, 256]) -> DynArray[Commitment, 256]:
+    """
+    @notice The commitments of many intervals in one call (auditing).
+    @param starts Interval starts, unix seconds (UTC).
+    @return One commitment per start (all zero where none was made).
+    """
+    found: DynArray[Commitment, 256] = []
+    for start: uint64 in starts:
+        found.append(self.commitments[start])
+    return found
+
+
 @pure
 @internal
 def _leaf(device: address, start: uint64, import_wh: uint256, export_wh: uint256) -> bytes32:

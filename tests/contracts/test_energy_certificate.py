@@ -657,3 +657,29 @@ def test_gas_of_mints() -> None:
     )
     assert max(proven) < 200_000
     assert max(gas) < 256 * 80_000
+
+
+def test_audit_views_answer_many_intervals_at_once(
+    certificate: Any, monitoring: Any, registry: Any, community: Community, operator: str
+) -> None:
+    commit_totals(monitoring, operator, {START: 3_000, LATER: 500})
+    certificate.mint_batch(
+        [community.pv, community.wind, community.pv], [START, START, LATER], [2_000, 900, 400],
+        sender=operator,
+    )  # fmt: skip
+    never = LATER + INTERVAL_S
+    assert certificate.minted_in_intervals([START, LATER, never]) == [2_900, 400, 0]
+    found = monitoring.commitments_of([START, never, LATER])
+    assert [c[2] for c in found] == [3_000, 0, 500]  # production_wh
+    assert [c[6] for c in found] == [2, 0, 2]  # readings (0: never committed)
+
+
+def test_registry_lists_owners_of_active_devices_only(
+    registry: Any, community: Community, operator: str
+) -> None:
+    stranger = str(boa.env.generate_address("stranger"))
+    devices = [community.pv, community.wind, community.meter, stranger]
+    assert registry.active_device_owners(devices) == [*community.members[:3], ZERO]
+    registry.set_device_suspended(community.wind, True, sender=operator)
+    registry.set_suspended(community.members[2], True, sender=operator)
+    assert registry.active_device_owners(devices) == [community.members[0], ZERO, ZERO, ZERO]

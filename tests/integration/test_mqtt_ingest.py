@@ -91,8 +91,8 @@ class Site:
         meter: str | None = None,
     ) -> ReadingBundle:
         """Meter ``pos``'s rows (start, seq, import, export, import reg, export reg), signed."""
-        columns = list(zip(*rows, strict=True))
-        made = make_bundle(meter or self.meters[pos], *columns, quality=quality)
+        start, seq, imp, exp, reg_i, reg_e = (list(c) for c in zip(*rows, strict=True))
+        made = make_bundle(meter or self.meters[pos], start, seq, imp, exp, reg_i, reg_e, quality)
         return sign_bundle(made, key or self.fleet.keys[pos])
 
     def simulated(self, k: int, imports: Sequence[int]) -> list[ReadingBundle]:
@@ -297,7 +297,8 @@ def test_malformed_payloads_are_each_quarantined_with_what_is_wrong(site: Site) 
         assert re.search(detail, row["detail"]), (detail, row["detail"])
         assert (None if pd.isna(row["meter_id"]) else row["meter_id"]) == meter
         assert row["payload"] == payload.decode("utf-8", "replace")
-        assert pd.isna(row["interval_start_s"]) and pd.isna(row["seq"])
+        assert pd.isna(row["interval_start_s"])
+        assert pd.isna(row["seq"])
 
 
 def test_topic_mismatch_refuses_every_reading_of_the_bundle(site: Site) -> None:
@@ -447,7 +448,9 @@ def broker() -> BrokerConfig:
         with socket.create_connection((config.host, config.port), timeout=2):
             pass
     except OSError as exc:
-        pytest.fail(f"mosquitto is required at {BROKER_URL} and is not reachable ({exc}); {START_HINT}")
+        pytest.fail(
+            f"mosquitto is required at {BROKER_URL} and is not reachable ({exc}); {START_HINT}"
+        )
     return config
 
 
@@ -582,4 +585,4 @@ def test_messages_published_while_the_ingest_is_down_arrive_after_restart(
     assert (service.counts.duplicates, service.counts.rejected) == (0, {})
     assert site.store.count("readings") == 9
     states = site.store.meter_states()
-    assert {m: s.seq for m, s in states.items()} == {m: 3 for m in site.meters}
+    assert {m: s.seq for m, s in states.items()} == dict.fromkeys(site.meters, 3)

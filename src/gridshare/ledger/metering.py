@@ -31,6 +31,7 @@ from gridshare.metering.commitment import IntervalCommitment
 COMMITS_PER_TX = 96
 MINTS_PER_TX = 256
 REGISTRATIONS_PER_TX = 128
+AUDIT_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,30 @@ class MeteringLedger:
 
     def minted_in_interval(self, start_s: int) -> int:
         return int(self.certificate.functions.minted_in_interval(start_s).call())
+
+    def commitments(self, starts: Sequence[int]) -> list[IntervalCommitment | None]:
+        """What the chain holds for many intervals (one call per 256)."""
+        found: list[IntervalCommitment | None] = []
+        for first in range(0, len(starts), AUDIT_BATCH):
+            part = list(starts[first : first + AUDIT_BATCH])
+            rows = self.monitoring.functions.commitments_of(part).call()
+            for start, row in zip(part, rows, strict=True):
+                found.append(
+                    None
+                    if row[6] == 0
+                    else IntervalCommitment(
+                        start, bytes(row[0]), bytes(row[1]), *map(int, row[2:7])
+                    )
+                )
+        return found
+
+    def minted_in_intervals(self, starts: Sequence[int]) -> list[int]:
+        """Certificates minted per interval for many intervals (one call per 256)."""
+        found: list[int] = []
+        for first in range(0, len(starts), AUDIT_BATCH):
+            part = list(starts[first : first + AUDIT_BATCH])
+            found += [int(v) for v in self.certificate.functions.minted_in_intervals(part).call()]
+        return found
 
     def verify_reading(
         self,

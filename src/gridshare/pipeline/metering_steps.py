@@ -39,9 +39,9 @@ class MeteringChain(Protocol):
 
     def mint(self, issues: Sequence[Issue]) -> Sequence[object]: ...
 
-    def commitment(self, start_s: int) -> IntervalCommitment | None: ...
+    def commitments(self, starts: Sequence[int]) -> list[IntervalCommitment | None]: ...
 
-    def minted_in_interval(self, start_s: int) -> int: ...
+    def minted_in_intervals(self, starts: Sequence[int]) -> list[int]: ...
 
 
 class CommitmentStep:
@@ -191,12 +191,13 @@ def audit_metering(
     ``rows_of(start)`` gives the readings the store holds now for the interval.
     """
     audit = MeteringAudit()
-    for done, start in enumerate(committed_starts, 1):
+    onchain = chain.commitments(committed_starts)
+    minted_per_interval = chain.minted_in_intervals(committed_starts)
+    rows = zip(committed_starts, onchain, minted_per_interval, strict=True)
+    for done, (start, theirs, minted) in enumerate(rows, 1):
         ours = trees_of_rows(start, rows_of(start)).commitment
-        theirs = chain.commitment(start)
         audit.intervals_checked += 1
         audit.production_wh += ours.production_wh
-        minted = chain.minted_in_interval(start)
         audit.certified_wh += minted
         when = f"interval {start}"
         if theirs is None:
