@@ -199,6 +199,7 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
     from gridshare.ledger.keys import LocalSigner
     from gridshare.ledger.metering import MeteringLedger
     from gridshare.metering.commitment import trees_of_rows
+    from gridshare.metering.evidence import audit_signed_readings
     from gridshare.metering.merkle import leaf_hash, verify_proof
     from gridshare.pipeline.metering_steps import audit_metering
 
@@ -244,6 +245,20 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
                 console.print(
                     "  root on chain        " + ("none" if root is None else f"0x{root.hex()}")
                 )
+                signed = store.provenance(meter_id, start_s)
+                if signed is None:
+                    console.print("  signed by the device: no signed bundle stored (simulated)")
+                else:
+                    same = (signed["import_wh"], signed["export_wh"]) == (
+                        row.import_wh,
+                        row.export_wh,
+                    )
+                    console.print(
+                        f"  signed by the device: seq {signed['seq']}, import "
+                        f"{signed['import_wh']} Wh, export {signed['export_wh']} Wh via "
+                        f"{signed['transport']} ({'matches' if same else 'DIFFERS from'} the "
+                        "stored reading)"
+                    )
                 proven = root is not None and verify_proof(leaf, proof, root)
                 contract_says = root is not None and ledger.verify_reading(
                     row.production, row.device, start_s, row.import_wh, row.export_wh, proof
@@ -293,6 +308,19 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
                     for problem in audit.problems:
                         console.print(f"[red]mismatch:[/] {problem}", soft_wrap=True)
                     failed = failed or not audit.ok
+                    bundles = list(store.signed_bundles(community_id))
+                    signed_meters = sorted({meter for meter, _, _ in bundles})
+                    evidence = audit_signed_readings(
+                        bundles, store.stored_energy(community_id, signed_meters)
+                    )
+                    console.print(
+                        f"Device signatures of {community_id}: {evidence.bundles_checked} signed "
+                        f"bundles checked, {evidence.readings_proven} stored readings proven "
+                        "by their device's signature"
+                    )
+                    for problem in evidence.problems:
+                        console.print(f"[red]mismatch:[/] {problem}", soft_wrap=True)
+                    failed = failed or not evidence.ok
                 if not failed:
                     console.print("[bold green]verified:[/] the store matches the chain")
         finally:

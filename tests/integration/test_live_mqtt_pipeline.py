@@ -3,11 +3,15 @@ the live pipeline verifies, stores, closes, commits and certifies every interval
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from gridshare.cli import app
 from gridshare.ingest.mqtt import BrokerConfig
 from gridshare.ledger.chain import open_chain
 from gridshare.ledger.deployment import Deployment
@@ -85,3 +89,26 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     finally:
         connection.close()
         store.close()
+
+    # the auditor's view: every reading proven by its root and by its device's signature
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    assert f"{published} stored readings proven by their device's signature" in " ".join(
+        ok.output.split()
+    )
+
+    # a reading changed in the database is caught twice: root and signature
+    with sqlite3.connect(tmp_path / "gridshare.sqlite") as c:
+        c.execute(
+            "UPDATE readings SET export_wh = export_wh + 5 WHERE meter_pk = (SELECT meter_pk "
+            "FROM meters WHERE meter_id = 'tiny:coop-wind-001/wind/meter') "
+            "AND interval_start_s = ?",
+            (first + 900 * 10,),
+        )
+    bad = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 1, bad.output
+    flat = " ".join(bad.output.split())
+    assert "production root" in flat
+    assert "tiny:coop-wind-001/wind/meter at" in flat
+    assert "the device signed" in flat

@@ -396,8 +396,13 @@ def _against(
 
 @dataclass(frozen=True, slots=True)
 class AcceptedBundle:
-    """Accepted readings of one bundle, ready to store with their provenance."""
+    """A signed bundle with at least one accepted reading, ready to store.
 
+    ``signed`` is the bundle as received (what the signature covers, kept as evidence);
+    ``bundle`` holds only its accepted readings (what goes into the readings table).
+    """
+
+    signed: ReadingBundle
     bundle: ReadingBundle
     meter_index: int
     transport: str

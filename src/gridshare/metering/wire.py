@@ -174,12 +174,13 @@ def _packed(column: NDArray[Any], code: str) -> bytes:
     return struct.pack(f">{len(values)}{code}", *values)
 
 
-def bundle_digest(bundle: ReadingBundle) -> bytes:
-    """keccak256 of the canonical encoding: what the device key signs.
+def canonical_message(bundle: ReadingBundle) -> bytes:
+    """The canonical binary encoding of a bundle: what its signature covers.
 
     Domain tag, meter id length and reading count, the meter id (UTF-8), the six energy
     columns as big-endian int64, then for each power-quality column and ``stored_wh`` a
-    presence byte followed by its values (big-endian float64 / int64).
+    presence byte followed by its values (big-endian float64 / int64). The store keeps
+    this message with the signature, so any stored reading can be re-proven later.
     """
     meter = bundle.meter_id.encode()
     parts = [_DOMAIN, struct.pack(">HI", len(meter), len(bundle)), meter]
@@ -189,7 +190,46 @@ def bundle_digest(bundle: ReadingBundle) -> bytes:
         parts.append(b"\x00" if column is None else b"\x01" + _packed(column, "d"))
     stored = bundle.stored_wh
     parts.append(b"\x00" if stored is None else b"\x01" + _packed(stored, "q"))
-    return bytes(keccak(b"".join(parts)))
+    return b"".join(parts)
+
+
+def bundle_digest(bundle: ReadingBundle) -> bytes:
+    """keccak256 of :func:`canonical_message`: what the device key signs."""
+    return bytes(keccak(canonical_message(bundle)))
+
+
+def bundle_from_message(message: bytes, signature: bytes = b"") -> ReadingBundle:
+    """The bundle a canonical message encodes (the inverse of :func:`canonical_message`)."""
+    try:
+        if not message.startswith(_DOMAIN):
+            raise MalformedBundle("not a gridshare reading message")
+        at = len(_DOMAIN)
+        meter_len, count = struct.unpack_from(">HI", message, at)
+        at += 6
+        meter = message[at : at + meter_len].decode()
+        at += meter_len
+        columns = []
+        for _ in ENERGY_COLUMNS:
+            columns.append(np.frombuffer(message, ">i8", count, at).astype(np.int64))
+            at += 8 * count
+        quality = {}
+        for name in QUALITY_COLUMNS:
+            present = message[at]
+            at += 1
+            if present:
+                quality[name] = np.frombuffer(message, ">f8", count, at).astype(np.float64)
+                at += 8 * count
+        stored = None
+        if message[at]:
+            stored = np.frombuffer(message, ">i8", count, at + 1).astype(np.int64)
+            at += 8 * count
+        at += 1
+        if at != len(message):
+            raise MalformedBundle("trailing bytes after the message")
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise MalformedBundle(f"unreadable reading message: {exc}") from None
+    start, seq, imp, exp, reg_i, reg_e = columns
+    return ReadingBundle(meter, start, seq, imp, exp, reg_i, reg_e, quality, signature, stored)
 
 
 def sign_bundle(bundle: ReadingBundle, private_key: bytes) -> ReadingBundle:
@@ -220,11 +260,16 @@ def device_address(private_key: bytes) -> bytes:
 
 def recover_signer(bundle: ReadingBundle) -> bytes | None:
     """The address that signed the bundle, or None when the signature is unusable."""
-    if len(bundle.signature) != 65 or bundle.signature[64] > 1:
+    return recover_message_signer(canonical_message(bundle), bundle.signature)
+
+
+def recover_message_signer(message: bytes, signature: bytes) -> bytes | None:
+    """The address that signed a canonical message, or None for an unusable signature."""
+    if len(signature) != 65 or signature[64] > 1:
         return None
     try:
         key = coincurve.PublicKey.from_signature_and_message(
-            bundle.signature, bundle_digest(bundle), hasher=None
+            signature, bytes(keccak(message)), hasher=None
         )
     except (ValueError, TypeError):
         return None

@@ -24,13 +24,19 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.errors import GridshareError
 from gridshare.metering.commitment import LeafRow
 from gridshare.metering.validation import AcceptedBundle, MeterState
+from gridshare.metering.wire import (
+    QUALITY_COLUMNS,
+    ReadingBundle,
+    bundle_from_message,
+    canonical_message,
+)
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
 from gridshare.storage import tables as t
@@ -39,6 +45,14 @@ from gridshare.units import Interval, from_unix_seconds
 IntArray = NDArray[np.int64]
 MIGRATIONS = Path(__file__).parent / "migrations"
 _READING_COLUMNS = "interval_start_s, meter_pk, import_wh, export_wh, stored_wh"
+_INSERT_BUNDLE = {  # a bundle received again (same meter and signature) is kept once
+    False: "INSERT INTO reading_bundles (meter_pk, first_start_s, last_start_s, readings, "
+    "transport, received_at_s, message, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING",
+    True: "INSERT INTO reading_bundles (meter_pk, first_start_s, last_start_s, readings, "
+    "transport, received_at_s, message, signature) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT DO NOTHING",
+}
 
 
 class StorageError(GridshareError):
@@ -292,62 +306,33 @@ class SqlTransaction:
 
     # -- metering -------------------------------------------------------------------
     def write_bundles(self, bundles: Sequence[AcceptedBundle]) -> None:
-        """Record signed bundles and the provenance (sequence, registers, power quality)
-        of their readings; a reading's first provenance is kept, like its value."""
+        """Keep each signed bundle as received: its canonical message and signature.
+
+        One row per bundle (not per reading): the message holds every reading's sequence
+        number, registers and power quality, and ``gridshare verify`` re-proves stored
+        readings against it.
+        """
         if not bundles:
             return
-        pks = (
-            self.connection.execute(
-                insert(t.reading_bundles).returning(
-                    t.reading_bundles.c.bundle_pk, sort_by_parameter_order=True
-                ),
-                [
-                    {
-                        "meter_pk": int(self.store.meter_pks(np.array([b.meter_index]))[0]),
-                        "transport": b.transport,
-                        "received_at_s": b.received_at_s,
-                        "readings": len(b.bundle),
-                        "signature": "0x" + b.bundle.signature.hex(),
-                    }
-                    for b in bundles
-                ],
+        pks = self.store.meter_pks(np.array([b.meter_index for b in bundles], dtype=np.int64))
+        rows = [
+            (
+                int(pk),
+                int(b.signed.start[0]),
+                int(b.signed.start[-1]),
+                len(b.signed),
+                b.transport,
+                b.received_at_s,
+                canonical_message(b.signed),
+                b.signed.signature,
             )
-            .scalars()
-            .all()
-        )
-        rows: list[tuple[Any, ...]] = []
-        for pk, item in zip(pks, bundles, strict=True):
-            b = item.bundle
-            meter_pk = int(self.store.meter_pks(np.array([item.meter_index]))[0])
-            quality = [
-                b.quality[name].tolist() if name in b.quality else [None] * len(b)
-                for name in ("voltage_v", "frequency_hz", "power_factor", "thd_pct")
-            ]
-            rows.extend(
-                zip(
-                    b.start.tolist(),
-                    [meter_pk] * len(b),
-                    b.seq.tolist(),
-                    b.import_register_wh.tolist(),
-                    b.export_register_wh.tolist(),
-                    *quality,
-                    [int(pk)] * len(b),
-                    strict=True,
-                )
-            )
-        columns = (
-            "interval_start_s, meter_pk, seq, import_register_wh, export_register_wh, "
-            "voltage_v, frequency_hz, power_factor, thd_pct, bundle_pk"
-        )
-        marks = ", ".join(["%s" if self.dialect == "postgresql" else "?"] * 10)
+            for pk, b in zip(pks.tolist(), bundles, strict=True)
+        ]
+        sql = _INSERT_BUNDLE[self.dialect == "postgresql"]
         driver = self.connection.connection.driver_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(
-                f"INSERT INTO reading_provenance ({columns}) VALUES ({marks}) "  # noqa: S608
-                "ON CONFLICT DO NOTHING",
-                rows,
-            )
+            cursor.executemany(sql, rows)
         finally:
             cursor.close()
 
@@ -603,7 +588,6 @@ class SqlStore:
             run_ids = select(t.runs.c.run_id).where(t.runs.c.community_id == community_id)
             conn.execute(delete(t.readings).where(t.readings.c.meter_pk.in_(meter_pks)))
             for table in (
-                t.reading_provenance,
                 t.reading_bundles,
                 t.meter_states,
                 t.meter_devices,
@@ -721,18 +705,71 @@ class SqlStore:
             return tx.read_readings(interval)
 
     def provenance(self, meter_id: str, start_s: int) -> dict[str, Any] | None:
-        """Sequence, registers and signature stored with one reading."""
+        """Sequence, registers, power quality and signature of one stored reading, from
+        the first signed bundle that carried it (None for readings without one)."""
+        table = t.reading_bundles
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.reading_provenance, t.reading_bundles.c.signature,
-                       t.reading_bundles.c.transport)
-                .join(t.meters, t.meters.c.meter_pk == t.reading_provenance.c.meter_pk)
-                .join(t.reading_bundles,
-                      t.reading_bundles.c.bundle_pk == t.reading_provenance.c.bundle_pk)
-                .where(t.meters.c.meter_id == meter_id,
-                       t.reading_provenance.c.interval_start_s == start_s)
-            ).first()  # fmt: skip
-        return None if row is None else dict(row._mapping)
+            rows = conn.execute(
+                select(table.c.message, table.c.signature, table.c.transport)
+                .join(t.meters, t.meters.c.meter_pk == table.c.meter_pk)
+                .where(
+                    t.meters.c.meter_id == meter_id,
+                    table.c.first_start_s <= start_s,
+                    table.c.last_start_s >= start_s,
+                )
+                .order_by(table.c.bundle_pk)
+            ).all()
+        for message, signature, transport in rows:
+            bundle = bundle_from_message(bytes(message), bytes(signature))
+            hits = np.flatnonzero(bundle.start == start_s)
+            if hits.size:
+                row = int(hits[0])
+                quality = {
+                    name: (float(bundle.quality[name][row]) if name in bundle.quality else None)
+                    for name in QUALITY_COLUMNS
+                }
+                return {
+                    "seq": int(bundle.seq[row]),
+                    "import_wh": int(bundle.import_wh[row]),
+                    "export_wh": int(bundle.export_wh[row]),
+                    "import_register_wh": int(bundle.import_register_wh[row]),
+                    "export_register_wh": int(bundle.export_register_wh[row]),
+                    **quality,
+                    "signature": "0x" + bundle.signature.hex(),
+                    "transport": transport,
+                }
+        return None
+
+    def signed_bundles(self, community_id: str) -> Iterator[tuple[str, str | None, ReadingBundle]]:
+        """Every stored signed bundle of the community: (meter id, registered device, bundle)."""
+        table = t.reading_bundles
+        with self.engine.connect() as conn:
+            result = conn.execute(
+                select(t.meters.c.meter_id, t.meter_devices.c.device_address, table.c.message,
+                       table.c.signature)
+                .join(t.meters, t.meters.c.meter_pk == table.c.meter_pk)
+                .join(t.meter_devices, t.meter_devices.c.meter_pk == table.c.meter_pk,
+                      isouter=True)
+                .where(t.meters.c.community_id == community_id)
+                .order_by(table.c.bundle_pk)
+                .execution_options(yield_per=5_000)
+            )  # fmt: skip
+            for meter_id, device, message, signature in result:
+                yield meter_id, device, bundle_from_message(bytes(message), bytes(signature))
+
+    def stored_energy(
+        self, community_id: str, meter_ids: Sequence[str]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """(meter id, interval start) -> (import, export) of these meters' stored readings."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.meters.c.meter_id, t.readings.c.interval_start_s, t.readings.c.import_wh,
+                       t.readings.c.export_wh)
+                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
+                .where(t.meters.c.community_id == community_id,
+                       t.meters.c.meter_id.in_(list(meter_ids)))
+            ).all()  # fmt: skip
+        return {(m, int(s)): (int(i), int(e)) for m, s, i, e in rows}
 
     def committed_communities(self) -> list[str]:
         """Communities with interval commitments in this store."""

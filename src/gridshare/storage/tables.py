@@ -13,11 +13,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -193,28 +195,16 @@ reading_bundles = Table(
     metadata,
     Column("bundle_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("meter_pk", Integer, nullable=False),
+    Column("first_start_s", BigInteger, nullable=False),
+    Column("last_start_s", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
     Column("transport", String(16), nullable=False),
     Column("received_at_s", BigInteger, nullable=False),
-    Column("readings", Integer, nullable=False),
-    Column("signature", String(132), nullable=False),
+    Column("message", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    UniqueConstraint("meter_pk", "signature", name="bundles_once"),
 )
-
-reading_provenance = Table(
-    "reading_provenance",
-    metadata,
-    Column("interval_start_s", BigInteger, nullable=False),
-    Column("meter_pk", Integer, nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("import_register_wh", BigInteger, nullable=False),
-    Column("export_register_wh", BigInteger, nullable=False),
-    Column("voltage_v", Float, nullable=True),
-    Column("frequency_hz", Float, nullable=True),
-    Column("power_factor", Float, nullable=True),
-    Column("thd_pct", Float, nullable=True),
-    Column("bundle_pk", BigInteger, nullable=False),
-    PrimaryKeyConstraint("interval_start_s", "meter_pk"),
-    sqlite_with_rowid=False,
-)
+Index("bundles_by_meter", reading_bundles.c.meter_pk, reading_bundles.c.first_start_s)
 
 rejected_readings = Table(
     "rejected_readings",

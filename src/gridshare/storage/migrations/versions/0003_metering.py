@@ -1,5 +1,5 @@
-"""Metering: device keys, signed bundles and provenance, rejections, meter state,
-interval commitments.
+"""Metering: device keys, signed bundles (the signed message itself), rejections,
+meter state, interval commitments.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,26 +26,16 @@ def upgrade() -> None:
         "reading_bundles",
         sa.Column("bundle_pk", _PK, primary_key=True),
         sa.Column("meter_pk", sa.Integer, nullable=False),
+        sa.Column("first_start_s", sa.BigInteger, nullable=False),
+        sa.Column("last_start_s", sa.BigInteger, nullable=False),
+        sa.Column("readings", sa.Integer, nullable=False),
         sa.Column("transport", sa.String(16), nullable=False),
         sa.Column("received_at_s", sa.BigInteger, nullable=False),
-        sa.Column("readings", sa.Integer, nullable=False),
-        sa.Column("signature", sa.String(132), nullable=False),
+        sa.Column("message", sa.LargeBinary, nullable=False),
+        sa.Column("signature", sa.LargeBinary, nullable=False),
+        sa.UniqueConstraint("meter_pk", "signature", name="bundles_once"),
     )
-    op.create_table(
-        "reading_provenance",
-        sa.Column("interval_start_s", sa.BigInteger, nullable=False),
-        sa.Column("meter_pk", sa.Integer, nullable=False),
-        sa.Column("seq", sa.BigInteger, nullable=False),
-        sa.Column("import_register_wh", sa.BigInteger, nullable=False),
-        sa.Column("export_register_wh", sa.BigInteger, nullable=False),
-        sa.Column("voltage_v", sa.Float, nullable=True),
-        sa.Column("frequency_hz", sa.Float, nullable=True),
-        sa.Column("power_factor", sa.Float, nullable=True),
-        sa.Column("thd_pct", sa.Float, nullable=True),
-        sa.Column("bundle_pk", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("interval_start_s", "meter_pk"),
-        sqlite_with_rowid=False,
-    )
+    op.create_index("bundles_by_meter", "reading_bundles", ["meter_pk", "first_start_s"])
     op.create_table(
         "rejected_readings",
         sa.Column("rejection_pk", _PK, primary_key=True),
@@ -91,7 +81,6 @@ def downgrade() -> None:
         "interval_commitments",
         "meter_states",
         "rejected_readings",
-        "reading_provenance",
         "reading_bundles",
         "meter_devices",
     ):
