@@ -202,7 +202,14 @@ class IngestService:
             rejections.extend((r, item.payload) for r in verdict.rejections)
             if verdict.accepted.size:
                 accepted.append(
-                    AcceptedBundle(bundle, verdict.rows(), verdict.meter_index, transport, now_s)
+                    AcceptedBundle(
+                        bundle,
+                        verdict.rows(),
+                        verdict.message,
+                        verdict.meter_index,
+                        transport,
+                        now_s,
+                    )
                 )
                 changed.add(bundle.meter_id)
         try:

@@ -25,8 +25,9 @@ from gridshare.metering.wire import (
     QUALITY_COLUMNS,
     QUALITY_RANGES,
     ReadingBundle,
+    canonical_message,
     quality_in_range,
-    recover_signer,
+    recover_message_signer,
 )
 
 
@@ -95,6 +96,8 @@ class Verdict:
     duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     meter_index: int = -1
+    message: bytes = b""
+    """The bundle's canonical message, as its signature was checked (kept as evidence)."""
 
     def rows(self) -> ReadingBundle:
         """The accepted readings as a bundle (same signature, for provenance)."""
@@ -148,7 +151,8 @@ class ReadingValidator:
         if identity is None:
             return self._refuse_all(verdict, Reason.UNKNOWN_METER, "no such meter in the community")
         verdict.meter_index = identity.meter_index
-        signer = recover_signer(bundle)
+        verdict.message = canonical_message(bundle)
+        signer = recover_message_signer(verdict.message, bundle.signature)
         if signer != identity.device:
             detail = (
                 "the signature is unusable"
@@ -404,6 +408,8 @@ class AcceptedBundle:
 
     signed: ReadingBundle
     bundle: ReadingBundle
+    message: bytes
+    """``signed``'s canonical message: what the device's signature covers."""
     meter_index: int
     transport: str
     received_at_s: int

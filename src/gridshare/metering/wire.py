@@ -149,11 +149,12 @@ def _int_column(value: Any, name: str) -> IntArray:
         if value.ndim != 1 or (value.size and not np.issubdtype(value.dtype, np.integer)):
             raise MalformedBundle(f"{name} must be a list of integers")
         return value.astype(np.int64, copy=False)
-    for item in value:
-        if type(item) is not int:
-            raise MalformedBundle(f"{name} must be a list of integers, found {item!r}")
-        if not -MAX_INT <= item <= MAX_INT:
-            raise MalformedBundle(f"{name}: {item} does not fit a 64-bit integer")
+    if value and set(map(type, value)) != {int}:  # bool is not int here: type() is exact
+        item = next(v for v in value if type(v) is not int)
+        raise MalformedBundle(f"{name} must be a list of integers, found {item!r}")
+    if value and not (min(value) >= -MAX_INT and max(value) <= MAX_INT):
+        item = next(v for v in value if not -MAX_INT <= v <= MAX_INT)
+        raise MalformedBundle(f"{name}: {item} does not fit a 64-bit integer")
     return np.array(value, dtype=np.int64)
 
 
@@ -170,6 +171,8 @@ def _float_column(value: Any, name: str) -> FloatArray:
 
 
 def _packed(column: NDArray[Any], code: str) -> bytes:
+    if column.size > 8:  # numpy's byte swap beats struct for all but the shortest columns
+        return column.astype(">i8" if code == "q" else ">f8").tobytes()
     values = column.tolist()
     return struct.pack(f">{len(values)}{code}", *values)
 

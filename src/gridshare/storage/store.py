@@ -35,7 +35,6 @@ from gridshare.metering.wire import (
     QUALITY_COLUMNS,
     ReadingBundle,
     bundle_from_message,
-    canonical_message,
 )
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
@@ -323,7 +322,7 @@ class SqlTransaction:
                 len(b.signed),
                 b.transport,
                 b.received_at_s,
-                canonical_message(b.signed),
+                b.message,
                 b.signed.signature,
             )
             for pk, b in zip(pks.tolist(), bundles, strict=True)
