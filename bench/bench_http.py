@@ -7,7 +7,7 @@
 Pre-signs one day (96 readings of 15 min) per meter, as a smart meter or its head-end
 uploads its daily load profile: ``--per-bundle`` readings under one signature (96: the
 whole day; 1: every reading signed on its own), ``--per-request`` bundles per POST. The
-API (``gridshare.api.app``) runs under uvicorn in a background thread with a fresh
+API (``gridshare.ingest.http``) runs under uvicorn in a background thread with a fresh
 SQLite store; the main thread posts the bodies one after another over one keep-alive
 connection (httpx). End to end is from the first request sent to the last response, each
 response coming after the service's transaction committed. Server time is the sum of the
@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 import orjson
 
-import gridshare.api.app as api
+import gridshare.ingest.http as api
 from gridshare.ingest.service import IngestService
 from gridshare.metering.wire import bundle_to_json, make_bundle, sign_bundle
 from gridshare.simulator.meters import SimulatedMeterFleet

@@ -34,6 +34,9 @@ def simulate_meters(
         float, typer.Option(help="0: as fast as possible; 1: real time; N: N x real time")
     ] = 0.0,
     ca_certs: Annotated[str | None, typer.Option(help="CA bundle for mqtts://")] = None,
+    max_rate: Annotated[
+        float, typer.Option(help="Messages per second at most (0: no limit)")
+    ] = 3_000.0,
 ) -> None:
     """Publish the scenario's meters' signed readings to the broker (rebased to now)."""
     from gridshare.ingest.mqtt import BrokerConfig
@@ -50,7 +53,11 @@ def simulate_meters(
                 bar.update(task, completed=done, total=total)
 
             count = publish_scenario(
-                spec, BrokerConfig.from_url(broker, ca_certs), speed=speed, progress=progress
+                spec,
+                BrokerConfig.from_url(broker, ca_certs),
+                speed=speed,
+                progress=progress,
+                max_rate=max_rate,
             )
     except GridshareError as exc:
         errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
@@ -70,8 +77,14 @@ def listen_meters(
     broker: Annotated[str, typer.Option(help=BROKER_HELP)] = "mqtt://127.0.0.1:1883",
     grace_s: Annotated[float, typer.Option(help="Close an incomplete interval this late")] = 60.0,
     ca_certs: Annotated[str | None, typer.Option(help="CA bundle for mqtts://")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="Also accept HTTP batches: POST /v1/readings on this port")
+    ] = None,
+    api_token: Annotated[
+        str | None, typer.Option(envvar="GRIDSHARE_API_TOKEN", help="Bearer token for HTTP")
+    ] = None,
 ) -> None:
-    """Ingest readings from the broker; close, commit and certify each interval."""
+    """Ingest readings from the broker (and HTTP); close, commit and certify each interval."""
     import json
     from datetime import datetime
 
@@ -99,6 +112,8 @@ def listen_meters(
                 intervals=intervals,
                 grace_s=grace_s,
                 on_interval=lambda done: bar.update(task, completed=done),
+                http_port=http_port,
+                api_token=api_token,
             )
     except GridshareError as exc:
         errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from gridshare.api.app import create_app
+from gridshare.ingest.http import create_app
 from gridshare.ingest.service import IngestService
 from gridshare.metering.wire import ReadingBundle, bundle_to_json, make_bundle, sign_bundle
 from gridshare.simulator.meters import SimulatedMeterFleet, simulated_device_key

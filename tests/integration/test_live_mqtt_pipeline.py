@@ -24,6 +24,7 @@ from gridshare.storage import open_store
 
 TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
 BROKER = BrokerConfig.from_url("mqtt://127.0.0.1:1883")
+TOKEN = "test-token"  # noqa: S105 - a test server on loopback
 
 
 def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
@@ -112,3 +113,63 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     assert "production root" in flat
     assert "tiny:coop-wind-001/wind/meter at" in flat
     assert "the device signed" in flat
+
+
+def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+    import orjson
+
+    from gridshare.metering.wire import bundle_to_json
+    from gridshare.simulator.live import scenario_bundles
+
+    spec = prepare(TINY)
+    intervals = 96
+    first = rebased_start_s(spec, intervals, 0, time.time())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result: list[ListenResult] = []
+    failure: list[BaseException] = []
+    ready = threading.Event()
+
+    def community_side() -> None:
+        try:
+            result.append(
+                listen(
+                    spec, BROKER, tmp_path, LocalSigner.generate(), first_start_s=first,
+                    intervals=intervals, grace_s=120, mqtt=False, http_port=port,
+                    api_token=TOKEN, on_ready=ready.set,
+                )
+            )  # fmt: skip
+        except BaseException as exc:
+            failure.append(exc)
+
+    listener = threading.Thread(target=community_side, daemon=True)
+    listener.start()
+    assert ready.wait(120), repr(failure[:1])
+    posted = 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        day = list(scenario_bundles(spec, first))
+        for k in range(0, len(day), 24):  # six hours of every meter per request
+            bundles = [b for _, _, part in day[k : k + 24] for b in part]
+            body = orjson.dumps({"bundles": [bundle_to_json(b) for b in bundles]})
+            reply = client.post("/v1/readings", content=body, headers=headers)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["inserted"] == len(bundles)
+            posted += len(bundles)
+        again = client.post("/v1/readings", content=body, headers=headers).json()
+        assert (again["inserted"], again["duplicates"]) == (0, len(bundles))
+    listener.join(timeout=240)
+    assert not failure, repr(failure[:1])
+    summary = result[0].summary
+    assert summary["commitments"] == intervals
+    assert summary["closed_complete"] == intervals
+    ingest = summary["ingest"]
+    assert isinstance(ingest, dict)
+    assert ingest["inserted"] == posted
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output

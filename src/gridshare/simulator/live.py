@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridshare.ingest.http import build_server
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest, MqttPublisher, readings_topic
 from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.chain import open_chain
 from gridshare.ledger.deployment import deploy_or_load
 from gridshare.ledger.keys import Signer
 from gridshare.ledger.metering import MeteringLedger
-from gridshare.metering.wire import encode_bundle
+from gridshare.metering.wire import ReadingBundle, encode_bundle
 from gridshare.model import ReadingBatch
 from gridshare.pipeline import JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
@@ -33,7 +34,7 @@ from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep
 from gridshare.pipeline.steps import Step
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.onchain import onboard
-from gridshare.simulator.run import build_simulation
+from gridshare.simulator.run import build_simulation, simulation_window
 from gridshare.simulator.scenario import Scenario
 from gridshare.storage import open_store
 from gridshare.units import Interval, from_unix_seconds
@@ -48,6 +49,23 @@ def rebased_start_s(scenario: Scenario, intervals: int, speed: float, now_s: flo
     return aligned if speed == 1 else aligned - intervals * length
 
 
+def scenario_bundles(
+    scenario: Scenario, first_start_s: int
+) -> Iterator[tuple[int, int, list[ReadingBundle]]]:
+    """(interval index, count, signed bundles) of every simulated interval, re-based to
+    start at ``first_start_s``."""
+    community, clock, source, _w, _s, _e = build_simulation(scenario)
+    fleet = SimulatedMeterFleet(community, scenario.community.seed)
+    length = int(community.interval_length.total_seconds())
+    for k, interval in enumerate(clock.intervals()):
+        batch = source.collect(interval)
+        shifted = Interval(from_unix_seconds(first_start_s + k * length), community.interval_length)
+        rebased = ReadingBatch(
+            shifted, batch.meter_index, batch.import_wh, batch.export_wh, batch.stored_wh
+        )
+        yield k, clock.count, fleet.bundles(rebased)
+
+
 def publish_scenario(
     scenario: Scenario,
     broker: BrokerConfig,
@@ -55,26 +73,24 @@ def publish_scenario(
     speed: float = 0.0,
     progress: Progress | None = None,
     now: Callable[[], float] = time.time,
+    max_rate: float = 3_000.0,
 ) -> int:
     """Publish every simulated interval's signed readings; returns readings published.
 
-    ``speed`` 0 publishes as fast as the broker takes them; 1 is real time (each interval
-    when it ends); N is N times real time.
+    ``speed`` 0 publishes as fast as ``max_rate`` (messages per second; 0: no limit)
+    allows; 1 is real time (each interval when it ends); N is N times real time. The
+    rate limit matters with a broker's default per-subscriber queue (Mosquitto: 1,000
+    messages), which drops what a burst puts beyond it.
     """
-    community, clock, source, _w, _s, _e = build_simulation(scenario)
-    fleet = SimulatedMeterFleet(community, scenario.community.seed)
-    length = int(community.interval_length.total_seconds())
-    first = rebased_start_s(scenario, clock.count, speed, now())
+    length = scenario.simulation.interval_minutes * 60
+    window_start, window_end = simulation_window(scenario)
+    count = int((window_end - window_start).total_seconds()) // length
+    first = rebased_start_s(scenario, count, speed, now())
     publisher = MqttPublisher(broker)
     published = 0
     started = now()
     try:
-        for k, interval in enumerate(clock.intervals()):
-            batch = source.collect(interval)
-            shifted = Interval(from_unix_seconds(first + k * length), community.interval_length)
-            rebased = ReadingBatch(
-                shifted, batch.meter_index, batch.import_wh, batch.export_wh, batch.stored_wh
-            )
+        for k, total, bundles in scenario_bundles(scenario, first):
             if speed > 0:
                 due = (
                     (first + (k + 1) * length) if speed == 1 else started + (k + 1) * length / speed
@@ -83,14 +99,15 @@ def publish_scenario(
                     time.sleep(min(wait, 1.0))
             publisher.publish_many(
                 [
-                    (readings_topic(community.community_id, b.meter_id), encode_bundle(b))
-                    for b in fleet.bundles(rebased)
+                    (readings_topic(scenario.community.id, b.meter_id), encode_bundle(b))
+                    for b in bundles
                 ]
             )
-            published += len(batch)
+            published += len(bundles)
             if progress:
-                progress("publish", k + 1, clock.count)
-        publisher.flush()
+                progress("publish", k + 1, total)
+            # keep within the broker's per-client queue (Mosquitto: 1,000 by default)
+            publisher.flush()
     finally:
         publisher.close()
     return published
@@ -117,8 +134,16 @@ def listen(
     on_interval: Callable[[int], None] | None = None,
     client_id: str | None = None,
     on_ready: Callable[[], None] | None = None,
+    http_port: int | None = None,
+    http_host: str = "127.0.0.1",
+    api_token: str | None = None,
+    mqtt: bool = True,
 ) -> ListenResult:
-    """Run the live pipeline for ``intervals`` intervals from ``first_start_s``."""
+    """Run the live pipeline for ``intervals`` intervals from ``first_start_s``.
+
+    Readings arrive over MQTT (unless ``mqtt`` is False) and, with ``http_port``, also as
+    HTTP batches (``POST /v1/readings``); both feed the same ingest service.
+    """
     community, _clock, _source, _w, _s, _e = build_simulation(scenario)
     fleet = SimulatedMeterFleet(community, scenario.community.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +164,19 @@ def listen(
         onboard(community, fleet, ledger, scenario.community.seed)
         devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
         service = IngestService.for_store(ingest_store)
-        mqtt = MqttIngest(service, community.community_id, broker, client_id=client_id)
-        mqtt.start()
+        subscriber = None
+        if mqtt:
+            subscriber = MqttIngest(service, community.community_id, broker, client_id=client_id)
+            subscriber.start()
+        server = None
+        if http_port is not None:
+            server = build_server(
+                service, http_host, http_port, api_token=api_token, log_level="warning"
+            )
+            threading.Thread(target=server.run, name="http-ingest", daemon=True).start()
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.01)
         if on_ready is not None:
             on_ready()
         clock = IngestClock(
@@ -173,7 +209,10 @@ def listen(
         try:
             report = pipeline.run()
         finally:
-            mqtt.stop()
+            if subscriber is not None:
+                subscriber.stop()
+            if server is not None:
+                server.should_exit = True
         summary: dict[str, JsonValue] = {
             "community": community.community_id,
             "pipeline": report.as_json(),
