@@ -102,6 +102,8 @@ class Verdict:
     def rows(self) -> ReadingBundle:
         """The accepted readings as a bundle (same signature, for provenance)."""
         b, keep = self.bundle, self.accepted
+        if keep.size == len(b):  # all of them (positions are increasing and unique)
+            return b
         return ReadingBundle(
             b.meter_id,
             b.start[keep],

@@ -7,7 +7,8 @@ meter or gateway catching up after an outage, or uploading a day's load profile,
 many readings under one signature. Each reading in a bundle is still individually
 attributable: the stored signature covers it.
 
-The signed digest is keccak256 of a canonical binary encoding (:func:`bundle_digest`),
+The signed digest is SHA-256 of a canonical binary encoding (:func:`bundle_digest`; the
+hash secure elements in meters compute natively),
 independent of the JSON transport; the signature is 65 bytes ``r || s || v`` (``v`` in
 {0, 1}), recoverable, so the verifier learns the signing address without a key lookup.
 
@@ -26,6 +27,7 @@ JSON wire format (MQTT payload, HTTP body item), columns of equal length::
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +151,8 @@ def _int_column(value: Any, name: str) -> IntArray:
         if value.ndim != 1 or (value.size and not np.issubdtype(value.dtype, np.integer)):
             raise MalformedBundle(f"{name} must be a list of integers")
         return value.astype(np.int64, copy=False)
+    if len(value) == 1 and type(value[0]) is int and -MAX_INT <= value[0] <= MAX_INT:
+        return np.array(value, dtype=np.int64)  # the one-reading fast path
     if value and set(map(type, value)) != {int}:  # bool is not int here: type() is exact
         item = next(v for v in value if type(v) is not int)
         raise MalformedBundle(f"{name} must be a list of integers, found {item!r}")
@@ -186,8 +190,15 @@ def canonical_message(bundle: ReadingBundle) -> bytes:
     this message with the signature, so any stored reading can be re-proven later.
     """
     meter = bundle.meter_id.encode()
-    parts = [_DOMAIN, struct.pack(">HI", len(meter), len(bundle)), meter]
-    parts.extend(_packed(bundle.column(name), "q") for name in ENERGY_COLUMNS)
+    n = len(bundle)
+    parts = [_DOMAIN, struct.pack(">HI", len(meter), n), meter]
+    if n <= 8:  # one pack of all six columns (column after column), the common case
+        values: list[int] = []
+        for name in ENERGY_COLUMNS:
+            values += bundle.column(name).tolist()
+        parts.append(struct.pack(f">{6 * n}q", *values))
+    else:
+        parts.extend(_packed(bundle.column(name), "q") for name in ENERGY_COLUMNS)
     for name in QUALITY_COLUMNS:
         column = bundle.quality.get(name)
         parts.append(b"\x00" if column is None else b"\x01" + _packed(column, "d"))
@@ -197,8 +208,8 @@ def canonical_message(bundle: ReadingBundle) -> bytes:
 
 
 def bundle_digest(bundle: ReadingBundle) -> bytes:
-    """keccak256 of :func:`canonical_message`: what the device key signs."""
-    return bytes(keccak(canonical_message(bundle)))
+    """SHA-256 of :func:`canonical_message`: what the device key signs."""
+    return hashlib.sha256(canonical_message(bundle)).digest()
 
 
 def bundle_from_message(message: bytes, signature: bytes = b"") -> ReadingBundle:
@@ -272,7 +283,7 @@ def recover_message_signer(message: bytes, signature: bytes) -> bytes | None:
         return None
     try:
         key = coincurve.PublicKey.from_signature_and_message(
-            signature, bytes(keccak(message)), hasher=None
+            signature, hashlib.sha256(message).digest(), hasher=None
         )
     except (ValueError, TypeError):
         return None
