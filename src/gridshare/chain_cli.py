@@ -191,17 +191,15 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
 
     Needs no key: an auditor reads the chain with a throwaway account.
     """
-    from datetime import datetime
-
     from eth_utils.address import to_checksum_address
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from gridshare.ledger.keys import LocalSigner
     from gridshare.ledger.metering import MeteringLedger
     from gridshare.metering.commitment import trees_of_rows
-    from gridshare.metering.evidence import audit_signed_readings
     from gridshare.metering.merkle import leaf_hash, verify_proof
-    from gridshare.pipeline.metering_steps import audit_metering
+    from gridshare.pipeline.audit import audit_all
+    from gridshare.units import parse_utc_seconds
 
     settings = Settings()
     directory = data_dir or settings.data_dir
@@ -218,7 +216,7 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
             ledger = MeteringLedger(connection.transactions, deployment)
             if reading is not None:
                 meter_id, when = reading
-                start_s = int(datetime.fromisoformat(when).timestamp())
+                start_s = parse_utc_seconds(when)
                 found = store.meter_leaf(meter_id, start_s)
                 if found is None:
                     raise GridshareError(f"the store holds no reading of {meter_id} at {when}")
@@ -259,11 +257,12 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
                         f"{signed['transport']} ({'matches' if same else 'DIFFERS from'} the "
                         "stored reading)"
                     )
+                    failed = not same
                 proven = root is not None and verify_proof(leaf, proof, root)
                 contract_says = root is not None and ledger.verify_reading(
                     row.production, row.device, start_s, row.import_wh, row.export_wh, proof
                 )
-                if proven and contract_says:
+                if proven and contract_says and not failed:
                     console.print(
                         "[bold green]proved:[/] the stored reading is in the committed root "
                         "(checked here and by the EnergyMonitoring contract)"
@@ -274,53 +273,27 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
                     )
                     failed = True
             else:
-                _index(connection, deployment, store)
-                report = verify(
-                    store,
-                    EventReader(connection.web3, deployment),
-                    CommunityState(connection.web3, deployment),
-                    deployment.chain_id,
-                )
-                console.print(
-                    f"Registry and credit: checked {report.events_checked} events and "
-                    f"{report.accounts_checked} credit balances on chain {deployment.chain_id}"
-                )
-                for mismatch in report.mismatches:
-                    console.print(f"[red]mismatch:[/] {mismatch}", soft_wrap=True)
-                failed = not report.ok
-                for community_id in store.committed_communities():
-                    starts = [
-                        int(s) for s in store.commitments(community_id)["interval_start_s"].tolist()
-                    ]
-                    with Progress(console=console) as bar:
-                        task = bar.add_task(f"Auditing {community_id}", total=len(starts))
-                        audit = audit_metering(
-                            starts,
-                            lambda s, c=community_id: store.leaf_rows(c, s),  # type: ignore[misc]
-                            ledger,
-                            lambda done, _total, t=task: bar.update(t, completed=done),  # type: ignore[misc]
-                        )
-                    console.print(
-                        f"Metering of {community_id}: {audit.intervals_checked} committed "
-                        f"intervals recomputed from the store; certificates "
-                        f"{audit.certified_wh:,} Wh for {audit.production_wh:,} Wh of production"
+                with Progress(console=console) as bar:
+                    tasks: dict[str, TaskID] = {}
+
+                    def progress(phase: str, done: int, total: int) -> None:
+                        if phase not in tasks:
+                            tasks[phase] = bar.add_task("Auditing committed intervals", total=total)
+                        bar.update(tasks[phase], completed=done)
+
+                    audit = audit_all(
+                        connection.web3,
+                        deployment,
+                        ledger,
+                        store,
+                        store.community_ids(),
+                        progress,
                     )
-                    for problem in audit.problems:
-                        console.print(f"[red]mismatch:[/] {problem}", soft_wrap=True)
-                    failed = failed or not audit.ok
-                    bundles = list(store.signed_bundles(community_id))
-                    signed_meters = sorted({meter for meter, _, _ in bundles})
-                    evidence = audit_signed_readings(
-                        bundles, store.stored_energy(community_id, signed_meters)
-                    )
-                    console.print(
-                        f"Device signatures of {community_id}: {evidence.bundles_checked} signed "
-                        f"bundles checked, {evidence.readings_proven} stored readings proven "
-                        "by their device's signature"
-                    )
-                    for problem in evidence.problems:
-                        console.print(f"[red]mismatch:[/] {problem}", soft_wrap=True)
-                    failed = failed or not evidence.ok
+                for line in audit.findings:
+                    console.print(line, soft_wrap=True)
+                for problem in audit.problems:
+                    console.print(f"[red]mismatch:[/] {problem}", soft_wrap=True)
+                failed = not audit.ok
                 if not failed:
                     console.print("[bold green]verified:[/] the store matches the chain")
         finally:

@@ -86,21 +86,24 @@ def listen_meters(
 ) -> None:
     """Ingest readings from the broker (and HTTP); close, commit and certify each interval."""
     import json
-    from datetime import datetime
 
     from gridshare.ingest.mqtt import BrokerConfig
     from gridshare.settings import Settings
     from gridshare.simulator.keys import simulation_operator
     from gridshare.simulator.live import listen, rebased_start_s
     from gridshare.simulator.run import prepare
+    from gridshare.units import parse_utc_seconds
 
     try:
         spec = prepare(scenario)
         first = (
-            int(datetime.fromisoformat(start).timestamp())
-            if start
-            else rebased_start_s(spec, intervals, 0, time.time())
+            parse_utc_seconds(start) if start else rebased_start_s(spec, intervals, 0, time.time())
         )
+        length = spec.simulation.interval_minutes * 60
+        if first % length:
+            raise GridshareError(
+                f"--start {start}: interval starts are multiples of {length} s since the epoch"
+            )
         with _bar() as bar:
             task = bar.add_task("Intervals closed, committed, certified", total=intervals)
             result = listen(

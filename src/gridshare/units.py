@@ -114,6 +114,18 @@ def to_unix_seconds(moment: datetime) -> int:
     return delta.days * 86_400 + delta.seconds
 
 
+def parse_utc_seconds(text: str) -> int:
+    """Unix seconds of an ISO 8601 instant that states its offset (``Z`` or ``+hh:mm``);
+    a time without one is refused rather than guessed."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UnitError(f"{text!r} is not an ISO 8601 time, e.g. 2025-06-02T16:30:00Z") from None
+    if moment.tzinfo is None:
+        raise UnitError(f"{text!r} has no UTC offset; write e.g. {text}Z or {text}+02:00")
+    return to_unix_seconds(moment.astimezone(UTC))
+
+
 def from_unix_seconds(seconds: int) -> datetime:
     """The aware UTC datetime ``seconds`` after the UNIX epoch."""
     return EPOCH + timedelta(seconds=seconds)

@@ -13,18 +13,32 @@ from typer.testing import CliRunner
 
 from gridshare.cli import app
 from gridshare.ingest.mqtt import BrokerConfig
+from gridshare.ingest.service import IngestService, Offered
 from gridshare.ledger.chain import open_chain
 from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.metering import MeteringLedger
 from gridshare.pipeline.metering_steps import audit_metering
-from gridshare.simulator.live import ListenResult, listen, publish_scenario, rebased_start_s
+from gridshare.simulator.community import build_community
+from gridshare.simulator.live import (
+    ListenResult,
+    listen,
+    publish_scenario,
+    rebased_start_s,
+    scenario_bundles,
+)
 from gridshare.simulator.run import prepare
 from gridshare.storage import open_store
 
 TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
 BROKER = BrokerConfig.from_url("mqtt://127.0.0.1:1883")
 TOKEN = "test-token"  # noqa: S105 - a test server on loopback
+
+
+def community_of(spec):  # type: ignore[no-untyped-def]
+    from gridshare.simulator.weather import read_typical_year
+
+    return build_community(spec, read_typical_year(spec.weather.source).location)[0]  # noqa: S105 - a test server on loopback
 
 
 def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
@@ -99,6 +113,19 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
         ok.output.split()
     )
 
+    # after a restart, intervals already committed stay closed
+    store = open_store(result[0].database_url)
+    try:
+        store.register_community(community_of(spec))
+        restarted = IngestService.for_store(store, now=lambda: now)
+        assert restarted.closed_before_s == first + 900 * intervals
+        late = restarted.submit(
+            [Offered(b) for b in next(iter(scenario_bundles(spec, first)))[2][:1]], "test"
+        )
+        assert late.rejected == {"interval_closed": 1}
+    finally:
+        store.close()
+
     # a reading changed in the database is caught twice: root and signature
     with sqlite3.connect(tmp_path / "gridshare.sqlite") as c:
         c.execute(
@@ -122,7 +149,6 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
     import orjson
 
     from gridshare.metering.wire import bundle_to_json
-    from gridshare.simulator.live import scenario_bundles
 
     spec = prepare(TINY)
     intervals = 96
@@ -173,3 +199,49 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
+
+
+def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Path) -> None:
+    spec = prepare(TINY)
+    intervals = 8
+    now = time.time()
+    first = rebased_start_s(spec, 96, 0, now)
+    result: list[ListenResult] = []
+    ready = threading.Event()
+    listener = threading.Thread(
+        target=lambda: result.append(
+            listen(
+                spec, BROKER, tmp_path, LocalSigner.generate(), first_start_s=first,
+                intervals=intervals, grace_s=120, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                on_ready=ready.set,
+            )
+        ),
+        daemon=True,
+    )  # fmt: skip
+    listener.start()
+    assert ready.wait(120)
+    publish_scenario(spec, BROKER, now=lambda: now)
+    listener.join(timeout=240)
+    assert result
+    runner = CliRunner()
+    assert runner.invoke(app, ["verify", "--data-dir", str(tmp_path)]).exit_code == 0
+
+    db = tmp_path / "gridshare.sqlite"
+    with sqlite3.connect(db) as c:  # an unsigned reading, added after the fact
+        c.execute(
+            "INSERT INTO readings SELECT interval_start_s + 900 * 50, meter_pk, 1, 0, NULL "
+            "FROM readings WHERE interval_start_s = ? LIMIT 1",
+            (first,),
+        )
+    added = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
+    assert added.exit_code == 1
+    assert "holds a reading no device signed" in " ".join(added.output.split())
+
+    with sqlite3.connect(db) as c:
+        c.execute("DELETE FROM readings WHERE interval_start_s = ?", (first + 900 * 50,))
+        c.execute("DELETE FROM interval_commitments WHERE interval_start_s = ?", (first + 900,))
+    lost = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
+    assert lost.exit_code == 1
+    assert f"interval {first + 900}: committed on chain, but the store has no record" in " ".join(
+        lost.output.split()
+    )

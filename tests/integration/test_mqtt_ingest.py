@@ -8,6 +8,7 @@ it is down) and wait for the outcome with polling loops and deadlines.
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import time
@@ -164,7 +165,7 @@ def _closed(s: Site) -> list[Offered]:
 
 def _too_much(s: Site) -> list[Offered]:
     limit = meter_limits_wh(s.community)[1]
-    assert limit == int(43.5 * 0.25 * 1000 * 1.1) + 1  # a residential connection
+    assert limit == math.ceil(43_500 * 1.1) * 900 // 3600  # a residential connection, +10 %
     return [offer(s.bundle(1, [(T[39], 6, limit + 1, 0, 1_010 + limit + 1, 0)]))]
 
 
@@ -213,7 +214,7 @@ CASES: dict[Reason, tuple[Callable[[Site], list[Offered]], int, str]] = {
         1,
         ">= 0 Wh",
     ),
-    Reason.EXCEEDS_CAPACITY: (_too_much, 1, "more than the 11963 Wh the meter's rating allows"),
+    Reason.EXCEEDS_CAPACITY: (_too_much, 1, "more than the 11962 Wh the meter's rating allows"),
     Reason.REGISTER_NOT_MONOTONIC: (
         lambda s: [offer(s.bundle(1, [(T[39], 6, 0, 0, 1_000, 0)]))],
         1,

@@ -13,6 +13,7 @@ and the store count it as a duplicate.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 import time
@@ -30,6 +31,7 @@ from gridshare.errors import ConfigurationError
 from gridshare.ingest.service import IngestCounts, IngestService, Offered
 from gridshare.metering.wire import MalformedBundle, decode_bundle
 
+log = logging.getLogger("gridshare.ingest.mqtt")
 TOPIC_ROOT = "gridshare"
 RECEIVE_MAXIMUM = 65_535
 SESSION_EXPIRY_S = 7 * 86_400
@@ -187,7 +189,8 @@ class MqttIngest:
             self._wake.clear()
             try:
                 self.drain()
-            except BaseException as exc:  # keep the messages unacknowledged for redelivery
+            except Exception as exc:  # keep the messages unacknowledged for redelivery
+                log.exception("ingest failed; messages stay unacknowledged")
                 self.errors.append(exc)
                 time.sleep(0.5)
 
@@ -201,9 +204,24 @@ class MqttIngest:
         offered = [self._parse(topic, payload) for topic, payload, _ in taken]
         try:
             counts = self.service.submit(offered, "mqtt")
-        except BaseException:
-            self._queue.extendleft(reversed(taken))
-            raise
+        except Exception as exc:
+            # one message the store cannot take must not hold up the others: retry one
+            # by one; what still fails stays unacknowledged for the broker to redeliver
+            log.warning("micro-batch of %d messages failed (%s); retrying one by one",
+                        len(taken), exc)  # fmt: skip
+            counts, failed = self.service.submit_each(offered, "mqtt")
+            failed_ids = {id(item) for item, _ in failed}
+            for (topic, payload, mid), item in zip(taken, offered, strict=True):
+                if id(item) in failed_ids:
+                    self._queue.append((topic, payload, mid))
+                else:
+                    self.client.ack(mid, 1)
+                    self.messages += 1
+            for item, error in failed:
+                meter = item.bundle.meter_id if item.bundle else item.topic_meter
+                log.error("message for meter %s could not be stored: %s", meter, error)
+                self.errors.append(error)
+            return counts
         for _, _, mid in taken:
             self.client.ack(mid, 1)
         self.messages += len(taken)

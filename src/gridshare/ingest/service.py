@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from gridshare.metering.validation import (
     Reason,
     Rejection,
     ValidationPolicy,
+    capacity_w,
+    interval_limit_wh,
 )
 from gridshare.metering.wire import MalformedBundle, ReadingBundle
 from gridshare.model import NOT_REPORTED, Community, MeterKind, ReadingBatch, WriteReport
@@ -76,20 +78,25 @@ class IngestCounts:
         }
 
 
-def meter_limits_wh(community: Community, margin: float = 1.1) -> list[int]:
+def _text(value: str) -> str:
+    """Text any database stores: NUL characters (refused by PostgreSQL) escaped."""
+    return value.replace("\x00", "\\u0000")
+
+
+def meter_limits_wh(community: Community) -> list[int]:
     """Most energy each meter may register per interval (each direction), from ratings.
 
     Production and storage meters: the asset's rated power; grid meters: the member's
     connection rating plus its assets; the PCC: twice the larger contractual limit, or all
     the community's assets at full power if that is more (contractual limits can be
-    exceeded; physics cannot).
-    ``margin`` allows metering tolerance above the rating.
+    exceeded; physics cannot). Each with the metering margin (:func:`capacity_w`), so a
+    production reading accepted here is never above what EnergyCertificate will mint.
     """
-    hours = community.interval_length.total_seconds() / 3600
+    interval_s = int(community.interval_length.total_seconds())
     assets_kw: dict[str, float] = {}
     for asset in community.assets:
-        assets_kw[asset.participant_id] = (
-            assets_kw.get(asset.participant_id, 0.0) + asset.rated_power_kw
+        assets_kw[asset.participant_id] = assets_kw.get(asset.participant_id, 0.0) + (
+            asset.rated_power_kw
         )
     participants = {p.participant_id: p for p in community.participants}
     total_assets_kw = sum(assets_kw.values())
@@ -103,7 +110,7 @@ def meter_limits_wh(community: Community, margin: float = 1.1) -> list[int]:
         else:
             category = participants[meter.participant_id].category.value
             kw = DEFAULT_CONNECTION_KW[category] + assets_kw.get(meter.participant_id, 0.0)
-        limits.append(int(kw * hours * 1000 * margin) + 1)
+        limits.append(interval_limit_wh(capacity_w(kw), interval_s))
     return limits
 
 
@@ -159,20 +166,72 @@ class IngestService:
         now: Callable[[], float] = time.time,
         max_age_s: int = 7 * 86_400,
         inactive: set[str] | None = None,
+        closed_before_s: int | None = None,
     ) -> IngestService:
-        """A service for the store's community, its registered devices and meter states."""
+        """A service for the store's community, its registered devices and meter states.
+
+        Intervals before ``closed_before_s`` count as closed; by default, those the store
+        recorded as committed (so a restarted service refuses late readings for them).
+        """
         community = store.community
         policy = ValidationPolicy(
             int(community.interval_length.total_seconds()), max_age_s=max_age_s
         )
         directory = meter_directory(community, store.meter_devices(), inactive)
         validator = ReadingValidator(directory, policy, store.meter_states())
-        return cls(store, validator, now=now)
+        service = cls(store, validator, now=now)
+        committed = store.commitments(community.community_id)["interval_start_s"]
+        ends = [int(committed.max()) + policy.interval_s] if len(committed) else []
+        if closed_before_s is not None:
+            ends.append(closed_before_s)
+        service.closed_before_s = max(ends) if ends else None
+        return service
+
+    def set_inactive(self, inactive: set[str]) -> None:
+        """Mark these meters suspended (and all others active), e.g. from the registry."""
+        with self._lock:
+            directory = self.validator.directory
+            self.validator.directory = {
+                meter: replace(identity, active=meter not in inactive)
+                for meter, identity in directory.items()
+            }
 
     def submit(self, offered: Sequence[Offered], transport: str) -> IngestCounts:
-        """Validate and durably store a micro-batch; returns this batch's counts."""
+        """Validate and durably store a micro-batch; returns this batch's counts.
+
+        If anything fails, nothing of the batch is stored or counted and the validator's
+        memory of each meter is reloaded from the store, so the batch can be offered
+        again (or item by item, see :meth:`submit_each`).
+        """
         with self._lock:
-            return self._submit(offered, transport)
+            try:
+                return self._submit(offered, transport)
+            except BaseException:
+                self.validator.states.clear()
+                self.validator.states.update(self.store.meter_states())
+                raise
+
+    def submit_each(
+        self, offered: Sequence[Offered], transport: str
+    ) -> tuple[IngestCounts, list[tuple[Offered, BaseException]]]:
+        """Offer items one at a time: what a failed micro-batch falls back to, so one
+        item the store cannot take does not hold up the others. Returns the counts of
+        what was stored and the items that failed, with their errors."""
+        total = IngestCounts()
+        failed: list[tuple[Offered, BaseException]] = []
+        for item in offered:
+            try:
+                counts = self.submit([item], transport)
+            except Exception as exc:  # noqa: BLE001 - reported to the caller per item
+                failed.append((item, exc))
+                continue
+            total.received += counts.received
+            total.inserted += counts.inserted
+            total.duplicates += counts.duplicates
+            total.conflicts += counts.conflicts
+            total.rejected.update(counts.rejected)
+            total.rejections += counts.rejections
+        return total, failed
 
     def _submit(self, offered: Sequence[Offered], transport: str) -> IngestCounts:
         now_s = int(self.now())
@@ -212,12 +271,7 @@ class IngestService:
                     )
                 )
                 changed.add(bundle.meter_id)
-        try:
-            written = self._store(accepted, rejections, changed, transport, now_s)
-        except BaseException:
-            self.validator.states.clear()
-            self.validator.states.update(self.store.meter_states())
-            raise
+        written = self._store(accepted, rejections, changed, transport, now_s)
         batch = IngestCounts(rejections=[r for r, _ in rejections])
         batch.add(written, duplicates, batch.rejections)
         for name in ("received", "inserted", "duplicates", "conflicts"):
@@ -270,14 +324,14 @@ class IngestService:
                     {
                         "received_at_s": now_s,
                         "transport": transport,
-                        "meter_id": r.meter_id,
+                        "meter_id": None if r.meter_id is None else _text(r.meter_id)[:200],
                         "interval_start_s": r.start,
                         "seq": r.seq,
                         "reason": r.reason.value,
-                        "detail": r.detail,
+                        "detail": _text(r.detail),
                         "payload": None
                         if payload is None
-                        else payload[:MAX_PAYLOAD_KEPT].decode("utf-8", "replace"),
+                        else _text(payload[:MAX_PAYLOAD_KEPT].decode("utf-8", "replace")),
                     }
                     for r, payload in rejections
                 ]

@@ -2,16 +2,17 @@
 
 Sends go through the operator's :class:`TransactionManager` in batches sized to stay well
 inside a 30 M gas block (commitments cost ~185 k gas each, certificate mints ~55 k).
-Every send is idempotent across restarts: intervals already committed and certificates
-already minted are skipped after asking the chain, so a pipeline that crashed between
-its chain transaction and its database commit can simply run again.
+Sends are idempotent across restarts: an interval already committed with the same values
+and certificates already minted are skipped after asking the chain, so a pipeline that
+crashed between its chain transaction and its database commit can run again; an interval
+committed with *other* values stops the run with :class:`CommitmentMismatch`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
@@ -19,6 +20,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from gridshare.certificates.issuance import Issue, token_id
+from gridshare.errors import GridshareError
 from gridshare.ledger.calls import send_in_batches
 from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.transactions import (
@@ -75,6 +77,10 @@ def _send_new(
     return sent
 
 
+class CommitmentMismatch(GridshareError):
+    """The chain holds a different commitment for an interval than the store gives."""
+
+
 def meter_key(meter_id: str) -> bytes:
     """The registry's meter identifier: keccak256 of the gridshare meter id."""
     return bytes(keccak(meter_id.encode()))
@@ -82,6 +88,13 @@ def meter_key(meter_id: str) -> bytes:
 
 def _address(raw: bytes) -> str:
     return to_checksum_address("0x" + raw.hex())
+
+
+def _commitment(start_s: int, row: Sequence[Any]) -> IntervalCommitment | None:
+    """A commitment from the contract's struct (None where ``readings`` is 0: none made)."""
+    if row[6] == 0:
+        return None
+    return IntervalCommitment(start_s, bytes(row[0]), bytes(row[1]), *map(int, row[2:7]))
 
 
 class MeteringLedger:
@@ -105,6 +118,8 @@ class MeteringLedger:
     ) -> None:
         """Register participants (account, role), devices (address, owner account, meter
         id) and generator metadata, skipping what the chain already holds."""
+        participants = [(to_checksum_address(a), r) for a, r in participants]
+        devices = [(d, to_checksum_address(owner), m) for d, owner, m in devices]
         role_of = self.registry.functions.role_of
         new_participants = [(a, r) for a, r in participants if role_of(a).call() == 0]
         if new_participants:
@@ -153,44 +168,77 @@ class MeteringLedger:
 
     # -- commitments ------------------------------------------------------------------
     def commit(self, commitments: Sequence[IntervalCommitment]) -> list[SentTransaction]:
-        """Commit intervals not yet on chain (in batches of ``COMMITS_PER_TX``)."""
-        is_committed = self.monitoring.functions.is_committed
+        """Commit intervals not yet on chain (in batches of ``COMMITS_PER_TX``).
 
-        def send(todo: Sequence[IntervalCommitment]) -> list[SentTransaction]:
-            return send_in_batches(
-                self.tm,
-                self.monitoring.address,
-                "EnergyMonitoring",
-                "commit_batch",
-                [
-                    [c.start_s for c in todo],
-                    [c.production_root for c in todo],
-                    [c.consumption_root for c in todo],
-                    [c.production_wh for c in todo],
-                    [c.consumption_wh for c in todo],
-                    [c.import_wh for c in todo],
-                    [c.export_wh for c in todo],
-                    [c.readings for c in todo],
-                ],
-                batch_size=COMMITS_PER_TX,
-                gas_per_item=200_000,
-            )
-
-        sent = _send_new(
-            [c for c in commitments if c.readings],
-            lambda c: bool(is_committed(c.start_s).call()),
-            send,
-            COMMITS_PER_TX,
+        An interval the chain already holds (a re-run after a crash between the chain
+        transaction and the database commit) is skipped when it is identical and refused
+        with :class:`CommitmentMismatch` when it is not: a commitment is never rewritten.
+        """
+        todo = [c for c in commitments if c.readings]
+        if not todo:
+            return []
+        onchain = self.commitments([c.start_s for c in todo])
+        fresh = []
+        for ours, theirs in zip(todo, onchain, strict=True):
+            if theirs is None:
+                fresh.append(ours)
+            elif theirs != ours:
+                raise CommitmentMismatch(
+                    f"interval {ours.start_s} is already committed on chain with other values "
+                    f"({theirs}) than the store now gives ({ours}); readings changed after "
+                    "the commitment: investigate with `gridshare verify`"
+                )
+        if not fresh:
+            return []
+        sent = send_in_batches(
+            self.tm,
+            self.monitoring.address,
+            "EnergyMonitoring",
+            "commit_batch",
+            [
+                [c.start_s for c in fresh],
+                [c.production_root for c in fresh],
+                [c.consumption_root for c in fresh],
+                [c.production_wh for c in fresh],
+                [c.consumption_wh for c in fresh],
+                [c.import_wh for c in fresh],
+                [c.export_wh for c in fresh],
+                [c.readings for c in fresh],
+            ],
+            batch_size=COMMITS_PER_TX,
+            gas_per_item=200_000,
         )
         self.sent += sent
         return sent
 
+    def committed_starts(self) -> list[int]:
+        """Every interval the chain holds a commitment for (from IntervalCommitted logs)."""
+        first = self.deployment.contracts["EnergyMonitoring"].block_number
+        logs = self.monitoring.events.IntervalCommitted.get_logs(from_block=first)
+        return sorted(int(log["args"]["start"]) for log in logs)
+
+    def inactive_devices(self, devices: Sequence[bytes]) -> set[bytes]:
+        """Devices the registry does not treat as active (unknown, or it or its owner
+        suspended), asked 256 at a time."""
+        inactive: set[bytes] = set()
+        for first in range(0, len(devices), AUDIT_BATCH):
+            part = list(devices[first : first + AUDIT_BATCH])
+            owners = self.registry.functions.active_device_owners(
+                [_address(d) for d in part]
+            ).call()
+            inactive |= {d for d, owner in zip(part, owners, strict=True) if int(owner, 16) == 0}
+        return inactive
+
+    def last_committed_end(self) -> int | None:
+        """End of the newest committed interval, or None before the first commitment."""
+        if int(self.monitoring.functions.committed_count().call()) == 0:
+            return None
+        last = int(self.monitoring.functions.last_committed_start().call())
+        return last + int(self.monitoring.functions.interval_length_s().call())
+
     def commitment(self, start_s: int) -> IntervalCommitment | None:
         """What the chain holds for the interval starting at ``start_s``."""
-        row = self.monitoring.functions.commitments(start_s).call()
-        if row[6] == 0:
-            return None
-        return IntervalCommitment(start_s, bytes(row[0]), bytes(row[1]), *map(int, row[2:7]))
+        return _commitment(start_s, self.monitoring.functions.commitments(start_s).call())
 
     # -- certificates -----------------------------------------------------------------
     def mint(self, issues: Sequence[Issue]) -> list[SentTransaction]:
@@ -230,14 +278,7 @@ class MeteringLedger:
         for first in range(0, len(starts), AUDIT_BATCH):
             part = list(starts[first : first + AUDIT_BATCH])
             rows = self.monitoring.functions.commitments_of(part).call()
-            for start, row in zip(part, rows, strict=True):
-                found.append(
-                    None
-                    if row[6] == 0
-                    else IntervalCommitment(
-                        start, bytes(row[0]), bytes(row[1]), *map(int, row[2:7])
-                    )
-                )
+            found += [_commitment(start, row) for start, row in zip(part, rows, strict=True)]
         return found
 
     def minted_in_intervals(self, starts: Sequence[int]) -> list[int]:

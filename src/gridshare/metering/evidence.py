@@ -4,7 +4,8 @@ The store keeps every accepted bundle exactly as signed (canonical message + sig
 :func:`audit_signed_readings` checks each bundle's signature against the meter's
 registered device and then each stored reading against what its device signed: a stored
 value no signed bundle attests is reported with both values, which pinpoints a reading
-changed in the database after it arrived.
+changed in the database after it arrived; in a community fed by signed meters, a stored
+reading without any signed bundle is reported too (it was added, not received).
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ class SignatureAudit:
 def audit_signed_readings(
     bundles: Iterable[tuple[str, str | None, ReadingBundle]],
     stored: Mapping[tuple[str, int], tuple[int, int]],
+    *,
+    require_all: bool = False,
 ) -> SignatureAudit:
     """``bundles``: (meter id, registered device 0x-address, bundle); ``stored``: the
-    readings table's (import, export) per (meter id, interval start) for those meters."""
+    readings table's (import, export) per (meter id, interval start).
+
+    With ``require_all`` (a community fed by signed meters), a stored reading no signed
+    bundle carries is a problem too: it was added to the store, not received.
+    """
     audit = SignatureAudit()
     signed: dict[tuple[str, int], set[tuple[int, int]]] = {}
     for meter_id, device, bundle in bundles:
@@ -47,6 +54,11 @@ def audit_signed_readings(
             bundle.start.tolist(), bundle.import_wh.tolist(), bundle.export_wh.tolist(), strict=True
         ):
             signed.setdefault((meter_id, start), set()).add((imp, exp))
+    if require_all:
+        for meter_id, start in sorted(set(stored) - set(signed)):
+            audit.problems.append(
+                f"{meter_id} at {start}: the store holds a reading no device signed"
+            )
     for key, values in signed.items():
         value = stored.get(key)
         if value is None:

@@ -15,6 +15,7 @@ when its sequence number is older too and its registers are not above the newest
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +30,20 @@ from gridshare.metering.wire import (
     quality_in_range,
     recover_message_signer,
 )
+
+RATING_MARGIN = 1.1
+"""Tolerance above a device's rating (power curves and inverters exceed nameplate briefly)."""
+
+
+def capacity_w(rated_kw: float, margin: float = RATING_MARGIN) -> int:
+    """Whole watts a device may deliver: its rating with the margin, rounded up. The same
+    number is registered on chain for a generator, so ingest and minting agree."""
+    return math.ceil(rated_kw * 1000 * margin)
+
+
+def interval_limit_wh(watts: int, interval_s: int) -> int:
+    """Most energy ``watts`` deliver in one interval, Wh (as EnergyCertificate bounds it)."""
+    return watts * interval_s // 3600
 
 
 class Reason(StrEnum):

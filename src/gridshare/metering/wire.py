@@ -254,6 +254,8 @@ def sign_bundle(bundle: ReadingBundle, private_key: bytes) -> ReadingBundle:
     return bundle.with_signature(signature)
 
 
+_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
+"""Half the order of secp256k1: larger ``s`` values are the malleable twin signatures."""
 _ADDRESS_OF_KEY: dict[bytes, bytes] = {}
 
 
@@ -281,6 +283,8 @@ def recover_message_signer(message: bytes, signature: bytes) -> bytes | None:
     """The address that signed a canonical message, or None for an unusable signature."""
     if len(signature) != 65 or signature[64] > 1:
         return None
+    if int.from_bytes(signature[32:64], "big") > _HALF_N:  # only the canonical low-s form,
+        return None  # so one reading has one signature (EIP-2), not two
     try:
         key = coincurve.PublicKey.from_signature_and_message(
             signature, hashlib.sha256(message).digest(), hasher=None

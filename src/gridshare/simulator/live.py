@@ -163,7 +163,16 @@ def listen(
         ledger = MeteringLedger(connection.transactions, deployment)
         onboard(community, fleet, ledger, scenario.community.seed)
         devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
-        service = IngestService.for_store(ingest_store)
+        # suspensions come from the registry; intervals already committed stay closed
+        by_device = {
+            bytes.fromhex(a[2:]): m.meter_id
+            for m, a in zip(community.meters, fleet.addresses, strict=True)
+        }
+        inactive = {by_device[d] for d in ledger.inactive_devices(list(by_device))}
+        committed_end = ledger.last_committed_end() or 0
+        service = IngestService.for_store(
+            ingest_store, inactive=inactive, closed_before_s=max(first_start_s, committed_end)
+        )
         subscriber = None
         if mqtt:
             subscriber = MqttIngest(service, community.community_id, broker, client_id=client_id)
@@ -197,6 +206,8 @@ def listen(
 
         def closed(_c: object) -> None:
             done[0] += 1
+            # follow suspensions made on chain while running
+            service.set_inactive({by_device[d] for d in ledger.inactive_devices(list(by_device))})
             if on_interval:
                 on_interval(done[0])
 

@@ -8,17 +8,13 @@ a generator with its source, rated capacity and location, so its certificates ca
 
 from __future__ import annotations
 
-import math
-
 from gridshare.certificates.issuance import DEFAULT_AVOIDED_G_PER_KWH, source_code
 from gridshare.ledger.metering import Generator, MeteringLedger
+from gridshare.metering.validation import capacity_w
 from gridshare.metering.wire import device_address
 from gridshare.model import Community, MeterKind, Role
 from gridshare.simulator.meters import SimulatedMeterFleet, simulated_device_key
 
-CAPACITY_MARGIN = 1.1
-"""Capacity registered for a generator, relative to its rating: the same 10 % tolerance the
-ingest validator allows (power curves and inverters can exceed nameplate briefly)."""
 ROLE_CODES = {Role.OPERATOR: 1, Role.PRODUCER: 2, Role.CONSUMER: 3, Role.PROSUMER: 4}
 
 
@@ -73,7 +69,7 @@ def onboard(
                 Generator(
                     device,
                     source_code(int(catalogue.source_code[i])),
-                    math.ceil(asset.rated_power_kw * 1000 * CAPACITY_MARGIN),
+                    capacity_w(asset.rated_power_kw),  # the same bound ingest applies
                     round(where.latitude_deg * 1e6),
                     round(where.longitude_deg * 1e6),
                     avoided_g_per_kwh,

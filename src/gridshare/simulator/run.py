@@ -20,7 +20,8 @@ from gridshare.ledger.metering import MeteringLedger
 from gridshare.model import Community
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
-from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep, audit_metering
+from gridshare.pipeline.audit import audit_all
+from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep
 from gridshare.pipeline.steps import Step
 from gridshare.simulator.clock import SimulatedClock
 from gridshare.simulator.community import build_community
@@ -200,17 +201,13 @@ def run_simulation(
             raise
         audit = None
         if ledger is not None and connection is not None:
-            starts = [int(s) for s in store.commitments(community.community_id)["interval_start_s"]]
-
-            def audited(done: int, total: int) -> None:
-                if progress:
-                    progress("verify", done, total)
-
-            audit = audit_metering(
-                starts,
-                lambda start: store.leaf_rows(community.community_id, start),
+            audit = audit_all(
+                connection.web3,
+                ledger.deployment,
                 ledger,
-                audited,
+                store,
+                [community.community_id],
+                progress,
             )
             connection.close()
         summary: dict[str, JsonValue] = {

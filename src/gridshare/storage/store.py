@@ -756,19 +756,33 @@ class SqlStore:
             for meter_id, device, message, signature in result:
                 yield meter_id, device, bundle_from_message(bytes(message), bytes(signature))
 
-    def stored_energy(
-        self, community_id: str, meter_ids: Sequence[str]
-    ) -> dict[tuple[str, int], tuple[int, int]]:
-        """(meter id, interval start) -> (import, export) of these meters' stored readings."""
+    def production_exports(self, community_id: str) -> dict[tuple[bytes, int], int]:
+        """(device address, interval start) -> Wh exported by each production meter."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.meter_devices.c.device_address, t.readings.c.interval_start_s,
+                       t.readings.c.export_wh)
+                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
+                .join(t.meter_devices, t.meter_devices.c.meter_pk == t.readings.c.meter_pk)
+                .where(t.meters.c.community_id == community_id, t.meters.c.kind == "production")
+            ).all()  # fmt: skip
+        return {(bytes.fromhex(d[2:]), int(s)): int(e) for d, s, e in rows}
+
+    def stored_energy(self, community_id: str) -> dict[tuple[str, int], tuple[int, int]]:
+        """(meter id, interval start) -> (import, export) of the community's readings."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(t.meters.c.meter_id, t.readings.c.interval_start_s, t.readings.c.import_wh,
                        t.readings.c.export_wh)
                 .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
-                .where(t.meters.c.community_id == community_id,
-                       t.meters.c.meter_id.in_(list(meter_ids)))
+                .where(t.meters.c.community_id == community_id)
             ).all()  # fmt: skip
         return {(m, int(s)): (int(i), int(e)) for m, s, i, e in rows}
+
+    def community_ids(self) -> list[str]:
+        """Every community the store holds."""
+        with self.engine.connect() as conn:
+            return [str(c) for c in conn.execute(select(t.communities.c.community_id)).scalars()]
 
     def committed_communities(self) -> list[str]:
         """Communities with interval commitments in this store."""

@@ -99,3 +99,26 @@ def test_readings_the_bundle_carried_but_the_store_refused_are_not_required() ->
     b = bundle([(100, 0), (120, 0)])
     audit = audit_signed_readings([("m/grid", DEVICE, b)], {("m/grid", T0): (100, 0)})
     assert (audit.ok, audit.readings_proven) == (True, 1)
+
+
+def test_only_the_low_s_form_of_a_signature_is_accepted() -> None:
+    from gridshare.metering.wire import recover_signer
+
+    b = bundle([(100, 0)])
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    r, s, v = b.signature[:32], int.from_bytes(b.signature[32:64], "big"), b.signature[64]
+    twin = r + (n - s).to_bytes(32, "big") + bytes([v ^ 1])  # recovers the same key
+    assert recover_signer(b) == device_address(KEY)
+    assert recover_signer(b.with_signature(twin)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2025-06-02T16:30:00Z", 1_748_881_800), ("2025-06-02T18:30:00+02:00", 1_748_881_800)],
+)
+def test_times_on_the_command_line_state_their_offset(text: str, expected: int) -> None:
+    from gridshare.units import UnitError, parse_utc_seconds
+
+    assert parse_utc_seconds(text) == expected
+    with pytest.raises(UnitError, match="no UTC offset"):
+        parse_utc_seconds("2025-06-02T16:30:00")
