@@ -63,7 +63,7 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
                     operator,
                     first_start_s=first,
                     intervals=intervals,
-                    grace_s=120,
+                    grace_s=900,
                     client_id=f"test-{uuid.uuid4().hex[:8]}",
                     on_ready=ready.set,
                 )
@@ -76,7 +76,7 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     # publish once the subscriber holds its session (after onboarding on chain)
     assert ready.wait(120), repr(failure[:1])
     published = publish_scenario(spec, BROKER, now=lambda: now)
-    listener.join(timeout=240)
+    listener.join(timeout=900)
     assert not failure, repr(failure[:1])
     assert result, "the live pipeline did not finish"
     summary = result[0].summary
@@ -165,7 +165,7 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
             result.append(
                 listen(
                     spec, BROKER, tmp_path, LocalSigner.generate(), first_start_s=first,
-                    intervals=intervals, grace_s=120, mqtt=False, http_port=port,
+                    intervals=intervals, grace_s=900, mqtt=False, http_port=port,
                     api_token=TOKEN, on_ready=ready.set,
                 )
             )  # fmt: skip
@@ -188,7 +188,7 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
             posted += len(bundles)
         again = client.post("/v1/readings", content=body, headers=headers).json()
         assert (again["inserted"], again["duplicates"]) == (0, len(bundles))
-    listener.join(timeout=240)
+    listener.join(timeout=900)
     assert not failure, repr(failure[:1])
     summary = result[0].summary
     assert summary["commitments"] == intervals
@@ -212,7 +212,7 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
         target=lambda: result.append(
             listen(
                 spec, BROKER, tmp_path, LocalSigner.generate(), first_start_s=first,
-                intervals=intervals, grace_s=120, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                intervals=intervals, grace_s=900, client_id=f"test-{uuid.uuid4().hex[:8]}",
                 on_ready=ready.set,
             )
         ),
@@ -221,7 +221,7 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
     listener.start()
     assert ready.wait(120)
     publish_scenario(spec, BROKER, now=lambda: now)
-    listener.join(timeout=240)
+    listener.join(timeout=900)
     assert result
     runner = CliRunner()
     assert runner.invoke(app, ["verify", "--data-dir", str(tmp_path)]).exit_code == 0
@@ -229,7 +229,7 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
     db = tmp_path / "gridshare.sqlite"
     with sqlite3.connect(db) as c:  # an unsigned reading, added after the fact
         c.execute(
-            "INSERT INTO readings SELECT interval_start_s + 900 * 50, meter_pk, 1, 0, NULL "
+            "INSERT INTO readings SELECT interval_start_s + 900 * 500, meter_pk, 1, 0, NULL "
             "FROM readings WHERE interval_start_s = ? LIMIT 1",
             (first,),
         )
@@ -238,7 +238,7 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
     assert "holds a reading no device signed" in " ".join(added.output.split())
 
     with sqlite3.connect(db) as c:
-        c.execute("DELETE FROM readings WHERE interval_start_s = ?", (first + 900 * 50,))
+        c.execute("DELETE FROM readings WHERE interval_start_s = ?", (first + 900 * 500,))
         c.execute("DELETE FROM interval_commitments WHERE interval_start_s = ?", (first + 900,))
     lost = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
     assert lost.exit_code == 1

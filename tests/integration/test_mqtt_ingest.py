@@ -26,7 +26,7 @@ import pytest
 
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest, MqttPublisher, readings_topic
 from gridshare.ingest.service import IngestCounts, IngestService, Offered, meter_limits_wh
-from gridshare.metering.validation import MeterState, Reason
+from gridshare.metering.validation import PREHISTORY, Gap, MeterState, Reason
 from gridshare.metering.wire import (
     MalformedBundle,
     ReadingBundle,
@@ -403,7 +403,9 @@ def test_counts_add_up_over_a_mixed_batch(site: Site) -> None:
 def test_meter_states_survive_a_restart_and_refuse_a_replay(site: Site) -> None:
     rows = [(T[37], 7, 10, 2, 1_010, 502), (T[38], 8, 20, 3, 1_030, 505)]
     assert site.service.submit([offer(site.bundle(1, rows))], "test").inserted == 2
-    expected = MeterState(T[38], 8, 1_030, 505, 20, 3)
+    # the first reading leaves a gap before it (registers from 0 to where it began)
+    before = Gap(PREHISTORY, T[37], -(1 << 63), 7, 0, 0, 1_000, 500)
+    expected = MeterState(T[38], 8, 1_030, 505, 20, 3, (before,))
     assert site.store.meter_states() == {site.meters[1]: expected}
     site.store.close()
 
@@ -418,7 +420,7 @@ def test_meter_states_survive_a_restart_and_refuse_a_replay(site: Site) -> None:
     assert (batch.inserted, batch.duplicates) == (0, 1)
     follow = service.submit([offer(site.bundle(1, [(T[39], 9, 5, 0, 1_035, 505)]))], "test")
     assert follow.inserted == 1
-    assert store.meter_states()[site.meters[1]] == MeterState(T[39], 9, 1_035, 505, 5, 0)
+    assert store.meter_states()[site.meters[1]] == MeterState(T[39], 9, 1_035, 505, 5, 0, (before,))
 
 
 def test_provenance_keeps_sequence_registers_quality_and_signature(site: Site) -> None:

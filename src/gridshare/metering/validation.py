@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -82,7 +82,7 @@ class MeterIdentity:
 
 @dataclass(slots=True)
 class MeterState:
-    """The newest accepted reading of a meter."""
+    """The newest accepted reading of a meter, and the gaps before it."""
 
     start: int
     seq: int
@@ -90,6 +90,34 @@ class MeterState:
     export_register_wh: int
     import_wh: int
     export_wh: int
+    gaps: tuple[Gap, ...] = ()
+    """Missing stretches a late reading may still fill (oldest first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Intervals strictly between ``after`` and ``before`` that have not been reported.
+
+    The registers stood at ``low`` when the gap began and at ``high`` when it ended,
+    and the device's sequence numbers for it lie strictly between ``seq_low`` and
+    ``seq_high``: a late reading must fit inside all three, so late readings can never
+    add more energy than the registers advanced across the gap.
+    """
+
+    after: int
+    before: int
+    seq_low: int
+    seq_high: int
+    low_import_wh: int
+    low_export_wh: int
+    high_import_wh: int
+    high_export_wh: int
+
+
+PREHISTORY = -(1 << 62)
+"""``Gap.after`` of the stretch before a meter's first reading (registers start at 0)."""
+MAX_GAPS = 64
+"""Gaps remembered per meter; the oldest are forgotten first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +182,7 @@ class ReadingValidator:
         self.directory = directory
         self.policy = policy
         self.states: dict[str, MeterState] = states if states is not None else {}
+        self._now_s = 0
 
     def check(
         self, bundle: ReadingBundle, now_s: int, closed_before_s: int | None = None
@@ -164,6 +193,7 @@ class ReadingValidator:
         committed); a reading for one is refused as ``interval_closed`` for review.
         """
         verdict = Verdict(bundle)
+        self._now_s = now_s
         identity = self.directory.get(bundle.meter_id)
         if identity is None:
             return self._refuse_all(verdict, Reason.UNKNOWN_METER, "no such meter in the community")
@@ -184,12 +214,12 @@ class ReadingValidator:
         state = self.states.get(bundle.meter_id)
         if len(bundle) == 1 and self._single_ok(bundle, identity, now_s, closed_before_s, state):
             verdict.accepted = np.zeros(1, dtype=np.int64)
-            self.states[bundle.meter_id] = _state_of(bundle, 0)
+            self.states[bundle.meter_id] = _state_of(bundle, 0, state.gaps if state else ())
             return verdict
         row_problem = self._row_checks(bundle, identity, now_s, closed_before_s)
-        if not any(row_problem) and self._in_order(bundle, state):
+        if state is not None and not any(row_problem) and self._in_order(bundle, state):
             verdict.accepted = np.arange(len(bundle), dtype=np.int64)
-            self.states[bundle.meter_id] = _state_of(bundle, len(bundle) - 1)
+            self.states[bundle.meter_id] = _state_of(bundle, len(bundle) - 1, state.gaps)
             return verdict
         return self._sequential(verdict, row_problem, state)
 
@@ -224,14 +254,10 @@ class ReadingValidator:
             low, high = QUALITY_RANGES[name]
             if not low <= float(column[0]) <= high:
                 return False
-        if state is None:
-            return True
+        if state is None or start - state.start != p.interval_s:
+            return False  # a first reading or a gap: the full rules keep account of it
         d_i, d_e = reg_i - state.import_register_wh, reg_e - state.export_register_wh
-        if start <= state.start or int(b.seq[0]) <= state.seq or d_i < 0 or d_e < 0:
-            return False
-        if start - state.start == p.interval_s:
-            return imp == d_i and exp == d_e
-        return imp <= d_i and exp <= d_e
+        return int(b.seq[0]) > state.seq and imp == d_i and exp == d_e
 
     def _refuse_all(self, verdict: Verdict, reason: Reason, detail: str) -> Verdict:
         b = verdict.bundle
@@ -284,7 +310,8 @@ class ReadingValidator:
         return problems
 
     def _in_order(self, b: ReadingBundle, state: MeterState | None) -> bool:
-        """Fast path: every reading is newer than the last and registers add up."""
+        """Fast path: every reading follows the one before it without a gap, and the
+        registers add up exactly."""
         interval = self.policy.interval_s
         starts = b.start if state is None else np.concatenate(([state.start], b.start))
         seqs = b.seq if state is None else np.concatenate(([state.seq], b.seq))
@@ -308,8 +335,7 @@ class ReadingValidator:
             return False
         adjacent = d_start == interval
         exact = (imp[1:] == d_i) & (exp[1:] == d_e)
-        within = (imp[1:] <= d_i) & (exp[1:] <= d_e)
-        return bool(np.where(adjacent, exact, within).all())
+        return bool(adjacent.all() and exact.all())
 
     def _sequential(
         self,
@@ -331,10 +357,11 @@ class ReadingValidator:
                 verdict.rejections.append(Rejection(reason, b.meter_id, start, seq, detail))
                 continue
             keep.append(row)
-            if state is None or start > state.start:
-                state = _state_of(b, row)
+            state = _after_accepting(b, row, state, interval)
         if state is not None:
-            self.states[b.meter_id] = state
+            horizon = self._now_s - self.policy.max_age_s
+            gaps = tuple(g for g in state.gaps if g.before > horizon)[-MAX_GAPS:]
+            self.states[b.meter_id] = replace(state, gaps=gaps)
         verdict.accepted = np.array(keep, dtype=np.int64)
         return verdict
 
@@ -342,7 +369,7 @@ class ReadingValidator:
 DUPLICATE = "duplicate"
 
 
-def _state_of(b: ReadingBundle, row: int) -> MeterState:
+def _state_of(b: ReadingBundle, row: int, gaps: tuple[Gap, ...] = ()) -> MeterState:
     return MeterState(
         int(b.start[row]),
         int(b.seq[row]),
@@ -350,7 +377,44 @@ def _state_of(b: ReadingBundle, row: int) -> MeterState:
         int(b.export_register_wh[row]),
         int(b.import_wh[row]),
         int(b.export_wh[row]),
+        gaps,
     )
+
+
+def _after_accepting(
+    b: ReadingBundle, row: int, state: MeterState | None, interval: int
+) -> MeterState:
+    """The meter's state once reading ``row`` is accepted: newest reading and gaps."""
+    start, seq = int(b.start[row]), int(b.seq[row])
+    reg_i, reg_e = int(b.import_register_wh[row]), int(b.export_register_wh[row])
+    begin_i, begin_e = reg_i - int(b.import_wh[row]), reg_e - int(b.export_wh[row])
+    if state is None:  # the first reading: everything before it is one gap
+        before = Gap(PREHISTORY, start, -(1 << 63), seq, 0, 0, begin_i, begin_e)
+        return _state_of(b, row, (before,))
+    if start > state.start:
+        gaps = state.gaps
+        if start - state.start > interval:
+            gaps += (
+                Gap(state.start, start, state.seq, seq, state.import_register_wh,
+                    state.export_register_wh, begin_i, begin_e),
+            )  # fmt: skip
+        return _state_of(b, row, gaps)
+    gap = _gap_of(state, start)
+    if gap is None:
+        return state  # an interval reported before: the store keeps its first value
+    parts = []
+    if start - gap.after > interval:
+        parts.append(replace(gap, before=start, seq_high=seq, high_import_wh=begin_i,
+                             high_export_wh=begin_e))  # fmt: skip
+    if gap.before - start > interval:
+        parts.append(replace(gap, after=start, seq_low=seq, low_import_wh=reg_i,
+                             low_export_wh=reg_e))  # fmt: skip
+    at = state.gaps.index(gap)
+    return replace(state, gaps=state.gaps[:at] + tuple(parts) + state.gaps[at + 1 :])
+
+
+def _gap_of(state: MeterState, start: int) -> Gap | None:
+    return next((g for g in state.gaps if g.after < start < g.before), None)
 
 
 def _against(
@@ -401,7 +465,7 @@ def _against(
                 f"energy ({imp}, {exp}) Wh exceeds the register advance ({d_i}, {d_e}) Wh",
             )
         return None
-    # an older interval: late delivery or a replay
+    # an older interval: it must fill a gap the meter left, within the gap's registers
     if seq >= state.seq:
         return (
             Reason.SEQUENCE_OUT_OF_ORDER,
@@ -411,6 +475,44 @@ def _against(
         return (
             Reason.REGISTER_NOT_MONOTONIC,
             "an earlier interval reports registers above the newest reading's",
+        )
+    gap = _gap_of(state, start)
+    if gap is None:
+        return None  # reported before: a duplicate or a conflict, the store decides
+    if not gap.seq_low < seq < gap.seq_high:
+        return (
+            Reason.SEQUENCE_OUT_OF_ORDER,
+            f"sequence {seq} does not fit between {gap.seq_low} and {gap.seq_high}, the "
+            "readings around this missing interval",
+        )
+    begin_i, begin_e = reg_i - imp, reg_e - exp
+    if (
+        begin_i < gap.low_import_wh
+        or begin_e < gap.low_export_wh
+        or reg_i > gap.high_import_wh
+        or reg_e > gap.high_export_wh
+    ):
+        return (
+            Reason.REGISTER_NOT_MONOTONIC,
+            f"registers ({begin_i}..{reg_i}, {begin_e}..{reg_e}) Wh fall outside the gap's "
+            f"({gap.low_import_wh}..{gap.high_import_wh}, {gap.low_export_wh}.."
+            f"{gap.high_export_wh}) Wh",
+        )
+    if start - gap.after == interval and (begin_i, begin_e) != (
+        gap.low_import_wh,
+        gap.low_export_wh,
+    ):
+        return (
+            Reason.REGISTER_MISMATCH,
+            "energy differs from the register advance since the previous reading",
+        )
+    if gap.before - start == interval and (reg_i, reg_e) != (
+        gap.high_import_wh,
+        gap.high_export_wh,
+    ):
+        return (
+            Reason.REGISTER_MISMATCH,
+            "registers differ from where the next reading says they stood",
         )
     return None
 

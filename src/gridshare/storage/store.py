@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.errors import GridshareError
 from gridshare.metering.commitment import LeafRow
-from gridshare.metering.validation import AcceptedBundle, MeterState
+from gridshare.metering.validation import AcceptedBundle, Gap, MeterState
 from gridshare.metering.wire import (
     QUALITY_COLUMNS,
     ReadingBundle,
@@ -357,6 +357,7 @@ class SqlTransaction:
                     "export_register_wh": st.export_register_wh,
                     "import_wh": st.import_wh,
                     "export_wh": st.export_wh,
+                    "gaps_json": json.dumps([astuple(g) for g in st.gaps]),
                 }
                 for pk, st in zip(pks, states.values(), strict=True)
             ],
@@ -666,6 +667,7 @@ class SqlStore:
                 row.export_register_wh,
                 row.import_wh,
                 row.export_wh,
+                tuple(Gap(*g) for g in json.loads(row.gaps_json)),
             )
             for row in rows
         }

@@ -231,6 +231,7 @@ meter_states = Table(
     Column("export_register_wh", BigInteger, nullable=False),
     Column("import_wh", BigInteger, nullable=False),
     Column("export_wh", BigInteger, nullable=False),
+    Column("gaps_json", Text, nullable=False),
 )
 
 interval_commitments = Table(

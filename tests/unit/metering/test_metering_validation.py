@@ -8,6 +8,7 @@ documented rules written here on plain Python ints.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 
 from gridshare.metering.validation import (
     DUPLICATE,
+    PREHISTORY,
+    Gap,
     MeterIdentity,
     MeterState,
     ReadingValidator,
@@ -120,7 +123,8 @@ def test_accepts_a_first_reading_and_remembers_it() -> None:
     verdict = v.check(bundle([Row(T[39], 1, 10, 0, 10, 0)]), NOW)
     assert verdict.accepted.tolist() == [0]
     assert (verdict.duplicates, verdict.rejections, verdict.meter_index) == (0, [], 1)
-    assert v.states[METER] == MeterState(T[39], 1, 10, 0, 10, 0)
+    before = Gap(PREHISTORY, T[39], -(1 << 63), 1, 0, 0, 0, 0)  # registers began at 0
+    assert v.states[METER] == MeterState(T[39], 1, 10, 0, 10, 0, (before,))
 
 
 def test_unknown_meter_is_refused_for_every_reading() -> None:
@@ -325,7 +329,9 @@ def test_gap_accepts_energy_up_to_the_register_advance() -> None:
     v = validator(state_of(LAST))
     row = Row(T[33], 101, 10, 0, 5_030, 710)
     assert v.check(bundle([row]), NOW).accepted.tolist() == [0]
-    assert v.states[METER] == state_of(row)
+    # the missed T[31] and T[32] may still arrive, with at most the 20 + 10 Wh unaccounted
+    missed = Gap(T[30], T[33], 100, 101, 5_000, 700, 5_020, 710)
+    assert v.states[METER] == dataclasses.replace(state_of(row), gaps=(missed,))
 
 
 def test_failing_reading_inside_a_bundle_keeps_the_valid_ones_after_it() -> None:
@@ -349,7 +355,8 @@ def test_failing_reading_inside_a_bundle_keeps_the_valid_ones_after_it() -> None
         (Reason.REGISTER_MISMATCH, T[32]),
         (Reason.MISALIGNED_INTERVAL, T[35] + 7),
     ]
-    assert v.states[METER] == state_of(rows[7])
+    gap = Gap(T[31], T[33], 101, 103, 5_010, 702, 5_010, 702)  # T[32]: nothing unaccounted
+    assert v.states[METER] == dataclasses.replace(state_of(rows[7]), gaps=(gap,))
     kept = verdict.rows()
     assert kept.start.tolist() == [T[31], T[33], T[34], T[28], T[35]]
     assert kept.signature == verdict.bundle.signature
@@ -407,14 +414,17 @@ Refusal = tuple[Reason, int | None, int | None]
 def reference(
     rows: Sequence[Row], state: MeterState | None, closed_before_s: int | None
 ) -> tuple[list[int], int, list[Refusal], MeterState | None]:
-    """The documented rules, one reading at a time, on Python ints."""
+    """The documented rules, one reading at a time, on Python ints (gaps included)."""
     accepted: list[int] = []
     duplicates = 0
     refused: list[Refusal] = []
     last = None if state is None else copy.copy(state)
+    gaps: list[Gap] = [] if state is None else list(state.gaps)
     for i, r in enumerate(rows):
         reason: Reason | None = None
         low, high = QUALITY_RANGES["voltage_v"]
+        begin = (r.reg_i - r.imp, r.reg_e - r.exp)
+        gap = next((g for g in gaps if g.after < r.start < g.before), None)
         if r.start % INTERVAL != 0:
             reason = Reason.MISALIGNED_INTERVAL
         elif r.start + INTERVAL > NOW + TOLERANCE:
@@ -457,12 +467,50 @@ def reference(
                 reason = Reason.SEQUENCE_OUT_OF_ORDER
             elif max(advance) > 0:
                 reason = Reason.REGISTER_NOT_MONOTONIC
+            elif gap is not None:
+                if not gap.seq_low < r.seq < gap.seq_high:
+                    reason = Reason.SEQUENCE_OUT_OF_ORDER
+                elif (
+                    begin[0] < gap.low_import_wh
+                    or begin[1] < gap.low_export_wh
+                    or r.reg_i > gap.high_import_wh
+                    or r.reg_e > gap.high_export_wh
+                ):
+                    reason = Reason.REGISTER_NOT_MONOTONIC
+                elif (
+                    r.start - gap.after == INTERVAL
+                    and begin != (gap.low_import_wh, gap.low_export_wh)
+                    or gap.before - r.start == INTERVAL
+                    and (r.reg_i, r.reg_e) != (gap.high_import_wh, gap.high_export_wh)
+                ):
+                    reason = Reason.REGISTER_MISMATCH
         if reason is not None:
             refused.append((reason, r.start, r.seq))
             continue
         accepted.append(i)
-        if last is None or r.start > last.start:
+        if last is None:
+            gaps = [Gap(PREHISTORY, r.start, -(1 << 63), r.seq, 0, 0, *begin)]
             last = state_of(r)
+        elif r.start > last.start:
+            if r.start - last.start > INTERVAL:
+                gaps.append(
+                    Gap(last.start, r.start, last.seq, r.seq, last.import_register_wh,
+                        last.export_register_wh, *begin)
+                )  # fmt: skip
+            last = state_of(r)
+        elif gap is not None:
+            at = gaps.index(gap)
+            parts = []
+            if r.start - gap.after > INTERVAL:
+                parts.append(Gap(gap.after, r.start, gap.seq_low, r.seq, gap.low_import_wh,
+                                 gap.low_export_wh, *begin))  # fmt: skip
+            if gap.before - r.start > INTERVAL:
+                parts.append(Gap(r.start, gap.before, r.seq, gap.seq_high, r.reg_i, r.reg_e,
+                                 gap.high_import_wh, gap.high_export_wh))  # fmt: skip
+            gaps[at : at + 1] = parts
+    if last is not None:
+        kept = tuple(g for g in gaps if g.before > NOW - MAX_AGE)
+        last = dataclasses.replace(last, gaps=kept)
     return accepted, duplicates, refused, last
 
 
@@ -602,3 +650,41 @@ def test_reference_rules_accept_an_undisturbed_run() -> None:
     rows = [Row(T[31 + i], 101 + i, 1, 0, 5_001 + i, 700) for i in range(5)]
     assert reference(rows, state_of(LAST), None) == ([0, 1, 2, 3, 4], 0, [], state_of(rows[-1]))
     assert DUPLICATE == "duplicate"
+
+
+def test_late_readings_cannot_add_more_energy_than_the_registers_advanced() -> None:
+    """A meter skips T[31]..T[37] while its registers advance 100 Wh; readings sent late
+    for those intervals must fit inside that advance, in order, and no more."""
+    v = validator(state_of(LAST))  # newest: T[30], registers (5000, 700)
+    after_gap = Row(T[38], 108, 10, 0, 5_110, 700)  # 100 Wh unaccounted for the gap
+    assert v.check(bundle([after_gap]), NOW).accepted.tolist() == [0]
+
+    greedy = [Row(T[31 + k], 101 + k, 2_000, 0, 5_000, 700) for k in range(7)]
+    verdict = v.check(bundle(greedy), NOW)
+    assert verdict.accepted.tolist() == []
+    assert {r.reason for r in verdict.rejections} == {Reason.REGISTER_NOT_MONOTONIC}
+
+    honest = [Row(T[31], 101, 40, 0, 5_040, 700), Row(T[33], 103, 30, 0, 5_090, 700)]
+    assert v.check(bundle(honest), NOW).accepted.tolist() == [0, 1]
+    # T[32] may now carry at most the 20 Wh between T[31]'s end and T[33]'s start
+    only_rejection(
+        v.check(bundle([Row(T[32], 102, 21, 0, 5_061, 700)]), NOW),
+        Reason.REGISTER_NOT_MONOTONIC,
+        "outside the gap",
+    )
+    only_rejection(
+        v.check(bundle([Row(T[32], 102, 19, 0, 5_059, 700)]), NOW),
+        Reason.REGISTER_MISMATCH,
+        "differ from where the next reading says",
+    )
+    assert v.check(bundle([Row(T[32], 102, 20, 0, 5_060, 700)]), NOW).accepted.tolist() == [0]
+    # and a sequence number from outside the gap is not believed
+    only_rejection(
+        v.check(bundle([Row(T[35], 102, 0, 0, 5_090, 700)]), NOW),
+        Reason.SEQUENCE_OUT_OF_ORDER,
+        "does not fit",
+    )
+    total = 40 + 20 + 30  # all that was accepted for the gap so far, within its 100 Wh
+    remaining = v.states[METER].gaps
+    assert [(g.after, g.before) for g in remaining] == [(T[33], T[38])]
+    assert remaining[0].high_import_wh - remaining[0].low_import_wh == 100 - total

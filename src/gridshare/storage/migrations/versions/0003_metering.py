@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("export_register_wh", sa.BigInteger, nullable=False),
         sa.Column("import_wh", sa.BigInteger, nullable=False),
         sa.Column("export_wh", sa.BigInteger, nullable=False),
+        sa.Column("gaps_json", sa.Text, nullable=False),
     )
     op.create_table(
         "interval_commitments",
