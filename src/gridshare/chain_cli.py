@@ -196,8 +196,8 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
 
     from gridshare.ledger.keys import LocalSigner
     from gridshare.ledger.metering import MeteringLedger
-    from gridshare.metering.commitment import trees_of_rows
-    from gridshare.metering.merkle import leaf_hash, verify_proof
+    from gridshare.metering.commitment import reading_proof, trees_of_rows
+    from gridshare.metering.merkle import verify_proof
     from gridshare.pipeline.audit import audit_all
     from gridshare.units import parse_utc_seconds
 
@@ -222,9 +222,7 @@ def verify_everything(data_dir: Path | None = None, reading: tuple[str, str] | N
                     raise GridshareError(f"the store holds no reading of {meter_id} at {when}")
                 community_id, kind, row = found
                 trees = trees_of_rows(start_s, store.leaf_rows(community_id, start_s))
-                leaf = leaf_hash(row.device, start_s, row.import_wh, row.export_wh)
-                tree = trees.production if row.production else trees.consumption
-                proof = tree.proof(leaf)
+                leaf, proof, tree = reading_proof(trees, row, start_s)
                 onchain = ledger.commitment(start_s)
                 root = (
                     None

@@ -22,10 +22,6 @@ from gridshare.metering.merkle import MerkleTree, leaf_hash
 from gridshare.model import MeterKind, ReadingBatch
 from gridshare.model.community import METER_KINDS
 
-PRODUCTION = METER_KINDS.index(MeterKind.PRODUCTION)
-GRID = METER_KINDS.index(MeterKind.GRID)
-PCC = METER_KINDS.index(MeterKind.PCC)
-
 
 @dataclass(frozen=True, slots=True)
 class IntervalCommitment:
@@ -56,6 +52,19 @@ class LeafRow:
     export_wh: int
     pcc: bool = False
     grid: bool = False
+
+    @classmethod
+    def of(cls, kind: MeterKind | str, device: bytes, import_wh: int, export_wh: int) -> LeafRow:
+        """The row of a reading by a meter of ``kind``."""
+        kind = MeterKind(kind)
+        return cls(
+            kind is MeterKind.PRODUCTION,
+            device,
+            import_wh,
+            export_wh,
+            kind is MeterKind.PCC,
+            kind is MeterKind.GRID,
+        )
 
 
 def trees_of_rows(start_s: int, rows: Sequence[LeafRow]) -> CommittedTrees:
@@ -92,8 +101,7 @@ def leaf_rows(
             raise ValueError(
                 f"meter #{meter} has no registered device: its reading cannot be committed"
             )
-        kind = int(kind_code[meter])
-        rows.append(LeafRow(kind == PRODUCTION, device, imp, exp, kind == PCC, kind == GRID))
+        rows.append(LeafRow.of(METER_KINDS[int(kind_code[meter])], device, imp, exp))
     return rows
 
 
@@ -105,14 +113,9 @@ def interval_trees(
 
 
 def reading_proof(
-    trees: CommittedTrees,
-    production: bool,
-    device: bytes,
-    start_s: int,
-    import_wh: int,
-    export_wh: int,
-) -> tuple[bytes, list[bytes]]:
-    """The leaf of one reading and its proof; ``KeyError`` if the reading is not in the tree."""
-    leaf = leaf_hash(device, start_s, import_wh, export_wh)
-    tree = trees.production if production else trees.consumption
-    return leaf, tree.proof(leaf)
+    trees: CommittedTrees, row: LeafRow, start_s: int
+) -> tuple[bytes, list[bytes], MerkleTree]:
+    """The leaf of one reading, its proof and its tree; ``KeyError`` if it is not in it."""
+    leaf = leaf_hash(row.device, start_s, row.import_wh, row.export_wh)
+    tree = trees.production if row.production else trees.consumption
+    return leaf, tree.proof(leaf), tree

@@ -817,10 +817,7 @@ class SqlStore:
         for kind, device, imp, exp in rows:
             if device is None:
                 raise StorageError(f"a reading of interval {start_s} has no registered device")
-            out.append(
-                LeafRow(kind == "production", bytes.fromhex(device[2:]), imp, exp, kind == "pcc",
-                        kind == "grid")
-            )  # fmt: skip
+            out.append(LeafRow.of(kind, bytes.fromhex(device[2:]), imp, exp))
         return out
 
     def meter_leaf(self, meter_id: str, start_s: int) -> tuple[str, str, LeafRow] | None:
@@ -841,8 +838,7 @@ class SqlStore:
         if row is None:
             return None
         community, kind, device, imp, exp = row
-        leaf = LeafRow(kind == "production", bytes.fromhex(device[2:]), imp, exp, kind == "pcc",
-                       kind == "grid")  # fmt: skip
+        leaf = LeafRow.of(kind, bytes.fromhex(device[2:]), imp, exp)
         return str(community), str(kind), leaf
 
     # -- runs -----------------------------------------------------------------------
