@@ -376,7 +376,7 @@ def test_counts_add_up_over_a_mixed_batch(site: Site) -> None:
         offer(site.bundle(1, [(T[30], 0, 0, 0, 0, 0)])),  # late, new
         offer(b"garbage"),  # malformed
         offer(site.bundle(2, [(T[39], 9, 1, 0, 1, 0)], key=site.fleet.keys[1])),  # bad signature
-        offer(site.bundle(1, [(T[38], 0, 111, 0, 1, 0)])),  # late, value differs: conflict
+        offer(site.bundle(1, [(T[38], 0, 111, 0, 115, 0)])),  # late, value differs: conflict
     ]
     batch = site.service.submit(mixed, "test")
     assert (batch.received, batch.inserted, batch.duplicates, batch.conflicts) == (8, 4, 1, 1)

@@ -214,12 +214,13 @@ class ReadingValidator:
         state = self.states.get(bundle.meter_id)
         if len(bundle) == 1 and self._single_ok(bundle, identity, now_s, closed_before_s, state):
             verdict.accepted = np.zeros(1, dtype=np.int64)
-            self.states[bundle.meter_id] = _state_of(bundle, 0, state.gaps if state else ())
+            self.states[bundle.meter_id] = _state_of(bundle, 0, _gaps_before(bundle, state))
             return verdict
         row_problem = self._row_checks(bundle, identity, now_s, closed_before_s)
-        if state is not None and not any(row_problem) and self._in_order(bundle, state):
+        if not any(row_problem) and self._in_order(bundle, state):
             verdict.accepted = np.arange(len(bundle), dtype=np.int64)
-            self.states[bundle.meter_id] = _state_of(bundle, len(bundle) - 1, state.gaps)
+            gaps = _gaps_before(bundle, state)
+            self.states[bundle.meter_id] = _state_of(bundle, len(bundle) - 1, gaps)
             return verdict
         return self._sequential(verdict, row_problem, state)
 
@@ -247,6 +248,8 @@ class ReadingValidator:
             or (closed_before_s is not None and start < closed_before_s)
             or min(imp, exp, reg_i, reg_e) < 0
             or max(imp, exp) > identity.limit_wh
+            or imp > reg_i
+            or exp > reg_e
             or (b.stored_wh is not None and int(b.stored_wh[0]) < 0)
         ):
             return False
@@ -254,8 +257,10 @@ class ReadingValidator:
             low, high = QUALITY_RANGES[name]
             if not low <= float(column[0]) <= high:
                 return False
-        if state is None or start - state.start != p.interval_s:
-            return False  # a first reading or a gap: the full rules keep account of it
+        if state is None:
+            return True  # a first reading: the gap before it is recorded by the caller
+        if start - state.start != p.interval_s:
+            return False  # a gap: the full rules keep account of it
         d_i, d_e = reg_i - state.import_register_wh, reg_e - state.export_register_wh
         return int(b.seq[0]) > state.seq and imp == d_i and exp == d_e
 
@@ -300,6 +305,9 @@ class ReadingValidator:
             if column is not None:
                 checks.append((~quality_in_range(name, column), Reason.POWER_QUALITY_OUT_OF_RANGE,
                                f"{name} is outside its physical range"))  # fmt: skip
+        checks.append(((b.import_wh > b.import_register_wh) | (b.export_wh > b.export_register_wh),
+                       Reason.REGISTER_MISMATCH,
+                       "an interval's energy exceeds the meter's cumulative register"))  # fmt: skip
         problems: list[tuple[Reason, str] | None] = [None] * len(b)
         for failed, reason, detail in checks:
             if not np.any(failed):
@@ -411,6 +419,16 @@ def _after_accepting(
                              low_export_wh=reg_e))  # fmt: skip
     at = state.gaps.index(gap)
     return replace(state, gaps=state.gaps[:at] + tuple(parts) + state.gaps[at + 1 :])
+
+
+def _gaps_before(b: ReadingBundle, state: MeterState | None) -> tuple[Gap, ...]:
+    """Gaps once ``b`` (gap-free, continuing ``state``) is accepted: unchanged, or for
+    a meter's first readings the stretch before them."""
+    if state is not None:
+        return state.gaps
+    begin_i = int(b.import_register_wh[0]) - int(b.import_wh[0])
+    begin_e = int(b.export_register_wh[0]) - int(b.export_wh[0])
+    return (Gap(PREHISTORY, int(b.start[0]), -(1 << 63), int(b.seq[0]), 0, 0, begin_i, begin_e),)
 
 
 def _gap_of(state: MeterState, start: int) -> Gap | None:

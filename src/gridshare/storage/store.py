@@ -44,6 +44,21 @@ from gridshare.units import Interval, from_unix_seconds
 IntArray = NDArray[np.int64]
 MIGRATIONS = Path(__file__).parent / "migrations"
 _READING_COLUMNS = "interval_start_s, meter_pk, import_wh, export_wh, stored_wh"
+_UPSERT_STATE = {  # one statement per meter: insert, or replace the remembered reading
+    False: "INSERT INTO meter_states (meter_pk, start_s, seq, import_register_wh, "
+    "export_register_wh, import_wh, export_wh, gaps_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (meter_pk) DO UPDATE SET start_s = excluded.start_s, seq = excluded.seq, "
+    "import_register_wh = excluded.import_register_wh, "
+    "export_register_wh = excluded.export_register_wh, import_wh = excluded.import_wh, "
+    "export_wh = excluded.export_wh, gaps_json = excluded.gaps_json",
+    True: "INSERT INTO meter_states (meter_pk, start_s, seq, import_register_wh, "
+    "export_register_wh, import_wh, export_wh, gaps_json) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (meter_pk) DO UPDATE SET start_s = excluded.start_s, seq = excluded.seq, "
+    "import_register_wh = excluded.import_register_wh, "
+    "export_register_wh = excluded.export_register_wh, import_wh = excluded.import_wh, "
+    "export_wh = excluded.export_wh, gaps_json = excluded.gaps_json",
+}
 _INSERT_BUNDLE = {  # a bundle received again (same meter and signature) is kept once
     False: "INSERT INTO reading_bundles (meter_pk, first_start_s, last_start_s, readings, "
     "transport, received_at_s, message, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -345,23 +360,20 @@ class SqlTransaction:
         if not states:
             return
         pks = self.store.meter_pks(np.array(list(states), dtype=np.int64)).tolist()
-        self.connection.execute(delete(t.meter_states).where(t.meter_states.c.meter_pk.in_(pks)))
-        self.connection.execute(
-            t.meter_states.insert(),
-            [
-                {
-                    "meter_pk": int(pk),
-                    "start_s": st.start,
-                    "seq": st.seq,
-                    "import_register_wh": st.import_register_wh,
-                    "export_register_wh": st.export_register_wh,
-                    "import_wh": st.import_wh,
-                    "export_wh": st.export_wh,
-                    "gaps_json": json.dumps([astuple(g) for g in st.gaps]),
-                }
-                for pk, st in zip(pks, states.values(), strict=True)
-            ],
-        )
+        rows = [
+            (
+                int(pk), st.start, st.seq, st.import_register_wh, st.export_register_wh,
+                st.import_wh, st.export_wh,
+                json.dumps([astuple(g) for g in st.gaps]) if st.gaps else "[]",
+            )
+            for pk, st in zip(pks, states.values(), strict=True)
+        ]  # fmt: skip
+        driver = self.connection.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(_UPSERT_STATE[self.dialect == "postgresql"], rows)
+        finally:
+            cursor.close()
 
     def write_commitment(self, commitment: dict[str, Any]) -> None:
         """Record what was committed on chain for an interval (replacing an earlier row)."""

@@ -439,6 +439,8 @@ def reference(
             reason = Reason.INTERVAL_CLOSED
         elif r.voltage is not None and not low <= r.voltage <= high:
             reason = Reason.POWER_QUALITY_OUT_OF_RANGE
+        elif r.imp > r.reg_i or r.exp > r.reg_e:
+            reason = Reason.REGISTER_MISMATCH
         elif last is not None:
             newest = (last.seq, last.import_register_wh, last.export_register_wh)
             advance = (r.reg_i - last.import_register_wh, r.reg_e - last.export_register_wh)
@@ -688,3 +690,11 @@ def test_late_readings_cannot_add_more_energy_than_the_registers_advanced() -> N
     remaining = v.states[METER].gaps
     assert [(g.after, g.before) for g in remaining] == [(T[33], T[38])]
     assert remaining[0].high_import_wh - remaining[0].low_import_wh == 100 - total
+
+
+def test_energy_above_the_cumulative_register_is_refused() -> None:
+    only_rejection(
+        validator().check(bundle([Row(T[39], 1, 20, 0, 10, 0)]), NOW),
+        Reason.REGISTER_MISMATCH,
+        "exceeds the meter's cumulative register",
+    )
