@@ -208,6 +208,7 @@ def run_simulation(
                 store,
                 [community.community_id],
                 progress,
+                recheck_events=False,  # indexed just now; `gridshare verify` re-reads them
             )
             connection.close()
         summary: dict[str, JsonValue] = {
