@@ -1,0 +1,221 @@
+"""Call-market clearing for one delivery interval: the sort-and-cross core, in integers.
+
+Orders are columns (NumPy ``int64``): quantity in Wh, limit price in micro-units per kWh
+and a sequence number for time priority. Bids are ranked by price descending, offers by
+price ascending, ties by sequence (earlier first). The demand and supply curves are
+crossed as step functions of volume: every stretch of volume between two curve steps is
+one trade between the bid and the offer covering it, and the trades are the longest
+prefix of stretches where the bid's limit is at or above the offer's. This is how each
+mechanism here matches; they differ in the price each trade gets (see docs/market.md):
+
+- :class:`PayAsClear`: one uniform price for every trade, chosen in the gap between the
+  marginal bid and offer by a k-rule (``k = 1/2``: the midpoint).
+- :class:`PayAsBid`: discriminatory; each matched pair trades at its own k-rule price.
+
+Money is exact: a trade of ``q`` Wh at ``p`` micros/kWh costs the buyer ``q * p / 1000``
+rounded up and credits the seller the same rounded down; the sub-micro difference goes
+to the community fund, so payments = receipts + rounding, to the micro.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gridshare.errors import DataError
+
+IntArray = NDArray[np.int64]
+WH_PER_KWH = 1000
+
+
+class MarketError(DataError):
+    """Orders that cannot be cleared as given."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderColumns:
+    """One side's orders: equal-length int64 columns."""
+
+    quantity_wh: IntArray
+    price: IntArray
+    """Limit price, micro-units per kWh (a bid's maximum, an offer's minimum)."""
+    seq: IntArray
+    """Arrival order (time priority among equal prices)."""
+
+    def __post_init__(self) -> None:
+        for name in ("quantity_wh", "price", "seq"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
+        sizes = {self.quantity_wh.size, self.price.size, self.seq.size}
+        if len(sizes) != 1:
+            raise MarketError(f"order columns differ in length: {sorted(sizes)}")
+        if (self.quantity_wh <= 0).any():
+            raise MarketError("every order's quantity must be > 0 Wh")
+        if (self.price < 0).any():
+            raise MarketError("limit prices must be >= 0")
+
+    def __len__(self) -> int:
+        return int(self.quantity_wh.size)
+
+    @classmethod
+    def of(cls, orders: list[tuple[int, int]], first_seq: int = 0) -> OrderColumns:
+        """From (quantity_wh, price) pairs, in arrival order."""
+        q = [o[0] for o in orders]
+        p = [o[1] for o in orders]
+        return cls(
+            np.array(q, dtype=np.int64),
+            np.array(p, dtype=np.int64),
+            np.arange(first_seq, first_seq + len(orders), dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Trades:
+    """Matched volume: one row per (bid, offer) stretch, in merit order."""
+
+    bid: IntArray
+    """Position of the bid in the bids given to :func:`cross`."""
+    offer: IntArray
+    quantity_wh: IntArray
+    price: IntArray
+    """Price of each trade, micro-units per kWh."""
+
+    def __len__(self) -> int:
+        return int(self.bid.size)
+
+    @property
+    def volume_wh(self) -> int:
+        return int(self.quantity_wh.sum())
+
+    def buyer_pays(self) -> IntArray:
+        """Micro-units each trade costs its buyer (rounded up)."""
+        return -(-(self.quantity_wh * self.price) // WH_PER_KWH)
+
+    def seller_receives(self) -> IntArray:
+        """Micro-units each trade credits its seller (rounded down)."""
+        return (self.quantity_wh * self.price) // WH_PER_KWH
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """The efficient matching, before prices: stretches and the marginal pair."""
+
+    bid: IntArray
+    offer: IntArray
+    quantity_wh: IntArray
+    bid_price: IntArray
+    offer_price: IntArray
+
+    def __len__(self) -> int:
+        return int(self.bid.size)
+
+
+def merit_order(side: OrderColumns, *, descending: bool) -> IntArray:
+    """Positions sorted by price (descending for bids), ties by arrival."""
+    key = -side.price if descending else side.price
+    if side.seq.size < 2 or bool((side.seq[1:] > side.seq[:-1]).all()):
+        order: IntArray = np.argsort(key, kind="stable")  # given in arrival order already
+    else:
+        order = np.lexsort((side.seq, key))
+    return order
+
+
+def _merged_steps(a: IntArray, b: IntArray) -> IntArray:
+    """The sorted union of two sorted arrays (a stable sort of two runs is one merge)."""
+    merged = np.concatenate((a, b))
+    merged.sort(kind="stable")
+    if merged.size < 2:
+        return merged
+    keep = np.empty(merged.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
+
+
+def cross(bids: OrderColumns, offers: OrderColumns) -> Crossing:
+    """Cross demand and supply; every matched stretch of volume, in merit order."""
+    if not len(bids) or not len(offers):
+        none = np.zeros(0, dtype=np.int64)
+        return Crossing(none, none, none, none, none)
+    b_order = merit_order(bids, descending=True)
+    o_order = merit_order(offers, descending=False)
+    b_cum = np.cumsum(bids.quantity_wh[b_order])
+    o_cum = np.cumsum(offers.quantity_wh[o_order])
+    limit = min(int(b_cum[-1]), int(o_cum[-1]))
+    ends = _merged_steps(b_cum[b_cum <= limit], o_cum[o_cum <= limit])
+    if ends.size == 0 or ends[-1] != limit:
+        ends = np.append(ends, limit)
+    starts = np.concatenate(([0], ends[:-1]))
+    b_at = np.searchsorted(b_cum, ends, side="left")
+    o_at = np.searchsorted(o_cum, ends, side="left")
+    b_price = bids.price[b_order][b_at]
+    o_price = offers.price[o_order][o_at]
+    crossing = b_price >= o_price
+    # bid prices fall and offer prices rise along the volume: the matches are a prefix
+    n = int(crossing.size if crossing.all() else np.argmin(crossing))
+    return Crossing(
+        b_order[b_at[:n]],
+        o_order[o_at[:n]],
+        (ends - starts)[:n],
+        b_price[:n],
+        o_price[:n],
+    )
+
+
+def k_price(bid_price: int, offer_price: int, k: Fraction) -> int:
+    """``offer + k * (bid - offer)``, rounded to the nearest micro (half to even)."""
+    return round(offer_price + k * (bid_price - offer_price))
+
+
+class Mechanism(Protocol):
+    """A rule that turns one interval's orders into trades."""
+
+    @property
+    def name(self) -> str: ...
+
+    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PayAsClear:
+    """Uniform-price double auction: every trade at one price from the marginal pair.
+
+    The price is ``k`` of the way from the marginal (last matched) offer's limit to the
+    marginal bid's limit; every matched bid is at or above it and every matched offer
+    at or below it, so nobody trades beyond their limit.
+    """
+
+    k: Fraction = Fraction(1, 2)
+    name: str = "pay-as-clear"
+
+    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+        c = cross(bids, offers)
+        if not len(c):
+            return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
+        price = k_price(int(c.bid_price[-1]), int(c.offer_price[-1]), self.k)
+        return Trades(c.bid, c.offer, c.quantity_wh, np.full(len(c), price, dtype=np.int64))
+
+
+@dataclass(frozen=True, slots=True)
+class PayAsBid:
+    """Discriminatory double auction: each matched pair at its own k-rule price."""
+
+    k: Fraction = Fraction(1, 2)
+    name: str = "pay-as-bid"
+
+    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+        c = cross(bids, offers)
+        spread = c.bid_price - c.offer_price
+        # round half to even, exactly, in integers: offer + k * spread
+        num, den = self.k.numerator, self.k.denominator
+        q, r = np.divmod(spread * num, den)
+        up = (2 * r > den) | ((2 * r == den) & (q % 2 == 1))
+        price = c.offer_price + q + up.astype(np.int64)
+        return Trades(c.bid, c.offer, c.quantity_wh, price)
+
+
+MECHANISMS: dict[str, Mechanism] = {m.name: m for m in (PayAsClear(), PayAsBid())}
+"""Mechanisms by name (``gridshare simulate --market NAME`` in a later step)."""
