@@ -11,6 +11,7 @@ mechanism here matches; they differ in the price each trade gets (see docs/marke
 - :class:`PayAsClear`: one uniform price for every trade, chosen in the gap between the
   marginal bid and offer by a k-rule (``k = 1/2``: the midpoint).
 - :class:`PayAsBid`: discriminatory; each matched pair trades at its own k-rule price.
+- :class:`McAfee`: trade reduction, truthful and weakly budget-balanced.
 
 Money is exact: a trade of ``q`` Wh at ``p`` micros/kWh costs the buyer ``q * p / 1000``
 rounded up and credits the seller the same rounded down; the sub-micro difference goes
@@ -81,7 +82,10 @@ class Trades:
     offer: IntArray
     quantity_wh: IntArray
     price: IntArray
-    """Price of each trade, micro-units per kWh."""
+    """Price the buyer pays, micro-units per kWh."""
+    seller_price: IntArray | None = None
+    """Price the seller receives, when it differs (McAfee's reduced trades); the
+    difference goes to the community fund."""
 
     def __len__(self) -> int:
         return int(self.bid.size)
@@ -96,7 +100,8 @@ class Trades:
 
     def seller_receives(self) -> IntArray:
         """Micro-units each trade credits its seller (rounded down)."""
-        return (self.quantity_wh * self.price) // WH_PER_KWH
+        price = self.price if self.seller_price is None else self.seller_price
+        return (self.quantity_wh * price) // WH_PER_KWH
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,5 +222,56 @@ class PayAsBid:
         return Trades(c.bid, c.offer, c.quantity_wh, price)
 
 
-MECHANISMS: dict[str, Mechanism] = {m.name: m for m in (PayAsClear(), PayAsBid())}
+@dataclass(frozen=True, slots=True)
+class McAfee:
+    """McAfee's trade reduction, with each Wh as a unit (truthful, weakly budget-balanced).
+
+    With ``k`` efficient units, the candidate price is the midpoint of the first
+    *excluded* unit's bid and offer. If it lies within the marginal (k-th) pair, all
+    ``k`` units trade at it. Otherwise the k-th unit is dropped: the remaining buyers pay
+    the k-th bid, sellers receive the k-th offer, and the difference goes to the fund.
+    Neither price depends on what a trading member asked, which makes truth-telling a
+    dominant strategy.
+    """
+
+    name: str = "mcafee"
+
+    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+        c = cross(bids, offers)
+        if not len(c):
+            return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
+        volume = int(c.quantity_wh.sum())
+        b_k, s_k = int(c.bid_price[-1]), int(c.offer_price[-1])
+        nxt = _unit_prices(bids, offers, volume + 1)
+        if nxt is not None:
+            p0 = Fraction(nxt[0] + nxt[1], 2)
+            if s_k <= p0 <= b_k:
+                price = np.full(len(c), round(p0), dtype=np.int64)
+                return Trades(c.bid, c.offer, c.quantity_wh, price)
+        quantity = c.quantity_wh.copy()
+        quantity[-1] -= 1  # the marginal unit does not trade
+        keep = quantity > 0
+        return Trades(
+            c.bid[keep],
+            c.offer[keep],
+            quantity[keep],
+            np.full(int(keep.sum()), b_k, dtype=np.int64),
+            np.full(int(keep.sum()), s_k, dtype=np.int64),
+        )
+
+
+def _unit_prices(bids: OrderColumns, offers: OrderColumns, unit: int) -> tuple[int, int] | None:
+    """Bid and offer prices of the ``unit``-th Wh in merit order (None if a side ends)."""
+    b_order = merit_order(bids, descending=True)
+    o_order = merit_order(offers, descending=False)
+    b_cum = np.cumsum(bids.quantity_wh[b_order])
+    o_cum = np.cumsum(offers.quantity_wh[o_order])
+    if unit > b_cum[-1] or unit > o_cum[-1]:
+        return None
+    b = int(bids.price[b_order][np.searchsorted(b_cum, unit, side="left")])
+    o = int(offers.price[o_order][np.searchsorted(o_cum, unit, side="left")])
+    return b, o
+
+
+MECHANISMS: dict[str, Mechanism] = {m.name: m for m in (PayAsClear(), PayAsBid(), McAfee())}
 """Mechanisms by name (``gridshare simulate --market NAME`` in a later step)."""
