@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from gridshare.market.clearing import OrderColumns, PayAsClear
+from gridshare.market.clearing import ContinuousDoubleAuction, OrderColumns, PayAsClear
 
 
 def reference(bq: np.ndarray, bp: np.ndarray, oq: np.ndarray, op: np.ndarray) -> tuple[int, int]:
@@ -73,6 +73,19 @@ def main() -> None:
         t_ref = best(lambda: reference(bq, bp, oq, op))  # noqa: B023 - used at once
         t_ours = best(lambda: PayAsClear().clear(bids, offers))  # noqa: B023
         print(f"{n:>10,} {t_ref * 1e3:>9.1f} ms {t_ours * 1e3:>10.1f} ms {t_ours / t_ref:>6.2f}")
+    # the continuous double auction: orders of both sides interleaved in arrival order
+    n = 200_000
+    half = n // 2
+    seq = rng.permutation(n).astype(np.int64)
+    bids = OrderColumns(
+        rng.integers(1, 5_000, half), rng.integers(100_000, 300_000, half), seq[:half]
+    )
+    offers = OrderColumns(
+        rng.integers(1, 5_000, half), rng.integers(100_000, 300_000, half), seq[half:]
+    )
+    t_cda = best(lambda: ContinuousDoubleAuction().clear(bids, offers), repeat=3)
+    trades = ContinuousDoubleAuction().clear(bids, offers)
+    print(f"CDA: {n:,} orders, {len(trades):,} trades in {t_cda:.2f} s = {n / t_cda:,.0f} orders/s")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ mechanism here matches; they differ in the price each trade gets (see docs/marke
   marginal bid and offer by a k-rule (``k = 1/2``: the midpoint).
 - :class:`PayAsBid`: discriminatory; each matched pair trades at its own k-rule price.
 - :class:`McAfee`: trade reduction, truthful and weakly budget-balanced.
+- :class:`ContinuousDoubleAuction`: orders matched as they arrive, price-time priority.
+- :class:`ContinuousDoubleAuction`: orders matched as they arrive, price-time priority.
 
 Money is exact: a trade of ``q`` Wh at ``p`` micros/kWh costs the buyer ``q * p / 1000``
 rounded up and credits the seller the same rounded down; the sub-micro difference goes
@@ -20,6 +22,7 @@ to the community fund, so payments = receipts + rounding, to the micro.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -273,5 +276,59 @@ def _unit_prices(bids: OrderColumns, offers: OrderColumns, unit: int) -> tuple[i
     return b, o
 
 
-MECHANISMS: dict[str, Mechanism] = {m.name: m for m in (PayAsClear(), PayAsBid(), McAfee())}
+@dataclass(frozen=True, slots=True)
+class ContinuousDoubleAuction:
+    """Continuous double auction with price-time priority.
+
+    Orders of both sides are taken in arrival order (``seq``); each is matched at once
+    against the best resting orders of the other side while the prices cross, at the
+    *resting* order's price, and what is left rests in the book. Unmatched volume at
+    gate closure falls back to the grid (not a trade here).
+    """
+
+    name: str = "cda"
+
+    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+        nb = len(bids)
+        arrivals = np.concatenate((bids.seq, offers.seq))
+        order = np.argsort(arrivals, kind="stable").tolist()
+        b_price, o_price = bids.price.tolist(), offers.price.tolist()
+        b_seq, o_seq = bids.seq.tolist(), offers.seq.tolist()
+        left = [*bids.quantity_wh.tolist(), *offers.quantity_wh.tolist()]
+        bid_book: list[tuple[int, int, int]] = []  # (-price, seq, bid position)
+        offer_book: list[tuple[int, int, int]] = []  # (price, seq, offer position)
+        trades: list[tuple[int, int, int, int]] = []  # (bid, offer, Wh, price)
+        for at in order:
+            if at < nb:  # a bid arrives
+                i, limit = at, b_price[at]
+                while left[i] and offer_book and offer_book[0][0] <= limit:
+                    price, _, j = offer_book[0]
+                    q = min(left[i], left[nb + j])
+                    trades.append((i, j, q, price))
+                    left[i] -= q
+                    left[nb + j] -= q
+                    if not left[nb + j]:
+                        heapq.heappop(offer_book)
+                if left[i]:
+                    heapq.heappush(bid_book, (-limit, b_seq[i], i))
+            else:  # an offer arrives
+                j = at - nb
+                limit = o_price[j]
+                while left[at] and bid_book and -bid_book[0][0] >= limit:
+                    neg, _, i = bid_book[0]
+                    q = min(left[at], left[i])
+                    trades.append((i, j, q, -neg))
+                    left[at] -= q
+                    left[i] -= q
+                    if not left[i]:
+                        heapq.heappop(bid_book)
+                if left[at]:
+                    heapq.heappush(offer_book, (limit, o_seq[j], j))
+        rows = np.array(trades, dtype=np.int64).reshape(-1, 4)
+        return Trades(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy())
+
+
+MECHANISMS: dict[str, Mechanism] = {
+    m.name: m for m in (PayAsClear(), PayAsBid(), McAfee(), ContinuousDoubleAuction())
+}
 """Mechanisms by name (``gridshare simulate --market NAME`` in a later step)."""

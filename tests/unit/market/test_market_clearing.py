@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gridshare.market.clearing import (
     MECHANISMS,
+    ContinuousDoubleAuction,
     MarketError,
     McAfee,
     OrderColumns,
@@ -62,9 +63,10 @@ def test_every_mechanism_keeps_the_invariants(
     assert (seller_price >= o.price[trades.offer]).all()
     # the volume is the efficient one (unit-by-unit reference); McAfee may drop one Wh
     efficient = efficient_volume(bids, offers)
-    assert trades.volume_wh in (
-        (efficient, max(efficient - 1, 0)) if name == "mcafee" else (efficient,)
-    )
+    if name == "mcafee":
+        assert trades.volume_wh in (efficient, max(efficient - 1, 0))
+    elif name != "cda":  # a CDA matches as orders arrive, not in merit order
+        assert trades.volume_wh == efficient
     # money is conserved to the micro: payments = receipts + what the fund keeps, which
     # is rounding (at most a micro per trade) unless McAfee reduced trade
     pays, gets = trades.buyer_pays(), trades.seller_receives()
@@ -150,3 +152,23 @@ def test_mcafee_reduces_trade_when_the_next_pair_does_not_fit() -> None:
     assert trades.seller_price.tolist() == [100]  # sellers get the marginal offer
     # 9 Wh: buyers pay ceil(2.7) = 3 micros, sellers get floor(0.9) = 0; the fund keeps 3
     assert (int(trades.buyer_pays().sum()), int(trades.seller_receives().sum())) == (3, 0)
+
+
+def test_cda_matches_on_arrival_at_the_resting_price() -> None:
+    # arrival order: offer 10 @ 400 (seq 0), bid 6 @ 500 (seq 1), bid 10 @ 300 (seq 2),
+    # offer 10 @ 200 (seq 3)
+    bids = OrderColumns(np.array([6, 10]), np.array([500, 300]), np.array([1, 2]))
+    offers = OrderColumns(np.array([10, 10]), np.array([400, 200]), np.array([0, 3]))
+    trades = ContinuousDoubleAuction().clear(bids, offers)
+    # the bid @ 500 takes 6 of the resting offer @ 400 at 400; the offer @ 200 then
+    # meets the resting bid @ 300 and trades 10 at 300
+    assert trades.bid.tolist() == [0, 1]
+    assert trades.offer.tolist() == [0, 1]
+    assert trades.quantity_wh.tolist() == [6, 10]
+    assert trades.price.tolist() == [400, 300]
+
+
+def test_cda_gives_time_priority_among_equal_prices() -> None:
+    offers = OrderColumns(np.array([5, 5]), np.array([100, 100]), np.array([0, 1]))
+    bids = OrderColumns(np.array([5]), np.array([100]), np.array([2]))
+    assert ContinuousDoubleAuction().clear(bids, offers).offer.tolist() == [0]
