@@ -332,3 +332,37 @@ MECHANISMS: dict[str, Mechanism] = {
     m.name: m for m in (PayAsClear(), PayAsBid(), McAfee(), ContinuousDoubleAuction())
 }
 """Mechanisms by name (``gridshare simulate --market NAME`` in a later step)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GridFallback:
+    """What each order did not trade in the market, settled with the main grid."""
+
+    bid_wh: IntArray
+    """Unmatched Wh per bid, bought from the grid at its import price."""
+    offer_wh: IntArray
+    """Unmatched Wh per offer, sold to the grid at its export price."""
+    bid_cost: IntArray
+    """Micro-units each bid pays the grid (rounded up)."""
+    offer_income: IntArray
+    """Micro-units each offer receives from the grid (rounded down)."""
+
+
+def grid_fallback(
+    bids: OrderColumns, offers: OrderColumns, trades: Trades, grid_buy: int, grid_sell: int
+) -> GridFallback:
+    """Unmatched demand falls back to the grid's import tariff, unmatched supply to its
+    export tariff (micro-units per kWh), whatever the orders' limits: the grid always
+    delivers and always takes the energy."""
+    if not 0 <= grid_sell <= grid_buy:
+        raise MarketError("grid prices must satisfy 0 <= export price <= import price")
+    bought = np.bincount(trades.bid, weights=trades.quantity_wh, minlength=len(bids))
+    sold = np.bincount(trades.offer, weights=trades.quantity_wh, minlength=len(offers))
+    bid_wh = bids.quantity_wh - bought.astype(np.int64)
+    offer_wh = offers.quantity_wh - sold.astype(np.int64)
+    return GridFallback(
+        bid_wh,
+        offer_wh,
+        -(-(bid_wh * grid_buy) // WH_PER_KWH),
+        (offer_wh * grid_sell) // WH_PER_KWH,
+    )

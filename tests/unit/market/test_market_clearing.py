@@ -19,6 +19,7 @@ from gridshare.market.clearing import (
     PayAsBid,
     PayAsClear,
     cross,
+    grid_fallback,
     k_price,
 )
 
@@ -172,3 +173,32 @@ def test_cda_gives_time_priority_among_equal_prices() -> None:
     offers = OrderColumns(np.array([5, 5]), np.array([100, 100]), np.array([0, 1]))
     bids = OrderColumns(np.array([5]), np.array([100]), np.array([2]))
     assert ContinuousDoubleAuction().clear(bids, offers).offer.tolist() == [0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(orders, orders, st.sampled_from(sorted(MECHANISMS)))
+def test_what_the_market_leaves_goes_to_the_grid(
+    bids: list[tuple[int, int]], offers: list[tuple[int, int]], name: str
+) -> None:
+    b, o = columns(bids), columns(offers, 500)
+    trades = MECHANISMS[name].clear(b, o)
+    rest = grid_fallback(b, o, trades, 280_000, 70_000)
+    bought = np.bincount(trades.bid, weights=trades.quantity_wh, minlength=len(b))
+    sold = np.bincount(trades.offer, weights=trades.quantity_wh, minlength=len(o))
+    assert (rest.bid_wh + bought == b.quantity_wh).all()  # every Wh is somewhere, once
+    assert (rest.offer_wh + sold == o.quantity_wh).all()
+    assert (rest.bid_wh >= 0).all()
+    assert (rest.offer_wh >= 0).all()
+    assert (rest.bid_cost * 1000 >= rest.bid_wh * 280_000).all()
+    assert (rest.offer_income * 1000 <= rest.offer_wh * 70_000).all()
+
+
+def test_grid_fallback_refuses_inverted_tariffs() -> None:
+    with pytest.raises(MarketError, match="export price <= import price"):
+        grid_fallback(
+            columns([(1, 1)]),
+            columns([(1, 1)]),
+            PayAsClear().clear(columns([(1, 1)]), columns([(1, 1)])),
+            10,
+            20,
+        )
