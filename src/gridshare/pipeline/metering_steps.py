@@ -44,10 +44,9 @@ class MeteringChain(Protocol):
     def minted_in_intervals(self, starts: Sequence[int]) -> list[int]: ...
 
 
-class CommitmentStep:
-    """Commit each closed interval's Merkle roots and aggregates on chain."""
-
-    name = "commit"
+class _ChainStep:
+    """What both steps share: the community's meters, their devices, the chain, and a
+    buffer of ``flush_every`` intervals sent in batched transactions."""
 
     def __init__(
         self,
@@ -62,10 +61,32 @@ class CommitmentStep:
         self.chain = chain
         self.flush_every = flush_every
         self._kinds = community.catalogue.kind_code
+        self.transactions = 0
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+        self.flush()
+
+
+class CommitmentStep(_ChainStep):
+    """Commit each closed interval's Merkle roots and aggregates on chain."""
+
+    name = "commit"
+
+    def __init__(
+        self,
+        community: Community,
+        devices: Sequence[bytes | None],
+        chain: MeteringChain,
+        *,
+        flush_every: int = 1,
+    ) -> None:
+        super().__init__(community, devices, chain, flush_every=flush_every)
         self._pending: list[IntervalCommitment] = []
         self.committed = 0
         self.committed_readings = 0
-        self.transactions = 0
 
     def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
         if not len(closed.batch):
@@ -97,9 +118,6 @@ class CommitmentStep:
             self.committed_readings += sum(c.readings for c in self._pending)
             self._pending = []
 
-    def finish(self, run_id: str, tx: StoreTransaction) -> None:
-        self.flush()
-
     def summary(self) -> dict[str, JsonValue]:
         return {
             "commitments": self.committed,
@@ -108,7 +126,7 @@ class CommitmentStep:
         }
 
 
-class CertificationStep:
+class CertificationStep(_ChainStep):
     """Mint granular certificates for each committed interval's production (1 token = 1 Wh)."""
 
     name = "certify"
@@ -121,16 +139,11 @@ class CertificationStep:
         *,
         flush_every: int = 1,
     ) -> None:
-        self.community = community
-        self.devices = devices
-        self.chain = chain
-        self.flush_every = flush_every
-        self._kinds = community.catalogue.kind_code
+        super().__init__(community, devices, chain, flush_every=flush_every)
         self._pending: list[Issue] = []
         self._intervals = 0
         self.issued_wh = 0
         self.certificates = 0
-        self.transactions = 0
 
     def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
         if len(closed.batch):
@@ -146,9 +159,6 @@ class CertificationStep:
             self.certificates += len(self._pending)
         self._pending = []
         self._intervals = 0
-
-    def finish(self, run_id: str, tx: StoreTransaction) -> None:
-        self.flush()
 
     def summary(self) -> dict[str, JsonValue]:
         return {
