@@ -269,9 +269,6 @@ class MeteringLedger:
         self.sent += sent
         return sent
 
-    def minted_in_interval(self, start_s: int) -> int:
-        return int(self.certificate.functions.minted_in_interval(start_s).call())
-
     def commitments(self, starts: Sequence[int]) -> list[IntervalCommitment | None]:
         """What the chain holds for many intervals (one call per 256)."""
         found: list[IntervalCommitment | None] = []

@@ -62,6 +62,10 @@ class _ChainStep:
         self.flush_every = flush_every
         self._kinds = community.catalogue.kind_code
         self.transactions = 0
+        self._start()
+
+    def _start(self) -> None:
+        """Set up what the step accumulates."""
 
     def flush(self) -> None:
         raise NotImplementedError
@@ -75,15 +79,7 @@ class CommitmentStep(_ChainStep):
 
     name = "commit"
 
-    def __init__(
-        self,
-        community: Community,
-        devices: Sequence[bytes | None],
-        chain: MeteringChain,
-        *,
-        flush_every: int = 1,
-    ) -> None:
-        super().__init__(community, devices, chain, flush_every=flush_every)
+    def _start(self) -> None:
         self._pending: list[IntervalCommitment] = []
         self.committed = 0
         self.committed_readings = 0
@@ -131,15 +127,7 @@ class CertificationStep(_ChainStep):
 
     name = "certify"
 
-    def __init__(
-        self,
-        community: Community,
-        devices: Sequence[bytes | None],
-        chain: MeteringChain,
-        *,
-        flush_every: int = 1,
-    ) -> None:
-        super().__init__(community, devices, chain, flush_every=flush_every)
+    def _start(self) -> None:
         self._pending: list[Issue] = []
         self._intervals = 0
         self.issued_wh = 0

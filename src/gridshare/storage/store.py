@@ -39,7 +39,7 @@ from gridshare.metering.wire import (
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
 from gridshare.storage import tables as t
-from gridshare.units import Interval, from_unix_seconds
+from gridshare.units import Interval
 
 IntArray = NDArray[np.int64]
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -710,12 +710,6 @@ class SqlStore:
                 .order_by(table.c.interval_start_s),
                 conn,
             )
-
-    def interval_readings(self, start_s: int) -> ReadingBatch:
-        """The stored readings of the interval starting at ``start_s``."""
-        interval = Interval(from_unix_seconds(start_s), self.community.interval_length)
-        with self.transaction() as tx:
-            return tx.read_readings(interval)
 
     def provenance(self, meter_id: str, start_s: int) -> dict[str, Any] | None:
         """Sequence, registers, power quality and signature of one stored reading, from
