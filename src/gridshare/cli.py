@@ -23,6 +23,7 @@ from rich.table import Table
 from gridshare.certificates_cli import certificates_app
 from gridshare.chain_cli import chain_app, keys_app, verify_everything
 from gridshare.errors import GridshareError
+from gridshare.market_cli import market_app
 from gridshare.meters_cli import meters_app
 from gridshare.settings import Settings
 from gridshare.simulator.keys import simulation_operator
@@ -38,6 +39,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(chain_app, name="chain")
 app.add_typer(certificates_app, name="certificates")
 app.add_typer(meters_app, name="meters")
+app.add_typer(market_app, name="market")
 
 
 @app.callback()
@@ -78,6 +80,17 @@ def _summary_table(summary: Mapping[str, object]) -> Table:
     cost = summary["grid_cost"]
     assert isinstance(cost, dict)  # noqa: S101
     table.add_row("Grid cost (import - export)", f"{cost['net_cost']}")
+    if "traded_kwh" in summary:
+        market = summary["market"]
+        assert isinstance(market, dict)  # noqa: S101
+        table.add_row(
+            f"Traded peer to peer ({market['mechanism']})", f"{summary['traded_kwh']:,.1f} kWh"
+        )
+        price = summary.get("mean_clearing_price")
+        table.add_row("  mean price", "n/a" if price is None else f"{price:.4f} /kWh")
+        table.add_row("  members' savings vs grid tariff", str(summary["member_savings"]))
+        table.add_row("  fees to the community fund", str(summary["fees"]))
+        table.add_row("  orders (refused)", f"{market['orders']:,} ({market['orders_rejected']:,})")
     if "commitments" in summary:
         table.add_row("Intervals committed on chain", f"{summary['commitments']:,}")
         issued = summary.get("certificates_issued_wh")
@@ -117,6 +130,21 @@ def simulate(
         bool, typer.Option(help="Delete this community's earlier data first")
     ] = False,
     plots: Annotated[bool, typer.Option(help="Write PNG plots")] = True,
+    market: Annotated[
+        str | None,
+        typer.Option(
+            help="Market mechanism: pay-as-clear, pay-as-bid, mcafee, cda, excess-auction, "
+            "sdr, mid-market or bill-sharing (default: the scenario's)"
+        ),
+    ] = None,
+    ledger: Annotated[
+        bool,
+        typer.Option(
+            help="Run the ledger (embedded chain): commitments, certificates, on-chain "
+            "settlement, audit. --no-ledger for fast research runs"
+        ),
+    ] = True,
+    trading: Annotated[bool, typer.Option(help="Run the peer-to-peer market")] = True,
 ) -> None:
     """Simulate a community through the full pipeline; write summary.json and plots."""
     from gridshare.simulator.run import prepare, run_simulation
@@ -139,7 +167,7 @@ def simulate(
             labels = {
                 "profiles": "Weather, PV, wind and load profiles",
                 "ledger": "Ledger: deploy, register members and devices",
-                "intervals": "Pipeline: meter -> store -> commit -> certify",
+                "intervals": "Pipeline: meter -> store -> commit -> certify -> trade",
                 "verify": "Audit: stored readings vs chain roots and certificates",
                 "plots": "Plots",
             }
@@ -163,7 +191,9 @@ def simulate(
                 replace=replace,
                 progress=progress,
                 plots=plots,
-                operator=lambda: simulation_operator(out_dir, settings),
+                operator=(lambda: simulation_operator(out_dir, settings)) if ledger else None,
+                market=market,
+                trading=trading,
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:

@@ -82,3 +82,18 @@ def certificate(registry: Any, monitoring: Any, operator: str) -> Any:
     return deploy(
         "EnergyCertificate", registry.address, monitoring.address, CERTIFICATE_URI, sender=operator
     )
+
+
+@pytest.fixture
+def trading(registry: Any, credit: Any, monitoring: Any, operator: str) -> Any:
+    """P2PTrading with the operator as the community fund, trusted by CommunityCredit."""
+    deployed = deploy(
+        "P2PTrading",
+        registry.address,
+        credit.address,
+        monitoring.address,
+        operator,
+        sender=operator,
+    )
+    credit.set_trusted(deployed.address, True, sender=operator)
+    return deployed

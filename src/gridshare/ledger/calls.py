@@ -21,11 +21,20 @@ MAX_BATCH = 256
 """Items per call of the contracts' batch functions."""
 
 
+def _abi_type(item: dict[str, Any]) -> str:
+    """The canonical type of an ABI input: structs (``tuple``) spelled out as ``(...)``."""
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){kind.removeprefix('tuple')}"
+    return kind
+
+
 @lru_cache(maxsize=128)
 def _function(contract: str, function: str) -> tuple[bytes, tuple[str, ...]]:
     for item in load_artifact(contract).abi:
         if item["type"] == "function" and item["name"] == function:
-            types = tuple(str(i["type"]) for i in item["inputs"])
+            types = tuple(_abi_type(i) for i in item["inputs"])
             selector = keccak(text=f"{function}({','.join(types)})")[:4]
             return selector, types
     raise ArtifactError(f"{contract} has no function {function!r}")

@@ -23,6 +23,7 @@ CONTRACT_NAMES = (
     "CommunityCredit",
     "EnergyMonitoring",
     "EnergyCertificate",
+    "P2PTrading",
 )
 ARTIFACTS_PACKAGE = "gridshare.ledger.artifacts"
 

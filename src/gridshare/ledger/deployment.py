@@ -21,6 +21,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from gridshare.errors import GridshareError
+from gridshare.ledger.calls import calldata
 from gridshare.ledger.compiled import CONTRACT_NAMES, Artifact, load_artifact
 from gridshare.ledger.transactions import TransactionManager
 
@@ -144,6 +145,9 @@ def verify_deployment(web3: Web3, deployment: Deployment) -> None:
         ("EnergyMonitoring", "registry", "ParticipantRegistry"),
         ("EnergyCertificate", "registry", "ParticipantRegistry"),
         ("EnergyCertificate", "monitoring", "EnergyMonitoring"),
+        ("P2PTrading", "registry", "ParticipantRegistry"),
+        ("P2PTrading", "credit", "CommunityCredit"),
+        ("P2PTrading", "monitoring", "EnergyMonitoring"),
     ):
         linked = contract(web3, deployment, name).functions[view]().call()
         if to_checksum_address(linked) != to_checksum_address(deployment.address(target)):
@@ -180,6 +184,13 @@ def deploy_or_load(
     certificate = _deploy_one(
         tm, "EnergyCertificate", registry.address, monitoring.address, CERTIFICATE_URI
     )
+    # The deployer (the operator) is the community fund until it names another.
+    trading = _deploy_one(
+        tm, "P2PTrading", registry.address, credit.address, monitoring.address, tm.signer.address
+    )
+    # The market's escrow holds the members' credit: CommunityCredit must trust it.
+    trust = calldata("CommunityCredit", "set_trusted", trading.address, True)
+    tm.send({"to": credit.address, "data": trust}, gas=100_000)
     deployment = Deployment(
         chain_id=tm.chain_id,
         deployer=tm.signer.address,
@@ -188,6 +199,7 @@ def deploy_or_load(
             "CommunityCredit": credit,
             "EnergyMonitoring": monitoring,
             "EnergyCertificate": certificate,
+            "P2PTrading": trading,
         },
     )
     deployment.write(path)

@@ -13,7 +13,10 @@ mechanism here matches; they differ in the price each trade gets (see docs/marke
 - :class:`PayAsBid`: discriminatory; each matched pair trades at its own k-rule price.
 - :class:`McAfee`: trade reduction, truthful and weakly budget-balanced.
 - :class:`ContinuousDoubleAuction`: orders matched as they arrive, price-time priority.
-- :class:`ContinuousDoubleAuction`: orders matched as they arrive, price-time priority.
+- :class:`ExcessAuction`: sellers' surplus auctioned to the highest bidders at one price,
+  the highest losing bid (a (k+1)-th price auction).
+- :class:`CommunityScheme`: supply-demand-ratio, mid-market and bill-sharing pricing of
+  the matched volume, shared pro rata (:mod:`gridshare.market.community`).
 
 Money is exact: a trade of ``q`` Wh at ``p`` micros/kWh costs the buyer ``q * p / 1000``
 rounded up and credits the seller the same rounded down; the sub-micro difference goes
@@ -178,13 +181,29 @@ def k_price(bid_price: int, offer_price: int, k: Fraction) -> int:
     return round(offer_price + k * (bid_price - offer_price))
 
 
+@dataclass(frozen=True, slots=True)
+class GridPrices:
+    """The main grid's tariffs at the community's connection, micro-units per kWh."""
+
+    buy: int
+    """What importing from the grid costs (the import tariff)."""
+    sell: int
+    """What exporting to the grid earns (the export tariff)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sell <= self.buy:
+            raise MarketError("grid prices must satisfy 0 <= export price <= import price")
+
+
 class Mechanism(Protocol):
     """A rule that turns one interval's orders into trades."""
 
     @property
     def name(self) -> str: ...
 
-    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades: ...
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +218,9 @@ class PayAsClear:
     k: Fraction = Fraction(1, 2)
     name: str = "pay-as-clear"
 
-    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades:
         c = cross(bids, offers)
         if not len(c):
             return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
@@ -214,7 +235,9 @@ class PayAsBid:
     k: Fraction = Fraction(1, 2)
     name: str = "pay-as-bid"
 
-    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades:
         c = cross(bids, offers)
         spread = c.bid_price - c.offer_price
         # round half to even, exactly, in integers: offer + k * spread
@@ -239,7 +262,9 @@ class McAfee:
 
     name: str = "mcafee"
 
-    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades:
         c = cross(bids, offers)
         if not len(c):
             return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
@@ -288,7 +313,9 @@ class ContinuousDoubleAuction:
 
     name: str = "cda"
 
-    def clear(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades:
         nb = len(bids)
         arrivals = np.concatenate((bids.seq, offers.seq))
         order = np.argsort(arrivals, kind="stable").tolist()
@@ -328,10 +355,123 @@ class ContinuousDoubleAuction:
         return Trades(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy())
 
 
+@dataclass(frozen=True, slots=True)
+class ExcessAuction:
+    """An auction of the sellers' surplus: each Wh on offer goes to the highest bids.
+
+    Offers are the sellers' excess at their reserve prices; the volume is the efficient
+    crossing, and every winner pays one price: the highest *losing* bid (the first bid
+    volume left out), raised to the marginal offer's reserve and never above the lowest
+    winning bid. With unit demand this is the (k+1)-th price auction, where bidding one's
+    true value is optimal; sellers receive the same price.
+    """
+
+    name: str = "excess-auction"
+
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades:
+        c = cross(bids, offers)
+        if not len(c):
+            return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
+        volume = int(c.quantity_wh.sum())
+        losing = _bid_price_of_unit(bids, volume + 1)
+        reserve = int(c.offer_price[-1])
+        price = reserve if losing is None else max(losing, reserve)
+        price = min(price, int(c.bid_price[-1]))
+        return Trades(c.bid, c.offer, c.quantity_wh, np.full(len(c), price, dtype=np.int64))
+
+
+def _bid_price_of_unit(bids: OrderColumns, unit: int) -> int | None:
+    order = merit_order(bids, descending=True)
+    cum = np.cumsum(bids.quantity_wh[order])
+    if unit > cum[-1]:
+        return None
+    return int(bids.price[order][np.searchsorted(cum, unit, side="left")])
+
+
+def pro_rata(total: int, weights: IntArray) -> IntArray:
+    """``total`` split in proportion to ``weights`` in integers (largest remainder, ties
+    to the earlier position): the parts sum to ``total`` exactly."""
+    weights = np.asarray(weights, dtype=np.int64)
+    whole = int(weights.sum())
+    if whole == 0 or total == 0:
+        return np.zeros(weights.size, dtype=np.int64)
+    product = weights.astype(object) * total  # exact beyond int64
+    share = np.array(product // whole, dtype=np.int64)
+    remainder = np.array(product % whole, dtype=np.int64)
+    left = total - int(share.sum())
+    if left:
+        share[np.lexsort((np.arange(weights.size), -remainder))[:left]] += 1
+    return share
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityScheme:
+    """Community pricing: members' positions, not their limits, set the price.
+
+    The internal volume is ``min(demand, supply)``; the long side is matched pro rata
+    (each bid, or each offer, gets the same share of its quantity) and every internal Wh
+    trades at the scheme's internal price from :mod:`gridshare.market.community`, which
+    lies within the grid's prices: ``sdr`` the supply-demand-ratio sellers' price,
+    ``mid-market`` the midpoint of the grid's prices, ``bill-sharing`` zero (the grid bill
+    is then shared pro rata by the grid fallback of each order's unmatched part). With
+    the grid fallback, each member pays exactly what :func:`settle_community` charges,
+    up to half a micro-unit per kWh of price rounding. Limit prices are not honoured:
+    these schemes promise the grid bounds instead.
+    """
+
+    scheme: str = "sdr"
+
+    @property
+    def name(self) -> str:
+        return self.scheme
+
+    def clear(
+        self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
+    ) -> Trades:
+        if grid is None:
+            raise MarketError(f"the {self.scheme} scheme needs the grid's prices")
+        demand, supply = int(bids.quantity_wh.sum()), int(offers.quantity_wh.sum())
+        volume = min(demand, supply)
+        none = np.zeros(0, dtype=np.int64)
+        if volume == 0:
+            return Trades(none, none, none, none)
+        from gridshare.market.community import internal_price
+
+        price = round(internal_price(self.scheme, supply, demand, grid.buy, grid.sell))
+        b_order = np.argsort(bids.seq, kind="stable")
+        o_order = np.argsort(offers.seq, kind="stable")
+        b_q = pro_rata(volume, bids.quantity_wh[b_order])
+        o_q = pro_rata(volume, offers.quantity_wh[o_order])
+        b_cum, o_cum = np.cumsum(b_q), np.cumsum(o_q)
+        ends = _merged_steps(b_cum, o_cum)
+        ends = ends[ends > 0]
+        starts = np.concatenate(([0], ends[:-1]))
+        b_at = np.searchsorted(b_cum, ends, side="left")
+        o_at = np.searchsorted(o_cum, ends, side="left")
+        return Trades(
+            b_order[b_at],
+            o_order[o_at],
+            ends - starts,
+            np.full(ends.size, price, dtype=np.int64),
+        )
+
+
 MECHANISMS: dict[str, Mechanism] = {
-    m.name: m for m in (PayAsClear(), PayAsBid(), McAfee(), ContinuousDoubleAuction())
+    m.name: m
+    for m in (
+        PayAsClear(),
+        PayAsBid(),
+        McAfee(),
+        ContinuousDoubleAuction(),
+        ExcessAuction(),
+        CommunityScheme("sdr"),
+        CommunityScheme("mid-market"),
+        CommunityScheme("bill-sharing"),
+    )
 }
-"""Mechanisms by name (``gridshare simulate --market NAME`` in a later step)."""
+"""Every mechanism by name: ``gridshare simulate --market NAME`` picks one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,26 @@ def _prices(
     raise DataError(f"unknown community pricing scheme {scheme!r}; choose from {SCHEMES}")
 
 
+def internal_price(
+    scheme: str, supply: int, demand: int, grid_buy: int, grid_sell: int
+) -> Fraction:
+    """The price of each Wh traded inside the community under ``scheme`` (micro-units
+    per kWh): what sellers get for it, and what buyers pay for it on top of their share
+    of the grid (the schemes' averages above blend the two)."""
+    if not 0 <= grid_sell <= grid_buy:
+        raise DataError("grid prices must satisfy 0 <= export price <= import price")
+    lb, ls = Fraction(grid_buy), Fraction(grid_sell)
+    if scheme == "sdr":
+        if demand == 0 or supply >= demand:
+            return ls
+        return lb * ls / ((lb - ls) * Fraction(supply, demand) + ls) if ls > 0 else Fraction(0)
+    if scheme == "mid-market":
+        return (lb + ls) / 2
+    if scheme == "bill-sharing":
+        return Fraction(0)
+    raise DataError(f"unknown community pricing scheme {scheme!r}; choose from {SCHEMES}")
+
+
 def settle_community(
     positions_wh: Sequence[int], grid_buy: int, grid_sell: int, scheme: str
 ) -> CommunitySettlement:

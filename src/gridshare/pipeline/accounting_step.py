@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gridshare.balancing.accounting import ParticipantFlows, account_interval
 from gridshare.model import Community, QualityFlag
@@ -34,6 +35,8 @@ class EnergyAccountingStep:
         self.catalogue = community.catalogue
         n = len(community.participants)
         self._stored = self.catalogue.initial_stored_wh.copy()
+        self.last_flows: ParticipantFlows | None = None
+        """The latest interval's per-participant flows (read by later steps)."""
         self._initial_stored_wh = int(self._stored.sum())
         self._by_source = np.zeros(len(SOURCES), dtype=np.int64)
         self._totals = {
@@ -66,6 +69,7 @@ class EnergyAccountingStep:
         balance, flows, self._stored = account_interval(
             closed.batch, self.catalogue, len(self.community.participants), self._stored, quality
         )
+        self.last_flows = flows
         if (
             balance.pcc_import_wh > tariff.import_limit_kw * 1000 * hours
             or balance.pcc_export_wh > tariff.export_limit_kw * 1000 * hours
@@ -92,6 +96,11 @@ class EnergyAccountingStep:
         sums["residual"] += balance.residual_wh
         self._peak_import_wh = max(self._peak_import_wh, balance.pcc_import_wh)
         self._peak_export_wh = max(self._peak_export_wh, balance.pcc_export_wh)
+
+    @property
+    def stored_wh(self) -> NDArray[np.int64]:
+        """Energy stored per meter after the latest interval."""
+        return self._stored
 
     def totals(self) -> ParticipantFlows:
         """Per-participant totals so far (int Wh)."""

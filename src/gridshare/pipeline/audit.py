@@ -9,6 +9,8 @@
 3. Device signatures: every stored signed bundle must recover its meter's registered
    device, and every stored reading must be what its device signed. In a community fed
    by signed meters, a stored reading no signature attests is a problem too.
+4. Market: stored orders, fills, trades and settlements against their signatures, the
+   meters and the P2PTrading contract's ``Settled`` events (:mod:`.market_audit`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from web3 import Web3
 
 from gridshare.certificates.issuance import split_token_id
 from gridshare.certificates.report import Mint, decode_certificate_events
-from gridshare.ledger.deployment import Deployment
+from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.metering import MeteringLedger
 from gridshare.ledger.state import CommunityState
+from gridshare.market.orders import MarketRules, domain_separator
 from gridshare.metering.evidence import audit_signed_readings
+from gridshare.model.chain import ChainEvent
 from gridshare.pipeline.chain_sync import index_chain, verify
+from gridshare.pipeline.market_audit import audit_market
 from gridshare.pipeline.metering_steps import audit_metering
 from gridshare.pipeline.steps import JsonValue
 from gridshare.storage.store import SqlStore
@@ -153,4 +158,47 @@ def audit_all(
             "their device's signature"
             + ("" if bundles else " (a simulated community: its meters sign nothing)")
         )
+        _audit_market(report, web3, deployment, store, community_id, events)
     return report
+
+
+def _audit_market(
+    report: AuditReport,
+    web3: Web3,
+    deployment: Deployment,
+    store: SqlStore,
+    community_id: str,
+    events: list[ChainEvent],
+) -> None:
+    intervals = store.market_intervals(community_id)
+    if "P2PTrading" not in deployment.contracts:
+        return
+    p2p = contract(web3, deployment, "P2PTrading")
+    address = bytes.fromhex(deployment.address("P2PTrading")[2:])
+    rules = MarketRules(
+        interval_s=int(p2p.functions.interval_length_s().call()),
+        fee_per_kwh=int(p2p.functions.fee_per_kwh().call()),
+        fee_bps=int(p2p.functions.fee_bps().call()),
+    )
+    settled = {
+        int(str(e.arg("start"))): dict(e.args)
+        for e in events
+        if e.contract == "P2PTrading" and e.event == "Settled"
+    }
+    if not len(intervals) and not settled:
+        return
+    market = audit_market(
+        intervals,
+        store.market_fills(community_id),
+        store.market_trades(community_id),
+        store.grid_exports(community_id),
+        settled,
+        domain_separator(deployment.chain_id, address),
+        rules,
+    )
+    report.problems += market.problems
+    report.findings.append(
+        f"Market of {community_id}: {market.intervals} intervals and {market.orders} orders "
+        f"checked against their signatures and the meters; {market.settled_on_chain} "
+        "settlements compared with the chain"
+    )

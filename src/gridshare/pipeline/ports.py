@@ -54,6 +54,23 @@ class StoreTransaction(Protocol):
         """Store per-participant totals of a run (aligned with the community's participants)."""
         ...
 
+    def write_market_interval(
+        self,
+        interval: dict[str, Any],
+        fills: Sequence[dict[str, Any]],
+        trades: Sequence[dict[str, Any]],
+    ) -> None:
+        """Record one settled market interval: totals, per-order fills, trades."""
+        ...
+
+    def write_market_rejections(self, rejections: Sequence[dict[str, Any]]) -> None:
+        """Record refused orders with their reasons."""
+        ...
+
+    def write_market_member_totals(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Per-member market results of a run."""
+        ...
+
     def write_commitment(self, commitment: dict[str, Any]) -> None:
         """Record what was committed on chain for an interval (replacing an earlier row)."""
         ...

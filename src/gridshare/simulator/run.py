@@ -16,7 +16,9 @@ from gridshare.errors import ConfigurationError
 from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import deploy_or_load
 from gridshare.ledger.keys import Signer
+from gridshare.ledger.market import MarketLedger
 from gridshare.ledger.metering import MeteringLedger
+from gridshare.market.orders import address_of, domain_separator
 from gridshare.model import Community
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
@@ -25,6 +27,12 @@ from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep
 from gridshare.pipeline.steps import Step
 from gridshare.simulator.clock import SimulatedClock
 from gridshare.simulator.community import build_community
+from gridshare.simulator.market import (
+    build_market,
+    escrow_deposits,
+    market_rules,
+    member_keys,
+)
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.onchain import onboard
 from gridshare.simulator.scenario import Scenario, ScenarioError, load_scenario
@@ -113,12 +121,19 @@ def run_simulation(
     progress: Progress | None = None,
     plots: bool = True,
     operator: Signer | Callable[[], Signer] | None = None,
+    market: str | None = None,
+    trading: bool = True,
 ) -> SimulationResult:
     """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``.
 
     With an ``operator`` key the run also has a ledger: an embedded chain in ``out_dir``
     (started afresh), the community's members, devices and generators registered on it,
     every interval committed and its production certified, and finally audited.
+
+    With ``trading`` the members trade through their agents on the peer-to-peer market,
+    with the scenario's mechanism or ``market`` (a name from
+    :data:`gridshare.market.clearing.MECHANISMS`); with a ledger, every interval's trades
+    are settled on the P2PTrading contract.
     """
     community, clock, source, weather, start, end = build_simulation(
         scenario, scenario_name, progress
@@ -176,12 +191,45 @@ def run_simulation(
 
         accounting = EnergyAccountingStep(community)
         steps: list[Step] = [accounting]
+        flush = SIMULATION_INTERVALS_PER_TRANSACTION
         if ledger is not None:
-            flush = SIMULATION_INTERVALS_PER_TRANSACTION
             steps += [
                 CommitmentStep(community, devices, ledger, flush_every=flush),
                 CertificationStep(community, devices, ledger, flush_every=flush),
             ]
+        if trading:
+            deposits = escrow_deposits(community, scenario.market, scenario.simulation.days)
+            market_chain = None
+            domain = domain_separator(0, bytes(20))  # off-chain only: no contract
+            if ledger is not None and connection is not None:
+                market_chain = MarketLedger(connection.transactions, ledger.deployment)
+                domain = market_chain.domain
+                interval_s = int(community.interval_length.total_seconds())
+                # a simulated day passes in seconds: nobody could dispute in between
+                market_chain.configure(
+                    market_rules(scenario.market, interval_s),
+                    dispute_window_s=0,
+                    withdrawal_delay_s=86_400,
+                )
+                keys = member_keys(community, seed)
+                market_chain.fund(
+                    {"0x" + address_of(keys[i]).hex(): amount for i, amount in deposits.items()},
+                    reference=f"{run_id}/escrow",
+                )
+            steps.append(
+                build_market(
+                    community,
+                    scenario.market,
+                    seed,
+                    accounting,
+                    domain,
+                    deposits,
+                    mechanism=market,
+                    chain=market_chain,
+                    flush_every=flush,
+                    signed=ledger is not None,
+                )
+            )
         pipeline = Pipeline(
             community,
             clock,

@@ -191,12 +191,43 @@ class GroupSpec(_Strict):
         return self
 
 
+class MarketSpec(_Strict):
+    """The community's peer-to-peer market (docs/market.md)."""
+
+    mechanism: str = "pay-as-clear"
+    fee_per_kwh: Price = Decimal(0)
+    fee_percent: Annotated[Number, Field(ge=0.0, le=10.0)] = 0.0
+    min_price_per_kwh: Price = Decimal(0)
+    max_price_per_kwh: Price = Decimal(10)
+    escrow_per_member: Price = Decimal(200)
+    """Credit each member deposits in the market's escrow at the start (currency)."""
+    escrow_per_commercial_member: Price = Decimal(3000)
+    bid_fraction: Fraction = 0.6
+    """Agents bid this far from the export towards the import price (varied per member)."""
+    ask_fraction: Fraction = 0.3
+    variation: Annotated[Number, Field(ge=0.0, lt=0.5)] = 0.15
+    """Per-member spread of the agents' fractions (uniform, +-)."""
+
+    @model_validator(mode="after")
+    def _known_mechanism(self) -> MarketSpec:
+        from gridshare.market.clearing import MECHANISMS
+
+        if self.mechanism not in MECHANISMS:
+            raise ValueError(
+                f"unknown mechanism {self.mechanism!r}; choose from {', '.join(MECHANISMS)}"
+            )
+        if self.min_price_per_kwh > self.max_price_per_kwh:
+            raise ValueError("min_price_per_kwh must be <= max_price_per_kwh")
+        return self
+
+
 class Scenario(_Strict):
     community: CommunitySpec
     simulation: SimulationSpec
     weather: WeatherSpec
     grid: GridSpec
     groups: Annotated[list[GroupSpec], Field(min_length=1)]
+    market: MarketSpec = Field(default_factory=MarketSpec)
 
     @model_validator(mode="after")
     def _unique_group_names(self) -> Scenario:

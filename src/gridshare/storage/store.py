@@ -386,6 +386,39 @@ class SqlTransaction:
         )
         self.connection.execute(table.insert(), commitment)
 
+    # -- market ---------------------------------------------------------------------
+    def write_market_interval(
+        self,
+        interval: dict[str, Any],
+        fills: Sequence[dict[str, Any]],
+        trades: Sequence[dict[str, Any]],
+    ) -> None:
+        """Record one settled interval of the market (replacing an earlier record)."""
+        key = (interval["community_id"], interval["interval_start_s"])
+        for table in (t.market_intervals, t.market_fills, t.market_trades):
+            self.connection.execute(
+                delete(table).where(
+                    table.c.community_id == key[0], table.c.interval_start_s == key[1]
+                )
+            )
+        self.connection.execute(t.market_intervals.insert(), interval)
+        if fills:
+            self.connection.execute(t.market_fills.insert(), list(fills))
+        if trades:
+            self.connection.execute(t.market_trades.insert(), list(trades))
+
+    def write_market_rejections(self, rejections: Sequence[dict[str, Any]]) -> None:
+        """Record refused orders with their reasons."""
+        if rejections:
+            self.connection.execute(t.market_rejections.insert(), list(rejections))
+
+    def write_market_member_totals(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Per-member market results of a run (replacing earlier rows of the run)."""
+        if rows:
+            table = t.market_member_totals
+            self.connection.execute(delete(table).where(table.c.run_id == rows[0]["run_id"]))
+            self.connection.execute(table.insert(), list(rows))
+
     # -- results --------------------------------------------------------------------
     def write_balance(
         self, interval: Interval, balance: IntervalBalance, received: int, expected: int
@@ -613,6 +646,16 @@ class SqlStore:
             conn.execute(
                 delete(t.reading_conflicts).where(t.reading_conflicts.c.meter_pk.in_(meter_pks))
             )
+            for table in (
+                t.market_intervals,
+                t.market_fills,
+                t.market_trades,
+                t.market_rejections,
+            ):
+                conn.execute(delete(table).where(table.c.community_id == community_id))
+            conn.execute(
+                delete(t.market_member_totals).where(t.market_member_totals.c.run_id.in_(run_ids))
+            )
             conn.execute(
                 delete(t.interval_balances).where(
                     t.interval_balances.c.community_id == community_id
@@ -700,6 +743,50 @@ class SqlStore:
                 select(t.rejected_readings).order_by(t.rejected_readings.c.rejection_pk), conn
             )
 
+    def _frame(self, table: Any, community_id: str, *order: Any) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(
+                select(table).where(table.c.community_id == community_id).order_by(*order), conn
+            )
+
+    def market_intervals(self, community_id: str) -> pd.DataFrame:
+        """Each settled market interval: mechanism, volume, money, trades root."""
+        table = t.market_intervals
+        return self._frame(table, community_id, table.c.interval_start_s)
+
+    def market_fills(self, community_id: str) -> pd.DataFrame:
+        """Every order of every settled interval with its fill and settlement."""
+        table = t.market_fills
+        return self._frame(table, community_id, table.c.interval_start_s, table.c.position)
+
+    def market_trades(self, community_id: str) -> pd.DataFrame:
+        """Every matched stretch between two orders."""
+        table = t.market_trades
+        return self._frame(table, community_id, table.c.interval_start_s, table.c.row)
+
+    def market_rejections(self, community_id: str) -> pd.DataFrame:
+        table = t.market_rejections
+        return self._frame(table, community_id, table.c.rejection_pk)
+
+    def market_member_totals(self, run_id: str) -> pd.DataFrame:
+        table = t.market_member_totals
+        with self.engine.connect() as conn:
+            return pd.read_sql(
+                select(table).where(table.c.run_id == run_id).order_by(table.c.participant_id),
+                conn,
+            )
+
+    def latest_run(self, community_id: str) -> str | None:
+        """The most recently started finished run of a community."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.runs.c.run_id)
+                .where(t.runs.c.community_id == community_id, t.runs.c.status == "finished")
+                .order_by(t.runs.c.started_at_s.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else str(row[0])
+
     def commitments(self, community_id: str) -> pd.DataFrame:
         """What the store recorded as committed on chain, one row per interval."""
         table = t.interval_commitments
@@ -775,6 +862,18 @@ class SqlStore:
                 .where(t.meters.c.community_id == community_id, t.meters.c.kind == "production")
             ).all()  # fmt: skip
         return {(bytes.fromhex(d[2:]), int(s)): int(e) for d, s, e in rows}
+
+    def grid_exports(self, community_id: str) -> dict[tuple[str, int], int]:
+        """(participant id, interval start) -> Wh its grid-connection meters exported."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.meters.c.participant_id, t.readings.c.interval_start_s,
+                       func.sum(t.readings.c.export_wh))
+                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
+                .where(t.meters.c.community_id == community_id, t.meters.c.kind == "grid")
+                .group_by(t.meters.c.participant_id, t.readings.c.interval_start_s)
+            ).all()  # fmt: skip
+        return {(str(p), int(s)): int(e) for p, s, e in rows}
 
     def stored_energy(self, community_id: str) -> dict[tuple[str, int], tuple[int, int]]:
         """(meter id, interval start) -> (import, export) of the community's readings."""

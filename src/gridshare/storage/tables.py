@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -249,4 +250,96 @@ interval_commitments = Table(
     Column("certified_wh", BigInteger, nullable=False),
     Column("tx_hash", String(66), nullable=True),
     PrimaryKeyConstraint("community_id", "interval_start_s"),
+)
+
+market_intervals = Table(
+    "market_intervals",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("mechanism", String(40), nullable=False),
+    Column("orders", Integer, nullable=False),
+    Column("volume_wh", BigInteger, nullable=False),
+    Column("buyers_paid", BigInteger, nullable=False),
+    Column("sellers_credited", BigInteger, nullable=False),
+    Column("refunds", BigInteger, nullable=False),
+    Column("fees", BigInteger, nullable=False),
+    Column("to_fund", BigInteger, nullable=False),
+    Column("trades_root", String(66), nullable=False),
+    Column("settled_on_chain", Boolean, nullable=False),
+    PrimaryKeyConstraint("community_id", "interval_start_s"),
+)
+
+market_fills = Table(
+    "market_fills",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("order_hash", String(66), nullable=False),
+    Column("maker", String(42), nullable=False),
+    Column("participant_id", String(128), nullable=True),
+    Column("side", String(4), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("first_interval", BigInteger, nullable=False),
+    Column("intervals", Integer, nullable=False),
+    Column("quantity_wh", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("expiry", BigInteger, nullable=False),
+    Column("terms", String(66), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("filled_wh", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("delivered_wh", BigInteger, nullable=False),
+    Column("refund", BigInteger, nullable=False),
+    Column("credited", BigInteger, nullable=False),
+    PrimaryKeyConstraint("community_id", "interval_start_s", "position"),
+)
+
+Index("market_fills_by_maker", market_fills.c.community_id, market_fills.c.maker)
+
+market_trades = Table(
+    "market_trades",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("buy_position", Integer, nullable=False),
+    Column("sell_position", Integer, nullable=False),
+    Column("quantity_wh", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("seller_price", BigInteger, nullable=False),
+    Column("stage", String(40), nullable=False),
+    PrimaryKeyConstraint("community_id", "interval_start_s", "row"),
+)
+
+market_rejections = Table(
+    "market_rejections",
+    metadata,
+    Column("rejection_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=True),
+    Column("maker", String(42), nullable=True),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("order_json", Text, nullable=False),
+)
+
+market_member_totals = Table(
+    "market_member_totals",
+    metadata,
+    Column("run_id", String(128), nullable=False),
+    Column("participant_id", String(128), nullable=False),
+    Column("bought_wh", BigInteger, nullable=False),
+    Column("sold_wh", BigInteger, nullable=False),
+    Column("delivered_wh", BigInteger, nullable=False),
+    Column("received_wh", BigInteger, nullable=False),
+    Column("paid", BigInteger, nullable=False),
+    Column("credited", BigInteger, nullable=False),
+    Column("fees", BigInteger, nullable=False),
+    Column("grid_cost", BigInteger, nullable=False),
+    Column("grid_only_cost", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "participant_id"),
 )

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gridshare.market.clearing import (
     MECHANISMS,
     ContinuousDoubleAuction,
+    GridPrices,
     MarketError,
     McAfee,
     OrderColumns,
@@ -22,6 +23,10 @@ from gridshare.market.clearing import (
     grid_fallback,
     k_price,
 )
+
+GRID = GridPrices(buy=280_000, sell=70_000)
+SCHEMES = {"sdr", "mid-market", "bill-sharing"}
+"""Mechanisms that price by position within the grid's prices, not by the limits."""
 
 orders = st.lists(
     st.tuples(st.integers(1, 2_000), st.integers(0, 500_000)), min_size=0, max_size=25
@@ -52,19 +57,26 @@ def test_every_mechanism_keeps_the_invariants(
     bids: list[tuple[int, int]], offers: list[tuple[int, int]], name: str
 ) -> None:
     b, o = columns(bids), columns(offers, first_seq=1_000)
-    trades = MECHANISMS[name].clear(b, o)
+    trades = MECHANISMS[name].clear(b, o, GRID)
     # energy matched never exceeds either side's quantity
     bought = np.bincount(trades.bid, weights=trades.quantity_wh, minlength=len(b))
     sold = np.bincount(trades.offer, weights=trades.quantity_wh, minlength=len(o))
     assert (bought <= b.quantity_wh).all()
     assert (sold <= o.quantity_wh).all()
-    # nobody trades beyond their limit
+    # nobody trades beyond their limit (the schemes promise the grid's bounds instead)
     seller_price = trades.price if trades.seller_price is None else trades.seller_price
-    assert (trades.price <= b.price[trades.bid]).all()
-    assert (seller_price >= o.price[trades.offer]).all()
+    if name in SCHEMES:
+        assert ((trades.price >= 0) & (trades.price <= GRID.buy)).all()
+        internal = min(sum(q for q, _ in bids), sum(q for q, _ in offers))
+        assert trades.volume_wh == internal
+    else:
+        assert (trades.price <= b.price[trades.bid]).all()
+        assert (seller_price >= o.price[trades.offer]).all()
     # the volume is the efficient one (unit-by-unit reference); McAfee may drop one Wh
     efficient = efficient_volume(bids, offers)
-    if name == "mcafee":
+    if name in SCHEMES:
+        pass
+    elif name == "mcafee":
         assert trades.volume_wh in (efficient, max(efficient - 1, 0))
     elif name != "cda":  # a CDA matches as orders arrive, not in merit order
         assert trades.volume_wh == efficient
@@ -77,7 +89,7 @@ def test_every_mechanism_keeps_the_invariants(
         assert (fund <= 1).all()
     assert int(pays.sum()) == int(gets.sum()) + int(fund.sum())
     # deterministic: the same inputs give the same result
-    again = MECHANISMS[name].clear(columns(bids), columns(offers, first_seq=1_000))
+    again = MECHANISMS[name].clear(columns(bids), columns(offers, first_seq=1_000), GRID)
     assert again.bid.tolist() == trades.bid.tolist()
     assert again.price.tolist() == trades.price.tolist()
 
@@ -181,7 +193,7 @@ def test_what_the_market_leaves_goes_to_the_grid(
     bids: list[tuple[int, int]], offers: list[tuple[int, int]], name: str
 ) -> None:
     b, o = columns(bids), columns(offers, 500)
-    trades = MECHANISMS[name].clear(b, o)
+    trades = MECHANISMS[name].clear(b, o, GRID)
     rest = grid_fallback(b, o, trades, 280_000, 70_000)
     bought = np.bincount(trades.bid, weights=trades.quantity_wh, minlength=len(b))
     sold = np.bincount(trades.offer, weights=trades.quantity_wh, minlength=len(o))

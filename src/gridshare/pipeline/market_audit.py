@@ -1,0 +1,167 @@
+"""The market's part of ``gridshare verify``: stored trades and fills against the chain.
+
+For every market interval the store records, it checks that
+
+- every stored order is intact: its fields hash to the stored order hash and its
+  signature recovers its maker for this chain's P2PTrading contract;
+- no order is filled beyond its quantity, no buyer pays above its limit and no seller
+  receives below it (for mechanisms that promise limits), energy bought = sold;
+- the stored trades hash to the stored trades root, and an interval settled on chain has
+  a ``Settled`` event with the same root, volume and buyers' payments;
+- what a seller is recorded as delivering is what its metered grid export shows (at
+  most what it sold), so refunds for shortfalls are owed where they were paid;
+- the settlement recomputed from the stored fills conserves money to the micro and
+  matches the stored per-order fees, refunds and credits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from gridshare.market.orders import Kind, MarketRules, Order, Side
+from gridshare.market.session import IntervalClearing, TradeRow
+from gridshare.market.settlement import settle, trades_root
+
+LIMITLESS = {"sdr", "mid-market", "bill-sharing"}
+"""Mechanisms that price by position within the grid's prices, not by the limits."""
+
+
+@dataclass
+class MarketAudit:
+    intervals: int = 0
+    orders: int = 0
+    settled_on_chain: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _order(row: dict[str, Any]) -> Order:
+    return Order(
+        bytes.fromhex(str(row["maker"])[2:]),
+        Side[str(row["side"]).upper()],
+        int(row["first_interval"]),
+        int(row["intervals"]),
+        int(row["quantity_wh"]),
+        int(row["price"]),
+        int(row["nonce"]),
+        int(row["expiry"]),
+        Kind[str(row["kind"]).upper()],
+        bytes.fromhex(str(row["terms"])[2:]),
+        bytes(row["signature"]),
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def _by_interval(frame: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    if not len(frame):
+        return {}
+    return {int(str(k)): g for k, g in frame.groupby("interval_start_s")}
+
+
+def audit_market(
+    intervals: pd.DataFrame,
+    fills: pd.DataFrame,
+    trades: pd.DataFrame,
+    exports: Mapping[tuple[str, int], int],
+    settled: Mapping[int, Mapping[str, object]],
+    domain: bytes,
+    rules: MarketRules,
+) -> MarketAudit:
+    """Check the stored market against itself, the meters and the chain's ``Settled``
+    events (``settled``: interval start -> event arguments)."""
+    audit = MarketAudit()
+    fills_of = _by_interval(fills)
+    trades_of = _by_interval(trades)
+    for row in _records(intervals):
+        start = int(row["interval_start_s"])
+        when = f"market interval {start}"
+        audit.intervals += 1
+        group = fills_of.get(start, fills.iloc[0:0])
+        records = _records(group)
+        orders = [_order(r) for r in records]
+        audit.orders += len(orders)
+        clearing = IntervalClearing(start, orders, str(row["mechanism"]))
+        clearing.filled_wh = [int(v) for v in group["filled_wh"]]
+        clearing.amount = [int(v) for v in group["amount"]]
+        clearing.trades = [
+            TradeRow(
+                int(t["buy_position"]),
+                int(t["sell_position"]),
+                int(t["quantity_wh"]),
+                int(t["price"]),
+                int(t["seller_price"]),
+                str(t["stage"]),
+            )
+            for t in _records(trades_of.get(start, trades.iloc[0:0]))
+        ]
+        for i, (order, r) in enumerate(zip(orders, records, strict=True)):
+            who = f"{when}, order {i} of {r['maker']}"
+            if "0x" + order.struct_hash().hex() != r["order_hash"]:
+                audit.problems.append(f"{who}: its fields no longer hash to the stored order hash")
+            if bool(row["settled_on_chain"]) and order.signer(domain) != order.maker:
+                audit.problems.append(f"{who}: the signature does not recover the maker")
+            filled, amount = int(r["filled_wh"]), int(r["amount"])
+            if filled > order.quantity_wh:
+                audit.problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
+            if clearing.mechanism not in LIMITLESS:
+                if order.side is Side.BUY and amount * 1000 > filled * order.price + 999:
+                    audit.problems.append(f"{who}: pays {amount} for {filled} Wh, above its limit")
+                if order.side is Side.SELL and amount < filled * order.price // 1000:
+                    audit.problems.append(f"{who}: receives {amount}, below its limit")
+        bought, sold = clearing.sides()
+        if bought != sold:
+            audit.problems.append(f"{when}: {bought} Wh bought but {sold} Wh sold")
+        root = trades_root(clearing)
+        if "0x" + root.hex() != row["trades_root"]:
+            audit.problems.append(
+                f"{when}: the stored trades hash to 0x{root.hex()}, not to the recorded root "
+                f"{row['trades_root']}: a trade was changed, added or removed"
+            )
+        # deliveries: sellers' recorded delivery against their metered export
+        delivered_export = []
+        left: dict[str, int] = {}
+        for order, r in zip(orders, records, strict=True):
+            if order.side is Side.SELL:
+                key = (str(r["participant_id"]), start)
+                have = left.setdefault(str(r["participant_id"]), exports.get(key, 0))
+                expected = min(int(r["filled_wh"]), have)
+                left[str(r["participant_id"])] = have - expected
+                if int(r["delivered_wh"]) != expected:
+                    audit.problems.append(
+                        f"{when}: seller {r['maker']} is recorded as delivering "
+                        f"{r['delivered_wh']} Wh; its meter shows {expected} Wh of what it sold"
+                    )
+                delivered_export.append(int(r["delivered_wh"]))
+            else:
+                delivered_export.append(0)
+        s = settle(clearing, delivered_export, rules)
+        if s.debits != s.credits:
+            audit.problems.append(f"{when}: money is not conserved ({s.debits} != {s.credits})")
+        for name, ours in (("fee", s.fee), ("refund", s.refund), ("credited", s.credited)):
+            if [int(v) for v in group[name]] != ours:
+                audit.problems.append(f"{when}: the stored {name}s differ from the settlement")
+        if int(row["buyers_paid"]) != s.debits or int(row["to_fund"]) != s.to_fund:
+            audit.problems.append(f"{when}: the stored totals differ from the settlement")
+        if bool(row["settled_on_chain"]):
+            event = settled.get(start)
+            if event is None:
+                audit.problems.append(f"{when}: recorded as settled, the chain has no settlement")
+                continue
+            audit.settled_on_chain += 1
+            chain_root = event["trades_root"]
+            chain_root_hex = chain_root.hex() if isinstance(chain_root, bytes) else str(chain_root)
+            if chain_root_hex.removeprefix("0x") != root.hex():
+                audit.problems.append(f"{when}: the chain settled trades root 0x{chain_root_hex}")
+            if int(str(event["volume_wh"])) != clearing.volume_wh:
+                audit.problems.append(f"{when}: the chain settled {event['volume_wh']} Wh")
+            if int(str(event["buyers_paid"])) != s.debits:
+                audit.problems.append(f"{when}: the chain took {event['buyers_paid']} from buyers")
+    for start in sorted(set(settled) - {int(s) for s in intervals["interval_start_s"]}):
+        audit.problems.append(f"market interval {start}: settled on chain, the store has no record")
+    return audit

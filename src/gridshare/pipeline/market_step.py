@@ -1,0 +1,401 @@
+"""Pipeline step: the peer-to-peer market, from agents' orders to settlement.
+
+On the close of interval ``t`` the step
+
+1. settles ``t``, cleared one interval earlier: each seller's delivery is its metered
+   export in ``t`` (at most what it sold), the clearing is reconciled with it
+   (:func:`gridshare.market.settlement.settle`), recorded in the store and, with a
+   ledger, settled on the P2PTrading contract (after ``t``'s meter data is committed);
+2. lets every member's trading agent place its signed order for ``t + 1`` from a
+   persistence forecast (what the member imported or exported in ``t``) and its battery
+   state; the book checks each order and records every refusal with its reason;
+3. closes the gate for ``t + 1`` and clears it with the chosen mechanism.
+
+Each member's money is accounted per interval, exactly: what it paid and was credited in
+the market, plus the grid tariff on whatever its metered exchange differs from what it
+traded (unmatched demand and supply fall back to the grid), against what the grid alone
+would have cost; the difference is its saving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gridshare.balancing.accounting import ParticipantFlows
+from gridshare.market.agents import TradingAgent
+from gridshare.market.clearing import GridPrices, Mechanism
+from gridshare.market.orders import MarketRules, Order, OrderBook, Side
+from gridshare.market.session import IntervalClearing, Preferences, clear_interval
+from gridshare.market.settlement import Settlement, settle, trades_root
+from gridshare.model import Community
+from gridshare.model.assets import Battery
+from gridshare.model.community import SOURCES
+from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.steps import JsonValue
+from gridshare.units import micros_to_currency
+
+
+class MarketChain(Protocol):
+    """The P2PTrading contract (``ledger.market.MarketLedger``)."""
+
+    def settle(self, settled: Sequence[tuple[IntervalClearing, Settlement, bytes]]) -> int:
+        """Settle intervals on chain (those with trades); returns transactions sent."""
+        ...
+
+    def release(self, accounts: Sequence[bytes], epoch: int) -> int:
+        """Move the accounts' pending proceeds of ``epoch`` (a UTC day) into escrow."""
+        ...
+
+
+class FlowSource(Protocol):
+    """Where the step reads the interval's metered flows (the accounting step)."""
+
+    @property
+    def last_flows(self) -> ParticipantFlows | None: ...
+
+    @property
+    def stored_wh(self) -> NDArray[np.int64]: ...
+
+
+def _cost(net_wh: int, grid: GridPrices) -> int:
+    """Micro-units the grid charges for a net exchange (> 0 import, < 0 export)."""
+    if net_wh >= 0:
+        return -(-net_wh * grid.buy // 1000)
+    return -(-net_wh * grid.sell // 1000)
+
+
+@dataclass
+class MemberTotals:
+    """One member's market results over the run (int Wh and micro-units)."""
+
+    bought_wh: int = 0
+    sold_wh: int = 0
+    delivered_wh: int = 0
+    received_wh: int = 0
+    paid: int = 0
+    credited: int = 0
+    fees: int = 0
+    grid_cost: int = 0
+    grid_only_cost: int = 0
+
+    @property
+    def savings(self) -> int:
+        return self.grid_only_cost - (self.paid - self.credited + self.grid_cost)
+
+
+@dataclass
+class MarketStep:
+    """Clears and settles the community's market every interval."""
+
+    community: Community
+    flows: FlowSource
+    mechanism: Mechanism
+    rules: MarketRules
+    book: OrderBook
+    agents: Mapping[int, TradingAgent]
+    """Trading agent per participant position."""
+    chain: MarketChain | None = None
+    flush_every: int = 1
+    preferences: Mapping[bytes, Preferences] = field(default_factory=dict)
+    name: str = "market"
+
+    def __post_init__(self) -> None:
+        c = self.community
+        tariff = c.tariff
+        self.grid = GridPrices(
+            tariff.import_price_micros_per_kwh, tariff.export_price_micros_per_kwh
+        )
+        self.interval_s = int(c.interval_length.total_seconds())
+        self._participant_of = {a.maker: i for i, a in self.agents.items()}
+        self.totals = [MemberTotals() for _ in c.participants]
+        self._cleared: dict[int, IntervalClearing] = {}
+        self._pending: list[tuple[IntervalClearing, Settlement, bytes]] = []
+        self._credited_days: dict[int, set[bytes]] = {}
+        self._reliability: dict[bytes, list[int]] = {}  # maker -> [sold, delivered]
+        catalogue = c.catalogue
+        self._battery_wh = np.zeros(len(c.meters), dtype=np.float64)
+        batteries = {a.asset_id: a for a in c.assets if isinstance(a, Battery)}
+        for i, meter in enumerate(c.meters):
+            if meter.asset_id in batteries:
+                self._battery_wh[i] = batteries[meter.asset_id].capacity_kwh * 1000
+        n = len(c.participants)
+        self._capacity_of = np.bincount(
+            catalogue.participant_index, weights=self._battery_wh, minlength=n
+        )
+        production = np.where(catalogue.source_code >= 0)[0]
+        self._source_of: dict[int, str] = {}
+        for m in production:
+            self._source_of.setdefault(
+                int(catalogue.participant_index[m]), SOURCES[catalogue.source_code[m]].value
+            )
+        self.intervals = 0
+        self.traded_wh = 0
+        self.traded_value = 0  # micro-units * Wh / kWh, exact (volume-weighted price)
+        self.fees = 0
+        self.to_fund = 0
+        self.settle_transactions = 0
+        self.orders = 0
+        self.rejected = 0
+
+    # -- per interval -------------------------------------------------------------------
+    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
+        start = closed.interval.start_s
+        flows = self.flows.last_flows
+        if flows is None:
+            return
+        net = flows.grid_import_wh - flows.grid_export_wh
+        clearing = self._cleared.pop(start, None)
+        if clearing is not None:
+            self._settle(clearing, flows, net, tx)
+        else:
+            for i, t in enumerate(self.totals):
+                cost = _cost(int(net[i]), self.grid)
+                t.grid_cost += cost
+                t.grid_only_cost += cost
+        self._place_and_clear(start + self.interval_s, net, tx)
+        self.intervals += 1
+        if self.intervals % self.flush_every == 0:  # the commitment step's cadence
+            self.flush()
+
+    def _settle(
+        self,
+        clearing: IntervalClearing,
+        flows: ParticipantFlows,
+        net: np.ndarray,
+        tx: StoreTransaction,
+    ) -> None:
+        orders = clearing.orders
+        exported = {  # what each seller's connection exported, shared out over its orders
+            maker: int(flows.grid_export_wh[p]) for maker, p in self._participant_of.items()
+        }
+        delivered_export = []
+        for i, order in enumerate(orders):
+            if order.side is Side.SELL:
+                got = min(clearing.filled_wh[i], exported.get(order.maker, 0))
+                exported[order.maker] = exported.get(order.maker, 0) - got
+                delivered_export.append(got)
+            else:
+                delivered_export.append(0)
+        s = settle(clearing, delivered_export, self.rules)
+        root = trades_root(clearing)
+        traded = dict.fromkeys(range(len(self.totals)), 0)  # net Wh received via the market
+        for i, order in enumerate(orders):
+            p = self._participant_of.get(order.maker)
+            filled = clearing.filled_wh[i]
+            self.book.debit(order.maker, s.paid[i])
+            self.book.credit(order.maker, s.credited[i])
+            if p is None:
+                continue
+            t = self.totals[p]
+            t.paid += s.paid[i]
+            t.credited += s.credited[i]
+            t.fees += s.fee[i]
+            agent = self.agents.get(p)
+            if agent is not None:
+                agent.paid(s.paid[i] - s.credited[i])
+            if order.side is Side.BUY:
+                t.bought_wh += filled
+                t.received_wh += s.delivered_wh[i]
+                traded[p] += s.delivered_wh[i]
+            else:
+                t.sold_wh += filled
+                t.delivered_wh += s.delivered_wh[i]
+                traded[p] -= s.delivered_wh[i]
+                record = self._reliability.setdefault(order.maker, [0, 0])
+                record[0] += filled
+                record[1] += s.delivered_wh[i]
+        for p, t in enumerate(self.totals):
+            t.grid_cost += _cost(int(net[p]) - traded[p], self.grid)
+            t.grid_only_cost += _cost(int(net[p]), self.grid)
+        volume = clearing.volume_wh
+        self.traded_wh += volume
+        self.traded_value += sum(r.quantity_wh * r.price for r in clearing.trades)
+        self.fees += sum(s.fee)
+        self.to_fund += s.to_fund
+        cid = self.community.community_id
+        start = clearing.start_s
+        tx.write_market_interval(
+            {
+                "community_id": cid,
+                "interval_start_s": start,
+                "mechanism": clearing.mechanism,
+                "orders": len(orders),
+                "volume_wh": volume,
+                "buyers_paid": s.debits,
+                "sellers_credited": sum(
+                    s.credited[i] for i, o in enumerate(orders) if o.side is Side.SELL
+                ),
+                "refunds": sum(s.refund),
+                "fees": sum(s.fee),
+                "to_fund": s.to_fund,
+                "trades_root": "0x" + root.hex(),
+                "settled_on_chain": self.chain is not None and volume > 0,
+            },
+            [
+                {
+                    "community_id": cid,
+                    "interval_start_s": start,
+                    "position": i,
+                    "order_hash": "0x" + o.struct_hash().hex(),
+                    "maker": "0x" + o.maker.hex(),
+                    "participant_id": self._participant_id(o.maker),
+                    "side": o.side.name.lower(),
+                    "kind": o.kind.name.lower(),
+                    "first_interval": o.first_interval,
+                    "intervals": o.intervals,
+                    "quantity_wh": o.quantity_wh,
+                    "price": o.price,
+                    "nonce": o.nonce,
+                    "expiry": o.expiry,
+                    "terms": "0x" + o.terms.hex(),
+                    "signature": o.signature,
+                    "filled_wh": clearing.filled_wh[i],
+                    "amount": clearing.amount[i],
+                    "fee": s.fee[i],
+                    "delivered_wh": s.delivered_wh[i],
+                    "refund": s.refund[i],
+                    "credited": s.credited[i],
+                }
+                for i, o in enumerate(orders)
+            ],
+            [
+                {
+                    "community_id": cid,
+                    "interval_start_s": start,
+                    "row": k,
+                    "buy_position": r.buy,
+                    "sell_position": r.sell,
+                    "quantity_wh": r.quantity_wh,
+                    "price": r.price,
+                    "seller_price": r.seller_price,
+                    "stage": r.stage,
+                }
+                for k, r in enumerate(clearing.trades)
+            ],
+        )
+        if volume:
+            self._pending.append((clearing, s, root))
+            day = self._credited_days.setdefault(start // 86_400, set())
+            day.update(o.maker for i, o in enumerate(orders) if s.credited[i])
+
+    def _participant_id(self, maker: bytes) -> str | None:
+        p = self._participant_of.get(maker)
+        return None if p is None else self.community.participants[p].participant_id
+
+    def reliability(self, maker: bytes) -> float:
+        """Share of what the member sold that its meter delivered (1.0 before any sale)."""
+        sold, delivered = self._reliability.get(maker, (0, 0))
+        return delivered / sold if sold else 1.0
+
+    def _place_and_clear(self, start: int, net: np.ndarray, tx: StoreTransaction) -> None:
+        stored = self.flows.stored_wh
+        soc_num = np.bincount(
+            self.community.catalogue.participant_index,
+            weights=np.where(self._battery_wh > 0, stored, 0),
+            minlength=len(self.totals),
+        )
+        rejections = []
+        for p, agent in self.agents.items():
+            cap = self._capacity_of[p]
+            soc = float(soc_num[p] / cap) if cap > 0 else None
+            order = agent.order_for(
+                start, int(net[p]), self.grid, self.rules, self.book.domain, soc
+            )
+            if order is None:
+                continue
+            self.orders += 1
+            refused = self.book.submit(order)
+            if refused is not None:
+                self.rejected += 1
+                rejections.append(
+                    {
+                        "community_id": self.community.community_id,
+                        "interval_start_s": start,
+                        "maker": "0x" + order.maker.hex(),
+                        "reason": refused.reason.value,
+                        "detail": refused.detail,
+                        "order_json": _json(order),
+                    }
+                )
+        tx.write_market_rejections(rejections)
+        orders = self.book.close(start)
+        self._cleared[start] = clear_interval(
+            start,
+            orders,
+            self.mechanism,
+            self.grid,
+            preferences=self.preferences,
+            source_of=self._seller_source,
+            reliability_of=self.reliability,
+        )
+
+    def _seller_source(self, maker: bytes) -> str | None:
+        p = self._participant_of.get(maker)
+        return None if p is None else self._source_of.get(p)
+
+    # -- chain --------------------------------------------------------------------------
+    def flush(self) -> None:
+        if self.chain is not None and self._pending:
+            self.settle_transactions += self.chain.settle(self._pending)
+            last_day = self._pending[-1][0].start_s // 86_400
+            for day in sorted(d for d in self._credited_days if d < last_day):
+                self.settle_transactions += self.chain.release(
+                    sorted(self._credited_days.pop(day)), day
+                )
+        self._pending = []
+
+    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+        self.flush()
+        if self.chain is not None:
+            for day in sorted(self._credited_days):
+                self.settle_transactions += self.chain.release(
+                    sorted(self._credited_days.pop(day)), day
+                )
+        tx.write_market_member_totals(
+            [
+                {
+                    "run_id": run_id,
+                    "participant_id": p.participant_id,
+                    "bought_wh": t.bought_wh,
+                    "sold_wh": t.sold_wh,
+                    "delivered_wh": t.delivered_wh,
+                    "received_wh": t.received_wh,
+                    "paid": t.paid,
+                    "credited": t.credited,
+                    "fees": t.fees,
+                    "grid_cost": t.grid_cost,
+                    "grid_only_cost": t.grid_only_cost,
+                }
+                for p, t in zip(self.community.participants, self.totals, strict=True)
+            ]
+        )
+
+    def summary(self) -> dict[str, JsonValue]:
+        savings = sum(t.savings for t in self.totals)
+        mean_price = self.traded_value / self.traded_wh if self.traded_wh else None
+        return {
+            "market": {
+                "mechanism": self.mechanism.name,
+                "orders": self.orders,
+                "orders_rejected": self.rejected,
+                "rejections": {r.value: n for r, n in sorted(self.book.rejected.items())},
+                "settle_transactions": self.settle_transactions,
+                "to_fund": str(micros_to_currency(self.to_fund)),
+            },
+            "traded_kwh": round(self.traded_wh / 1000, 3),
+            "mean_clearing_price": None if mean_price is None else round(mean_price / 1e6, 6),
+            "member_savings": str(micros_to_currency(savings)),
+            "fees": str(micros_to_currency(self.fees)),
+        }
+
+
+def _json(order: Order) -> str:
+    import json
+
+    return json.dumps(order.as_json(), sort_keys=True)
