@@ -18,6 +18,14 @@
      least floor(filled_wh * price / 1000); a short seller is paid
      floor(amount * delivered_wh / filled_wh) and buyers are refunded the withheld money
      pro rata, rounded down; every remainder (fees, spread, rounding) goes to the fund.
+     Two settlement modes, chosen per day: `settle` checks every order of one interval
+     on-chain; `settle_day` (optimistic) moves a whole day's net debits and credits in one
+     transaction and commits to a Merkle root over the day's fills, which are checked only
+     when challenged: anyone active may prove a fill in the root breaks its signed order
+     (`challenge_fill`), freezing the day until the operator resolves it. A day settles in
+     one mode only. Fill leaves are keccak256(abi_encode(order digest, uint256 start,
+     filled_wh, amount, fee, delivered_wh, keccak256(signature))), 224 bytes; inner nodes
+     follow EnergyMonitoring's rules (sorted pairs, gridshare.metering.merkle).
 """
 
 from ethereum.ercs import IERC20
@@ -25,9 +33,12 @@ from ethereum.ercs import IERC20
 from interfaces import IEnergyMonitoring
 from interfaces import IParticipantRegistry
 
-MAX_ORDERS: constant(uint256) = 256
+MAX_ORDERS: constant(uint256) = 512
+REGISTRY_BATCH: constant(uint256) = 256
 MAX_ADJUSTMENTS: constant(uint256) = 64
 MAX_REASON: constant(uint256) = 120
+MAX_DAY_ACCOUNTS: constant(uint256) = 1024
+MAX_PROOF: constant(uint256) = 32
 
 SIDE_BUY: constant(uint8) = 0
 SIDE_SELL: constant(uint8) = 1
@@ -78,6 +89,29 @@ struct Settlement:
     buyers_paid: uint256
     release_at: uint256
     disputed: bool
+
+
+struct DaySettlement:
+    fills_root: bytes32
+    volume_wh: uint256
+    debited: uint256
+    release_at: uint256
+    disputed: bool
+    # The fees and price band in force at settlement, which challenges check fills against.
+    fee_per_kwh: uint256
+    fee_bps: uint256
+    min_price: uint256
+    max_price: uint256
+
+
+struct DayFill:
+    order: Order
+    signature: Bytes[65]
+    start: uint64
+    filled_wh: uint64
+    amount: uint256
+    fee: uint256
+    delivered_wh: uint64
 
 
 struct Withdrawal:
@@ -161,6 +195,34 @@ event Resolved:
     note: String[MAX_REASON]
 
 
+event DaySettled:
+    day: indexed(uint256)
+    fills_root: bytes32
+    volume_wh: uint256
+    debited: uint256
+    credited: uint256
+    to_fund: uint256
+
+
+event FillChallenged:
+    day: indexed(uint256)
+    leaf: bytes32
+    by: indexed(address)
+    reason: String[64]
+
+
+event DayDisputed:
+    day: indexed(uint256)
+    by: indexed(address)
+    reason: String[MAX_REASON]
+
+
+event DayResolved:
+    day: indexed(uint256)
+    moved: uint256
+    note: String[MAX_REASON]
+
+
 registry: public(immutable(IParticipantRegistry))
 credit: public(immutable(IERC20))
 monitoring: public(immutable(IEnergyMonitoring))
@@ -185,6 +247,10 @@ cancelled: public(HashMap[address, HashMap[uint64, bool]])
 settlements: public(HashMap[uint64, Settlement])
 epoch_release_at: public(HashMap[uint256, uint256])
 epoch_disputes: public(HashMap[uint256, uint256])
+
+day_settlements: public(HashMap[uint256, DaySettlement])
+# Set by `settle` for the interval's day: the day can no longer settle in batch.
+day_has_intervals: public(HashMap[uint256, bool])
 
 # Standing orders filled in the current transaction: digest -> interval start + 1. Stops
 # one standing order from being filled twice in the same settlement.
@@ -298,6 +364,97 @@ def _seller_paid(f: Fill) -> uint256:
     filled: uint256 = convert(f.filled_wh, uint256)
     delivered: uint256 = convert(f.delivered_wh, uint256)
     return f.amount // filled * delivered + f.amount % filled * delivered // filled
+
+
+@pure
+@internal
+def _fill_leaf(digest: bytes32, f: DayFill) -> bytes32:
+    return keccak256(
+        abi_encode(
+            digest,
+            convert(f.start, uint256),
+            f.filled_wh,
+            f.amount,
+            f.fee,
+            f.delivered_wh,
+            keccak256(f.signature),
+        )
+    )
+
+
+@view
+@internal
+def _fill_fault(day: uint256, f: DayFill, digest: bytes32, s: DaySettlement) -> String[64]:
+    """The first check a day's fill fails against its signed order, or "" if none."""
+    o: Order = f.order
+    signer: address = self._signer(digest, f.signature)
+    if signer == empty(address) or signer != o.maker:
+        return "bad signature"
+    if o.side > SIDE_SELL:
+        return "bad side"
+    length: uint256 = convert(interval_length_s, uint256)
+    start: uint256 = convert(f.start, uint256)
+    if start // EPOCH_S != day:
+        return "interval outside the day"
+    if start % length != 0:
+        return "misaligned interval"
+    first: uint256 = convert(o.first_interval, uint256)
+    if start < first or start >= first + convert(o.intervals, uint256) * length:
+        return "interval outside the order"
+    price: uint256 = convert(o.price, uint256)
+    if price < s.min_price or price > s.max_price:
+        return "price outside the band"
+    if f.filled_wh > o.quantity_wh:
+        return "overfilled"
+    filled: uint256 = convert(f.filled_wh, uint256)
+    if o.side == SIDE_BUY:
+        # The limit first: it bounds `amount`, so the fee below cannot overflow.
+        if f.amount > (filled * price + WH_PER_KWH - 1) // WH_PER_KWH:
+            return "buyer pays above its limit"
+        if f.fee != self._fee(filled, f.amount, s.fee_per_kwh, s.fee_bps):
+            return "wrong fee"
+    else:
+        if f.amount < filled * price // WH_PER_KWH:
+            return "seller receives below its limit"
+        if f.fee != 0:
+            return "wrong fee"
+        if f.delivered_wh > f.filled_wh:
+            return "delivery above sale"
+    return ""
+
+
+@view
+@internal
+def _open_day(day: uint256) -> DaySettlement:
+    """A batch-settled day within its dispute window; the caller must be active."""
+    assert staticcall registry.is_active(msg.sender), "P2PTrading: caller is not an active participant"
+    s: DaySettlement = self.day_settlements[day]
+    assert s.release_at != 0, "P2PTrading: day not settled in batch"
+    assert block.timestamp < s.release_at, "P2PTrading: dispute window closed"
+    return s
+
+
+@internal
+def _move_pending(
+    epoch: uint256,
+    accounts: DynArray[address, MAX_DAY_ACCOUNTS],
+    debits: DynArray[uint256, MAX_DAY_ACCOUNTS],
+    credits: DynArray[uint256, MAX_DAY_ACCOUNTS],
+) -> uint256:
+    """Move pending credit of a day between accounts, conserving money; returns the total."""
+    count: uint256 = len(accounts)
+    assert len(debits) == count and len(credits) == count, "P2PTrading: length mismatch"
+    total_debits: uint256 = 0
+    total_credits: uint256 = 0
+    for i: uint256 in range(count, bound=MAX_DAY_ACCOUNTS):
+        total_debits += debits[i]
+        total_credits += credits[i]
+    assert total_debits == total_credits, "P2PTrading: resolution must conserve money"
+    for i: uint256 in range(count, bound=MAX_DAY_ACCOUNTS):
+        balance: uint256 = self.pending[accounts[i]][epoch]
+        assert debits[i] <= balance, "P2PTrading: debit above pending"
+        self.pending[accounts[i]][epoch] = balance - debits[i] + credits[i]
+    return total_debits
 
 
 @internal
@@ -532,7 +689,7 @@ def settle(
          the buyers pro rata to their amounts (rounded down). Filled is logged per order,
          with refund 0 and fee 0 for sells and delivered_wh 0 for buys.
     @param start The interval's start, unix seconds (UTC); it must be committed on
-           EnergyMonitoring.
+           EnergyMonitoring, and its day not settled with `settle_day`.
     @param orders The signed orders that traded in the interval.
     @param signatures 65-byte signatures (r ++ s ++ v) of the orders' EIP-712 digests.
     @param fills Each order's fill in this interval.
@@ -543,6 +700,8 @@ def settle(
     start_s: uint256 = convert(start, uint256)
     assert start_s % length == 0, "P2PTrading: misaligned interval"
     assert self.settlements[start].release_at == 0, "P2PTrading: interval already settled"
+    epoch: uint256 = start_s // EPOCH_S
+    assert self.day_settlements[epoch].release_at == 0, "P2PTrading: day settled in batch"
     assert staticcall monitoring.is_committed(start), "P2PTrading: interval not committed"
     count: uint256 = len(orders)
     assert len(signatures) == count and len(fills) == count, "P2PTrading: length mismatch"
@@ -553,11 +712,14 @@ def settle(
     min_price: uint256 = self.min_price
     max_price: uint256 = self.max_price
 
-    # One registry call for all makers; each is checked on its own only if one is not.
-    makers: DynArray[address, MAX_ORDERS] = []
+    # One registry call per 256 makers; each is checked on its own only if one is not.
+    makers_active: bool = True
+    makers: DynArray[address, REGISTRY_BATCH] = []
     for i: uint256 in range(count, bound=MAX_ORDERS):
         makers.append(orders[i].maker)
-    makers_active: bool = staticcall registry.all_active(makers)
+        if len(makers) == REGISTRY_BATCH or i + 1 == count:
+            makers_active = makers_active and staticcall registry.all_active(makers)
+            makers = []
 
     digests: DynArray[bytes32, MAX_ORDERS] = []
     buy_wh: uint256 = 0
@@ -610,7 +772,6 @@ def settle(
     assert buy_wh == sell_wh, "P2PTrading: energy not balanced"
     assert buy_amount >= sell_amount, "P2PTrading: buyers pay less than sellers receive"
 
-    epoch: uint256 = start_s // EPOCH_S
     refunded: uint256 = 0
     for i: uint256 in range(count, bound=MAX_ORDERS):
         o: Order = orders[i]
@@ -660,6 +821,8 @@ def settle(
     )
     if release_at > self.epoch_release_at[epoch]:
         self.epoch_release_at[epoch] = release_at
+    if not self.day_has_intervals[epoch]:
+        self.day_has_intervals[epoch] = True
     log Settled(
         start=start,
         volume_wh=buy_wh,
@@ -740,19 +903,187 @@ def resolve(
     """
     self._only_operator()
     assert self.settlements[start].disputed, "P2PTrading: not disputed"
-    count: uint256 = len(accounts)
-    assert len(debits) == count and len(credits) == count, "P2PTrading: length mismatch"
-    total_debits: uint256 = 0
-    total_credits: uint256 = 0
-    for i: uint256 in range(count, bound=MAX_ADJUSTMENTS):
-        total_debits += debits[i]
-        total_credits += credits[i]
-    assert total_debits == total_credits, "P2PTrading: resolution must conserve money"
     epoch: uint256 = convert(start, uint256) // EPOCH_S
-    for i: uint256 in range(count, bound=MAX_ADJUSTMENTS):
-        balance: uint256 = self.pending[accounts[i]][epoch]
-        assert debits[i] <= balance, "P2PTrading: debit above pending"
-        self.pending[accounts[i]][epoch] = balance - debits[i] + credits[i]
+    moved: uint256 = self._move_pending(epoch, accounts, debits, credits)
     self.settlements[start].disputed = False
     self.epoch_disputes[epoch] -= 1
-    log Resolved(start=start, moved=total_debits, note=note)
+    log Resolved(start=start, moved=moved, note=note)
+
+
+# ---------------------------------------------------------------------------------------
+# Daily batch settlement (optimistic, with fraud proofs)
+
+
+@external
+def settle_day(
+    day: uint256,
+    accounts: DynArray[address, MAX_DAY_ACCOUNTS],
+    debits: DynArray[uint256, MAX_DAY_ACCOUNTS],
+    credits: DynArray[uint256, MAX_DAY_ACCOUNTS],
+    fills_root: bytes32,
+    volume_wh: uint256,
+):
+    """
+    @notice Settle a whole day at once: debit each account's escrow and credit its
+            `pending` for the day by the net of its fills, computed off-chain; what is
+            debited and not credited goes to the fund. The fills themselves are only
+            committed to (`fills_root`) and can be challenged during the dispute window.
+    @dev No per-fill work or storage. Accounts may repeat; each entry applies in order.
+         Refused when the day was settled before in either mode or when its last
+         interval is not committed on EnergyMonitoring. Records the fees and price band
+         in force, which `challenge_fill` checks fills against.
+    @param day The day: unix seconds (UTC) // 86400.
+    @param accounts The accounts whose escrow or pending credit changes.
+    @param debits Micro-units taken from each account's escrow (what it pays, fees
+           included).
+    @param credits Micro-units added to each account's pending credit for the day
+           (sales and refunds); they sum to at most the debits.
+    @param fills_root Merkle root over the day's fill leaves (see `fill_leaf`).
+    @param volume_wh Energy traded in the day, Wh, for the record.
+    """
+    self._only_operator()
+    assert self.day_settlements[day].release_at == 0, "P2PTrading: day already settled"
+    assert not self.day_has_intervals[day], "P2PTrading: day has interval settlements"
+    length: uint256 = convert(interval_length_s, uint256)
+    last: uint256 = ((day + 1) * EPOCH_S - 1) // length * length
+    assert staticcall monitoring.is_committed(convert(last, uint64)), "P2PTrading: day not committed"
+    count: uint256 = len(accounts)
+    assert len(debits) == count and len(credits) == count, "P2PTrading: length mismatch"
+
+    debited: uint256 = 0
+    credited: uint256 = 0
+    for i: uint256 in range(count, bound=MAX_DAY_ACCOUNTS):
+        account: address = accounts[i]
+        debit: uint256 = debits[i]
+        if debit > 0:
+            balance: uint256 = self.escrow[account]
+            assert balance >= debit, "P2PTrading: insufficient escrow"
+            self.escrow[account] = balance - debit
+            debited += debit
+        credit_: uint256 = credits[i]
+        if credit_ > 0:
+            self.pending[account][day] += credit_
+            credited += credit_
+    assert credited <= debited, "P2PTrading: credits exceed debits"
+    to_fund: uint256 = debited - credited
+    if to_fund > 0:
+        self.pending[self.fund][day] += to_fund
+
+    release_at: uint256 = block.timestamp + self.dispute_window_s
+    self.day_settlements[day] = DaySettlement(
+        fills_root=fills_root,
+        volume_wh=volume_wh,
+        debited=debited,
+        release_at=release_at,
+        disputed=False,
+        fee_per_kwh=self.fee_per_kwh,
+        fee_bps=self.fee_bps,
+        min_price=self.min_price,
+        max_price=self.max_price,
+    )
+    if release_at > self.epoch_release_at[day]:
+        self.epoch_release_at[day] = release_at
+    log DaySettled(
+        day=day,
+        fills_root=fills_root,
+        volume_wh=volume_wh,
+        debited=debited,
+        credited=credited,
+        to_fund=to_fund,
+    )
+
+
+@view
+@external
+def fill_leaf(fill: DayFill) -> bytes32:
+    """
+    @notice The Merkle leaf of one fill of a batch-settled day.
+    @dev keccak256(abi_encode(order_digest(order), uint256 start, filled_wh, amount, fee,
+         delivered_wh, keccak256(signature))): seven 32-byte words. The signature is part
+         of the leaf, so a challenger cannot swap in a bad one for a fill the operator
+         committed with a good one.
+    @param fill The fill: the signed order, its signature, the interval's start and what
+           was filled, paid (sell: owed) and charged as fee, and delivered (sell).
+    @return The leaf.
+    """
+    return self._fill_leaf(self._digest(self._domain_separator(), fill.order), fill)
+
+
+@external
+def challenge_fill(day: uint256, fill: DayFill, proof: DynArray[bytes32, MAX_PROOF]):
+    """
+    @notice Prove that a fill of a batch-settled day breaks its signed order: the day is
+            disputed and its credits stay pending until the operator resolves it.
+    @dev Reverts "P2PTrading: fill is valid" when the fill passes every check (then
+         nothing changes). The checks: the signature recovers the maker; the start is
+         in the day, aligned, and within the order's intervals; the side is valid; the
+         price is within the band recorded for the day; filled_wh <= quantity_wh; a buy
+         pays at most ceil(filled_wh * price / 1000) and the fee recorded for the day's
+         fees; a sell is owed at least floor(filled_wh * price / 1000), with fee 0 and
+         delivered_wh <= filled_wh. The day is counted once in `epoch_disputes`, however
+         many fills are challenged.
+    @param day The day: unix seconds (UTC) // 86400.
+    @param fill The fill, as in its leaf (see `fill_leaf`).
+    @param proof Sibling hashes from the fill's leaf up to the day's fills_root.
+    """
+    s: DaySettlement = self._open_day(day)
+    digest: bytes32 = self._digest(self._domain_separator(), fill.order)
+    leaf: bytes32 = self._fill_leaf(digest, fill)
+    node: bytes32 = leaf
+    for sibling: bytes32 in proof:
+        # Sorted pairs: bytes32 compare byte by byte exactly as their uint256 values do.
+        if convert(node, uint256) <= convert(sibling, uint256):
+            node = keccak256(concat(node, sibling))
+        else:
+            node = keccak256(concat(sibling, node))
+    assert node == s.fills_root, "P2PTrading: fill not in the settlement"
+    reason: String[64] = self._fill_fault(day, fill, digest, s)
+    assert len(reason) > 0, "P2PTrading: fill is valid"
+    if not s.disputed:
+        self.day_settlements[day].disputed = True
+        self.epoch_disputes[day] += 1
+    log FillChallenged(day=day, leaf=leaf, by=msg.sender, reason=reason)
+
+
+@external
+def dispute_day(day: uint256, reason: String[MAX_REASON]):
+    """
+    @notice Dispute a batch-settled day within its window (e.g. a debit or credit that
+            its fills do not explain); its credits stay pending until the operator
+            resolves it.
+    @param day The day: unix seconds (UTC) // 86400.
+    @param reason Why, for the record.
+    """
+    s: DaySettlement = self._open_day(day)
+    assert not s.disputed, "P2PTrading: already disputed"
+    self.day_settlements[day].disputed = True
+    self.epoch_disputes[day] += 1
+    log DayDisputed(day=day, by=msg.sender, reason=reason)
+
+
+@external
+def resolve_day(
+    day: uint256,
+    accounts: DynArray[address, MAX_DAY_ACCOUNTS],
+    debits: DynArray[uint256, MAX_DAY_ACCOUNTS],
+    credits: DynArray[uint256, MAX_DAY_ACCOUNTS],
+    note: String[MAX_REASON],
+):
+    """
+    @notice Resolve a batch-settled day's dispute or challenged fill: move pending
+            credits of the day between accounts (or nothing), then unfreeze the day.
+    @dev As `resolve`: applied in order, each account's debit then its credit; the
+         debits and credits must sum to the same total. Escrow already debited is
+         repaid by crediting pending (released with the day).
+    @param day The day: unix seconds (UTC) // 86400.
+    @param accounts The accounts whose pending credit changes.
+    @param debits Micro-units taken from each account's pending credit.
+    @param credits Micro-units added to each account's pending credit.
+    @param note The resolution, for the record.
+    """
+    self._only_operator()
+    assert self.day_settlements[day].disputed, "P2PTrading: not disputed"
+    moved: uint256 = self._move_pending(day, accounts, debits, credits)
+    self.day_settlements[day].disputed = False
+    self.epoch_disputes[day] -= 1
+    log DayResolved(day=day, moved=moved, note=note)

@@ -13,6 +13,7 @@ from gridshare.cli import app
 from gridshare.simulator.run import prepare
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
+TINY = Path(__file__).resolve().parent / "data" / "tiny.toml"
 runner = CliRunner()
 
 
@@ -72,3 +73,36 @@ def test_relative_weather_path_is_read_from_the_scenario_folder(tmp_path: Path) 
     scenario.write_text(DEMO.read_text().replace("pvlib:723170TYA.CSV", "station.csv"))
     prepared = prepare(scenario)
     assert prepared.weather.source == str(tmp_path / "station.csv")
+
+
+def test_market_mechanism_is_swapped_in_one_option(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            str(TINY),
+            "--out",
+            str(out),
+            "--no-ledger",
+            "--no-plots",
+            "--market",
+            "mcafee",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["market"]["mechanism"] == "mcafee"
+    assert summary["traded_kwh"] > 0
+    assert "commitments" not in summary  # --no-ledger: no chain at all
+    assert "Traded peer to peer (mcafee)" in " ".join(result.output.split())
+
+
+def test_unknown_market_mechanism_is_refused_with_the_choices(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["simulate", str(TINY), "--out", str(tmp_path), "--no-ledger", "--market", "vickrey"]
+    )
+    assert result.exit_code == 2
+    flat = " ".join(result.output.split())
+    assert "unknown market mechanism 'vickrey'" in flat
+    assert "pay-as-clear" in flat

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import coincurve
 import orjson
 from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
 
 from gridshare.errors import DataError
 
@@ -138,9 +139,9 @@ class Order:
         return self.first_interval <= start_s < self.first_interval + self.intervals * interval_s
 
     def as_tuple(self) -> tuple[object, ...]:
-        """The contract's ``Order`` struct, as web3 takes it."""
+        """The contract's ``Order`` struct, as web3 takes it (checksummed address)."""
         return (
-            "0x" + self.maker.hex(),
+            to_checksum_address("0x" + self.maker.hex()),
             int(self.side),
             self.first_interval,
             self.intervals,

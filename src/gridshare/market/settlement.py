@@ -122,3 +122,78 @@ def trades_root(clearing: IntervalClearing) -> bytes:
         for r in clearing.trades
     ]
     return bytes(keccak(b"".join(parts)))
+
+
+def fill_leaf(
+    digest: bytes,
+    start_s: int,
+    filled_wh: int,
+    amount: int,
+    fee: int,
+    delivered_wh: int,
+    signature: bytes,
+) -> bytes:
+    """The leaf of one order's fill in one interval, in a day's batch settlement:
+    keccak256(abi.encode(order's EIP-712 digest, start, filled, amount, fee, delivered,
+    keccak256(signature))), as the P2PTrading contract's ``fill_leaf`` computes it. The
+    signature's hash binds the operator to the signature it settled with, so a challenge
+    can prove a forged one."""
+    words = b"".join(v.to_bytes(32, "big") for v in (start_s, filled_wh, amount, fee, delivered_wh))
+    return bytes(keccak(digest + words + bytes(keccak(signature))))
+
+
+@dataclass(frozen=True, slots=True)
+class DayBatch:
+    """A UTC day's settled intervals as one batch: each account's debit from escrow and
+    credit to pending, the fills' leaves (for the Merkle root) and the volume."""
+
+    day: int
+    accounts: list[bytes]
+    debits: list[int]
+    credits: list[int]
+    leaves: list[bytes]
+    volume_wh: int
+
+    @property
+    def to_fund(self) -> int:
+        return sum(self.debits) - sum(self.credits)
+
+
+def day_batch(
+    day: int, settled: Sequence[tuple[IntervalClearing, Settlement]], domain: bytes
+) -> DayBatch:
+    """Net the day's settled intervals per account; one leaf per order that traded."""
+    debit: dict[bytes, int] = {}
+    credit: dict[bytes, int] = {}
+    leaves = []
+    volume = 0
+    for clearing, s in settled:
+        volume += clearing.volume_wh
+        for i, order in enumerate(clearing.orders):
+            if not clearing.filled_wh[i]:
+                continue
+            if s.paid[i]:
+                debit[order.maker] = debit.get(order.maker, 0) + s.paid[i]
+            if s.credited[i]:
+                credit[order.maker] = credit.get(order.maker, 0) + s.credited[i]
+            delivered = s.delivered_wh[i] if order.side is Side.SELL else 0
+            leaves.append(
+                fill_leaf(
+                    order.digest(domain),
+                    clearing.start_s,
+                    clearing.filled_wh[i],
+                    clearing.amount[i],
+                    s.fee[i],
+                    delivered,
+                    order.signature,
+                )
+            )
+    accounts = sorted(set(debit) | set(credit))
+    return DayBatch(
+        day,
+        accounts,
+        [debit.get(a, 0) for a in accounts],
+        [credit.get(a, 0) for a in accounts],
+        leaves,
+        volume,
+    )

@@ -185,7 +185,12 @@ def _audit_market(
         for e in events
         if e.contract == "P2PTrading" and e.event == "Settled"
     }
-    if not len(intervals) and not settled:
+    day_settled = {
+        int(str(e.arg("day"))): dict(e.args)
+        for e in events
+        if e.contract == "P2PTrading" and e.event == "DaySettled"
+    }
+    if not len(intervals) and not settled and not day_settled:
         return
     market = audit_market(
         intervals,
@@ -195,6 +200,7 @@ def _audit_market(
         settled,
         domain_separator(deployment.chain_id, address),
         rules,
+        day_settled,
     )
     report.problems += market.problems
     report.findings.append(

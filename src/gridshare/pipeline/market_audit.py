@@ -24,7 +24,8 @@ import pandas as pd
 
 from gridshare.market.orders import Kind, MarketRules, Order, Side
 from gridshare.market.session import IntervalClearing, TradeRow
-from gridshare.market.settlement import settle, trades_root
+from gridshare.market.settlement import Settlement, day_batch, settle, trades_root
+from gridshare.metering.merkle import MerkleTree
 
 LIMITLESS = {"sdr", "mid-market", "bill-sharing"}
 """Mechanisms that price by position within the grid's prices, not by the limits."""
@@ -72,10 +73,14 @@ def audit_market(
     settled: Mapping[int, Mapping[str, object]],
     domain: bytes,
     rules: MarketRules,
+    day_settled: Mapping[int, Mapping[str, object]] | None = None,
 ) -> MarketAudit:
     """Check the stored market against itself, the meters and the chain's ``Settled``
-    events (``settled``: interval start -> event arguments)."""
+    events (``settled``: interval start -> event arguments) and ``DaySettled`` events
+    (``day_settled``: UTC day -> event arguments)."""
     audit = MarketAudit()
+    day_settled = day_settled or {}
+    days: dict[int, list[tuple[IntervalClearing, Settlement]]] = {}
     fills_of = _by_interval(fills)
     trades_of = _by_interval(trades)
     for row in _records(intervals):
@@ -150,6 +155,9 @@ def audit_market(
             audit.problems.append(f"{when}: the stored totals differ from the settlement")
         if bool(row["settled_on_chain"]):
             event = settled.get(start)
+            if event is None and start // 86_400 in day_settled:
+                days.setdefault(start // 86_400, []).append((clearing, s))
+                continue
             if event is None:
                 audit.problems.append(f"{when}: recorded as settled, the chain has no settlement")
                 continue
@@ -162,6 +170,26 @@ def audit_market(
                 audit.problems.append(f"{when}: the chain settled {event['volume_wh']} Wh")
             if int(str(event["buyers_paid"])) != s.debits:
                 audit.problems.append(f"{when}: the chain took {event['buyers_paid']} from buyers")
+    for day, items in sorted(days.items()):
+        batch = day_batch(day, items, domain)
+        root = MerkleTree.build(batch.leaves).root
+        event = day_settled[day]
+        theirs = event["fills_root"]
+        theirs_hex = (theirs.hex() if isinstance(theirs, bytes) else str(theirs)).removeprefix("0x")
+        audit.settled_on_chain += len(items)
+        if theirs_hex != root.hex():
+            audit.problems.append(
+                f"market day {day}: the stored fills hash to 0x{root.hex()}, the chain settled "
+                f"0x{theirs_hex}: a fill was changed, added or removed"
+            )
+        totals = {"volume_wh": batch.volume_wh, "debited": sum(batch.debits)}
+        for name, total in totals.items():
+            if int(str(event[name])) != total:
+                audit.problems.append(
+                    f"market day {day}: {name} is {total} in the store, {event[name]} on chain"
+                )
+    for day in sorted(set(day_settled) - {int(s) // 86_400 for s in intervals["interval_start_s"]}):
+        audit.problems.append(f"market day {day}: settled on chain, the store has no record")
     for start in sorted(set(settled) - {int(s) for s in intervals["interval_start_s"]}):
         audit.problems.append(f"market interval {start}: settled on chain, the store has no record")
     return audit

@@ -31,7 +31,8 @@ from gridshare.market.agents import TradingAgent
 from gridshare.market.clearing import GridPrices, Mechanism
 from gridshare.market.orders import MarketRules, Order, OrderBook, Side
 from gridshare.market.session import IntervalClearing, Preferences, clear_interval
-from gridshare.market.settlement import Settlement, settle, trades_root
+from gridshare.market.settlement import DayBatch, Settlement, day_batch, settle, trades_root
+from gridshare.metering.merkle import MerkleTree
 from gridshare.model import Community
 from gridshare.model.assets import Battery
 from gridshare.model.community import SOURCES
@@ -46,6 +47,10 @@ class MarketChain(Protocol):
 
     def settle(self, settled: Sequence[tuple[IntervalClearing, Settlement, bytes]]) -> int:
         """Settle intervals on chain (those with trades); returns transactions sent."""
+        ...
+
+    def settle_day(self, batch: DayBatch, fills_root: bytes) -> int:
+        """Settle a UTC day's intervals as one batch; returns transactions sent."""
         ...
 
     def release(self, accounts: Sequence[bytes], epoch: int) -> int:
@@ -103,6 +108,10 @@ class MarketStep:
     chain: MarketChain | None = None
     flush_every: int = 1
     preferences: Mapping[bytes, Preferences] = field(default_factory=dict)
+    settlement: str = "interval"
+    """``interval``: each interval settles on chain once metered, every order checked
+    by the contract. ``day``: a UTC day settles as one batch (net per account, Merkle
+    root of its fills); the contract checks any fill a member challenges."""
     name: str = "market"
 
     def __post_init__(self) -> None:
@@ -134,6 +143,9 @@ class MarketStep:
             self._source_of.setdefault(
                 int(catalogue.participant_index[m]), SOURCES[catalogue.source_code[m]].value
             )
+        if self.settlement not in ("interval", "day"):
+            raise ValueError(f"settlement must be 'interval' or 'day', not {self.settlement!r}")
+        self._last_start = 0
         self.intervals = 0
         self.traded_wh = 0
         self.traded_value = 0  # micro-units * Wh / kWh, exact (volume-weighted price)
@@ -151,6 +163,7 @@ class MarketStep:
             return
         net = flows.grid_import_wh - flows.grid_export_wh
         clearing = self._cleared.pop(start, None)
+        self._last_start = start
         if clearing is not None:
             self._settle(clearing, flows, net, tx)
         else:
@@ -340,23 +353,42 @@ class MarketStep:
         return None if p is None else self._source_of.get(p)
 
     # -- chain --------------------------------------------------------------------------
-    def flush(self) -> None:
-        if self.chain is not None and self._pending:
-            self.settle_transactions += self.chain.settle(self._pending)
-            last_day = self._pending[-1][0].start_s // 86_400
-            for day in sorted(d for d in self._credited_days if d < last_day):
+    def flush(self, *, final: bool = False) -> None:
+        """Send what is settled off-chain: per interval, or per complete UTC day
+        (``settlement="day"``); at the end of a run a day that is not complete (its last
+        interval is not metered) goes interval by interval. Then release what the
+        contract holds for days that are done."""
+        if self.chain is None:
+            self._pending = []
+            return
+        pending, self._pending = self._pending, []
+        if self.settlement == "day":
+            days: dict[int, list[tuple[IntervalClearing, Settlement, bytes]]] = {}
+            for item in pending:
+                days.setdefault(item[0].start_s // 86_400, []).append(item)
+            last_closed = self._last_start
+            for day, items in sorted(days.items()):
+                complete = last_closed >= (day + 1) * 86_400 - self.interval_s
+                if complete:
+                    batch = day_batch(day, [(c, st) for c, st, _ in items], self.book.domain)
+                    root = MerkleTree.build(batch.leaves).root
+                    self.settle_transactions += self.chain.settle_day(batch, root)
+                elif final:
+                    self.settle_transactions += self.chain.settle(items)
+                else:
+                    self._pending += items  # the rest of the day is still to come
+        else:
+            self.settle_transactions += self.chain.settle(pending)
+        open_days = {c.start_s // 86_400 for c, _, _ in self._pending}
+        current = self._last_start // 86_400
+        for day in sorted(self._credited_days):
+            if final or (day < current and day not in open_days):
                 self.settle_transactions += self.chain.release(
                     sorted(self._credited_days.pop(day)), day
                 )
-        self._pending = []
 
     def finish(self, run_id: str, tx: StoreTransaction) -> None:
-        self.flush()
-        if self.chain is not None:
-            for day in sorted(self._credited_days):
-                self.settle_transactions += self.chain.release(
-                    sorted(self._credited_days.pop(day)), day
-                )
+        self.flush(final=True)
         tx.write_market_member_totals(
             [
                 {
@@ -385,6 +417,7 @@ class MarketStep:
                 "orders": self.orders,
                 "orders_rejected": self.rejected,
                 "rejections": {r.value: n for r, n in sorted(self.book.rejected.items())},
+                "settlement": self.settlement,
                 "settle_transactions": self.settle_transactions,
                 "to_fund": str(micros_to_currency(self.to_fund)),
             },

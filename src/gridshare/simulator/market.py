@@ -19,7 +19,7 @@ from gridshare.market.orders import MarketRules, OrderBook, address_of
 from gridshare.model import Category, Community, Role
 from gridshare.pipeline.market_step import FlowSource, MarketChain, MarketStep
 from gridshare.simulator.meters import simulated_device_key
-from gridshare.simulator.scenario import MarketSpec
+from gridshare.simulator.scenario import MarketSpec, ScenarioError
 
 MICROS = Decimal(1_000_000)
 
@@ -80,6 +80,11 @@ def build_market(
     """The market step of a simulated community (``signed``: agents sign their orders
     and the book checks them; a run with a chain always does)."""
     signed = signed or chain is not None
+    name = mechanism or spec.mechanism
+    if name not in MECHANISMS:
+        raise ScenarioError(
+            f"unknown market mechanism {name!r}; choose from {', '.join(MECHANISMS)}"
+        )
     interval_s = int(community.interval_length.total_seconds())
     rules = market_rules(spec, interval_s)
     rng = np.random.default_rng([seed, zlib.crc32(community.community_id.encode()), 5])
@@ -103,10 +108,11 @@ def build_market(
     return MarketStep(
         community,
         flows,
-        MECHANISMS[mechanism or spec.mechanism],
+        MECHANISMS[name],
         rules,
         book,
         agents,
         chain=chain,
         flush_every=flush_every,
+        settlement=spec.settlement,
     )

@@ -207,6 +207,9 @@ class MarketSpec(_Strict):
     ask_fraction: Fraction = 0.3
     variation: Annotated[Number, Field(ge=0.0, lt=0.5)] = 0.15
     """Per-member spread of the agents' fractions (uniform, +-)."""
+    settlement: Literal["interval", "day"] = "day"
+    """On chain: each interval on its own (every order checked by the contract), or each
+    UTC day as one batch (checked on challenge; far less gas)."""
 
     @model_validator(mode="after")
     def _known_mechanism(self) -> MarketSpec:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -544,5 +545,6 @@ def test_debit_and_credit_move_escrow() -> None:
 def test_covers_and_as_tuple() -> None:
     o = buy(intervals=2)
     assert [o.covers(T0 + k * STEP, STEP) for k in (-1, 0, 1, 2)] == [False, True, True, False]
-    assert o.as_tuple() == ("0x" + A.hex(), 0, T0, 2, 1_000, 200_000, 1, NO_EXPIRY, 0, NO_TERMS)
+    maker = to_checksum_address("0x" + A.hex())  # web3 takes checksummed addresses only
+    assert o.as_tuple() == (maker, 0, T0, 2, 1_000, 200_000, 1, NO_EXPIRY, 0, NO_TERMS)
     assert o.as_json()["side"] == "buy"
