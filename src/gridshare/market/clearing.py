@@ -316,6 +316,22 @@ class ContinuousDoubleAuction:
     def clear(
         self, bids: OrderColumns, offers: OrderColumns, grid: GridPrices | None = None
     ) -> Trades:
+        """Compiled (numba) when prices and counts fit its packed keys, else in Python."""
+        from gridshare.market.cda_kernel import PRICE_LIMIT, cda_match
+
+        n = len(bids) + len(offers)
+        top = max(int(bids.price.max(initial=0)), int(offers.price.max(initial=0)))
+        if n == 0 or top >= PRICE_LIMIT or n >= PRICE_LIMIT:
+            return self.clear_python(bids, offers)
+        arrivals = np.argsort(np.concatenate((bids.seq, offers.seq)), kind="stable")
+        rank = np.concatenate((_ranks(bids.seq), _ranks(offers.seq)))
+        price = np.concatenate((bids.price, offers.price))
+        quantity = np.concatenate((bids.quantity_wh, offers.quantity_wh))
+        b, o, q, p = cda_match(arrivals, len(bids), price, rank, quantity)
+        return Trades(b, o, q, p)
+
+    def clear_python(self, bids: OrderColumns, offers: OrderColumns) -> Trades:
+        """The same matching in plain Python (any integer sizes; the reference)."""
         nb = len(bids)
         arrivals = np.concatenate((bids.seq, offers.seq))
         order = np.argsort(arrivals, kind="stable").tolist()
@@ -353,6 +369,13 @@ class ContinuousDoubleAuction:
                     heapq.heappush(offer_book, (limit, o_seq[j], j))
         rows = np.array(trades, dtype=np.int64).reshape(-1, 4)
         return Trades(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy())
+
+
+def _ranks(seq: IntArray) -> IntArray:
+    """Each order's arrival rank within its side (ties by position)."""
+    rank = np.empty(seq.size, dtype=np.int64)
+    rank[np.argsort(seq, kind="stable")] = np.arange(seq.size, dtype=np.int64)
+    return rank
 
 
 @dataclass(frozen=True, slots=True)
