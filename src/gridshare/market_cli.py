@@ -207,8 +207,9 @@ def report_command(
             head.add_row(f"  rejected: {reason}", str(n))
         console.print(head)
         table = Table(title="Members (top savings)")
-        for col in ("member", "bought kWh", "sold kWh", "paid", "credited", "savings", "delivered"):
-            table.add_column(col, justify="right" if col != "member" else "left")
+        table.add_column("member", no_wrap=True)
+        for col in ("bought kWh", "sold kWh", "paid", "credited", "savings", "delivered"):
+            table.add_column(col, justify="right")
         top = sorted(c["members"], key=lambda r: -r["savings"])[:members]
         for r in top:
             rel = "" if r["reliability"] is None else f"{r['reliability']:.1%}"
