@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gridshare.errors import GridshareError
-from gridshare.market.orders import MarketRules, fee_micros
+from gridshare.market.orders import MarketRules
 from gridshare.settings import Settings
 from gridshare.storage import default_sqlite_url, open_store
+from gridshare.units import energy_cost_micros
 
 market_app = typer.Typer(
     help="The peer-to-peer market: report, fees.",
@@ -244,8 +245,12 @@ def fees_command(
     rules = MarketRules(
         interval_s=900, fee_per_kwh=round(fee_per_kwh * 1e6), fee_bps=round(fee_percent * 100)
     )
-    amount = -(-quantity_wh * price // 1000)
-    fee = fee_micros(quantity_wh, amount, rules.fee_per_kwh, rules.fee_bps)
+    try:
+        amount = energy_cost_micros(quantity_wh, price, round_up=True)
+        fee = rules.fee(quantity_wh, amount)
+    except GridshareError as exc:
+        errors.print(f"[bold red]error:[/] quantity, price and fees must be >= 0 ({exc})")
+        raise typer.Exit(code=2) from None
     console.print(
         f"{quantity_wh} Wh at <= {price_per_kwh} /kWh: at most {amount / 1e6:.6f} for the "
         f"energy + {fee / 1e6:.6f} fee = {(amount + fee) / 1e6:.6f} held in escrow"

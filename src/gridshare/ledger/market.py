@@ -21,7 +21,7 @@ from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.transactions import SentTransaction, TransactionManager
 from gridshare.market.orders import MarketRules, domain_separator
 from gridshare.market.session import IntervalClearing
-from gridshare.market.settlement import DayBatch, Settlement
+from gridshare.market.settlement import DayBatch, Settlement, chain_delivered
 
 MAX_ORDERS = 512
 SETTLE_BASE_GAS = 600_000
@@ -105,7 +105,11 @@ class MarketLedger:
             orders = [clearing.orders[i].as_tuple() for i in traded]
             signatures = [clearing.orders[i].signature for i in traded]
             fills = [
-                (clearing.filled_wh[i], clearing.amount[i], _delivered(clearing, settlement, i))
+                (
+                    clearing.filled_wh[i],
+                    clearing.amount[i],
+                    chain_delivered(clearing, settlement, i),
+                )
                 for i in traded
             ]
             gas = min(SETTLE_BASE_GAS + SETTLE_GAS_PER_ORDER * len(traded), self.block_gas_limit)
@@ -169,9 +173,3 @@ class MarketLedger:
     @property
     def gas_used(self) -> int:
         return sum(s.gas_used for s in self.sent)
-
-
-def _delivered(clearing: IntervalClearing, settlement: Settlement, i: int) -> int:
-    from gridshare.market.orders import Side
-
-    return settlement.delivered_wh[i] if clearing.orders[i].side is Side.SELL else 0

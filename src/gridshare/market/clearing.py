@@ -34,9 +34,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridshare.errors import DataError
+from gridshare.units import WH_PER_KWH
 
 IntArray = NDArray[np.int64]
-WH_PER_KWH = 1000
 
 
 class MarketError(DataError):

@@ -30,6 +30,7 @@ from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from gridshare.errors import DataError
+from gridshare.units import energy_cost_micros, mul_div
 
 
 class Side(enum.IntEnum):
@@ -231,7 +232,8 @@ def terms_hash(terms: Mapping[str, object]) -> bytes:
 def fee_micros(filled_wh: int, amount: int, fee_per_kwh: int, fee_bps: int) -> int:
     """The fee a buyer pays on top of ``amount`` for ``filled_wh``, as the contract's
     ``fee_of``: per kWh and per cent of the amount, each rounded up."""
-    return -(-filled_wh * fee_per_kwh // 1000) + -(-amount * fee_bps // 10_000)
+    per_kwh = energy_cost_micros(filled_wh, fee_per_kwh, round_up=True)
+    return per_kwh + mul_div(amount, fee_bps, 10_000, round_up=True)
 
 
 class Reason(enum.StrEnum):
@@ -279,7 +281,7 @@ class MarketRules:
 
     def max_cost(self, quantity_wh: int, price: int) -> int:
         """The most a buy order can cost per interval, fee included (what escrow must hold)."""
-        amount = -(-quantity_wh * price // 1000)
+        amount = energy_cost_micros(quantity_wh, price, round_up=True)
         return amount + self.fee(quantity_wh, amount)
 
 

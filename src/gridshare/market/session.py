@@ -33,6 +33,7 @@ from gridshare.market.clearing import (
     pro_rata,
 )
 from gridshare.market.orders import Kind, Order, OrderError, Side, terms_hash
+from gridshare.units import WH_PER_KWH, mul_div
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +234,7 @@ def clear_interval(
         value[r.sell] += r.quantity_wh * r.seller_price
     clearing.filled_wh = filled
     clearing.amount = [
-        -(-value[i] // 1000) if orders[i].side is Side.BUY else value[i] // 1000 for i in range(n)
+        mul_div(value[i], 1, WH_PER_KWH, round_up=orders[i].side is Side.BUY) for i in range(n)
     ]
     return clearing
 

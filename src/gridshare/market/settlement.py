@@ -18,7 +18,7 @@ Money is conserved to the micro: buyers' debits = sellers' credits + refunds + f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from eth_hash.auto import keccak
@@ -50,6 +50,27 @@ class Settlement:
     @property
     def credits(self) -> int:
         return sum(self.credited) + self.to_fund
+
+
+def share_deliveries(clearing: IntervalClearing, exported_wh: Mapping[bytes, int]) -> list[int]:
+    """Each sell order's delivery: its maker's metered export (``exported_wh`` by maker),
+    given out over the maker's sell orders in clearing order, at most each one's fill.
+    Buy orders get 0."""
+    left = dict(exported_wh)
+    delivered = []
+    for order, filled in zip(clearing.orders, clearing.filled_wh, strict=True):
+        if order.side is Side.SELL:
+            got = min(filled, left.get(order.maker, 0))
+            left[order.maker] = left.get(order.maker, 0) - got
+            delivered.append(got)
+        else:
+            delivered.append(0)
+    return delivered
+
+
+def chain_delivered(clearing: IntervalClearing, settlement: Settlement, i: int) -> int:
+    """What the contract is told order ``i`` delivered: a seller's delivery, 0 for a buy."""
+    return settlement.delivered_wh[i] if clearing.orders[i].side is Side.SELL else 0
 
 
 def settle(
@@ -176,7 +197,6 @@ def day_batch(
                 debit[order.maker] = debit.get(order.maker, 0) + s.paid[i]
             if s.credited[i]:
                 credit[order.maker] = credit.get(order.maker, 0) + s.credited[i]
-            delivered = s.delivered_wh[i] if order.side is Side.SELL else 0
             leaves.append(
                 fill_leaf(
                     order.digest(domain),
@@ -184,7 +204,7 @@ def day_batch(
                     clearing.filled_wh[i],
                     clearing.amount[i],
                     s.fee[i],
-                    delivered,
+                    chain_delivered(clearing, s, i),
                     order.signature,
                 )
             )

@@ -22,13 +22,17 @@ from typing import Any
 
 import pandas as pd
 
+from gridshare.market.community import SCHEMES
 from gridshare.market.orders import Kind, MarketRules, Order, Side
 from gridshare.market.session import IntervalClearing, TradeRow
-from gridshare.market.settlement import Settlement, day_batch, settle, trades_root
+from gridshare.market.settlement import (
+    Settlement,
+    day_batch,
+    settle,
+    share_deliveries,
+    trades_root,
+)
 from gridshare.metering.merkle import MerkleTree
-
-LIMITLESS = {"sdr", "mid-market", "bill-sharing"}
-"""Mechanisms that price by position within the grid's prices, not by the limits."""
 
 
 @dataclass
@@ -114,7 +118,7 @@ def audit_market(
             filled, amount = int(r["filled_wh"]), int(r["amount"])
             if filled > order.quantity_wh:
                 audit.problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
-            if clearing.mechanism not in LIMITLESS:
+            if clearing.mechanism not in SCHEMES:  # schemes promise grid bounds, not limits
                 if order.side is Side.BUY and amount * 1000 > filled * order.price + 999:
                     audit.problems.append(f"{who}: pays {amount} for {filled} Wh, above its limit")
                 if order.side is Side.SELL and amount < filled * order.price // 1000:
@@ -129,14 +133,16 @@ def audit_market(
                 f"{row['trades_root']}: a trade was changed, added or removed"
             )
         # deliveries: sellers' recorded delivery against their metered export
+        metered = share_deliveries(
+            clearing,
+            {
+                o.maker: exports.get((str(r["participant_id"]), start), 0)
+                for o, r in zip(orders, records, strict=True)
+            },
+        )
         delivered_export = []
-        left: dict[str, int] = {}
-        for order, r in zip(orders, records, strict=True):
+        for order, r, expected in zip(orders, records, metered, strict=True):
             if order.side is Side.SELL:
-                key = (str(r["participant_id"]), start)
-                have = left.setdefault(str(r["participant_id"]), exports.get(key, 0))
-                expected = min(int(r["filled_wh"]), have)
-                left[str(r["participant_id"])] = have - expected
                 if int(r["delivered_wh"]) != expected:
                     audit.problems.append(
                         f"{when}: seller {r['maker']} is recorded as delivering "

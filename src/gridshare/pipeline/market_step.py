@@ -19,6 +19,7 @@ would have cost; the difference is its saving.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,7 +32,14 @@ from gridshare.market.agents import TradingAgent
 from gridshare.market.clearing import GridPrices, Mechanism
 from gridshare.market.orders import MarketRules, Order, OrderBook, Side
 from gridshare.market.session import IntervalClearing, Preferences, clear_interval
-from gridshare.market.settlement import DayBatch, Settlement, day_batch, settle, trades_root
+from gridshare.market.settlement import (
+    DayBatch,
+    Settlement,
+    day_batch,
+    settle,
+    share_deliveries,
+    trades_root,
+)
 from gridshare.metering.merkle import MerkleTree
 from gridshare.model import Community
 from gridshare.model.assets import Battery
@@ -39,7 +47,7 @@ from gridshare.model.community import SOURCES
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import micros_to_currency
+from gridshare.units import energy_cost_micros, micros_to_currency
 
 
 class MarketChain(Protocol):
@@ -71,8 +79,8 @@ class FlowSource(Protocol):
 def _cost(net_wh: int, grid: GridPrices) -> int:
     """Micro-units the grid charges for a net exchange (> 0 import, < 0 export)."""
     if net_wh >= 0:
-        return -(-net_wh * grid.buy // 1000)
-    return -(-net_wh * grid.sell // 1000)
+        return energy_cost_micros(net_wh, grid.buy, round_up=True)
+    return -energy_cost_micros(-net_wh, grid.sell, round_up=False)
 
 
 @dataclass
@@ -184,18 +192,10 @@ class MarketStep:
         tx: StoreTransaction,
     ) -> None:
         orders = clearing.orders
-        exported = {  # what each seller's connection exported, shared out over its orders
+        exported = {
             maker: int(flows.grid_export_wh[p]) for maker, p in self._participant_of.items()
         }
-        delivered_export = []
-        for i, order in enumerate(orders):
-            if order.side is Side.SELL:
-                got = min(clearing.filled_wh[i], exported.get(order.maker, 0))
-                exported[order.maker] = exported.get(order.maker, 0) - got
-                delivered_export.append(got)
-            else:
-                delivered_export.append(0)
-        s = settle(clearing, delivered_export, self.rules)
+        s = settle(clearing, share_deliveries(clearing, exported), self.rules)
         root = trades_root(clearing)
         traded = dict.fromkeys(range(len(self.totals)), 0)  # net Wh received via the market
         for i, order in enumerate(orders):
@@ -429,6 +429,4 @@ class MarketStep:
 
 
 def _json(order: Order) -> str:
-    import json
-
     return json.dumps(order.as_json(), sort_keys=True)
