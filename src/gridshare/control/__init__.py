@@ -1,0 +1,1 @@
+"""Adapters that send commands to devices: OpenADR 2.0b (openleadr) and MQTT."""
