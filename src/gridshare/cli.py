@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -20,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gridshare.balancing.monitor import Alert
 from gridshare.certificates_cli import certificates_app
 from gridshare.chain_cli import chain_app, keys_app, verify_everything
 from gridshare.errors import GridshareError
@@ -27,6 +30,7 @@ from gridshare.market_cli import market_app
 from gridshare.meters_cli import meters_app
 from gridshare.settings import Settings
 from gridshare.simulator.keys import simulation_operator
+from gridshare.units import micros_to_currency
 
 app = typer.Typer(
     help="gridshare: a community microgrid from meter to settlement.", no_args_is_help=True
@@ -45,6 +49,35 @@ app.add_typer(market_app, name="market")
 @app.callback()
 def main() -> None:
     """gridshare: a community microgrid from meter to settlement."""
+
+
+class AlertPrinter:
+    """Prints a balancing alert when its kind starts (not again while it lasts)."""
+
+    STYLE: ClassVar[dict[str, str]] = {"critical": "bold red", "warning": "yellow"}
+
+    def __init__(self, out: Console, time_zone: str) -> None:
+        self.out = out
+        self.zone = ZoneInfo(time_zone)
+        self._last: dict[str, int] = {}
+        self._length = 0
+
+    def __call__(self, alert: Alert) -> None:
+        kind = alert.kind.value
+        previous = self._last.get(kind)
+        self._last[kind] = alert.interval_start_s
+        if previous is not None:
+            gap = alert.interval_start_s - previous
+            if gap > 0 and (self._length == 0 or gap < self._length):
+                self._length = gap
+            if gap <= self._length:
+                return  # the same episode goes on
+        when = datetime.fromtimestamp(alert.interval_start_s, self.zone)
+        style = self.STYLE[alert.severity.value]
+        self.out.print(
+            f"[{style}]{alert.severity.value:>8}[/] {when:%a %d %b %H:%M} {alert.message}",
+            soft_wrap=True,
+        )
 
 
 def _summary_table(summary: Mapping[str, object]) -> Table:
@@ -91,6 +124,30 @@ def _summary_table(summary: Mapping[str, object]) -> Table:
         table.add_row("  members' savings vs grid tariff", str(summary["member_savings"]))
         table.add_row("  fees to the community fund", str(summary["fees"]))
         table.add_row("  orders (refused)", f"{market['orders']:,} ({market['orders_rejected']:,})")
+    balancing = summary.get("balancing")
+    if isinstance(balancing, dict):
+        peak = balancing["peak_import_kw"]
+        table.add_row(
+            f"Balancing ({balancing['optimiser']}): peak import",
+            f"{peak['before']:,.1f} -> {peak['after']:,.1f} kW",
+        )
+        cost = balancing["grid_cost"]
+        table.add_row("  connection cost, rule -> plan", f"{cost['before']} -> {cost['after']}")
+        table.add_row("  saving (stored energy valued)", str(cost["saving"]))
+        table.add_row("  islanded", f"{summary['islanded_hours']} h")
+        table.add_row("  unserved critical load", f"{summary['unserved_critical_kwh']} kWh")
+        table.add_row("  voltage violations (bus-intervals)", str(summary["voltage_violations"]))
+        dr = balancing.get("demand_response")
+        if isinstance(dr, dict):
+            table.add_row(
+                "  demand response",
+                f"{dr['events']} events, {dr['delivered_kwh']} kWh, "
+                f"paid {micros_to_currency(int(dr['paid_micros']))}",
+            )
+        alerts = balancing["alerts"]
+        critical = sum(v.get("critical", 0) for v in alerts.values())
+        warnings = sum(v.get("warning", 0) for v in alerts.values())
+        table.add_row("  alerts (critical, warning)", f"{critical}, {warnings}")
     if "commitments" in summary:
         table.add_row("Intervals committed on chain", f"{summary['commitments']:,}")
         issued = summary.get("certificates_issued_wh")
@@ -145,6 +202,15 @@ def simulate(
         ),
     ] = True,
     trading: Annotated[bool, typer.Option(help="Run the peer-to-peer market")] = True,
+    balancing: Annotated[
+        bool,
+        typer.Option(
+            help="Run balancing: monitor, dispatch plan, demand response, power flow, islanding"
+        ),
+    ] = True,
+    alerts: Annotated[
+        bool, typer.Option(help="Print balancing alerts as they start during the run")
+    ] = True,
 ) -> None:
     """Simulate a community through the full pipeline; write summary.json and plots."""
     from gridshare.simulator.run import prepare, run_simulation
@@ -194,6 +260,8 @@ def simulate(
                 operator=(lambda: simulation_operator(out_dir, settings)) if ledger else None,
                 market=market,
                 trading=trading,
+                balancing=balancing,
+                on_alert=AlertPrinter(bar.console, spec.community.time_zone) if alerts else None,
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:

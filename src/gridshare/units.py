@@ -23,6 +23,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import NewType
 
+import numpy as np
+from numpy.typing import NDArray
+
 from gridshare.errors import GridshareError
 
 Wh = NewType("Wh", int)
@@ -81,6 +84,22 @@ def mul_div(a: int, b: int, denominator: int, *, round_up: bool) -> int:
         raise UnitError("mul_div takes non-negative operands")
     quotient, remainder = divmod(a * b, denominator)
     return quotient + 1 if round_up and remainder else quotient
+
+
+def split_pro_rata(total: int, weights: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``total`` split in proportion to ``weights`` in whole units (largest remainder, ties
+    to the earlier position): the parts sum to ``total`` exactly."""
+    weights = np.asarray(weights, dtype=np.int64)
+    whole = int(weights.sum())
+    if whole == 0 or total == 0:
+        return np.zeros(weights.size, dtype=np.int64)
+    product = weights.astype(object) * total  # exact beyond int64
+    share = np.array(product // whole, dtype=np.int64)
+    remainder = np.array(product % whole, dtype=np.int64)
+    left = total - int(share.sum())
+    if left:
+        share[np.lexsort((np.arange(weights.size), -remainder))[:left]] += 1
+    return share
 
 
 def energy_cost_micros(e_wh: int, price_micros_per_kwh: int, *, round_up: bool) -> Micros:

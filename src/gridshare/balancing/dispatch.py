@@ -23,20 +23,23 @@ the same model. docs/balancing.md writes it out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse  # type: ignore[import-untyped]
 
-from gridshare.balancing.self_consumption import BatteryFleet
+from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 OVER_LIMIT_PENALTY = 10_000_000.0
 """Micro-units per Wh over a grid limit (10,000 currency units per kWh): limits hold
 whenever they can."""
+VOLTAGE_PENALTY = 10_000_000_000.0
+"""Micro-units per pu outside a bus's voltage band (10 currency units per 0.001 pu)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,41 @@ class Schedule:
     peak_import_wh: float
     cost_micros: float
     """The objective: energy cost minus export revenue, plus demand charge and penalties."""
+    generation_wh: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    """(G, T): the dispatchable generators' planned output."""
+    short_wh: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """(N,): how far each owner's forecast first-step export falls short of what it sold
+    (its battery never charges from sold energy; it is not made to discharge for it)."""
+
+    def first_setpoints_wh(self) -> NDArray[np.int64]:
+        """Each battery's net charge for the next interval (> 0 charge), in whole Wh."""
+        return np.rint(self.charge_wh[:, 0] - self.discharge_wh[:, 0]).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Generators:
+    """Dispatchable plants (hydro, biomass) the plan may run."""
+
+    max_wh: FloatArray
+    """(G,): most energy per interval (available power times the interval)."""
+    cost_micros_per_kwh: FloatArray
+    """(G,): marginal cost of running (fuel, wear)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoltageLimits:
+    """Linearised bus voltages: ``V[b, t] = base_pu[b, t] + sum_n S[b, n] (c - d)[n, t]``.
+
+    ``sensitivity_pu_per_wh`` is the voltage change per Wh of a battery's net charge in
+    one interval (from the power flow's sensitivity); only watched buses are included.
+    """
+
+    sensitivity_pu_per_wh: FloatArray
+    """(K, N)"""
+    base_pu: FloatArray
+    """(K, T): the forecast voltage without any battery action."""
+    v_min_pu: float = 0.95
+    v_max_pu: float = 1.05
 
 
 def grid_cost_micros(
@@ -62,10 +100,50 @@ def grid_cost_micros(
     buy: FloatArray,
     sell: FloatArray,
     demand_micros_per_kwh: float = 0.0,
+    *,
+    steps: IntArray | None = None,
 ) -> float:
-    """The model's cost of an exchange with the grid (micro-units), without penalties."""
+    """The model's cost of an exchange with the grid (micro-units), without penalties; a
+    step of ``steps[t]`` intervals counts its mean import towards the peak."""
+    span = np.ones(np.size(import_wh)) if steps is None else np.asarray(steps)
     energy = float(np.dot(buy, import_wh) - np.dot(sell, export_wh)) / 1000
-    return energy + demand_micros_per_kwh * float(np.max(import_wh, initial=0.0)) / 1000
+    peak = float(np.max(np.asarray(import_wh) / span, initial=0.0))
+    return energy + demand_micros_per_kwh * peak / 1000
+
+
+def rule_cost_micros(
+    fleet: BatteryFleet,
+    stored_wh: NDArray[np.int64],
+    owner_load_wh: FloatArray,
+    rest_load_wh: FloatArray,
+    buy: FloatArray,
+    sell: FloatArray,
+    demand_micros_per_kwh: float = 0.0,
+    *,
+    steps: IntArray | None = None,
+) -> float:
+    """What the self-consumption rule would cost on the same forecast: each battery
+    charges from its owner's surplus and covers its deficit, step by step (a step of
+    ``steps[t]`` intervals has that many times an interval's power), and the community's
+    exchange is priced as :func:`grid_cost_micros` prices the plan's."""
+    t = rest_load_wh.size
+    span = np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
+    stored = np.asarray(stored_wh, dtype=np.int64)
+    net = np.asarray(rest_load_wh, dtype=np.float64).copy()
+    for k in range(t):
+        scaled = BatteryFleet(
+            fleet.capacity_wh,
+            fleet.min_stored_wh,
+            fleet.max_step_wh * span[k],
+            fleet.charge_efficiency,
+            fleet.discharge_efficiency,
+        )
+        step = self_consumption_step(scaled, stored, -np.rint(owner_load_wh[:, k]).astype(np.int64))
+        stored = step.stored_wh
+        net[k] += float((owner_load_wh[:, k] + step.charge_wh - step.discharge_wh).sum())
+    return grid_cost_micros(
+        np.maximum(net, 0), np.maximum(-net, 0), buy, sell, demand_micros_per_kwh, steps=span
+    )
 
 
 def optimise_dispatch(
@@ -79,19 +157,58 @@ def optimise_dispatch(
     import_limit_wh: float = np.inf,
     export_limit_wh: float = np.inf,
     demand_micros_per_kwh: float = 0.0,
+    steps: IntArray | None = None,
+    generators: Generators | None = None,
+    sold_wh: FloatArray | None = None,
+    voltage: VoltageLimits | None = None,
+    terminal_value_micros_per_kwh: float = 0.0,
+    peak_floor_wh: float = 0.0,
 ) -> Schedule:
-    """Solve the dispatch LP over ``T = rest_load_wh.size`` intervals."""
+    """Solve the dispatch LP over ``T = rest_load_wh.size`` steps.
+
+    ``steps`` (T,) is how many intervals each step spans (default one each): a rolling
+    24-hour plan keeps the next hours at the interval's resolution and blocks the rest
+    into hours, so a step's power and grid limits (given per interval) are ``steps[t]``
+    times an interval's and its peak import is its mean.
+
+    ``sold_wh`` (N,) is what each battery owner sold on the market for the first step:
+    the plan never charges the owner's battery from energy it sold (the charge is at
+    most the forecast surplus beyond the sale), so dispatch honours the trades.
+    ``generators`` adds dispatchable plants with a marginal cost; ``voltage`` adds
+    linearised bus voltage limits (soft).
+
+    ``terminal_value_micros_per_kwh`` credits the energy still stored at the end of the
+    horizon (a rolling plan sets it to what that energy is surely worth, the export
+    price after the discharge loss): without it, energy beyond the horizon's needs is
+    worth nothing to the plan, which then sells it at any price. ``peak_floor_wh`` is the
+    peak import (per interval) already set in the billing period: the demand charge
+    only counts what a plan adds above it.
+    """
     n, t = np.asarray(owner_load_wh).shape
     if rest_load_wh.shape != (t,) or buy.shape != (t,) or sell.shape != (t,):
         raise DataError("the rest load and the prices need one value per interval")
     if n != fleet.capacity_wh.size:
         raise DataError(f"{n} battery owners' loads for {fleet.capacity_wh.size} batteries")
+    span = np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
+    if span.shape != (t,) or (span < 1).any():
+        raise DataError("steps needs one whole number of intervals >= 1 per step")
+    g = 0 if generators is None else generators.max_wh.size
+    if generators is not None and generators.cost_micros_per_kwh.shape != (g,):
+        raise DataError("each generator needs one marginal cost")
+    if sold_wh is not None and np.shape(sold_wh) != (n,):
+        raise DataError(f"sold_wh needs one value per battery owner ({n})")
     nt = n * t
-    # variable layout: c (nt), d (nt), s (nt), I (t), E (t), over_I (t), over_E (t), P (1)
+    # variable layout: c (nt), d (nt), s (nt), I (t), E (t), over_I (t), over_E (t), P (1),
+    # generator output (g*t), voltage slack (2*k*t)
     c0, d0, s0 = 0, nt, 2 * nt
     i0, e0, oi0, oe0 = 3 * nt, 3 * nt + t, 3 * nt + 2 * t, 3 * nt + 3 * t
     p0 = 3 * nt + 4 * t
-    n_var = p0 + 1
+    g0 = p0 + 1
+    u0 = g0 + g * t
+    v0 = u0
+    k = 0 if voltage is None else voltage.sensitivity_pu_per_wh.shape[0]
+    n_var = v0 + 2 * k * t
+    step_limit = np.tile(span, n) * np.repeat(fleet.max_step_wh.astype(np.float64), t)
     eta_c = np.repeat(fleet.charge_efficiency, t)
     eta_d = np.repeat(fleet.discharge_efficiency, t)
     idx = np.arange(nt)
@@ -108,6 +225,9 @@ def optimise_dispatch(
     put(np.arange(t), e0 + np.arange(t), -1.0)
     put(step_of, c0 + idx, -1.0)
     put(step_of, d0 + idx, 1.0)
+    if g:
+        gi = np.arange(g * t)
+        put(gi % t, g0 + gi, 1.0)  # generation lowers what the community imports
     balance_rhs = rest_load_wh + np.asarray(owner_load_wh).sum(axis=0)
     # 2. storage rows (nt): s[k] - s[k-1] - eta_c c + d / eta_d = 0 (s[-1] is the start)
     r = t + idx
@@ -123,28 +243,54 @@ def optimise_dispatch(
     put(base + np.arange(t), oi0 + np.arange(t), -1.0)
     put(base + t + np.arange(t), e0 + np.arange(t), 1.0)
     put(base + t + np.arange(t), oe0 + np.arange(t), -1.0)
-    put(base + 2 * t + np.arange(t), i0 + np.arange(t), 1.0)
+    put(base + 2 * t + np.arange(t), i0 + np.arange(t), 1.0 / span)
     put(base + 2 * t + np.arange(t), np.full(t, p0), -1.0)
-    n_row = base + 3 * t
+    extra_lo: list[FloatArray] = []
+    extra_hi: list[FloatArray] = []
+    row = base + 3 * t
+    if voltage is not None:
+        # 5. v_lo <= V0 + S (c - d) <= v_hi with slack, per watched bus and step (k*t rows)
+        sens = voltage.sensitivity_pu_per_wh
+        bus, battery = np.nonzero(sens)
+        for step in range(t):
+            rows_kt = row + bus * t + step
+            put(rows_kt, c0 + battery * t + step, sens[bus, battery] / span[step])
+            put(rows_kt, d0 + battery * t + step, -sens[bus, battery] / span[step])
+        slack = np.arange(k * t)
+        put(row + slack, v0 + slack, 1.0)
+        put(row + slack, v0 + k * t + slack, -1.0)
+        extra_lo.append((voltage.v_min_pu - voltage.base_pu).ravel())
+        extra_hi.append((voltage.v_max_pu - voltage.base_pu).ravel())
+        row += k * t
+    n_row = row
 
     matrix = sparse.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_row, n_var),
     )
-    row_lo = np.concatenate((balance_rhs, storage_rhs, np.full(3 * t, -highspy.kHighsInf)))
+    row_lo = np.concatenate(
+        (balance_rhs, storage_rhs, np.full(3 * t, -highspy.kHighsInf), *extra_lo)
+    )
     row_hi = np.concatenate(
         (
             balance_rhs,
             storage_rhs,
-            np.full(t, min(import_limit_wh, highspy.kHighsInf)),
-            np.full(t, min(export_limit_wh, highspy.kHighsInf)),
+            np.minimum(import_limit_wh * span, highspy.kHighsInf),
+            np.minimum(export_limit_wh * span, highspy.kHighsInf),
             np.zeros(t),
+            *extra_hi,
         )
     )
     col_lo = np.zeros(n_var)
+    col_lo[p0] = max(0.0, peak_floor_wh)
     col_hi = np.full(n_var, highspy.kHighsInf)
-    col_hi[c0 : c0 + nt] = np.repeat(fleet.max_step_wh.astype(np.float64), t)
-    col_hi[d0 : d0 + nt] = np.repeat(fleet.max_step_wh.astype(np.float64), t)
+    col_hi[c0 : c0 + nt] = step_limit
+    col_hi[d0 : d0 + nt] = step_limit
+    if generators is not None:
+        col_hi[g0:u0] = np.outer(generators.max_wh, span).ravel()
+    if sold_wh is not None:  # 4. no charging from sold energy in the first step
+        unsold = np.maximum(-np.asarray(owner_load_wh)[:, 0] - np.asarray(sold_wh), 0.0)
+        col_hi[c0 : c0 + nt : t] = np.minimum(col_hi[c0 : c0 + nt : t], unsold)
     col_lo[s0 : s0 + nt] = np.repeat(fleet.min_stored_wh.astype(np.float64), t)
     col_hi[s0 : s0 + nt] = np.repeat(fleet.capacity_wh.astype(np.float64), t)
     cost = np.zeros(n_var)
@@ -153,8 +299,15 @@ def optimise_dispatch(
     cost[oi0 : oi0 + t] = OVER_LIMIT_PENALTY
     cost[oe0 : oe0 + t] = OVER_LIMIT_PENALTY
     cost[p0] = demand_micros_per_kwh / 1000
-    # a tiny charge on throughput breaks ties against charging and discharging at once
+    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / 1000
+    if generators is not None:
+        cost[g0:u0] = np.repeat(generators.cost_micros_per_kwh / 1000, t)
+    cost[v0:n_var] = VOLTAGE_PENALTY
+    # tiny charges break ties: against charging and discharging at once, and for storing
+    # surplus early rather than late (a plan that defers charging to an equally good
+    # later interval can defer it for ever when it is re-planned every interval)
     cost[c0 : c0 + 2 * nt] += 1e-6
+    cost[c0 : c0 + nt] += 1e-4 * (idx % t) / t
 
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_var, n_row
@@ -166,14 +319,22 @@ def optimise_dispatch(
     lp.a_matrix_.value_ = matrix.data
     solver = highspy.Highs()  # type: ignore[no-untyped-call]
     solver.setOptionValue("output_flag", False)
-    if nt > 5_000:  # interior point scales better than simplex on the large, sparse model
+    if nt > 5_000:
+        # interior point scales better than simplex on the large, sparse model; without
+        # crossover the point is feasible to the solver's tolerance (1e-7), and the
+        # caller rounds the plan to whole Wh and clips it to each battery's limits
         solver.setOptionValue("solver", "ipm")
+        solver.setOptionValue("run_crossover", "off")
     solver.passModel(lp)
     solver.run()
     if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         status = solver.modelStatusToString(solver.getModelStatus())
         raise DataError(f"the dispatch model did not solve: {status}")
     x = np.asarray(solver.getSolution().col_value)
+    short = np.zeros(0)
+    if sold_wh is not None:
+        first = x[c0 : c0 + nt : t] - x[d0 : d0 + nt : t]
+        short = np.maximum(np.asarray(sold_wh) + np.asarray(owner_load_wh)[:, 0] + first, 0.0)
     return Schedule(
         x[c0 : c0 + nt].reshape(n, t),
         x[d0 : d0 + nt].reshape(n, t),
@@ -182,4 +343,6 @@ def optimise_dispatch(
         x[e0 : e0 + t],
         float(x[p0]),
         float(solver.getInfo().objective_function_value),
+        x[g0:u0].reshape(g, t),
+        short,
     )

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from gridshare.model import Community
+from gridshare.model.assets import Battery
+from gridshare.units import kwh_to_wh, split_pro_rata
+
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
@@ -44,6 +48,42 @@ class BatteryFleet:
 
 
 @dataclass(frozen=True, slots=True)
+class CommunityBatteries:
+    """A community's batteries in asset order: ids, owners, storage meters, parameters."""
+
+    asset_ids: tuple[str, ...]
+    owner: IntArray
+    """Participant position of each battery's owner."""
+    meter_pos: IntArray
+    """Position of each battery's storage meter in the community's meters."""
+    fleet: BatteryFleet
+
+
+def community_batteries(community: Community) -> CommunityBatteries:
+    """The community's batteries with per-interval power limits for its interval length."""
+    batteries = [a for a in community.assets if isinstance(a, Battery)]
+    hours = community.interval_length.total_seconds() / 3600
+    participant = {p.participant_id: i for i, p in enumerate(community.participants)}
+    meter_of = {m.asset_id: i for i, m in enumerate(community.meters) if m.asset_id}
+    fleet = BatteryFleet.from_round_trip(
+        capacity_wh=np.array([kwh_to_wh(b.capacity_kwh) for b in batteries], dtype=np.int64),
+        min_stored_wh=np.array(
+            [kwh_to_wh(b.capacity_kwh * b.min_soc_fraction) for b in batteries], dtype=np.int64
+        ),
+        max_step_wh=np.array([kwh_to_wh(b.power_kw * hours) for b in batteries], dtype=np.int64),
+        round_trip_efficiency=np.array(
+            [b.round_trip_efficiency for b in batteries], dtype=np.float64
+        ),
+    )
+    return CommunityBatteries(
+        tuple(b.asset_id for b in batteries),
+        np.array([participant[b.participant_id] for b in batteries], dtype=np.int64),
+        np.array([meter_of[b.asset_id] for b in batteries], dtype=np.int64),
+        fleet,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class BatteryStep:
     """What the batteries did in one interval (all int Wh, AC side for flows)."""
 
@@ -59,6 +99,8 @@ def self_consumption_step(
     """One interval of the self-consumption rule.
 
     ``surplus_wh`` is each owner's production minus consumption (negative: deficit).
+    The same clipping serves a battery that follows a setpoint: pass the setpoint (net
+    charge, > 0 charge) as the surplus.
     """
     surplus = np.asarray(surplus_wh, dtype=np.int64)
     stored = np.asarray(stored_wh, dtype=np.int64)
@@ -78,3 +120,32 @@ def self_consumption_step(
     new_stored = stored + gain - drop
     loss = (charge - gain) + (drop - discharge)
     return BatteryStep(charge, discharge, new_stored, loss)
+
+
+def hold_exchange(
+    fleet: BatteryFleet, stored_wh: IntArray, setpoint_wh: IntArray, deviation_wh: int
+) -> IntArray:
+    """Adjust the batteries' setpoints (net charge, > 0 charge) so the community's
+    exchange with the grid moves back by ``deviation_wh`` (> 0: more is imported than
+    planned, so charge less or discharge more; < 0: the reverse).
+
+    This is the fast controller at the point of common coupling that holds the plan's
+    exchange against forecast errors between two plans, as a site energy manager does
+    with a power meter at the connection. The correction is shared among the batteries
+    pro rata to how far each can still move within its power and energy limits.
+    """
+    setpoint = np.asarray(setpoint_wh, dtype=np.int64)
+    if deviation_wh == 0 or setpoint.size == 0:
+        return setpoint.copy()
+    stored = np.asarray(stored_wh, dtype=np.int64)
+    usable = np.maximum(stored - fleet.min_stored_wh, 0)
+    most_out = np.minimum(fleet.max_step_wh, np.floor(usable * fleet.discharge_efficiency))
+    headroom = np.maximum(fleet.capacity_wh - stored, 0)
+    most_in = np.minimum(fleet.max_step_wh, np.floor(headroom / fleet.charge_efficiency))
+    if deviation_wh > 0:  # lower the net charge towards -most_out
+        room = np.maximum(setpoint + most_out.astype(np.int64), 0)
+        share = split_pro_rata(min(deviation_wh, int(room.sum())), room)
+        return setpoint - share
+    room = np.maximum(most_in.astype(np.int64) - setpoint, 0)
+    share = split_pro_rata(min(-deviation_wh, int(room.sum())), room)
+    return setpoint + share

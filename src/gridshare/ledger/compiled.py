@@ -24,6 +24,7 @@ CONTRACT_NAMES = (
     "EnergyMonitoring",
     "EnergyCertificate",
     "P2PTrading",
+    "GridBalancing",
 )
 ARTIFACTS_PACKAGE = "gridshare.ledger.artifacts"
 

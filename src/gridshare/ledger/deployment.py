@@ -148,6 +148,9 @@ def verify_deployment(web3: Web3, deployment: Deployment) -> None:
         ("P2PTrading", "registry", "ParticipantRegistry"),
         ("P2PTrading", "credit", "CommunityCredit"),
         ("P2PTrading", "monitoring", "EnergyMonitoring"),
+        ("GridBalancing", "registry", "ParticipantRegistry"),
+        ("GridBalancing", "credit", "CommunityCredit"),
+        ("GridBalancing", "monitoring", "EnergyMonitoring"),
     ):
         linked = contract(web3, deployment, name).functions[view]().call()
         if to_checksum_address(linked) != to_checksum_address(deployment.address(target)):
@@ -188,9 +191,14 @@ def deploy_or_load(
     trading = _deploy_one(
         tm, "P2PTrading", registry.address, credit.address, monitoring.address, tm.signer.address
     )
-    # The market's escrow holds the members' credit: CommunityCredit must trust it.
-    trust = calldata("CommunityCredit", "set_trusted", trading.address, True)
-    tm.send({"to": credit.address, "data": trust}, gas=100_000)
+    balancing = _deploy_one(
+        tm, "GridBalancing", registry.address, credit.address, monitoring.address
+    )
+    # The market's escrow holds the members' credit and the balancing contract holds the
+    # flexibility budget that pays demand response: CommunityCredit must trust both.
+    for trusted in (trading, balancing):
+        trust = calldata("CommunityCredit", "set_trusted", trusted.address, True)
+        tm.send({"to": credit.address, "data": trust}, gas=100_000)
     deployment = Deployment(
         chain_id=tm.chain_id,
         deployer=tm.signer.address,
@@ -200,6 +208,7 @@ def deploy_or_load(
             "EnergyMonitoring": monitoring,
             "EnergyCertificate": certificate,
             "P2PTrading": trading,
+            "GridBalancing": balancing,
         },
     )
     deployment.write(path)

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
+from gridshare.balancing.schedule import meter_key
 from gridshare.certificates.issuance import Issue, token_id
 from gridshare.errors import GridshareError
 from gridshare.ledger.calls import send_in_batches
@@ -79,11 +79,6 @@ def _send_new(
 
 class CommitmentMismatch(GridshareError):
     """The chain holds a different commitment for an interval than the store gives."""
-
-
-def meter_key(meter_id: str) -> bytes:
-    """The registry's meter identifier: keccak256 of the gridshare meter id."""
-    return bytes(keccak(meter_id.encode()))
 
 
 def _address(raw: bytes) -> str:

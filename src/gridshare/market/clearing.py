@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridshare.errors import DataError
-from gridshare.units import WH_PER_KWH
+from gridshare.units import WH_PER_KWH, split_pro_rata
 
 IntArray = NDArray[np.int64]
 
@@ -413,22 +413,6 @@ def _bid_price_of_unit(bids: OrderColumns, unit: int) -> int | None:
     return int(bids.price[order][np.searchsorted(cum, unit, side="left")])
 
 
-def pro_rata(total: int, weights: IntArray) -> IntArray:
-    """``total`` split in proportion to ``weights`` in integers (largest remainder, ties
-    to the earlier position): the parts sum to ``total`` exactly."""
-    weights = np.asarray(weights, dtype=np.int64)
-    whole = int(weights.sum())
-    if whole == 0 or total == 0:
-        return np.zeros(weights.size, dtype=np.int64)
-    product = weights.astype(object) * total  # exact beyond int64
-    share = np.array(product // whole, dtype=np.int64)
-    remainder = np.array(product % whole, dtype=np.int64)
-    left = total - int(share.sum())
-    if left:
-        share[np.lexsort((np.arange(weights.size), -remainder))[:left]] += 1
-    return share
-
-
 @dataclass(frozen=True, slots=True)
 class CommunityScheme:
     """Community pricing: members' positions, not their limits, set the price.
@@ -465,8 +449,8 @@ class CommunityScheme:
         price = round(internal_price(self.scheme, supply, demand, grid.buy, grid.sell))
         b_order = np.argsort(bids.seq, kind="stable")
         o_order = np.argsort(offers.seq, kind="stable")
-        b_q = pro_rata(volume, bids.quantity_wh[b_order])
-        o_q = pro_rata(volume, offers.quantity_wh[o_order])
+        b_q = split_pro_rata(volume, bids.quantity_wh[b_order])
+        o_q = split_pro_rata(volume, offers.quantity_wh[o_order])
         b_cum, o_cum = np.cumsum(b_q), np.cumsum(o_q)
         ends = _merged_steps(b_cum, o_cum)
         ends = ends[ends > 0]

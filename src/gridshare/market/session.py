@@ -30,10 +30,9 @@ from gridshare.market.clearing import (
     Mechanism,
     OrderColumns,
     Trades,
-    pro_rata,
 )
 from gridshare.market.orders import Kind, Order, OrderError, Side, terms_hash
-from gridshare.units import WH_PER_KWH, mul_div
+from gridshare.units import WH_PER_KWH, mul_div, split_pro_rata
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +256,7 @@ def _member_rows(
         if len(members) > 1:
             total = int(trades.quantity_wh[trades.bid == g].sum())
             weights = np.array([left[m] for m in members], dtype=np.int64)
-            share.update(zip(members, pro_rata(total, weights).tolist(), strict=True))
+            share.update(zip(members, split_pro_rata(total, weights).tolist(), strict=True))
     for b, o, q, p, sp in zip(
         trades.bid.tolist(),
         trades.offer.tolist(),

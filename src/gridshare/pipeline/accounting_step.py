@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from gridshare.balancing.accounting import ParticipantFlows, account_interval
+from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows, account_interval
 from gridshare.model import Community, QualityFlag
 from gridshare.model.community import SOURCES
 from gridshare.pipeline.closing import ClosedInterval
@@ -37,6 +37,8 @@ class EnergyAccountingStep:
         self._stored = self.catalogue.initial_stored_wh.copy()
         self.last_flows: ParticipantFlows | None = None
         """The latest interval's per-participant flows (read by later steps)."""
+        self.last_balance: IntervalBalance | None = None
+        """The latest interval's community balance (read by later steps)."""
         self._initial_stored_wh = int(self._stored.sum())
         self._by_source = np.zeros(len(SOURCES), dtype=np.int64)
         self._totals = {
@@ -70,6 +72,7 @@ class EnergyAccountingStep:
             closed.batch, self.catalogue, len(self.community.participants), self._stored, quality
         )
         self.last_flows = flows
+        self.last_balance = balance
         if (
             balance.pcc_import_wh > tariff.import_limit_kw * 1000 * hours
             or balance.pcc_export_wh > tariff.export_limit_kw * 1000 * hours

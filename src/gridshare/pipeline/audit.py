@@ -21,8 +21,10 @@ from functools import partial
 
 from web3 import Web3
 
+from gridshare.balancing.schedule import meter_key
 from gridshare.certificates.issuance import split_token_id
 from gridshare.certificates.report import Mint, decode_certificate_events
+from gridshare.ledger.balancing import decode_balancing_events
 from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.metering import MeteringLedger
@@ -30,6 +32,7 @@ from gridshare.ledger.state import CommunityState
 from gridshare.market.orders import MarketRules, domain_separator
 from gridshare.metering.evidence import audit_signed_readings
 from gridshare.model.chain import ChainEvent
+from gridshare.pipeline.balancing_audit import audit_balancing
 from gridshare.pipeline.chain_sync import index_chain, verify
 from gridshare.pipeline.market_audit import audit_market
 from gridshare.pipeline.metering_steps import audit_metering
@@ -159,7 +162,51 @@ def audit_all(
             + ("" if bundles else " (a simulated community: its meters sign nothing)")
         )
         _audit_market(report, web3, deployment, store, community_id, events)
+        _audit_balancing(report, deployment, store, community_id, events)
     return report
+
+
+def _audit_balancing(
+    report: AuditReport,
+    deployment: Deployment,
+    store: SqlStore,
+    community_id: str,
+    events: list[ChainEvent],
+) -> None:
+    if "GridBalancing" not in deployment.contracts:
+        return
+    history = decode_balancing_events(e for e in events if e.contract == "GridBalancing")
+    setpoints = store.dispatch_setpoints(community_id)
+    islands = store.island_events(community_id)
+    responses = store.dr_responses(community_id)
+    if not (len(setpoints) or len(islands) or len(responses) or history.schedules):
+        return
+    # members' accounts from the registry: each of their meters' device names its owner
+    owner_of_key = {
+        str(e.arg("meter_id")): str(e.arg("participant"))
+        for e in events
+        if e.contract == "ParticipantRegistry" and e.event == "DeviceRegistered"
+    }
+    accounts = {}
+    for meter_id, participant_id in store.meter_owners(community_id).items():
+        account = owner_of_key.get("0x" + meter_key(meter_id).hex())
+        if account is not None:
+            accounts[participant_id] = account
+    audit = audit_balancing(
+        setpoints,
+        store.balancing_intervals(community_id),
+        islands,
+        responses,
+        history,
+        accounts,
+        store.interval_length_s(community_id),
+    )
+    report.problems += audit.problems
+    report.findings.append(
+        f"Balancing of {community_id}: {audit.schedules} dispatched schedules recomputed "
+        f"from the stored setpoints, {audit.islands} islands and {audit.responses} "
+        "demand-response payments compared with the GridBalancing contract"
+    )
 
 
 def _audit_market(

@@ -66,6 +66,12 @@ class MarketChain(Protocol):
         ...
 
 
+class NetForecast(Protocol):
+    """The balancing plan's expected net exchange per member for an interval."""
+
+    def planned_net_wh(self, start_s: int) -> NDArray[np.int64] | None: ...
+
+
 class FlowSource(Protocol):
     """Where the step reads the interval's metered flows (the accounting step)."""
 
@@ -121,6 +127,9 @@ class MarketStep:
     by the contract. ``day``: a UTC day settles as one batch (net per account, Merkle
     root of its fills); the contract checks any fill a member challenges."""
     name: str = "market"
+    net_forecast: NetForecast | None = None
+    """Where agents read each member's planned net exchange (the balancing plan); without
+    a plan they use the last interval's (persistence)."""
 
     def __post_init__(self) -> None:
         c = self.community
@@ -297,6 +306,18 @@ class MarketStep:
             day = self._credited_days.setdefault(start // 86_400, set())
             day.update(o.maker for i, o in enumerate(orders) if s.credited[i])
 
+    def sold_wh(self, start_s: int) -> NDArray[np.int64]:
+        """What each participant sold in the cleared interval at ``start_s`` (int Wh; zeros
+        before it is cleared): balancing keeps sellers' exports at least that."""
+        sold = np.zeros(len(self.totals), dtype=np.int64)
+        clearing = self._cleared.get(start_s)
+        if clearing is not None:
+            for order, filled in zip(clearing.orders, clearing.filled_wh, strict=True):
+                p = self._participant_of.get(order.maker)
+                if p is not None and order.side is Side.SELL:
+                    sold[p] += filled
+        return sold
+
     def _participant_id(self, maker: bytes) -> str | None:
         p = self._participant_of.get(maker)
         return None if p is None else self.community.participants[p].participant_id
@@ -307,6 +328,10 @@ class MarketStep:
         return delivered / sold if sold else 1.0
 
     def _place_and_clear(self, start: int, net: np.ndarray, tx: StoreTransaction) -> None:
+        if self.net_forecast is not None:
+            planned = self.net_forecast.planned_net_wh(start)
+            if planned is not None:  # the dispatch plan knows what each member will do
+                net = planned
         stored = self.flows.stored_wh
         soc_num = np.bincount(
             self.community.catalogue.participant_index,

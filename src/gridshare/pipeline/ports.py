@@ -12,6 +12,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.model import Community, ReadingBatch, WriteReport
 from gridshare.units import Interval
@@ -71,6 +74,32 @@ class StoreTransaction(Protocol):
         """Per-member market results of a run."""
         ...
 
+    def write_balancing_interval(self, row: dict[str, Any]) -> None:
+        """The balance monitor's figures of one interval."""
+        ...
+
+    def write_balancing_alerts(self, alerts: Sequence[dict[str, Any]]) -> None:
+        """Alerts raised by the balance monitor."""
+        ...
+
+    def write_dispatch_setpoints(
+        self, interval_start_s: int, meter_ids: Sequence[str], setpoints_wh: Sequence[int]
+    ) -> None:
+        """The setpoints sent to each device for an interval."""
+        ...
+
+    def write_island_events(self, events: Sequence[dict[str, Any]]) -> None:
+        """Islanding events of a run."""
+        ...
+
+    def write_dr_event(self, event: dict[str, Any]) -> None:
+        """A demand-response event as called."""
+        ...
+
+    def write_dr_responses(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Measured responses and payments of a settled event."""
+        ...
+
     def write_commitment(self, commitment: dict[str, Any]) -> None:
         """Record what was committed on chain for an interval (replacing an earlier row)."""
         ...
@@ -117,4 +146,51 @@ class Ledger(Protocol):
 
     def submit(self, calls: Sequence[ContractCall]) -> Receipt:
         """Send ``calls`` (batched where the contract allows) and wait for confirmation."""
+        ...
+
+
+NOT_EXPECTED = -(2**62)
+"""``Setpoints.expected_net_wh`` of a battery that follows its setpoint as given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setpoints:
+    """What the balancing step commands for one interval (int Wh over the interval).
+
+    ``battery_wh`` is each battery's net charge (> 0 charge, < 0 discharge), aligned
+    with ``battery_ids``; ``generator_wh`` the output of each load-following plant,
+    aligned with ``generator_ids``; ``shed`` the members to disconnect (islanded
+    operation), aligned with the community's participants. ``None`` leaves a device
+    class to its local rule.
+    """
+
+    interval_start_s: int
+    battery_ids: tuple[str, ...] = ()
+    battery_wh: NDArray[np.int64] | None = None
+    expected_net_wh: NDArray[np.int64] | None = None
+    """Per battery: its owner's net load (consumption - production) the plan expects, or
+    ``NOT_EXPECTED``. A battery with an expectation holds its owner's planned exchange
+    with the grid: it adds the owner's forecast error to its setpoint (charges what
+    surplus was not forecast, covers what deficit was not), as a local controller would."""
+    planned_exchange_wh: int | None = None
+    """The community's planned net exchange at the connection (> 0 import): the fast
+    controller there moves batteries and load-following plants to hold it."""
+    generator_ids: tuple[str, ...] = ()
+    generator_wh: NDArray[np.int64] | None = None
+    shed: NDArray[np.bool_] | None = None
+
+
+class DeviceControl(Protocol):
+    """Sends setpoints to devices: simulated ones, or MQTT/OpenADR in the field."""
+
+    def apply(self, setpoints: Setpoints) -> None:
+        """Command the devices for ``setpoints.interval_start_s``."""
+        ...
+
+
+class GridStatus(Protocol):
+    """Whether the main grid is connected (a scenario's events, or a live signal)."""
+
+    def is_connected(self, interval_start_s: int) -> bool:
+        """True when the point of common coupling can exchange energy in the interval."""
         ...

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridshare.errors import DataError
+from gridshare.units import split_pro_rata
 
 IntArray = NDArray[np.int64]
 
@@ -21,15 +22,5 @@ def follow_load(deficit_wh: int, available_wh: IntArray) -> IntArray:
     available = np.asarray(available_wh, dtype=np.int64)
     if (available < 0).any():
         raise DataError("available energy of a generator must be >= 0 Wh")
-    total_available = int(available.sum())
-    target = max(0, min(int(deficit_wh), total_available))
-    if target == 0 or total_available == 0:
-        return np.zeros_like(available)
-    exact = available.astype(object) * target
-    shares = np.array([int(x // total_available) for x in exact], dtype=np.int64)
-    remainders = np.array([int(x % total_available) for x in exact], dtype=np.int64)
-    left = target - int(shares.sum())
-    if left:
-        order = np.argsort(-remainders, kind="stable")[:left]
-        shares[order] += 1
-    return shares
+    target = max(0, min(int(deficit_wh), int(available.sum())))
+    return split_pro_rata(target, available)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from functools import lru_cache
 
 import pandas as pd
@@ -18,7 +19,11 @@ ROUGHNESS_LENGTH_M = 0.15
 @lru_cache(maxsize=1)
 def known_turbine_types() -> frozenset[str]:
     """Turbine types with a power curve in windpowerlib's bundled library."""
-    table = get_turbine_types(turbine_library="local", print_out=False, filter_=True)
+    with warnings.catch_warnings():
+        # windpowerlib's fillna on object columns: pandas 2.x warns of a future change
+        # in downcasting that does not affect this boolean table
+        warnings.filterwarnings("ignore", "Downcasting object dtype", FutureWarning)
+        table = get_turbine_types(turbine_library="local", print_out=False, filter_=True)
     return frozenset(str(t) for t in table["turbine_type"])
 
 

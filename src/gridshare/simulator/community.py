@@ -21,6 +21,7 @@ from gridshare.model import (
     Community,
     DispatchableGenerator,
     DispatchMode,
+    FlexibleLoad,
     GridTariff,
     Location,
     Meter,
@@ -150,6 +151,10 @@ def build_community(scenario: Scenario, location: Location) -> tuple[Community, 
                             DispatchMode(dispatchable.dispatch),
                         )
                     )
+            if group.flexible_load is not None:
+                member_assets.append(
+                    FlexibleLoad(f"{pid}/flexible-load", pid, group.flexible_load.power_kw)
+                )
             if group.battery is not None:
                 b = group.battery
                 member_assets.append(
@@ -164,6 +169,8 @@ def build_community(scenario: Scenario, location: Location) -> tuple[Community, 
                     )
                 )
             for asset in member_assets:
+                if isinstance(asset, FlexibleLoad):
+                    continue  # metered by its member's connection meter
                 meter_kind = (
                     MeterKind.STORAGE if isinstance(asset, Battery) else MeterKind.PRODUCTION
                 )

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from gridshare.balancing.monitor import Alert
 from gridshare.errors import ConfigurationError
+from gridshare.ledger.balancing import BalancingLedger
 from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import deploy_or_load
 from gridshare.ledger.keys import Signer
@@ -23,8 +25,17 @@ from gridshare.model import Community
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
 from gridshare.pipeline.audit import audit_all
+from gridshare.pipeline.market_step import MarketStep
 from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep
 from gridshare.pipeline.steps import Step
+from gridshare.simulator.balancing import (
+    CommunityBalancingChain,
+    build_balancing,
+    flexibility_budget,
+    member_flags,
+    member_flexibility,
+    outage_spans,
+)
 from gridshare.simulator.clock import SimulatedClock
 from gridshare.simulator.community import build_community
 from gridshare.simulator.market import (
@@ -34,7 +45,7 @@ from gridshare.simulator.market import (
     member_keys,
 )
 from gridshare.simulator.meters import SimulatedMeterFleet
-from gridshare.simulator.onchain import onboard
+from gridshare.simulator.onchain import onboard, participant_accounts
 from gridshare.simulator.scenario import Scenario, ScenarioError, load_scenario
 from gridshare.simulator.source import SimulatedMeterSource
 from gridshare.simulator.weather import PVLIB_PREFIX, TypicalYear, read_typical_year
@@ -102,8 +113,20 @@ def build_simulation(
 
     if progress:
         progress("profiles", 0, 1)
+    critical, priority = member_flags(scenario)
+    opt_out, rebound = member_flexibility(scenario)
     source = SimulatedMeterSource(
-        community, plan, weather, clock.first.start_s, int(end.timestamp())
+        community,
+        plan,
+        weather,
+        clock.first.start_s,
+        int(end.timestamp()),
+        outages=outage_spans(scenario, int(community.interval_length.total_seconds())),
+        critical=critical,
+        priority=priority,
+        opt_out_probability=opt_out,
+        rebound=rebound,
+        seed=scenario.community.seed,
     )
     if progress:
         progress("profiles", 1, 1)
@@ -123,6 +146,8 @@ def run_simulation(
     operator: Signer | Callable[[], Signer] | None = None,
     market: str | None = None,
     trading: bool = True,
+    balancing: bool = True,
+    on_alert: Callable[[Alert], None] | None = None,
 ) -> SimulationResult:
     """Run ``scenario`` through the pipeline; write ``summary.json`` (and plots) to ``out_dir``.
 
@@ -230,6 +255,36 @@ def run_simulation(
                     signed=ledger is not None,
                 )
             )
+        if balancing:
+            balancing_chain = None
+            if ledger is not None and connection is not None:
+                balancing_ledger = BalancingLedger(connection.transactions, ledger.deployment)
+                balancing_ledger.fund(
+                    flexibility_budget(scenario), reference=f"{run_id}/flexibility"
+                )
+                accounts = participant_accounts(
+                    community, seed, connection.transactions.signer.address
+                )
+                balancing_chain = CommunityBalancingChain(
+                    balancing_ledger,
+                    {i: accounts[p.participant_id] for i, p in enumerate(community.participants)},
+                )
+            market_step = next((s for s in steps if isinstance(s, MarketStep)), None)
+            balancing_step = build_balancing(
+                scenario,
+                community,
+                accounting,
+                source,
+                source,
+                sales=market_step,
+                on_alert=on_alert,
+                flush_every=flush,
+                channel=source,
+                chain=balancing_chain,
+            )
+            steps.append(balancing_step)
+            if market_step is not None:
+                market_step.net_forecast = balancing_step
         pipeline = Pipeline(
             community,
             clock,

@@ -7,7 +7,7 @@ message naming the file, the key and what is expected. See docs/scenarios.md.
 from __future__ import annotations
 
 import tomllib
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -154,6 +154,19 @@ class BatterySpec(_Strict):
         return self
 
 
+class FlexibleLoadSpec(_Strict):
+    """A member's flexible load (heat pump, water heater, EV charger) enrolled in demand
+    response."""
+
+    power_kw: Positive
+    """Most power the load can curtail."""
+    protocol: Literal["openadr", "mqtt"] = "mqtt"
+    opt_out_probability: Fraction = 0.1
+    """Simulated members decline an event with this probability (seeded)."""
+    rebound: Fraction = 1.0
+    """Share of curtailed energy a shift event moves to the hours after it."""
+
+
 class GroupSpec(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,23}$")]
     count: Annotated[Whole, Field(ge=1, le=100_000)] = 1
@@ -165,6 +178,11 @@ class GroupSpec(_Strict):
     hydro: DispatchableSpec | None = None
     biomass: DispatchableSpec | None = None
     battery: BatterySpec | None = None
+    flexible_load: FlexibleLoadSpec | None = None
+    critical: bool = False
+    """A critical load (clinic, shelter, water pumping): served first when islanded."""
+    shed_priority: Annotated[Whole, Field(ge=0, le=1000)] = 0
+    """Among non-critical loads, the lowest priority is shed first."""
 
     @model_validator(mode="after")
     def _role_fits_assets(self) -> GroupSpec:
@@ -182,6 +200,8 @@ class GroupSpec(_Strict):
             )
         if self.role is Role.PROSUMER and (not generates or self.load is None):
             raise ValueError("a prosumer group needs a load and some generation")
+        if (self.flexible_load is not None or self.critical) and self.load is None:
+            raise ValueError("flexible_load and critical need a load in the group")
         if self.battery is not None and (self.load is None or not generates):
             raise ValueError(
                 "a battery needs a load and generation beside it: it runs the "
@@ -224,6 +244,100 @@ class MarketSpec(_Strict):
         return self
 
 
+def _clock(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a local time as 'HH:MM', not {value!r}") from None
+    return value
+
+
+Clock = Annotated[time, BeforeValidator(_clock)]
+
+
+class TimeOfUseSpec(_Strict):
+    """A daily window (local time, ``[start, end)``, may wrap midnight) with its own
+    import price."""
+
+    start: Clock
+    end: Clock
+    import_price_per_kwh: Price
+
+
+class NetworkSpec(_Strict):
+    """The microgrid's low-voltage network for the AC power flow (docs/power_flow.md)."""
+
+    name: str = "cigre_lv"
+    """A pandapower network: ``cigre_lv`` (CIGRE LV benchmark) or ``case33bw`` (Baran & Wu
+    33-bus); members are connected round-robin to its load buses."""
+    power_factor: Annotated[Number, Field(gt=0.5, le=1.0)] = 0.95
+    v_min_pu: Annotated[Number, Field(gt=0.5, lt=1.0)] = 0.95
+    v_max_pu: Annotated[Number, Field(gt=1.0, lt=1.5)] = 1.05
+    max_line_loading_percent: Positive = 100.0
+    scale: Positive = 1.0
+    """Multiplies every member's power on the network (study stress cases)."""
+
+
+class IslandSpec(_Strict):
+    """The emergency protocol when the main grid is lost."""
+
+    reserve_hours: Annotated[Number, Field(ge=0.0, le=72.0)] = 4.0
+    """Keep enough stored energy to serve the critical loads this long."""
+    shed_non_critical: bool = True
+    nominal_hz: Literal[50, 60] = 50
+    droop_percent: Annotated[Number, Field(gt=0.0, le=20.0)] = 0.25
+    """Grid-forming storage's frequency droop: the drop at rated output, as a share of
+    nominal (0.25 % of 60 Hz = 0.15 Hz at full output, inside a +-0.2 Hz band)."""
+    frequency_band_hz: Annotated[Number, Field(gt=0.0, le=5.0)] = 0.2
+    """Alert when the frequency leaves nominal +- this."""
+
+
+class DemandResponseSpec(_Strict):
+    """Demand-response events for enrolled flexible loads (docs/balancing.md)."""
+
+    enabled: bool = True
+    rate_per_kwh: Price = Decimal("0.30")
+    """Paid per kWh of measured curtailment (CommunityCredit)."""
+    event_hours: Annotated[Number, Field(gt=0.0, le=12.0)] = 2.0
+    """Longest event."""
+    trigger_fraction: Annotated[Number, Field(gt=0.0, le=2.0)] = 0.9
+    """Call an event when the plan's import exceeds this share of the import limit..."""
+    trigger_import_kw: Positive | None = None
+    """... or this many kW, when given (peak shaving below the connection's limit)."""
+    kind: Literal["curtail", "shift"] = "shift"
+    """Curtail (energy not used) or shift (used after the window)."""
+
+
+class BalancingSpec(_Strict):
+    """Balancing: monitor, dispatch optimiser, demand response, network, islanding."""
+
+    optimise: bool = True
+    """Plan batteries and load-following plants with the LP (else the local rules)."""
+    horizon_hours: Annotated[Number, Field(gt=0.0, le=72.0)] = 24.0
+    fine_hours: Annotated[Number, Field(ge=0.0, le=72.0)] = 2.0
+    """The first hours of the plan at the interval's resolution; the rest hourly."""
+    time_of_use: list[TimeOfUseSpec] = Field(default_factory=list)
+    demand_charge_per_kw: Price = Decimal(0)
+    """Charged on the peak interval's mean import (currency per kW)."""
+    hydro_cost_per_kwh: Price = Decimal(0)
+    biomass_cost_per_kwh: Price = Decimal("0.08")
+    min_reserve_margin: Fraction = 0.1
+    warn_fraction: Annotated[Number, Field(gt=0.0, le=1.0)] = 0.9
+    network: NetworkSpec | None = None
+    island: IslandSpec = Field(default_factory=IslandSpec)
+    demand_response: DemandResponseSpec = Field(default_factory=DemandResponseSpec)
+
+
+class GridEventSpec(_Strict):
+    """Something that happens to the main-grid connection."""
+
+    kind: Literal["grid_outage"] = "grid_outage"
+    start: datetime
+    """Local time of the community unless an offset is given (TOML datetime)."""
+    hours: Annotated[Number, Field(gt=0.0, le=24.0 * 14)]
+
+
 class Scenario(_Strict):
     community: CommunitySpec
     simulation: SimulationSpec
@@ -231,6 +345,8 @@ class Scenario(_Strict):
     grid: GridSpec
     groups: Annotated[list[GroupSpec], Field(min_length=1)]
     market: MarketSpec = Field(default_factory=MarketSpec)
+    balancing: BalancingSpec = Field(default_factory=BalancingSpec)
+    events: list[GridEventSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_group_names(self) -> Scenario:

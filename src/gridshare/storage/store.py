@@ -386,6 +386,85 @@ class SqlTransaction:
         )
         self.connection.execute(table.insert(), commitment)
 
+    # -- balancing ------------------------------------------------------------------
+    def write_balancing_interval(self, row: dict[str, Any]) -> None:
+        """The balance monitor's figures of one interval (replacing an earlier row)."""
+        table = t.balancing_intervals
+        community_id = self.store.community.community_id
+        self.connection.execute(
+            delete(table).where(
+                table.c.community_id == community_id,
+                table.c.interval_start_s == row["interval_start_s"],
+            )
+        )
+        self.connection.execute(table.insert(), {"community_id": community_id, **row})
+
+    def write_balancing_alerts(self, alerts: Sequence[dict[str, Any]]) -> None:
+        """Alerts raised by the balance monitor."""
+        if alerts:
+            community_id = self.store.community.community_id
+            self.connection.execute(
+                t.balancing_alerts.insert(),
+                [{"community_id": community_id, **a} for a in alerts],
+            )
+
+    def write_dispatch_setpoints(
+        self, interval_start_s: int, meter_ids: Sequence[str], setpoints_wh: Sequence[int]
+    ) -> None:
+        """The setpoints sent to each device for an interval (replacing earlier ones)."""
+        table = t.dispatch_setpoints
+        community_id = self.store.community.community_id
+        self.connection.execute(
+            delete(table).where(
+                table.c.community_id == community_id,
+                table.c.interval_start_s == interval_start_s,
+            )
+        )
+        self.connection.execute(
+            table.insert(),
+            [
+                {
+                    "community_id": community_id,
+                    "interval_start_s": interval_start_s,
+                    "position": i,
+                    "meter_id": meter_id,
+                    "setpoint_wh": int(value),
+                }
+                for i, (meter_id, value) in enumerate(zip(meter_ids, setpoints_wh, strict=True))
+            ],
+        )
+
+    def write_island_events(self, events: Sequence[dict[str, Any]]) -> None:
+        """Islanding events of a run (replacing events with the same start)."""
+        table = t.island_events
+        community_id = self.store.community.community_id
+        for island in events:
+            self.connection.execute(
+                delete(table).where(
+                    table.c.community_id == community_id, table.c.start_s == island["start_s"]
+                )
+            )
+            self.connection.execute(table.insert(), {"community_id": community_id, **island})
+
+    def write_dr_event(self, event: dict[str, Any]) -> None:
+        """A demand-response event as called (replacing one with the same id)."""
+        table = t.dr_events
+        community_id = self.store.community.community_id
+        self.connection.execute(
+            delete(table).where(
+                table.c.community_id == community_id, table.c.event_id == event["event_id"]
+            )
+        )
+        self.connection.execute(table.insert(), {"community_id": community_id, **event})
+
+    def write_dr_responses(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Measured responses and payments of a settled event."""
+        if rows:
+            community_id = self.store.community.community_id
+            self.connection.execute(
+                t.dr_responses.insert(), [{"community_id": community_id, **r} for r in rows]
+            )
+
     # -- market ---------------------------------------------------------------------
     def write_market_interval(
         self,
@@ -651,6 +730,12 @@ class SqlStore:
                 t.market_fills,
                 t.market_trades,
                 t.market_rejections,
+                t.balancing_intervals,
+                t.balancing_alerts,
+                t.dispatch_setpoints,
+                t.island_events,
+                t.dr_events,
+                t.dr_responses,
             ):
                 conn.execute(delete(table).where(table.c.community_id == community_id))
             conn.execute(
@@ -748,6 +833,50 @@ class SqlStore:
             return pd.read_sql(
                 select(table).where(table.c.community_id == community_id).order_by(*order), conn
             )
+
+    def meter_owners(self, community_id: str) -> dict[str, str]:
+        """Each meter of the community with the participant it belongs to."""
+        m = t.meters
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.c.meter_id, m.c.participant_id).where(m.c.community_id == community_id)
+            ).all()
+        return {str(meter): str(owner) for meter, owner in rows}
+
+    def interval_length_s(self, community_id: str) -> int:
+        """The community's metering interval (s)."""
+        c = t.communities
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(c.c.interval_length_s).where(c.c.community_id == community_id)
+            ).scalar_one()
+        return int(value)
+
+    def dispatch_setpoints(self, community_id: str) -> pd.DataFrame:
+        """Every device setpoint the balancing plan dispatched (net charge, Wh)."""
+        table = t.dispatch_setpoints
+        return self._frame(table, community_id, table.c.interval_start_s, table.c.position)
+
+    def balancing_intervals(self, community_id: str) -> pd.DataFrame:
+        """The balance monitor's figures per interval, with the next plan's hash."""
+        table = t.balancing_intervals
+        return self._frame(table, community_id, table.c.interval_start_s)
+
+    def balancing_alerts(self, community_id: str) -> pd.DataFrame:
+        table = t.balancing_alerts
+        return self._frame(table, community_id, table.c.alert_pk)
+
+    def island_events(self, community_id: str) -> pd.DataFrame:
+        table = t.island_events
+        return self._frame(table, community_id, table.c.start_s)
+
+    def dr_events(self, community_id: str) -> pd.DataFrame:
+        table = t.dr_events
+        return self._frame(table, community_id, table.c.start_s)
+
+    def dr_responses(self, community_id: str) -> pd.DataFrame:
+        table = t.dr_responses
+        return self._frame(table, community_id, table.c.event_id, table.c.participant_id)
 
     def market_intervals(self, community_id: str) -> pd.DataFrame:
         """Each settled market interval: mechanism, volume, money, trades root."""

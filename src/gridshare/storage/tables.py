@@ -343,3 +343,92 @@ market_member_totals = Table(
     Column("grid_only_cost", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "participant_id"),
 )
+
+balancing_intervals = Table(
+    "balancing_intervals",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("supply_wh", BigInteger, nullable=False),
+    Column("demand_wh", BigInteger, nullable=False),
+    Column("reserve_kw", Float, nullable=False),
+    Column("islanded", Boolean, nullable=False),
+    Column("frequency_hz", Float, nullable=True),
+    Column("vm_min_pu", Float, nullable=True),
+    Column("vm_max_pu", Float, nullable=True),
+    Column("max_line_loading_percent", Float, nullable=True),
+    Column("shed_wh", BigInteger, nullable=False),
+    Column("alerts", Integer, nullable=False),
+    Column("next_plan_hash", String(66), nullable=True),
+    Column("next_planned_import_wh", BigInteger, nullable=True),
+    PrimaryKeyConstraint("community_id", "interval_start_s"),
+)
+
+balancing_alerts = Table(
+    "balancing_alerts",
+    metadata,
+    Column("alert_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("limit", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_balancing_alerts_interval", "community_id", "interval_start_s"),
+)
+
+dispatch_setpoints = Table(
+    "dispatch_setpoints",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("interval_start_s", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("meter_id", String(160), nullable=False),
+    Column("setpoint_wh", BigInteger, nullable=False),
+    PrimaryKeyConstraint("community_id", "interval_start_s", "position"),
+)
+
+island_events = Table(
+    "island_events",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
+    Column("shed_wh", BigInteger, nullable=False),
+    Column("unserved_critical_wh", BigInteger, nullable=False),
+    Column("served_critical_wh", BigInteger, nullable=False),
+    PrimaryKeyConstraint("community_id", "start_s"),
+)
+
+dr_events = Table(
+    "dr_events",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("event_id", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
+    Column("rebound_end_s", BigInteger, nullable=True),
+    Column("target_kw", Float, nullable=False),
+    Column("rate_micros_per_kwh", BigInteger, nullable=False),
+    Column("participants", Integer, nullable=False),
+    PrimaryKeyConstraint("community_id", "event_id"),
+)
+
+dr_responses = Table(
+    "dr_responses",
+    metadata,
+    Column("community_id", String(128), nullable=False),
+    Column("event_id", String(80), nullable=False),
+    Column("participant_id", String(128), nullable=False),
+    Column("response", String(16), nullable=False),
+    Column("requested_wh", BigInteger, nullable=False),
+    Column("baseline_wh", BigInteger, nullable=False),
+    Column("measured_wh", BigInteger, nullable=False),
+    Column("delivered_wh", BigInteger, nullable=False),
+    Column("payment_micros", BigInteger, nullable=False),
+    Column("rebound_wh", BigInteger, nullable=False),
+    Column("baseline_method", String(16), nullable=False),
+    PrimaryKeyConstraint("community_id", "event_id", "participant_id"),
+)

@@ -18,9 +18,9 @@ from gridshare.market.clearing import (
     MarketError,
     OrderColumns,
     grid_fallback,
-    pro_rata,
 )
 from gridshare.market.community import SCHEMES, settle_community
+from gridshare.units import split_pro_rata
 
 GRID = GridPrices(280_000, 70_000)
 
@@ -238,7 +238,7 @@ def test_community_scheme_with_one_side_missing_trades_nothing() -> None:
 def test_pro_rata_sums_exactly_and_each_part_is_within_one_of_its_share(
     total: int, weights: list[int]
 ) -> None:
-    parts = pro_rata(total, np.array(weights, dtype=np.int64)).tolist()
+    parts = split_pro_rata(total, np.array(weights, dtype=np.int64)).tolist()
     assert len(parts) == len(weights)
     whole = sum(weights)
     if whole == 0:
@@ -269,22 +269,22 @@ def test_pro_rata_sums_exactly_and_each_part_is_within_one_of_its_share(
 def test_pro_rata_by_hand() -> None:
     # 10 over 1:2:3 = 1.67, 3.33, 5: floors 1, 3, 5 and the one left to the largest
     # remainder (2/3)
-    assert pro_rata(10, np.array([1, 2, 3])).tolist() == [2, 3, 5]
+    assert split_pro_rata(10, np.array([1, 2, 3])).tolist() == [2, 3, 5]
     # ties go to the earlier position
-    assert pro_rata(1, np.array([1, 1])).tolist() == [1, 0]
-    assert pro_rata(2, np.array([1, 1, 1])).tolist() == [1, 1, 0]
-    assert pro_rata(0, np.array([3, 4])).tolist() == [0, 0]
-    assert pro_rata(5, np.array([0, 0])).tolist() == [0, 0]
-    assert pro_rata(7, np.array([], dtype=np.int64)).tolist() == []
+    assert split_pro_rata(1, np.array([1, 1])).tolist() == [1, 0]
+    assert split_pro_rata(2, np.array([1, 1, 1])).tolist() == [1, 1, 0]
+    assert split_pro_rata(0, np.array([3, 4])).tolist() == [0, 0]
+    assert split_pro_rata(5, np.array([0, 0])).tolist() == [0, 0]
+    assert split_pro_rata(7, np.array([], dtype=np.int64)).tolist() == []
 
 
 def test_pro_rata_is_exact_beyond_int64_products() -> None:
     # 10**12 * 3 * 10**9 overflows int64; the split must still be exact
-    assert pro_rata(10**12, np.array([10**9, 3 * 10**9])).tolist() == [
+    assert split_pro_rata(10**12, np.array([10**9, 3 * 10**9])).tolist() == [
         250_000_000_000,
         750_000_000_000,
     ]
-    assert pro_rata(10**12 + 1, np.array([10**9, 10**9])).tolist() == [
+    assert split_pro_rata(10**12 + 1, np.array([10**9, 10**9])).tolist() == [
         500_000_000_001,
         500_000_000_000,
     ]

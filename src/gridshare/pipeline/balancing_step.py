@@ -1,0 +1,766 @@
+"""Pipeline step: monitor the community's balance and plan the next interval's dispatch.
+
+On the close of interval ``t`` the step
+
+1. **monitors** ``t``: supply against demand, the exchange with the main grid, the
+   reserve margin, the island frequency (droop) and, with a network, the AC power flow
+   (bus voltages, line loading, losses); every limit approached or crossed raises an
+   :class:`~gridshare.balancing.monitor.Alert`, stored, counted and passed to
+   ``on_alert`` (the CLI prints it with Rich);
+2. runs the **self-consumption rule** on the same metered inputs in a shadow fleet, so
+   the run can report what the optimiser changed (peak import and cost, before/after);
+3. **plans** ``t + 1`` over a rolling horizon (default 24 h): forecasts (seasonal
+   persistence) of every member's consumption and production, the market's cleared
+   sales for ``t + 1``, the batteries' state, the load-following plants and, with a
+   network, linearised voltage limits go into the dispatch LP
+   (:func:`~gridshare.balancing.dispatch.optimise_dispatch`); the first interval of
+   the plan is sent to the devices (``DeviceControl``) and its hash recorded;
+4. when the main grid is lost (``GridStatus``), **islands**: storage forms the grid,
+   the emergency protocol sheds non-critical members by priority so that critical
+   loads are served as long as energy allows, and the island is recorded on
+   reconnection;
+5. runs **demand response** (``DemandResponse``): events when the plan cannot keep the
+   import under the connection's limit, responses measured against a baseline after
+   each event, payments in CommunityCredit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
+from gridshare.balancing.dispatch import (
+    Generators,
+    Schedule,
+    VoltageLimits,
+    grid_cost_micros,
+    optimise_dispatch,
+    rule_cost_micros,
+)
+from gridshare.balancing.forecast import SeasonalForecaster
+from gridshare.balancing.islanding import EmergencyProtocol, plan_shedding
+from gridshare.balancing.monitor import Alert, BalanceLimits, BalanceSnapshot, assess
+from gridshare.balancing.power_flow import droop_frequency_hz
+from gridshare.balancing.schedule import net_setpoints, schedule_hash
+from gridshare.balancing.self_consumption import community_batteries, self_consumption_step
+from gridshare.balancing.tariff import BalancingTariff
+from gridshare.model import Community, DispatchMode
+from gridshare.model.assets import DispatchableGenerator
+from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.demand_response import DemandResponseDesk
+from gridshare.pipeline.ports import (
+    NOT_EXPECTED,
+    DeviceControl,
+    GridStatus,
+    Setpoints,
+    StoreTransaction,
+)
+from gridshare.pipeline.steps import JsonValue
+from gridshare.units import kwh_to_wh, micros_to_currency
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+class FlowSource(Protocol):
+    """The accounting step: the interval's metered flows and stored energy."""
+
+    @property
+    def last_flows(self) -> ParticipantFlows | None: ...
+
+    @property
+    def last_balance(self) -> IntervalBalance | None: ...
+
+    @property
+    def stored_wh(self) -> IntArray: ...
+
+
+class SalesSource(Protocol):
+    """The market step: what each participant sold for an interval already cleared."""
+
+    def sold_wh(self, start_s: int) -> IntArray: ...
+
+
+class NetworkModel(Protocol):
+    """The AC power flow (``balancing.power_flow.PowerFlowModel``)."""
+
+    def solve(self, p_kw: FloatArray) -> Any: ...
+
+    def sensitivity(self, p_kw_base: FloatArray) -> FloatArray: ...
+
+
+class BalancingChain(Protocol):
+    """The GridBalancing contract (``ledger.balancing.BalancingLedger``)."""
+
+    def record_schedules(self, schedules: Sequence[tuple[int, int, bytes, int, int]]) -> int:
+        """(interval start, horizon intervals, hash, planned cost, rule cost) per plan."""
+        ...
+
+    def record_island(
+        self, start_s: int, end_s: int, shed_wh: int, unserved_critical_wh: int, served_wh: int
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class BalancingOptions:
+    """How the community balances (scenario ``[balancing]``)."""
+
+    tariff: BalancingTariff
+    limits: BalanceLimits
+    critical: BoolArray
+    """Per participant: a critical load, served first."""
+    priority: IntArray
+    """Per participant: shedding order among non-critical loads (lowest shed first)."""
+    optimise: bool = True
+    horizon_intervals: int = 96
+    fine_intervals: int = 8
+    """The first intervals of the plan at full resolution; the rest in blocks."""
+    block_intervals: int = 4
+    protocol: EmergencyProtocol = field(default_factory=EmergencyProtocol)
+    plant_cost_micros_per_kwh: dict[str, int] = field(default_factory=dict)
+    """Marginal cost of load-following plants by kind (``hydro``, ``biomass``)."""
+    nominal_hz: float = 50.0
+    droop_percent: float = 0.25
+    voltage_margin_pu: float = 0.005
+    dr_trigger_kw: float = float("inf")
+    """Call demand response when the plan's import exceeds this (kW)."""
+    """Buses within this of a limit are watched: the plan keeps them inside."""
+
+
+def _blocks(horizon: int, fine: int, block: int) -> IntArray:
+    """Step lengths (intervals) covering ``horizon``: ``fine`` single steps, then blocks."""
+    fine = min(fine, horizon)
+    rest = horizon - fine
+    spans = [1] * fine + [block] * (rest // block)
+    if rest % block:
+        spans.append(rest % block)
+    return np.array(spans, dtype=np.int64)
+
+
+def _block_sum(series: FloatArray, spans: IntArray) -> FloatArray:
+    edges = np.concatenate(([0], np.cumsum(spans)[:-1]))
+    summed: FloatArray = np.add.reduceat(series, edges, axis=-1)
+    return summed
+
+
+@dataclass
+class _Island:
+    start_s: int
+    shed_wh: int = 0
+    unserved_critical_wh: int = 0
+    served_critical_wh: int = 0
+    intervals: int = 0
+
+
+class BalancingStep:
+    """Monitors every interval and plans the next one (see the module docstring)."""
+
+    name = "balancing"
+
+    def __init__(
+        self,
+        community: Community,
+        flows: FlowSource,
+        options: BalancingOptions,
+        *,
+        control: DeviceControl | None = None,
+        grid: GridStatus | None = None,
+        sales: SalesSource | None = None,
+        network: NetworkModel | None = None,
+        network_bus_of_member: IntArray | None = None,
+        chain: BalancingChain | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+        flush_every: int = 1,
+        demand_response: DemandResponseDesk | None = None,
+    ) -> None:
+        self.community = community
+        self.flows = flows
+        self.options = options
+        self.control = control
+        self.grid = grid
+        self.sales = sales
+        self.network = network
+        self.chain = chain
+        self.on_alert = on_alert
+        self.flush_every = flush_every
+        self.dr = demand_response
+        c = community
+        n = len(c.participants)
+        self.n = n
+        self.length_s = int(c.interval_length.total_seconds())
+        self.hours = self.length_s / 3600
+        if options.critical.shape != (n,) or options.priority.shape != (n,):
+            raise ValueError("critical and priority need one value per participant")
+        self.batteries = community_batteries(c)
+        b = self.batteries
+        # one battery per owner carries the owner's forecast net load in the LP
+        first = np.zeros(b.owner.size, dtype=bool)
+        first[np.unique(b.owner, return_index=True)[1]] = True
+        self._carries_load = first
+        self._rated_kw = float(b.fleet.max_step_wh.sum()) / 1000 / self.hours
+        plants = [
+            a
+            for a in c.assets
+            if isinstance(a, DispatchableGenerator) and a.dispatch_mode is DispatchMode.FOLLOW_LOAD
+        ]
+        participant = {p.participant_id: i for i, p in enumerate(c.participants)}
+        meter_of = {m.asset_id: i for i, m in enumerate(c.meters) if m.asset_id}
+        self.plant_ids = tuple(a.asset_id for a in plants)
+        self.plant_owner = np.array([participant[a.participant_id] for a in plants], np.int64)
+        self.plant_meter = np.array([meter_of[a.asset_id] for a in plants], dtype=np.int64)
+        self.plant_available_wh = np.array(
+            [kwh_to_wh(a.rated_power_kw * a.availability_fraction * self.hours) for a in plants],
+            dtype=np.int64,
+        )
+        self.device_meters = tuple(c.meters[int(m)].meter_id for m in b.meter_pos) + tuple(
+            c.meters[int(m)].meter_id for m in self.plant_meter
+        )
+        """Meters of the planned devices: their setpoints are stored and hashed as net
+        charge (a plant's output is a negative charge)."""
+        self.plant_cost = np.array(
+            [float(options.plant_cost_micros_per_kwh.get(a.kind.value, 0)) for a in plants]
+        )
+        fleet = self.batteries.fleet
+        eta = float(fleet.discharge_efficiency.mean()) if fleet.capacity_wh.size else 1.0
+        self._spans = np.ones(1, dtype=np.int64)
+        self._planned_net: tuple[int, IntArray] | None = None
+        self._plan_prices = (np.zeros(1), np.zeros(1))
+        self._plan_demand = 0.0
+        self._rule_planned_cost = 0.0
+        self._terminal_value = options.tariff.export_price_micros_per_kwh * eta
+        """Stored energy is surely worth what it would earn exported (docs/balancing.md)."""
+        per_day = 86_400 // self.length_s
+        self._consumption = SeasonalForecaster(n, per_day)
+        self._production = SeasonalForecaster(n, per_day)
+        self._shadow_stored: IntArray | None = None
+        self._expected_consumption = np.zeros(n, dtype=np.float64)
+        self._bus = network_bus_of_member
+        # run figures
+        self.intervals = 0
+        self.planned = 0
+        self.solve_s: list[float] = []
+        self.alert_counts: Counter[tuple[str, str]] = Counter()
+        self.alerts: list[Alert] = []
+        self.peak_before_wh = 0
+        self.peak_after_wh = 0
+        self.energy_cost_before = 0.0
+        self.energy_cost_after = 0.0
+        self.min_reserve_margin: float | None = None
+        self.islanded_intervals = 0
+        self.unserved_critical_wh = 0
+        self.shed_wh = 0
+        self.islands: list[_Island] = []
+        self._island: _Island | None = None
+        self.voltage_violations = 0
+        self.overloaded_line_intervals = 0
+        self.vm_min_pu: float | None = None
+        self.vm_max_pu: float | None = None
+        self.losses_wh = 0.0
+        self.frequency_min_hz: float | None = None
+        self.frequency_max_hz: float | None = None
+        self._watched: IntArray = np.zeros(0, dtype=np.int64)
+        self._last_vm: FloatArray | None = None
+        self._last_p_kw: FloatArray | None = None
+        self._pending_schedules: list[tuple[int, int, bytes, int, int]] = []
+        self.chain_transactions = 0
+        self.short_sales_wh = 0.0
+
+    # -- per interval ---------------------------------------------------------------------
+    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
+        flows, balance = self.flows.last_flows, self.flows.last_balance
+        if flows is None or balance is None:
+            return
+        start = closed.interval.start_s
+        self.intervals += 1
+        batch = closed.batch
+        plant_out = np.zeros(self.plant_meter.size, dtype=np.int64)
+        if self.plant_meter.size:
+            position = {int(m): i for i, m in enumerate(batch.meter_index.tolist())}
+            for j, m in enumerate(self.plant_meter.tolist()):
+                if m in position:
+                    plant_out[j] = int(batch.export_wh[position[m]])
+        plant_by_owner = np.bincount(self.plant_owner, weights=plant_out, minlength=self.n)
+        consumption = flows.consumption_wh.astype(np.float64)
+        production = flows.production_wh - plant_by_owner
+        islanded = self.grid is not None and not self.grid.is_connected(start)
+        stored = self.flows.stored_wh[self.batteries.meter_pos]
+
+        shed_now = np.zeros(self.n, dtype=bool)
+        if islanded:
+            connected_flow = (flows.grid_import_wh + flows.grid_export_wh + flows.production_wh) > 0
+            shed_now = ~connected_flow & (self._expected_consumption > 0)
+            # a disconnected member's forecast is kept: its meters read nothing while shed
+            consumption = np.where(shed_now, self._expected_consumption, consumption)
+        self._consumption.observe(consumption)
+        self._production.observe(production.astype(np.float64))
+        if self.dr is not None:
+            self.dr.observe(start, flows.consumption_wh)
+            self.dr.settle_due(start + self.length_s, tx)
+
+        snapshot = self._monitor(closed, flows, balance, stored, islanded, shed_now)
+        alerts = assess(snapshot, self.options.limits)
+        for alert in alerts:
+            self.alert_counts[(alert.kind.value, alert.severity.value)] += 1
+            if self.on_alert is not None:
+                self.on_alert(alert)
+        if alerts:
+            self.alerts.extend(alerts[:5])
+            del self.alerts[:-500]  # the latest few hundred, for the summary
+            tx.write_balancing_alerts([{**a.as_json()} for a in alerts])
+        self._track_island(start, islanded, shed_now, consumption)
+        self._compare_with_rule(start, flows, balance, plant_out, islanded)
+        setpoints, plan = self._plan(start + self.length_s, stored)
+        if plan is not None and self.dr is not None:
+            self._call_demand_response(start + self.length_s, plan, tx)
+        row: dict[str, Any] = {
+            "interval_start_s": start,
+            "supply_wh": int(round(snapshot.supply_kw * 1000 * self.hours)),
+            "demand_wh": int(round(snapshot.demand_kw * 1000 * self.hours)),
+            "reserve_kw": round(snapshot.reserve_kw, 3),
+            "islanded": islanded,
+            "frequency_hz": snapshot.frequency_hz,
+            "vm_min_pu": snapshot.vm_min_pu,
+            "vm_max_pu": snapshot.vm_max_pu,
+            "max_line_loading_percent": snapshot.max_line_loading_percent,
+            "shed_wh": int(round(snapshot.shed_kw * 1000 * self.hours)),
+            "alerts": len(alerts),
+            "next_plan_hash": None,
+            "next_planned_import_wh": None,
+        }
+        if setpoints is not None:
+            if plan is not None:
+                self._record_plan(setpoints, plan, row, tx)
+            if self.control is not None:
+                self.control.apply(setpoints)
+        tx.write_balancing_interval(row)
+        if self.intervals % self.flush_every == 0:
+            self.flush()
+
+    def _record_plan(
+        self, setpoints: Setpoints, plan: Schedule, row: dict[str, Any], tx: StoreTransaction
+    ) -> None:
+        """Store the dispatched setpoints, hash them for the chain with the plan's cost and
+        the self-consumption rule's cost over the same forecast."""
+        battery_wh = [] if setpoints.battery_wh is None else setpoints.battery_wh.tolist()
+        plant_wh = [] if setpoints.generator_wh is None else setpoints.generator_wh.tolist()
+        net = battery_wh + [-x for x in plant_wh]
+        digest = schedule_hash(setpoints.interval_start_s, [net_setpoints(self.device_meters, net)])
+        row["next_plan_hash"] = "0x" + digest.hex()
+        row["next_planned_import_wh"] = int(round(plan.import_wh[0]))
+        tx.write_dispatch_setpoints(setpoints.interval_start_s, self.device_meters, net)
+        planned = grid_cost_micros(
+            plan.import_wh, plan.export_wh, *self._plan_prices, self._plan_demand, steps=self._spans
+        )
+        self._pending_schedules.append(
+            (
+                setpoints.interval_start_s,
+                self.options.horizon_intervals,
+                digest,
+                int(round(planned)),
+                int(round(self._rule_planned_cost)),
+            )
+        )
+
+    # -- monitoring -----------------------------------------------------------------------
+    def _monitor(
+        self,
+        closed: ClosedInterval,
+        flows: ParticipantFlows,
+        balance: IntervalBalance,
+        stored: IntArray,
+        islanded: bool,
+        shed_now: BoolArray,
+    ) -> BalanceSnapshot:
+        to_kw = 1 / 1000 / self.hours
+        fleet = self.batteries.fleet
+        usable = np.maximum(stored - fleet.min_stored_wh, 0) * fleet.discharge_efficiency
+        hour_steps = 1 / self.hours
+        reserve_wh = np.minimum(fleet.max_step_wh * hour_steps, usable).sum() / hour_steps
+        reserve_kw = float(reserve_wh) * to_kw + float(self.plant_available_wh.sum()) * to_kw
+        frequency = None
+        if islanded and self._rated_kw > 0:
+            # the grid-forming storage carries the island's imbalance along its droop
+            frequency = droop_frequency_hz(
+                (balance.discharge_wh - balance.charge_wh) * to_kw,
+                droop_percent=self.options.droop_percent,
+                rated_kw=self._rated_kw,
+                nominal_hz=self.options.nominal_hz,
+            )
+            self.frequency_min_hz = min(frequency, self.frequency_min_hz or frequency)
+            self.frequency_max_hz = max(frequency, self.frequency_max_hz or frequency)
+        vm_min = vm_max = loading = None
+        converged = True
+        if self.network is not None:
+            p_kw = (flows.grid_import_wh - flows.grid_export_wh) * to_kw
+            result = self.network.solve(p_kw.astype(np.float64))
+            converged = bool(result.converged)
+            self._last_vm = None
+            self._watched = np.zeros(0, dtype=np.int64)
+        if self.network is not None and converged:
+            vm = np.asarray(result.vm_pu, dtype=np.float64)
+            vm_min, vm_max = float(vm.min()), float(vm.max())
+            loading = float(np.max(result.line_loading_percent, initial=0.0))
+            limits = self.options.limits
+            self.voltage_violations += int(((vm < limits.v_min_pu) | (vm > limits.v_max_pu)).sum())
+            self.overloaded_line_intervals += int(loading > limits.max_line_loading_percent)
+            self.losses_wh += float(result.losses_kw) * 1000 * self.hours
+            self.vm_min_pu = min(vm_min, self.vm_min_pu if self.vm_min_pu is not None else vm_min)
+            self.vm_max_pu = max(vm_max, self.vm_max_pu if self.vm_max_pu is not None else vm_max)
+            margin = self.options.voltage_margin_pu
+            self._watched = np.nonzero(
+                (vm < limits.v_min_pu + margin) | (vm > limits.v_max_pu - margin)
+            )[0]
+            self._last_vm, self._last_p_kw = vm, p_kw.astype(np.float64)
+        shed_kw = float(self._expected_consumption[shed_now].sum()) * to_kw
+        critical_shed = shed_now & self.options.critical
+        snapshot = BalanceSnapshot(
+            interval_start_s=closed.interval.start_s,
+            supply_kw=(balance.production_wh + balance.discharge_wh + balance.pcc_import_wh)
+            * to_kw,
+            demand_kw=(balance.consumption_wh + balance.charge_wh + balance.pcc_export_wh) * to_kw,
+            import_kw=balance.pcc_import_wh * to_kw,
+            export_kw=balance.pcc_export_wh * to_kw,
+            reserve_kw=reserve_kw,
+            islanded=islanded,
+            frequency_hz=frequency,
+            vm_min_pu=vm_min,
+            vm_max_pu=vm_max,
+            max_line_loading_percent=loading,
+            power_flow_converged=converged,
+            shed_kw=shed_kw,
+            unserved_critical_kw=float(self._expected_consumption[critical_shed].sum()) * to_kw,
+        )
+        margin_now = snapshot.reserve_margin
+        if margin_now is not None:
+            self.min_reserve_margin = min(margin_now, self.min_reserve_margin or margin_now)
+        return snapshot
+
+    def _track_island(
+        self, start: int, islanded: bool, shed_now: BoolArray, consumption: FloatArray
+    ) -> None:
+        if islanded:
+            self.islanded_intervals += 1
+            if self._island is None:
+                self._island = _Island(start)
+            island = self._island
+            island.intervals += 1
+            shed = int(round(float(consumption[shed_now].sum())))
+            unserved = int(round(float(consumption[shed_now & self.options.critical].sum())))
+            served = int(round(float(consumption[~shed_now & self.options.critical].sum())))
+            island.shed_wh += shed
+            island.unserved_critical_wh += unserved
+            island.served_critical_wh += served
+            self.shed_wh += shed
+            self.unserved_critical_wh += unserved
+        elif self._island is not None:
+            self._close_island(start)
+
+    def _close_island(self, end_s: int) -> None:
+        island = self._island
+        if island is None:
+            return
+        self.islands.append(island)
+        self._island = None
+        if self.chain is not None:
+            self.chain_transactions += self.chain.record_island(
+                island.start_s,
+                end_s,
+                island.shed_wh,
+                island.unserved_critical_wh,
+                island.served_critical_wh,
+            )
+
+    def _compare_with_rule(
+        self,
+        start: int,
+        flows: ParticipantFlows,
+        balance: IntervalBalance,
+        plant_out: IntArray,
+        islanded: bool,
+    ) -> None:
+        """The self-consumption rule on the same metered loads, in a shadow fleet."""
+        b = self.batteries
+        if self._shadow_stored is None:
+            self._shadow_stored = self.community.catalogue.initial_stored_wh[b.meter_pos].copy()
+        actual_battery = int(flows.charge_wh.sum() - flows.discharge_wh.sum())
+        plants = int(plant_out.sum())
+        surplus = (
+            flows.production_wh[b.owner] - flows.consumption_wh[b.owner]
+            if b.owner.size
+            else np.zeros(0, dtype=np.int64)
+        )
+        step = self_consumption_step(b.fleet, self._shadow_stored, surplus)
+        self._shadow_stored = step.stored_wh
+        after = balance.pcc_import_wh - balance.pcc_export_wh
+        if islanded:
+            # both worlds live through the same island: storage forms the grid in each
+            self._shadow_stored = self.flows.stored_wh[b.meter_pos].copy()
+            return
+        without = after + plants - actual_battery
+        before = without + int(step.charge_wh.sum() - step.discharge_wh.sum())
+        before -= min(max(before, 0), int(self.plant_available_wh.sum()))
+        buy, sell = self.options.tariff.prices(np.array([start]))
+        self.energy_cost_before += (max(before, 0) * buy[0] - max(-before, 0) * sell[0]) / 1000
+        self.energy_cost_after += (max(after, 0) * buy[0] - max(-after, 0) * sell[0]) / 1000
+        self.peak_before_wh = max(self.peak_before_wh, before)
+        self.peak_after_wh = max(self.peak_after_wh, after)
+
+    # -- planning -------------------------------------------------------------------------
+    def _plan(self, start: int, stored: IntArray) -> tuple[Setpoints | None, Schedule | None]:
+        o = self.options
+        if self.grid is not None and not self.grid.is_connected(start):
+            return self._plan_island(start, stored), None
+        if (
+            not o.optimise
+            or (not self.batteries.asset_ids and not self.plant_ids)
+            or self._consumption.observed < self._consumption.period
+        ):
+            # without a day of history the forecast is no better than the local rules,
+            # which run on the devices until the plan takes over
+            self._expected_consumption = self._consumption.forecast(1)[:, 0]
+            return None, None
+        horizon = o.horizon_intervals
+        consumption = self._consumption.forecast(horizon)
+        production = self._production.forecast(horizon)
+        starts = start + self.length_s * np.arange(horizon, dtype=np.int64)
+        if self.dr is not None:  # the loads called in open events will use less
+            consumption = np.maximum(consumption - self.dr.curtailment_wh(starts), 0.0)
+        self._expected_consumption = consumption[:, 0]
+        net = consumption - production
+        b = self.batteries
+        owner_load = np.where(self._carries_load[:, None], net[b.owner], 0.0)
+        rest = net.sum(axis=0) - owner_load.sum(axis=0)
+        spans = _blocks(horizon, o.fine_intervals, o.block_intervals)
+        self._spans = spans
+        buy, sell = o.tariff.prices(starts)
+        sold = None
+        if self.sales is not None and b.owner.size:
+            sold_all = self.sales.sold_wh(start)
+            sold = np.where(self._carries_load, sold_all[b.owner], 0).astype(np.float64)
+        voltage = self._voltage_limits(owner_load, rest, spans) if self._watched.size else None
+        owner_steps, rest_steps = _block_sum(owner_load, spans), _block_sum(rest, spans)
+        buy_steps, sell_steps = _block_sum(buy, spans) / spans, _block_sum(sell, spans) / spans
+        demand = o.tariff.demand_micros_per_kwh(self.hours)
+        self._plan_prices = (buy_steps, sell_steps)
+        self._plan_demand = demand
+        self._rule_planned_cost = rule_cost_micros(
+            b.fleet, stored, owner_steps, rest_steps, buy_steps, sell_steps, demand, steps=spans
+        )
+        began = time.perf_counter()
+        plan = optimise_dispatch(
+            b.fleet,
+            stored,
+            owner_steps,
+            rest_steps,
+            buy_steps,
+            sell_steps,
+            import_limit_wh=o.limits.import_limit_kw * 1000 * self.hours,
+            export_limit_wh=o.limits.export_limit_kw * 1000 * self.hours,
+            demand_micros_per_kwh=demand,
+            steps=spans,
+            generators=Generators(self.plant_available_wh.astype(np.float64), self.plant_cost)
+            if self.plant_ids
+            else None,
+            sold_wh=sold,
+            voltage=voltage,
+            terminal_value_micros_per_kwh=self._terminal_value,
+            peak_floor_wh=float(self.peak_after_wh),
+        )
+        self.solve_s.append(time.perf_counter() - began)
+        if horizon > 1 and spans[0] == 1 and spans.size > 1 and spans[1] == 1:
+            planned = net[:, 1].copy()
+            battery_net = plan.charge_wh[:, 1] - plan.discharge_wh[:, 1]
+            np.add.at(planned, b.owner, battery_net)
+            self._planned_net = (start + self.length_s, np.rint(planned).astype(np.int64))
+        self.planned += 1
+        self.short_sales_wh += float(plan.short_wh.sum())
+        return (
+            Setpoints(
+                start,
+                battery_ids=b.asset_ids,
+                battery_wh=plan.first_setpoints_wh(),
+                expected_net_wh=np.where(
+                    self._carries_load, np.rint(owner_load[:, 0]).astype(np.int64), NOT_EXPECTED
+                ),
+                planned_exchange_wh=int(round(plan.import_wh[0] - plan.export_wh[0])),
+                generator_ids=self.plant_ids,
+                generator_wh=np.rint(plan.generation_wh[:, 0]).astype(np.int64)
+                if self.plant_ids
+                else None,
+            ),
+            plan,
+        )
+
+    def planned_net_wh(self, start_s: int) -> IntArray | None:
+        """Each member's planned net exchange (> 0 import) for ``start_s``, from the latest
+        plan, when it covers that interval at full resolution (for the trading agents)."""
+        if self._planned_net is not None and self._planned_net[0] == start_s:
+            return self._planned_net[1]
+        return None
+
+    def _call_demand_response(self, start: int, plan: Schedule, tx: StoreTransaction) -> None:
+        """Call an event when the plan's import after the dispatched interval exceeds the
+        trigger (the plan could not shave it with storage and plants)."""
+        if self.dr is None:
+            return
+        spans = self._spans
+        per_interval = np.repeat(plan.import_wh / spans, spans)[1:]
+        starts = start + self.length_s * np.arange(1, per_interval.size + 1, dtype=np.int64)
+        buy, _ = self.options.tariff.prices(starts)
+        trigger_wh = self.options.dr_trigger_kw * 1000 * self.hours
+        self.dr.consider(
+            start + self.length_s,
+            np.rint(per_interval).astype(np.int64),
+            int(trigger_wh),
+            np.rint(buy).astype(np.int64),
+            tx,
+        )
+
+    def _voltage_limits(
+        self, owner_load: FloatArray, rest: FloatArray, spans: IntArray
+    ) -> VoltageLimits | None:
+        """Linearised limits for the watched buses over the plan's steps."""
+        if self.network is None or self._last_vm is None or self._last_p_kw is None:
+            return None
+        o = self.options
+        sens_member = self.network.sensitivity(self._last_p_kw)[self._watched]  # (K, n) pu/kW
+        b = self.batteries
+        per_wh = 1 / 1000 / self.hours
+        sens_battery = sens_member[:, b.owner] * per_wh  # pu per Wh of net charge
+        forecast_kw = (
+            self._consumption.forecast(spans.sum()) - self._production.forecast(spans.sum())
+        ) * per_wh
+        delta = forecast_kw - self._last_p_kw[:, None]
+        base = self._last_vm[self._watched][:, None] + sens_member @ delta
+        base_steps = _block_sum(base, spans) / spans
+        return VoltageLimits(sens_battery, base_steps, o.limits.v_min_pu, o.limits.v_max_pu)
+
+    def _plan_island(self, start: int, stored: IntArray) -> Setpoints:
+        o = self.options
+        consumption = self._consumption.forecast(1)[:, 0]
+        production = self._production.forecast(1)[:, 0]
+        self._expected_consumption = consumption
+        shed = plan_shedding(
+            np.rint(consumption).astype(np.int64),
+            np.rint(production).astype(np.int64),
+            o.critical,
+            o.priority,
+            self.batteries.fleet,
+            stored,
+            int(self.plant_available_wh.sum()),
+            intervals_per_hour=1 / self.hours,
+            protocol=o.protocol,
+        )
+        return Setpoints(start, shed=shed)
+
+    # -- end of run -----------------------------------------------------------------------
+    def flush(self) -> None:
+        if self.chain is not None and self._pending_schedules:
+            self.chain_transactions += self.chain.record_schedules(self._pending_schedules)
+        self._pending_schedules = []
+
+    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+        if self._island is not None:
+            self._close_island(self._island.start_s + self._island.intervals * self.length_s)
+        self.flush()
+        tx.write_island_events(
+            [
+                {
+                    "start_s": i.start_s,
+                    "end_s": i.start_s + i.intervals * self.length_s,
+                    "shed_wh": i.shed_wh,
+                    "unserved_critical_wh": i.unserved_critical_wh,
+                    "served_critical_wh": i.served_critical_wh,
+                }
+                for i in self.islands
+            ]
+        )
+
+    def summary(self) -> dict[str, JsonValue]:
+        to_kw = 1 / 1000 / self.hours
+        demand = self.options.tariff.demand_charge_micros_per_kw
+        cost_before = self.energy_cost_before + demand * self.peak_before_wh * to_kw
+        cost_after = self.energy_cost_after + demand * self.peak_after_wh * to_kw
+        stored_after = int(self.flows.stored_wh[self.batteries.meter_pos].sum())
+        stored_before = (
+            stored_after if self._shadow_stored is None else int(self._shadow_stored.sum())
+        )
+        # what each run leaves in storage is worth something: count it at the same value
+        left_value = (stored_after - stored_before) * self._terminal_value / 1000
+        by_kind: dict[str, dict[str, JsonValue]] = {}
+        for (kind, severity), count in sorted(self.alert_counts.items()):
+            by_kind.setdefault(kind, {})[severity] = count
+        alerts: dict[str, JsonValue] = dict(by_kind.items())
+        solve = np.array(self.solve_s) if self.solve_s else np.zeros(1)
+        network: JsonValue = None
+        if self.network is not None:
+            network = {
+                "vm_min_pu": None if self.vm_min_pu is None else round(self.vm_min_pu, 5),
+                "vm_max_pu": None if self.vm_max_pu is None else round(self.vm_max_pu, 5),
+                "overloaded_line_intervals": self.overloaded_line_intervals,
+                "losses_kwh": round(self.losses_wh / 1000, 3),
+            }
+
+        def money(micros: float) -> str:
+            return str(micros_to_currency(int(round(micros))))
+
+        return {
+            "peak_import_kw_before": round(self.peak_before_wh * to_kw, 3),
+            "unserved_critical_kwh": round(self.unserved_critical_wh / 1000, 3),
+            "islanded_hours": round(self.islanded_intervals * self.hours, 3),
+            "voltage_violations": self.voltage_violations,
+            "balancing": {
+                "optimiser": "highs-lp" if self.options.optimise else "self-consumption rule",
+                "intervals": self.intervals,
+                "plans": self.planned,
+                "horizon_hours": round(self.options.horizon_intervals * self.hours, 3),
+                "solve_ms_mean": round(float(solve.mean()) * 1000, 2),
+                "solve_ms_max": round(float(solve.max()) * 1000, 2),
+                "peak_import_kw": {
+                    "before": round(self.peak_before_wh * to_kw, 3),
+                    "after": round(self.peak_after_wh * to_kw, 3),
+                },
+                "grid_cost": {
+                    "before": money(cost_before),
+                    "after": money(cost_after),
+                    "stored_kwh_at_end": {
+                        "before": round(stored_before / 1000, 3),
+                        "after": round(stored_after / 1000, 3),
+                    },
+                    "saving": money(cost_before - cost_after + left_value),
+                },
+                "min_reserve_margin": None
+                if self.min_reserve_margin is None
+                else round(self.min_reserve_margin, 4),
+                "alerts": alerts,
+                "islands": [
+                    {
+                        "start_s": i.start_s,
+                        "hours": round(i.intervals * self.hours, 3),
+                        "shed_kwh": round(i.shed_wh / 1000, 3),
+                        "unserved_critical_kwh": round(i.unserved_critical_wh / 1000, 3),
+                        "served_critical_kwh": round(i.served_critical_wh / 1000, 3),
+                    }
+                    for i in self.islands
+                ],
+                "frequency_hz": None
+                if self.frequency_min_hz is None
+                else {
+                    "min": round(self.frequency_min_hz, 4),
+                    "max": round(self.frequency_max_hz or 0.0, 4),
+                },
+                "network": network,
+                "sales_short_kwh": round(self.short_sales_wh / 1000, 3),
+                "demand_response": None if self.dr is None else self.dr.summary(),
+                "chain_transactions": self.chain_transactions
+                + (self.dr.chain_transactions if self.dr is not None else 0),
+            },
+        }
