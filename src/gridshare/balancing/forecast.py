@@ -11,7 +11,8 @@ Principles and Practice*, 3rd ed., section 5.2) and the second term carries toda
 departure from the profile (a cloudy morning, a cold evening) into the next hours,
 fading with ``decay`` per interval. Before a day of history exists the forecast is the
 latest value (persistence). Forecasts stay within zero and the largest value held (the
-series are energies). It is cheap, has no parameters to fit, and is a fair baseline; any better forecaster can replace it behind the same two methods.
+series are energies). It is cheap, has no parameters to fit, and is a fair baseline;
+any better forecaster can replace it behind the same two methods.
 """
 
 from __future__ import annotations
