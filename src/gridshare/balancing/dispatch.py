@@ -111,6 +111,14 @@ def grid_cost_micros(
     return energy + demand_micros_per_kwh * peak / 1000
 
 
+def _solve(solver: highspy.Highs) -> FloatArray:
+    solver.run()
+    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        status = solver.modelStatusToString(solver.getModelStatus())
+        raise DataError(f"the dispatch model did not solve: {status}")
+    return np.asarray(solver.getSolution().col_value)
+
+
 def rule_cost_micros(
     fleet: BatteryFleet,
     stored_wh: NDArray[np.int64],
@@ -326,11 +334,19 @@ def optimise_dispatch(
         solver.setOptionValue("solver", "ipm")
         solver.setOptionValue("run_crossover", "off")
     solver.passModel(lp)
-    solver.run()
-    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        status = solver.modelStatusToString(solver.getModelStatus())
-        raise DataError(f"the dispatch model did not solve: {status}")
-    x = np.asarray(solver.getSolution().col_value)
+    x = _solve(solver)
+    # The first step is the one dispatched, as one net setpoint per battery. A penalty
+    # (a grid or voltage limit) can make charging and discharging at once look useful,
+    # to burn energy in the losses; no battery can follow that. Fix each such battery's
+    # direction in the first step and solve again (rare: only when a limit binds).
+    first_c, first_d = x[c0 : c0 + nt : t], x[d0 : d0 + nt : t]
+    both = np.minimum(first_c, first_d) > 1e-6
+    if both.any():
+        owners = np.nonzero(both)[0]
+        charging = first_c[owners] >= first_d[owners]
+        fixed = np.where(charging, d0 + owners * t, c0 + owners * t).astype(np.int32)
+        solver.changeColsBounds(fixed.size, fixed, np.zeros(fixed.size), np.zeros(fixed.size))
+        x = _solve(solver)
     short = np.zeros(0)
     if sold_wh is not None:
         first = x[c0 : c0 + nt : t] - x[d0 : d0 + nt : t]

@@ -56,21 +56,22 @@ class SeasonalForecaster:
         self._seen += 1
 
     def _profile(self, absolute: NDArray[np.int64]) -> FloatArray:
-        """Mean of the same time of day over the full days held, for absolute indices."""
+        """For each index, the mean of the same time of day on the (up to ``days``) most
+        recent observed days before it."""
         size = self._ring.shape[1]
-        full_days = min(self.days, self._seen // self.period)
+        latest = self._seen - 1
+        oldest = max(0, self._seen - size)
+        # the most recent observed index with the same time of day, strictly before
+        ahead = np.maximum(absolute - latest, 1)
+        recent = absolute - self.period * np.ceil(ahead / self.period).astype(np.int64)
         total = np.zeros((self.n, absolute.size), dtype=np.float64)
-        for d in range(1, full_days + 1):
-            # the most recent observed index with the same time of day, d days back
-            back = absolute - d * self.period
-            back = np.where(
-                back >= self._seen,
-                back
-                - self.period * np.ceil((back - self._seen + 1) / self.period).astype(np.int64),
-                back,
-            )
-            total += self._ring[:, back % size]
-        return total / full_days
+        count = np.zeros(absolute.size, dtype=np.int64)
+        for d in range(self.days):
+            back = recent - d * self.period
+            valid = back >= oldest
+            total[:, valid] += self._ring[:, back[valid] % size]
+            count += valid
+        return total / np.maximum(count, 1)
 
     def forecast(self, horizon: int) -> FloatArray:
         """(n, horizon): the next ``horizon`` intervals after the latest observed one."""

@@ -76,6 +76,7 @@ def plan_shedding(
     critical: BoolArray,
     priority: IntArray,
     fleet: BatteryFleet,
+    battery_owner: IntArray,
     stored_wh: IntArray,
     dispatchable_wh: int,
     *,
@@ -84,7 +85,9 @@ def plan_shedding(
 ) -> BoolArray:
     """Which members to disconnect for the next islanded interval (forecast inputs).
 
-    Members are shed in :func:`shedding_order` until (1) the connected net demand fits
+    Members are shed in :func:`shedding_order` (skipping those whose own battery gives at
+    least what they take: shedding them would not help) until (1) the connected net
+    demand fits
     the dispatchable plants plus what the batteries can discharge in the interval, and
     (2) the energy left in storage after the interval still covers the critical loads'
     forecast demand (net of their production) for ``reserve_hours``.
@@ -94,10 +97,12 @@ def plan_shedding(
     if not protocol.shed_non_critical:
         return shed
     net = load_wh - production_wh
-    can_discharge = int(_usable_discharge(fleet, stored_wh).sum())
-    usable_energy = int(
-        (np.maximum(stored_wh - fleet.min_stored_wh, 0) * fleet.discharge_efficiency).sum()
-    )
+    discharge_each = _usable_discharge(fleet, stored_wh)
+    energy_each = np.floor(
+        np.maximum(stored_wh - fleet.min_stored_wh, 0) * fleet.discharge_efficiency
+    ).astype(np.int64)
+    can_discharge = int(discharge_each.sum())
+    usable_energy = int(energy_each.sum())
     critical_need = max(0, int(net[critical].sum())) * protocol.reserve_hours * intervals_per_hour
     deficit = int(net.sum()) - dispatchable_wh
     for p in shedding_order(critical, priority):
@@ -105,10 +110,14 @@ def plan_shedding(
         energy_short = usable_energy - max(deficit, 0) < critical_need and not critical[p]
         if not (power_short or energy_short):
             break
-        if net[p] <= 0:
-            continue  # a member that feeds in is worth keeping connected
+        mine = battery_owner == p
+        if net[p] - int(discharge_each[mine].sum()) <= 0:
+            continue  # a member that feeds in (or whose battery covers it) stays connected
         shed[p] = True
         deficit -= int(net[p])
+        # a shed member's battery no longer serves the island
+        can_discharge -= int(discharge_each[mine].sum())
+        usable_energy -= int(energy_each[mine].sum())
     return shed
 
 

@@ -76,6 +76,8 @@ class BalanceLimits:
             raise DataError("the grid connection's import and export limits must be > 0 kW")
         if not 0 < self.warn_fraction <= 1:
             raise DataError("warn_fraction must lie in (0, 1]")
+        if self.min_reserve_margin < 0 or self.max_line_loading_percent <= 0:
+            raise DataError("min_reserve_margin must be >= 0 and max line loading > 0 %")
         if self.v_min_pu >= self.v_max_pu or self.f_low_hz >= self.f_high_hz:
             raise DataError("voltage and frequency bands need low < high")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,16 @@ class BalancingTariff:
     time_zone: str
     windows: tuple[TouWindow, ...] = ()
     demand_charge_micros_per_kw: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.import_price_micros_per_kwh, self.export_price_micros_per_kwh) < 0:
+            raise DataError("the import and export prices must be >= 0")
+        if self.demand_charge_micros_per_kw < 0:
+            raise DataError("the demand charge must be >= 0")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DataError(f"unknown time zone {self.time_zone!r} for the tariff") from None
 
     def prices(self, starts_s: IntArray) -> tuple[FloatArray, FloatArray]:
         """(buy, sell) micro-units per kWh for intervals starting at ``starts_s``."""

@@ -521,7 +521,7 @@ class BalancingStep:
         if (
             not o.optimise
             or (not self.batteries.asset_ids and not self.plant_ids)
-            or self._consumption.observed < self._consumption.period
+            or self._consumption.observed <= self._consumption.period
         ):
             # without a day of history the forecast is no better than the local rules,
             # which run on the devices until the plan takes over
@@ -654,6 +654,7 @@ class BalancingStep:
             o.critical,
             o.priority,
             self.batteries.fleet,
+            self.batteries.owner,
             stored,
             int(self.plant_available_wh.sum()),
             intervals_per_hour=1 / self.hours,
