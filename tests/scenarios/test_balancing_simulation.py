@@ -86,6 +86,8 @@ def test_summary_reports_the_balancing_keys(planned: SimulationResult) -> None:
     assert b["plans"] > 0
     assert b["peak_import_kw"]["after"] == s["peak_import_kw"]  # type: ignore[index]
     assert b["network"]["vm_min_pu"] > 0.9  # type: ignore[index]
+    # the market ran on its island rule through the outage's 16 intervals
+    assert s["market"]["islanded_intervals"] == 16  # type: ignore[index]
 
 
 def test_accounting_stays_exact_through_islands_and_demand_response(

@@ -45,7 +45,7 @@ from gridshare.model import Community
 from gridshare.model.assets import Battery
 from gridshare.model.community import SOURCES
 from gridshare.pipeline.closing import ClosedInterval
-from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.ports import GridStatus, StoreTransaction
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import energy_cost_micros, micros_to_currency
 
@@ -127,6 +127,8 @@ class MarketStep:
     by the contract. ``day``: a UTC day settles as one batch (net per account, Merkle
     root of its fills); the contract checks any fill a member challenges."""
     name: str = "market"
+    grid_status: GridStatus | None = None
+    """Whether the main grid is connected; while it is not, the island rule applies."""
     net_forecast: NetForecast | None = None
     """Where agents read each member's planned net exchange (the balancing plan); without
     a plan they use the last interval's (persistence)."""
@@ -163,6 +165,7 @@ class MarketStep:
         if self.settlement not in ("interval", "day"):
             raise ValueError(f"settlement must be 'interval' or 'day', not {self.settlement!r}")
         self._last_start = 0
+        self.islanded_intervals: set[int] = set()
         self.intervals = 0
         self.traded_wh = 0
         self.traded_value = 0  # micro-units * Wh / kWh, exact (volume-weighted price)
@@ -184,8 +187,9 @@ class MarketStep:
         if clearing is not None:
             self._settle(clearing, flows, net, tx)
         else:
+            prices = self.prices(start)
             for i, t in enumerate(self.totals):
-                cost = _cost(int(net[i]), self.grid)
+                cost = _cost(int(net[i]), prices)
                 t.grid_cost += cost
                 t.grid_only_cost += cost
         self._place_and_clear(start + self.interval_s, net, tx)
@@ -232,9 +236,10 @@ class MarketStep:
                 record = self._reliability.setdefault(order.maker, [0, 0])
                 record[0] += filled
                 record[1] += s.delivered_wh[i]
+        prices = self.prices(clearing.start_s)
         for p, t in enumerate(self.totals):
-            t.grid_cost += _cost(int(net[p]) - traded[p], self.grid)
-            t.grid_only_cost += _cost(int(net[p]), self.grid)
+            t.grid_cost += _cost(int(net[p]) - traded[p], prices)
+            t.grid_only_cost += _cost(int(net[p]), prices)
         volume = clearing.volume_wh
         self.traded_wh += volume
         self.traded_value += sum(r.quantity_wh * r.price for r in clearing.trades)
@@ -306,6 +311,16 @@ class MarketStep:
             day = self._credited_days.setdefault(start // 86_400, set())
             day.update(o.maker for i, o in enumerate(orders) if s.credited[i])
 
+    def prices(self, start_s: int) -> GridPrices:
+        """The prices unmatched energy settles at in the interval: the grid's tariff, or
+        while islanded the island rule: no main grid, so one island price (the midpoint
+        of the tariff) for every unmatched Wh, bought or sold among the members."""
+        if self.grid_status is None or self.grid_status.is_connected(start_s):
+            return self.grid
+        mid = (self.grid.buy + self.grid.sell) // 2
+        self.islanded_intervals.add(start_s)
+        return GridPrices(mid, mid)
+
     def sold_wh(self, start_s: int) -> NDArray[np.int64]:
         """What each participant sold in the cleared interval at ``start_s`` (int Wh; zeros
         before it is cleared): balancing keeps sellers' exports at least that."""
@@ -332,6 +347,7 @@ class MarketStep:
             planned = self.net_forecast.planned_net_wh(start)
             if planned is not None:  # the dispatch plan knows what each member will do
                 net = planned
+        prices = self.prices(start)
         stored = self.flows.stored_wh
         soc_num = np.bincount(
             self.community.catalogue.participant_index,
@@ -342,9 +358,7 @@ class MarketStep:
         for p, agent in self.agents.items():
             cap = self._capacity_of[p]
             soc = float(soc_num[p] / cap) if cap > 0 else None
-            order = agent.order_for(
-                start, int(net[p]), self.grid, self.rules, self.book.domain, soc
-            )
+            order = agent.order_for(start, int(net[p]), prices, self.rules, self.book.domain, soc)
             if order is None:
                 continue
             self.orders += 1
@@ -367,7 +381,7 @@ class MarketStep:
             start,
             orders,
             self.mechanism,
-            self.grid,
+            prices,
             preferences=self.preferences,
             source_of=self._seller_source,
             reliability_of=self.reliability,
@@ -445,6 +459,7 @@ class MarketStep:
                 "settlement": self.settlement,
                 "settle_transactions": self.settle_transactions,
                 "to_fund": str(micros_to_currency(self.to_fund)),
+                "islanded_intervals": len(self.islanded_intervals),
             },
             "traded_kwh": round(self.traded_wh / 1000, 3),
             "mean_clearing_price": None if mean_price is None else round(mean_price / 1e6, 6),

@@ -105,8 +105,63 @@ def plot_battery(frame: pd.DataFrame, capacity_wh: int, path: Path) -> Path:
     return path
 
 
+def plot_balancing(
+    frame: pd.DataFrame,
+    balancing: pd.DataFrame,
+    events: pd.DataFrame,
+    time_zone: str,
+    path: Path,
+) -> Path:
+    """The connection's exchange against the plan, islanded hours and demand-response
+    windows; bus voltages (power flow) or the island frequency below."""
+    hours = frame["length_s"].iloc[0] / 3600.0
+    plan = balancing.copy()
+    plan.index = pd.DatetimeIndex(
+        pd.to_datetime(plan["interval_start_s"], unit="s", utc=True)
+    ).tz_convert(time_zone)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
+    net_kw = (frame["pcc_import_wh"] - frame["pcc_export_wh"]) / 1000 / hours
+    top.plot(frame.index, net_kw, color="#264653", lw=0.9, label="Metered import - export")
+    planned = plan["next_planned_import_wh"].shift(1) / 1000 / hours
+    top.plot(plan.index, planned, color="#e9c46a", lw=0.8, ls="--", label="Planned import")
+    islanded = plan["islanded"].astype(bool)
+    for start in plan.index[islanded & ~islanded.shift(1, fill_value=False)]:
+        stop = plan.index[(plan.index > start) & ~islanded]
+        end = stop[0] if len(stop) else plan.index[-1]
+        top.axvspan(start, end, color="#e76f51", alpha=0.25, lw=0)
+    if not events.empty:
+        for a_s, b_s in zip(events["start_s"].tolist(), events["end_s"].tolist(), strict=True):
+            a = pd.Timestamp(a_s, unit="s", tz="UTC").tz_convert(time_zone)
+            b = pd.Timestamp(b_s, unit="s", tz="UTC").tz_convert(time_zone)
+            top.axvspan(a, b, color="#2a9d8f", alpha=0.25, lw=0)
+    top.axhline(0, color="black", lw=0.5)
+    top.set_ylabel("Power at the connection [kW]")
+    top.set_title("Balancing: islanded (red), demand-response events (green)")
+    top.legend(fontsize=8, loc="upper right")
+    top.grid(alpha=0.3)
+    if plan["vm_min_pu"].notna().any():
+        bottom.plot(plan.index, plan["vm_max_pu"], color="#e76f51", lw=0.8, label="Highest bus")
+        bottom.plot(plan.index, plan["vm_min_pu"], color="#457b9d", lw=0.8, label="Lowest bus")
+        bottom.set_ylabel("Voltage [pu]")
+    else:
+        bottom.plot(plan.index, plan["reserve_kw"], color="#6d597a", lw=0.8, label="Reserve")
+        bottom.set_ylabel("Reserve [kW]")
+    bottom.legend(fontsize=8, loc="upper right")
+    bottom.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(
-    balances: pd.DataFrame, time_zone: str, capacity_wh: int, out_dir: Path
+    balances: pd.DataFrame,
+    time_zone: str,
+    capacity_wh: int,
+    out_dir: Path,
+    balancing: pd.DataFrame | None = None,
+    dr_events: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Draw the run's plots into ``out_dir``; returns their paths."""
     if balances.empty:
@@ -118,4 +173,7 @@ def write_plots(
     ]
     if capacity_wh > 0:
         paths.append(plot_battery(frame, capacity_wh, out_dir / "battery_soc.png"))
+    if balancing is not None and not balancing.empty:
+        events = dr_events if dr_events is not None else pd.DataFrame()
+        paths.append(plot_balancing(frame, balancing, events, time_zone, out_dir / "balancing.png"))
     return paths

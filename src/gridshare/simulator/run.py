@@ -285,6 +285,7 @@ def run_simulation(
             steps.append(balancing_step)
             if market_step is not None:
                 market_step.net_forecast = balancing_step
+                market_step.grid_status = source
         pipeline = Pipeline(
             community,
             clock,
@@ -345,6 +346,8 @@ def run_simulation(
                 community.time_zone,
                 capacity_wh,
                 out_dir,
+                store.balancing_intervals(community.community_id),
+                store.dr_events(community.community_id),
             )
             if progress:
                 progress("plots", 1, 1)
