@@ -18,22 +18,30 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
 from gridshare.ingest.http import build_server
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest, MqttPublisher, readings_topic
 from gridshare.ingest.service import IngestService, StoredReadingSource
+from gridshare.ledger.balancing import BalancingLedger
 from gridshare.ledger.chain import open_chain
 from gridshare.ledger.deployment import deploy_or_load
 from gridshare.ledger.keys import Signer
 from gridshare.ledger.metering import MeteringLedger
 from gridshare.metering.wire import ReadingBundle, encode_bundle
-from gridshare.model import ReadingBatch
+from gridshare.model import Battery, DispatchableGenerator, DispatchMode, ReadingBatch
 from gridshare.pipeline import JsonValue, Pipeline
 from gridshare.pipeline.accounting_step import EnergyAccountingStep
 from gridshare.pipeline.live import IngestClock
 from gridshare.pipeline.metering_steps import CertificationStep, CommitmentStep
 from gridshare.pipeline.steps import Step
+from gridshare.simulator.balancing import (
+    CommunityBalancingChain,
+    build_balancing,
+    enrolments,
+    flexibility_budget,
+)
 from gridshare.simulator.meters import SimulatedMeterFleet
-from gridshare.simulator.onchain import onboard
+from gridshare.simulator.onchain import onboard, participant_accounts
 from gridshare.simulator.run import build_simulation, simulation_window
 from gridshare.simulator.scenario import Scenario
 from gridshare.storage import open_store
@@ -197,11 +205,53 @@ def listen(
             stop=stop,
             max_intervals=intervals,
         )
+        accounting = EnergyAccountingStep(community)
         steps: list[Step] = [
-            EnergyAccountingStep(community),
+            accounting,
             CommitmentStep(community, devices, ledger),
             CertificationStep(community, devices, ledger),
         ]
+        run_id = f"{community.community_id}-live-{first_start_s}"
+        # balancing: setpoints and demand-response events go out over MQTT, the grid's
+        # state comes in over MQTT, actions are recorded on GridBalancing
+        interval_s = int(community.interval_length.total_seconds())
+        publisher = MqttCommandPublisher(
+            broker, community.community_id, enrolments(scenario, community)
+        )
+        publisher.start()
+        controlled = [
+            a
+            for a in community.assets
+            if isinstance(a, Battery)
+            or (
+                isinstance(a, DispatchableGenerator) and a.dispatch_mode is DispatchMode.FOLLOW_LOAD
+            )
+        ]
+        position = {p.participant_id: i for i, p in enumerate(community.participants)}
+        control = MqttDeviceControl(
+            publisher, interval_s, {a.asset_id: position[a.participant_id] for a in controlled}
+        )
+        grid = MqttGridStatus(broker, community.community_id)
+        grid.start()
+        balancing_ledger = BalancingLedger(connection.transactions, deployment)
+        balancing_ledger.fund(flexibility_budget(scenario), reference=f"{run_id}/flexibility")
+        accounts = participant_accounts(
+            community, scenario.community.seed, connection.transactions.signer.address
+        )
+        steps.append(
+            build_balancing(
+                scenario,
+                community,
+                accounting,
+                control,
+                grid,
+                channel=publisher,
+                chain=CommunityBalancingChain(
+                    balancing_ledger,
+                    {i: accounts[p.participant_id] for i, p in enumerate(community.participants)},
+                ),
+            )
+        )
         done = [0]
 
         def closed(_c: object) -> None:
@@ -211,7 +261,6 @@ def listen(
             if on_interval:
                 on_interval(done[0])
 
-        run_id = f"{community.community_id}-live-{first_start_s}"
         store.begin_run(run_id, community.community_id, "live", scenario.community.seed)
         pipeline = Pipeline(
             community, clock, StoredReadingSource(service), store, steps, run_id=run_id,
@@ -220,6 +269,8 @@ def listen(
         try:
             report = pipeline.run()
         finally:
+            publisher.close()
+            grid.close()
             if subscriber is not None:
                 subscriber.stop()
             if server is not None:

@@ -1,0 +1,132 @@
+"""The balancing step's device control and the grid's live status over MQTT, against the
+real broker at 127.0.0.1:1883 (fails, not skips, when mosquitto is down)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+
+import numpy as np
+import orjson
+import pytest
+
+from gridshare.control.mqtt import (
+    MqttCommandPublisher,
+    MqttDeviceAgent,
+    MqttDeviceControl,
+    MqttGridStatus,
+    SetpointCommand,
+    grid_status_topic,
+)
+from gridshare.ingest.mqtt import BrokerConfig
+from gridshare.pipeline.ports import Setpoints
+
+BROKER_URL = "mqtt://127.0.0.1:1883"
+INTERVAL = 900
+
+
+@pytest.fixture(scope="module")
+def broker() -> BrokerConfig:
+    config = BrokerConfig.from_url(BROKER_URL)
+    try:
+        with socket.create_connection((config.host, config.port), timeout=2):
+            pass
+    except OSError as exc:
+        pytest.fail(f"mosquitto is required at {BROKER_URL} and is not reachable ({exc})")
+    return config
+
+
+def _wait(condition: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_setpoints_reach_each_device_as_net_import_kw(broker: BrokerConfig) -> None:
+    community = "bal" + uuid.uuid4().hex[:8]
+    start = (int(time.time()) // INTERVAL + 1) * INTERVAL
+    received: dict[str, SetpointCommand] = {}
+    lock = threading.Lock()
+
+    def keep(device: str) -> object:
+        def on_setpoint(command: SetpointCommand) -> None:
+            with lock:
+                received[device] = command
+
+        return on_setpoint
+
+    agents = [
+        MqttDeviceAgent(broker, community, d, on_setpoint=keep(d))  # type: ignore[arg-type]
+        for d in ("home-1/battery", "farm/biomass")
+    ]
+    for agent in agents:
+        agent.start()
+    publisher = MqttCommandPublisher(broker, community)
+    publisher.start()
+    try:
+        control = MqttDeviceControl(publisher, INTERVAL, {"home-1/battery": 1, "farm/biomass": 2})
+        control.apply(
+            Setpoints(
+                start,
+                battery_ids=("home-1/battery",),
+                battery_wh=np.array([1_250]),
+                generator_ids=("farm/biomass",),
+                generator_wh=np.array([3_000]),
+            )
+        )
+        _wait(lambda: len(received) == 2)
+    finally:
+        publisher.close()
+        for agent in agents:
+            agent.stop()
+    battery, plant = received["home-1/battery"], received["farm/biomass"]
+    assert battery.net_import_kw == pytest.approx(5.0)  # 1,250 Wh in 15 min: charging
+    assert plant.net_import_kw == pytest.approx(-12.0)  # 3,000 Wh out: a negative import
+    assert (battery.start_s, battery.end_s) == (start, start + INTERVAL)
+    assert control.sent == 2
+
+
+def test_a_setpoint_for_a_past_window_is_counted_not_sent(broker: BrokerConfig) -> None:
+    publisher = MqttCommandPublisher(broker, "bal" + uuid.uuid4().hex[:8])
+    publisher.start()
+    try:
+        control = MqttDeviceControl(publisher, INTERVAL, {"b": 0})
+        past = (int(time.time()) // INTERVAL - 4) * INTERVAL
+        control.apply(Setpoints(past, battery_ids=("b",), battery_wh=np.array([100])))
+    finally:
+        publisher.close()
+    assert (control.sent, control.expired) == (0, 1)
+
+
+def test_grid_status_follows_the_published_state(broker: BrokerConfig) -> None:
+    community = "bal" + uuid.uuid4().hex[:8]
+    status = MqttGridStatus(broker, community)
+    status.start()
+    sender = broker.client("bal-sender-" + uuid.uuid4().hex[:6])
+    broker.connect(sender)
+    try:
+        topic = grid_status_topic(community)
+        lost, back = 1_749_160_800, 1_749_175_200
+        for body in (
+            {"v": 1, "connected": False, "at": "2025-06-05T22:00:00Z"},
+            {"v": 1, "connected": True, "at": "2025-06-06T02:00:00Z"},
+            {"v": 1, "connected": "no", "at": "2025-06-06T03:00:00Z"},
+            {"v": 2, "connected": False, "at": "2025-06-06T03:00:00Z"},
+        ):
+            sender.publish(topic, orjson.dumps(body), qos=1).wait_for_publish(5)
+        sender.publish(topic, b"not json", qos=1).wait_for_publish(5)
+        _wait(lambda: sum(status.malformed.values()) == 3 and status.is_connected(back))
+    finally:
+        sender.disconnect()
+        sender.loop_stop()
+        status.close()
+    assert status.is_connected(lost - INTERVAL)
+    assert not status.is_connected(lost)
+    assert not status.is_connected(back - INTERVAL)
+    assert status.is_connected(back)
+    assert status.malformed == {"bad connected": 1, "bad version": 1, "unparsable": 1}
