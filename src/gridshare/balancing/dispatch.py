@@ -23,6 +23,8 @@ the same model. docs/balancing.md writes it out.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 import highspy
@@ -109,6 +111,29 @@ def grid_cost_micros(
     energy = float(np.dot(buy, import_wh) - np.dot(sell, export_wh)) / 1000
     peak = float(np.max(np.asarray(import_wh) / span, initial=0.0))
     return energy + demand_micros_per_kwh * peak / 1000
+
+
+_banner_hidden = False
+
+
+def _new_solver() -> highspy.Highs:
+    """A HiGHS instance. The first one in a process prints HiGHS's banner from C, before
+    any option can silence it; it is sent to /dev/null so it does not cut through the
+    CLI's progress bars."""
+    global _banner_hidden
+    if _banner_hidden:
+        return highspy.Highs()  # type: ignore[no-untyped-call]
+    _banner_hidden = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        return highspy.Highs()  # type: ignore[no-untyped-call]
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _solve(solver: highspy.Highs) -> FloatArray:
@@ -325,7 +350,7 @@ def optimise_dispatch(
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    solver = highspy.Highs()  # type: ignore[no-untyped-call]
+    solver = _new_solver()
     solver.setOptionValue("output_flag", False)
     if nt > 5_000:
         # interior point scales better than simplex on the large, sparse model; without
