@@ -202,20 +202,46 @@ def build_network(scenario: Scenario, community: Community) -> ScaledNetwork | N
     if spec is None:
         return None
     try:
-        net = power_flow.build_network(power_flow.NetworkSpec(named=spec.name))
+        if spec.buses:
+            topology = power_flow.NetworkSpec(
+                buses=tuple(power_flow.BusSpec(b.vn_kv, b.name) for b in spec.buses),
+                lines=tuple(
+                    power_flow.LineSpec(
+                        x.from_bus,
+                        x.to_bus,
+                        x.length_km,
+                        x.r_ohm_per_km,
+                        x.x_ohm_per_km,
+                        x.max_i_ka,
+                    )
+                    for x in spec.lines
+                ),
+                transformer=None
+                if spec.transformer is None
+                else power_flow.TransformerSpec(**spec.transformer.model_dump()),
+            )
+        else:
+            topology = power_flow.NetworkSpec(named=spec.name)
+        net = power_flow.build_network(topology)
+        buses = power_flow.connect_members(
+            net, len(community.participants), seed=scenario.community.seed
+        )
+        start = 1  # the operator is participant 0, the groups' members follow in order
+        for group in scenario.groups:
+            if group.bus is not None:
+                buses[start : start + group.count] = group.bus
+            start += group.count
+        buses = power_flow.connect_members(net, buses.size, bus_of_member=buses)
+        model = PowerFlowModel(
+            net,
+            buses,
+            power_factor=spec.power_factor,
+            v_min_pu=spec.v_min_pu,
+            v_max_pu=spec.v_max_pu,
+            max_line_loading_percent=spec.max_line_loading_percent,
+        )
     except power_flow.PowerFlowError as exc:
         raise ScenarioError(f"balancing.network: {exc}") from None
-    buses = power_flow.connect_members(
-        net, len(community.participants), seed=scenario.community.seed
-    )
-    model = PowerFlowModel(
-        net,
-        buses,
-        power_factor=spec.power_factor,
-        v_min_pu=spec.v_min_pu,
-        v_max_pu=spec.v_max_pu,
-        max_line_loading_percent=spec.max_line_loading_percent,
-    )
     return ScaledNetwork(model, spec.scale)
 
 
@@ -231,6 +257,7 @@ def build_balancing(
     on_alert: Callable[[Alert], None] | None = None,
     flush_every: int = 1,
     channel: EventChannel | None = None,
+    network: ScaledNetwork | None = None,
 ) -> BalancingStep:
     """The balancing step of a simulated community."""
     options = balancing_options(scenario, community)
@@ -263,7 +290,7 @@ def build_balancing(
         control=devices,
         grid=grid,
         sales=sales,
-        network=build_network(scenario, community),
+        network=network if network is not None else build_network(scenario, community),
         chain=chain,
         on_alert=on_alert,
         flush_every=flush_every,

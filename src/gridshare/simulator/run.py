@@ -31,6 +31,7 @@ from gridshare.pipeline.steps import Step
 from gridshare.simulator.balancing import (
     CommunityBalancingChain,
     build_balancing,
+    build_network,
     flexibility_budget,
     member_flags,
     member_flexibility,
@@ -163,6 +164,7 @@ def run_simulation(
     community, clock, source, weather, start, end = build_simulation(
         scenario, scenario_name, progress
     )
+    network = build_network(scenario, community) if balancing else None
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if database_url is None:
@@ -281,6 +283,7 @@ def run_simulation(
                 flush_every=flush,
                 channel=source,
                 chain=balancing_chain,
+                network=network,
             )
             steps.append(balancing_step)
             if market_step is not None:

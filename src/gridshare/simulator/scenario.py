@@ -183,6 +183,8 @@ class GroupSpec(_Strict):
     """A critical load (clinic, shelter, water pumping): served first when islanded."""
     shed_priority: Annotated[Whole, Field(ge=0, le=1000)] = 0
     """Among non-critical loads, the lowest priority is shed first."""
+    bus: Annotated[Whole, Field(ge=0)] | None = None
+    """The network bus the group's members connect to (default: round-robin)."""
 
     @model_validator(mode="after")
     def _role_fits_assets(self) -> GroupSpec:
@@ -265,12 +267,40 @@ class TimeOfUseSpec(_Strict):
     import_price_per_kwh: Price
 
 
-class NetworkSpec(_Strict):
-    """The microgrid's low-voltage network for the AC power flow (docs/power_flow.md)."""
+class BusEntry(_Strict):
+    vn_kv: Positive
+    name: str = ""
 
-    name: str = "cigre_lv"
-    """A pandapower network: ``cigre_lv`` (CIGRE LV benchmark) or ``case33bw`` (Baran & Wu
-    33-bus); members are connected round-robin to its load buses."""
+
+class LineEntry(_Strict):
+    from_bus: Annotated[Whole, Field(ge=0)]
+    to_bus: Annotated[Whole, Field(ge=0)]
+    length_km: Positive
+    r_ohm_per_km: Positive
+    x_ohm_per_km: Annotated[Number, Field(ge=0.0)]
+    max_i_ka: Positive
+
+
+class TransformerEntry(_Strict):
+    sn_mva: Positive
+    vn_hv_kv: Positive
+    vn_lv_kv: Positive
+    vk_percent: Positive
+    vkr_percent: Annotated[Number, Field(ge=0.0)]
+
+
+class NetworkSpec(_Strict):
+    """The microgrid's network for the AC power flow (docs/power_flow.md): a pandapower
+    network by ``name``, or the community's own radial network from ``buses``, ``lines``
+    and its ``transformer`` (bus 0 is the point of common coupling)."""
+
+    name: str | None = "cigre_lv"
+    """A pandapower network: ``cigre_lv`` (CIGRE LV benchmark), ``case33bw`` (Baran & Wu
+    33-bus) or a Kerber feeder; members are connected round-robin to its load buses
+    unless their group names a ``bus``. Ignored when ``buses`` are given."""
+    buses: list[BusEntry] = Field(default_factory=list)
+    lines: list[LineEntry] = Field(default_factory=list)
+    transformer: TransformerEntry | None = None
     power_factor: Annotated[Number, Field(gt=0.5, le=1.0)] = 0.95
     v_min_pu: Annotated[Number, Field(gt=0.5, lt=1.0)] = 0.95
     v_max_pu: Annotated[Number, Field(gt=1.0, lt=1.5)] = 1.05
