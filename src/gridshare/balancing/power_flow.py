@@ -921,39 +921,7 @@ class PowerFlowModel:
         Non-convergence is reported (``converged=False``, values NaN), not raised.
         """
         p, q = self._check_injection(p_kw, q_kvar, (self.n_members,))
-        v_full, iterations, slack_p, slack_q = self._solve_into(p, q)
-        n_bus, n_line, n_trafo = self.bus_index.size, self.line_index.size, self.trafo_index.size
-        if v_full is None:
-            return PowerFlowResult(
-                vm_pu=np.full(n_bus, np.nan),
-                va_degree=np.full(n_bus, np.nan),
-                line_loading_percent=np.full(n_line, np.nan),
-                trafo_loading_percent=np.full(n_trafo, np.nan),
-                losses_kw=math.nan,
-                slack_p_kw=math.nan,
-                slack_q_kvar=math.nan,
-                converged=False,
-                iterations=iterations,
-                bus_index=self.bus_index,
-                line_index=self.line_index,
-                limits=self.limits,
-            )
-        vm, va = self._bus_results(v_full)
-        line_loading, trafo_loading, losses = self._branch_results(v_full)
-        return PowerFlowResult(
-            vm_pu=vm,
-            va_degree=va,
-            line_loading_percent=line_loading,
-            trafo_loading_percent=trafo_loading,
-            losses_kw=losses,
-            slack_p_kw=slack_p,
-            slack_q_kvar=slack_q,
-            converged=True,
-            iterations=iterations,
-            bus_index=self.bus_index,
-            line_index=self.line_index,
-            limits=self.limits,
-        )
+        return self.solve_series(p[None, :], None if q is None else q[None, :]).at(0)
 
     def solve_series(self, p_kw: ArrayLike, q_kvar: ArrayLike | None = None) -> SeriesResult:
         """Power flows for ``T`` intervals in order: ``p_kw`` (and ``q_kvar``) have shape
