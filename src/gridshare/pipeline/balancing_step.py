@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -151,6 +151,18 @@ def _block_sum(series: FloatArray, spans: IntArray) -> FloatArray:
     return summed
 
 
+class _Plan(NamedTuple):
+    """A solved plan with what the chain records beside it."""
+
+    schedule: Schedule
+    spans: IntArray
+    """Intervals per step of the plan."""
+    cost_micros: float
+    """The plan's cost at the connection (without penalties)."""
+    rule_cost_micros: float
+    """The self-consumption rule's cost on the same forecast."""
+
+
 @dataclass
 class _Island:
     start_s: int
@@ -175,7 +187,6 @@ class BalancingStep:
         grid: GridStatus | None = None,
         sales: SalesSource | None = None,
         network: NetworkModel | None = None,
-        network_bus_of_member: IntArray | None = None,
         chain: BalancingChain | None = None,
         on_alert: Callable[[Alert], None] | None = None,
         flush_every: int = 1,
@@ -230,11 +241,7 @@ class BalancingStep:
         )
         fleet = self.batteries.fleet
         eta = float(fleet.discharge_efficiency.mean()) if fleet.capacity_wh.size else 1.0
-        self._spans = np.ones(1, dtype=np.int64)
         self._planned_net: tuple[int, IntArray] | None = None
-        self._plan_prices = (np.zeros(1), np.zeros(1))
-        self._plan_demand = 0.0
-        self._rule_planned_cost = 0.0
         self._terminal_value = options.tariff.export_price_micros_per_kwh * eta
         """Stored energy is surely worth what it would earn exported (docs/balancing.md)."""
         per_day = 86_400 // self.length_s
@@ -242,21 +249,16 @@ class BalancingStep:
         self._production = SeasonalForecaster(n, per_day)
         self._shadow_stored: IntArray | None = None
         self._expected_consumption = np.zeros(n, dtype=np.float64)
-        self._bus = network_bus_of_member
         # run figures
         self.intervals = 0
         self.planned = 0
         self.solve_s: list[float] = []
         self.alert_counts: Counter[tuple[str, str]] = Counter()
-        self.alerts: list[Alert] = []
         self.peak_before_wh = 0
         self.peak_after_wh = 0
         self.energy_cost_before = 0.0
         self.energy_cost_after = 0.0
         self.min_reserve_margin: float | None = None
-        self.islanded_intervals = 0
-        self.unserved_critical_wh = 0
-        self.shed_wh = 0
         self.islands: list[_Island] = []
         self._island: _Island | None = None
         self.voltage_violations = 0
@@ -312,8 +314,6 @@ class BalancingStep:
             if self.on_alert is not None:
                 self.on_alert(alert)
         if alerts:
-            self.alerts.extend(alerts[:5])
-            del self.alerts[:-500]  # the latest few hundred, for the summary
             tx.write_balancing_alerts([{**a.as_json()} for a in alerts])
         self._track_island(start, islanded, shed_now, consumption)
         self._compare_with_rule(start, flows, balance, plant_out, islanded)
@@ -345,7 +345,7 @@ class BalancingStep:
             self.flush()
 
     def _record_plan(
-        self, setpoints: Setpoints, plan: Schedule, row: dict[str, Any], tx: StoreTransaction
+        self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: StoreTransaction
     ) -> None:
         """Store the dispatched setpoints, hash them for the chain with the plan's cost and
         the self-consumption rule's cost over the same forecast."""
@@ -354,18 +354,15 @@ class BalancingStep:
         net = battery_wh + [-x for x in plant_wh]
         digest = schedule_hash(setpoints.interval_start_s, [net_setpoints(self.device_meters, net)])
         row["next_plan_hash"] = "0x" + digest.hex()
-        row["next_planned_import_wh"] = int(round(plan.import_wh[0]))
+        row["next_planned_import_wh"] = int(round(plan.schedule.import_wh[0]))
         tx.write_dispatch_setpoints(setpoints.interval_start_s, self.device_meters, net)
-        planned = grid_cost_micros(
-            plan.import_wh, plan.export_wh, *self._plan_prices, self._plan_demand, steps=self._spans
-        )
         self._pending_schedules.append(
             (
                 setpoints.interval_start_s,
                 self.options.horizon_intervals,
                 digest,
-                int(round(planned)),
-                int(round(self._rule_planned_cost)),
+                int(round(plan.cost_micros)),
+                int(round(plan.rule_cost_micros)),
             )
         )
 
@@ -447,7 +444,6 @@ class BalancingStep:
         self, start: int, islanded: bool, shed_now: BoolArray, consumption: FloatArray
     ) -> None:
         if islanded:
-            self.islanded_intervals += 1
             if self._island is None:
                 self._island = _Island(start)
             island = self._island
@@ -458,8 +454,6 @@ class BalancingStep:
             island.shed_wh += shed
             island.unserved_critical_wh += unserved
             island.served_critical_wh += served
-            self.shed_wh += shed
-            self.unserved_critical_wh += unserved
         elif self._island is not None:
             self._close_island(start)
 
@@ -514,7 +508,7 @@ class BalancingStep:
         self.peak_after_wh = max(self.peak_after_wh, after)
 
     # -- planning -------------------------------------------------------------------------
-    def _plan(self, start: int, stored: IntArray) -> tuple[Setpoints | None, Schedule | None]:
+    def _plan(self, start: int, stored: IntArray) -> tuple[Setpoints | None, _Plan | None]:
         o = self.options
         if self.grid is not None and not self.grid.is_connected(start):
             return self._plan_island(start, stored), None
@@ -539,19 +533,16 @@ class BalancingStep:
         owner_load = np.where(self._carries_load[:, None], net[b.owner], 0.0)
         rest = net.sum(axis=0) - owner_load.sum(axis=0)
         spans = _blocks(horizon, o.fine_intervals, o.block_intervals)
-        self._spans = spans
         buy, sell = o.tariff.prices(starts)
         sold = None
         if self.sales is not None and b.owner.size:
             sold_all = self.sales.sold_wh(start)
             sold = np.where(self._carries_load, sold_all[b.owner], 0).astype(np.float64)
-        voltage = self._voltage_limits(owner_load, rest, spans) if self._watched.size else None
+        voltage = self._voltage_limits(net, spans) if self._watched.size else None
         owner_steps, rest_steps = _block_sum(owner_load, spans), _block_sum(rest, spans)
         buy_steps, sell_steps = _block_sum(buy, spans) / spans, _block_sum(sell, spans) / spans
         demand = o.tariff.demand_micros_per_kwh(self.hours)
-        self._plan_prices = (buy_steps, sell_steps)
-        self._plan_demand = demand
-        self._rule_planned_cost = rule_cost_micros(
+        rule_cost = rule_cost_micros(
             b.fleet, stored, owner_steps, rest_steps, buy_steps, sell_steps, demand, steps=spans
         )
         began = time.perf_counter()
@@ -596,7 +587,14 @@ class BalancingStep:
                 if self.plant_ids
                 else None,
             ),
-            plan,
+            _Plan(
+                plan,
+                spans,
+                grid_cost_micros(
+                    plan.import_wh, plan.export_wh, buy_steps, sell_steps, demand, steps=spans
+                ),
+                rule_cost,
+            ),
         )
 
     def planned_net_wh(self, start_s: int) -> IntArray | None:
@@ -606,13 +604,13 @@ class BalancingStep:
             return self._planned_net[1]
         return None
 
-    def _call_demand_response(self, start: int, plan: Schedule, tx: StoreTransaction) -> None:
+    def _call_demand_response(self, start: int, plan: _Plan, tx: StoreTransaction) -> None:
         """Call an event when the plan's import after the dispatched interval exceeds the
         trigger (the plan could not shave it with storage and plants)."""
         if self.dr is None:
             return
-        spans = self._spans
-        per_interval = np.repeat(plan.import_wh / spans, spans)[1:]
+        spans = plan.spans
+        per_interval = np.repeat(plan.schedule.import_wh / spans, spans)[1:]
         starts = start + self.length_s * np.arange(1, per_interval.size + 1, dtype=np.int64)
         buy, _ = self.options.tariff.prices(starts)
         trigger_wh = self.options.dr_trigger_kw * 1000 * self.hours
@@ -624,10 +622,9 @@ class BalancingStep:
             tx,
         )
 
-    def _voltage_limits(
-        self, owner_load: FloatArray, rest: FloatArray, spans: IntArray
-    ) -> VoltageLimits | None:
-        """Linearised limits for the watched buses over the plan's steps."""
+    def _voltage_limits(self, net_wh: FloatArray, spans: IntArray) -> VoltageLimits | None:
+        """Linearised limits for the watched buses over the plan's steps, around the
+        plan's own forecast of each member's net load (``net_wh``, (n, T))."""
         if self.network is None or self._last_vm is None or self._last_p_kw is None:
             return None
         o = self.options
@@ -635,9 +632,7 @@ class BalancingStep:
         b = self.batteries
         per_wh = 1 / 1000 / self.hours
         sens_battery = sens_member[:, b.owner] * per_wh  # pu per Wh of net charge
-        forecast_kw = (
-            self._consumption.forecast(spans.sum()) - self._production.forecast(spans.sum())
-        ) * per_wh
+        forecast_kw = net_wh * per_wh
         delta = forecast_kw - self._last_p_kw[:, None]
         base = self._last_vm[self._watched][:, None] + sens_member @ delta
         base_steps = _block_sum(base, spans) / spans
@@ -719,8 +714,10 @@ class BalancingStep:
                 "dispatch_solve_ms_max": round(float(solve.max()) * 1000, 2),
             },
             "peak_import_kw_before": round(self.peak_before_wh * to_kw, 3),
-            "unserved_critical_kwh": round(self.unserved_critical_wh / 1000, 3),
-            "islanded_hours": round(self.islanded_intervals * self.hours, 3),
+            "unserved_critical_kwh": round(
+                sum(i.unserved_critical_wh for i in self.islands) / 1000, 3
+            ),
+            "islanded_hours": round(sum(i.intervals for i in self.islands) * self.hours, 3),
             "voltage_violations": self.voltage_violations,
             "balancing": {
                 "optimiser": "highs-lp" if self.options.optimise else "self-consumption rule",

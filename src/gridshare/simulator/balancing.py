@@ -138,26 +138,23 @@ def member_flexibility(scenario: Scenario) -> tuple[FloatArray, FloatArray]:
 
 
 def enrolments(scenario: Scenario, community: Community) -> list[Enrolment]:
-    """Every member with a flexible load is enrolled in demand response."""
+    """Every member with a flexible load is enrolled in demand response, over its group's
+    protocol."""
+    protocol = [DeviceProtocol.MQTT]  # per participant: the operator first, then the groups
+    for group in scenario.groups:
+        flex = group.flexible_load
+        protocol += [DeviceProtocol(flex.protocol if flex else "mqtt")] * group.count
     index = {p.participant_id: i for i, p in enumerate(community.participants)}
-    protocol = {
-        f"{scenario.community.id}:{g.name}": g.flexible_load.protocol
-        for g in scenario.groups
-        if g.flexible_load is not None
-    }
-    rows = []
-    for asset in community.assets:
-        if isinstance(asset, FlexibleLoad):
-            group = asset.participant_id.rsplit("-", 1)[0]
-            rows.append(
-                Enrolment(
-                    index[asset.participant_id],
-                    asset.rated_power_kw,
-                    DeviceProtocol(protocol.get(group, "mqtt")),
-                    asset.asset_id,
-                )
-            )
-    return rows
+    return [
+        Enrolment(
+            index[asset.participant_id],
+            asset.rated_power_kw,
+            protocol[index[asset.participant_id]],
+            asset.asset_id,
+        )
+        for asset in community.assets
+        if isinstance(asset, FlexibleLoad)
+    ]
 
 
 class CommunityBalancingChain:

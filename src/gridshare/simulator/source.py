@@ -432,9 +432,6 @@ class SimulatedMeterSource:
         self.bat_stored = step.stored_wh
         connected = outcome.connected
         dispatched[self.disp_follows] = outcome.dispatchable_wh
-        following = np.bincount(
-            self.disp_owner[self.disp_follows], weights=outcome.dispatchable_wh, minlength=n
-        ).astype(np.int64)
         # curtailment and disconnection reach the generators' meters
         gen = gen.copy()
         for p in np.nonzero(outcome.curtailed_wh)[0].tolist():
@@ -446,12 +443,7 @@ class SimulatedMeterSource:
         served = np.where(connected, consumption, 0)
         produced = np.bincount(self.gen_owner, weights=gen, minlength=n).astype(np.int64)
         produced += np.bincount(self.disp_owner, weights=dispatched, minlength=n).astype(np.int64)
-        charge = np.bincount(self.bat_owner, weights=step.charge_wh, minlength=n).astype(np.int64)
-        discharge = np.bincount(self.bat_owner, weights=step.discharge_wh, minlength=n).astype(
-            np.int64
-        )
-        net = served + charge - produced - discharge
-        del following
+        net = served + self._per_member(step) - produced
         unserved = consumption - served
         self.truth.consumption_wh += served
         self.truth.production_wh += produced
