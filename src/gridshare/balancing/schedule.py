@@ -24,12 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from eth_abi.abi import encode
-from eth_hash.auto import keccak
-
 from gridshare.errors import DataError
-
-SCHEDULE_ABI = "(uint256,bytes32,uint256,uint256)[]"
+from gridshare.evm import keccak256, uint_word, uint_words
 
 
 class ScheduleError(DataError):
@@ -47,7 +43,7 @@ class Setpoint(NamedTuple):
 
 def meter_key(meter_id: str) -> bytes:
     """The registry's meter identifier: keccak256 of the gridshare meter id."""
-    return bytes(keccak(meter_id.encode()))
+    return keccak256(meter_id.encode())
 
 
 def _meter_bytes(meter_id: str | bytes) -> bytes:
@@ -97,7 +93,11 @@ def schedule_hash(
     if not setpoints:
         raise ScheduleError("a schedule hash covers at least one interval's setpoints")
     rows = schedule_rows(setpoints)
-    preimage = encode(
-        ["uint256", "uint256", SCHEDULE_ABI], [interval_start_s, len(setpoints), rows]
+    # abi.encode(uint256, uint256, (uint256,bytes32,uint256,uint256)[]): two head words, the
+    # array's offset (three words in), then its length and each static tuple's four words.
+    head = uint_words((interval_start_s, len(setpoints), 3 * 32, len(rows)))
+    body = b"".join(
+        uint_word(step) + key + uint_words((charge_wh, discharge_wh))
+        for step, key, charge_wh, discharge_wh in rows
     )
-    return bytes(keccak(preimage))
+    return keccak256(head + body)

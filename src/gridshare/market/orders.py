@@ -26,10 +26,16 @@ from dataclasses import dataclass, field
 
 import coincurve
 import orjson
-from eth_hash.auto import keccak
-from eth_utils.address import to_checksum_address
 
 from gridshare.errors import DataError
+from gridshare.evm import (
+    address_of_public_key,
+    checksum_address,
+    keccak256,
+    recover_address,
+    uint_word,
+    uint_words,
+)
 from gridshare.units import energy_cost_micros, mul_div
 
 
@@ -59,26 +65,21 @@ DOMAIN_VERSION = "1"
 NO_EXPIRY = 2**63 - 1
 """Good till cancelled (simulated agents' orders; also fits a signed 64-bit column)."""
 NO_TERMS = bytes(32)
-_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 _UINT_BITS = {"side": 8, "first_interval": 64, "intervals": 32, "quantity_wh": 64}
 _UINT_BITS |= {"price": 64, "nonce": 64, "expiry": 64, "kind": 8}
 
 
-def _k(data: bytes) -> bytes:
-    return bytes(keccak(data))
-
-
-ORDER_TYPEHASH = _k(ORDER_TYPE.encode())
-DOMAIN_TYPEHASH = _k(DOMAIN_TYPE.encode())
+ORDER_TYPEHASH = keccak256(ORDER_TYPE.encode())
+DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
 
 
 def domain_separator(chain_id: int, contract: bytes) -> bytes:
     """The EIP-712 domain of the P2PTrading contract at ``contract`` (20 bytes)."""
-    return _k(
+    return keccak256(
         DOMAIN_TYPEHASH
-        + _k(DOMAIN_NAME.encode())
-        + _k(DOMAIN_VERSION.encode())
-        + chain_id.to_bytes(32, "big")
+        + keccak256(DOMAIN_NAME.encode())
+        + keccak256(DOMAIN_VERSION.encode())
+        + uint_word(chain_id)
         + contract.rjust(32, b"\0")
     )
 
@@ -117,14 +118,14 @@ class Order:
             self.expiry,
             self.kind,
         )
-        words = b"".join(int(v).to_bytes(32, "big") for v in fields)
-        digest = _k(ORDER_TYPEHASH + self.maker.rjust(32, b"\0") + words + self.terms)
+        words = uint_words(int(v) for v in fields)
+        digest = keccak256(ORDER_TYPEHASH + self.maker.rjust(32, b"\0") + words + self.terms)
         object.__setattr__(self, "_hash", digest)
         return digest
 
     def digest(self, domain: bytes) -> bytes:
         """What the maker signs (EIP-712: ``keccak(0x1901 ++ domain ++ structHash)``)."""
-        return _k(b"\x19\x01" + domain + self.struct_hash())
+        return keccak256(b"\x19\x01" + domain + self.struct_hash())
 
     def signed(self, private_key: bytes, domain: bytes) -> Order:
         """This order signed with the maker's 32-byte secp256k1 key (``r ++ s ++ v``)."""
@@ -142,7 +143,7 @@ class Order:
     def as_tuple(self) -> tuple[object, ...]:
         """The contract's ``Order`` struct, as web3 takes it (checksummed address)."""
         return (
-            to_checksum_address("0x" + self.maker.hex()),
+            checksum_address(self.maker),
             int(self.side),
             self.first_interval,
             self.intervals,
@@ -183,19 +184,10 @@ def recover(digest: bytes, signature: bytes) -> bytes | None:
     ``digest``, as the EVM's ``ecrecover`` would accept it; None when unusable."""
     if len(signature) != 65 or signature[64] not in (27, 28):
         return None
-    if int.from_bytes(signature[32:64], "big") > _HALF_N:
-        return None
-    try:
-        key = coincurve.PublicKey.from_signature_and_message(
-            signature[:64] + bytes([signature[64] - 27]), digest, hasher=None
-        )
-    except (ValueError, TypeError):
-        return None
-    return _address_of_public_key(key.format(False))
+    return recover_address(digest, signature[:64], signature[64] - 27)
 
 
 _KEYS: dict[bytes, coincurve.PrivateKey] = {}
-_ADDRESSES: dict[bytes, bytes] = {}
 
 
 def _private_key(private_key: bytes) -> coincurve.PrivateKey:
@@ -207,18 +199,9 @@ def _private_key(private_key: bytes) -> coincurve.PrivateKey:
     return key
 
 
-def _address_of_public_key(public_key: bytes) -> bytes:
-    address = _ADDRESSES.get(public_key)
-    if address is None:
-        address = _k(public_key[1:])[-20:]
-        if len(_ADDRESSES) < 100_000:
-            _ADDRESSES[public_key] = address
-    return address
-
-
 def address_of(private_key: bytes) -> bytes:
     """The 20-byte account of a 32-byte secp256k1 private key."""
-    return _address_of_public_key(_private_key(private_key).public_key.format(False))
+    return address_of_public_key(_private_key(private_key).public_key.format(False))
 
 
 def terms_hash(terms: Mapping[str, object]) -> bytes:
@@ -226,7 +209,7 @@ def terms_hash(terms: Mapping[str, object]) -> bytes:
     the zero hash for no terms."""
     if not terms:
         return NO_TERMS
-    return _k(orjson.dumps(dict(terms), option=orjson.OPT_SORT_KEYS))
+    return keccak256(orjson.dumps(dict(terms), option=orjson.OPT_SORT_KEYS))
 
 
 def fee_micros(filled_wh: int, amount: int, fee_per_kwh: int, fee_bps: int) -> int:

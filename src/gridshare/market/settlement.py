@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from eth_hash.auto import keccak
-
+from gridshare.evm import keccak256, uint_words
 from gridshare.market.orders import MarketRules, Side
 from gridshare.market.session import IntervalClearing
 
@@ -135,14 +134,10 @@ def trades_root(clearing: IntervalClearing) -> bytes:
     fills, so the stored trades can be shown to be the ones settled."""
     hashes = [o.struct_hash() for o in clearing.orders]
     parts = [
-        hashes[r.buy]
-        + hashes[r.sell]
-        + r.quantity_wh.to_bytes(32, "big")
-        + r.price.to_bytes(32, "big")
-        + r.seller_price.to_bytes(32, "big")
+        hashes[r.buy] + hashes[r.sell] + uint_words((r.quantity_wh, r.price, r.seller_price))
         for r in clearing.trades
     ]
-    return bytes(keccak(b"".join(parts)))
+    return keccak256(b"".join(parts))
 
 
 def fill_leaf(
@@ -159,8 +154,8 @@ def fill_leaf(
     keccak256(signature))), as the P2PTrading contract's ``fill_leaf`` computes it. The
     signature's hash binds the operator to the signature it settled with, so a challenge
     can prove a forged one."""
-    words = b"".join(v.to_bytes(32, "big") for v in (start_s, filled_wh, amount, fee, delivered_wh))
-    return bytes(keccak(digest + words + bytes(keccak(signature))))
+    words = uint_words((start_s, filled_wh, amount, fee, delivered_wh))
+    return keccak256(digest + words + keccak256(signature))
 
 
 @dataclass(frozen=True, slots=True)

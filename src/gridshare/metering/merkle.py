@@ -17,15 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_hash.auto import keccak
+from gridshare.evm import keccak256, uint_word
 
 EMPTY_ROOT = bytes(32)
-
-
-def _word(value: int) -> bytes:
-    if not 0 <= value < 1 << 256:
-        raise ValueError(f"{value} does not fit a uint256")
-    return value.to_bytes(32, "big")
 
 
 def address_bytes(device: str | bytes) -> bytes:
@@ -41,15 +35,15 @@ def leaf_hash(device: str | bytes, interval_start_s: int, import_wh: int, export
     preimage = (
         bytes(12)
         + address_bytes(device)
-        + _word(interval_start_s)
-        + _word(import_wh)
-        + _word(export_wh)
+        + uint_word(interval_start_s)
+        + uint_word(import_wh)
+        + uint_word(export_wh)
     )
-    return bytes(keccak(preimage))
+    return keccak256(preimage)
 
 
 def _parent(a: bytes, b: bytes) -> bytes:
-    return bytes(keccak(a + b if a <= b else b + a))
+    return keccak256(a + b if a <= b else b + a)
 
 
 @dataclass(frozen=True, slots=True)

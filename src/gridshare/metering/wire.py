@@ -35,8 +35,9 @@ from typing import Any
 import coincurve
 import numpy as np
 import orjson
-from eth_hash.auto import keccak
 from numpy.typing import NDArray
+
+from gridshare.evm import address_of_public_key, recover_address
 
 WIRE_VERSION = 1
 _DOMAIN = b"gridshare.readings.v1"
@@ -254,21 +255,6 @@ def sign_bundle(bundle: ReadingBundle, private_key: bytes) -> ReadingBundle:
     return bundle.with_signature(signature)
 
 
-_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
-"""Half the order of secp256k1: larger ``s`` values are the malleable twin signatures."""
-_ADDRESS_OF_KEY: dict[bytes, bytes] = {}
-
-
-def address_of_public_key(public_key: bytes) -> bytes:
-    """The 20-byte Ethereum address of an uncompressed (65-byte) public key."""
-    address = _ADDRESS_OF_KEY.get(public_key)
-    if address is None:
-        address = bytes(keccak(public_key[1:]))[-20:]
-        if len(_ADDRESS_OF_KEY) < 1_000_000:
-            _ADDRESS_OF_KEY[public_key] = address
-    return address
-
-
 def device_address(private_key: bytes) -> bytes:
     """The 20-byte address of a device's private key."""
     return address_of_public_key(coincurve.PrivateKey(private_key).public_key.format(False))
@@ -281,17 +267,10 @@ def recover_signer(bundle: ReadingBundle) -> bytes | None:
 
 def recover_message_signer(message: bytes, signature: bytes) -> bytes | None:
     """The address that signed a canonical message, or None for an unusable signature."""
-    if len(signature) != 65 or signature[64] > 1:
+    if len(signature) != 65:
         return None
-    if int.from_bytes(signature[32:64], "big") > _HALF_N:  # only the canonical low-s form,
-        return None  # so one reading has one signature (EIP-2), not two
-    try:
-        key = coincurve.PublicKey.from_signature_and_message(
-            signature, hashlib.sha256(message).digest(), hasher=None
-        )
-    except (ValueError, TypeError):
-        return None
-    return address_of_public_key(key.format(False))
+    # recover_address takes only the canonical low-s form, so one reading has one signature.
+    return recover_address(hashlib.sha256(message).digest(), signature[:64], signature[64])
 
 
 def bundle_to_json(bundle: ReadingBundle) -> dict[str, Any]:
