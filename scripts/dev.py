@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -36,7 +37,9 @@ RELOCK_HINT = (
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
+    started = time.monotonic()
     completed = subprocess.run([str(a) for a in args], cwd=ROOT, check=False, env=env)
+    print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
     if completed.returncode:
         sys.exit(completed.returncode)
 
@@ -94,7 +97,10 @@ def ensure_env(*, dev: bool) -> None:
         sys.stderr.write(check.stderr)
         sys.exit(RELOCK_HINT)
     if not (BIN / "python").exists():
+        print(f"Creating virtual environment in {VENV}", flush=True)
+        started = time.monotonic()
         venv.create(VENV, with_pip=True)  # pip too, for `pip freeze`; uv sync keeps it
+        print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
     sync = [uv, "sync", "--locked", "--python", sys.executable, "--quiet"]
     # The demo keeps dev tools that `test` installed, so the two never fight over .venv.
     sync += ["--extra", "dev"] if dev else ["--inexact"]
