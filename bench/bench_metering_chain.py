@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gridshare.app.simulate import run_simulation
 from gridshare.ledger.keys import LocalSigner
-from gridshare.simulator.run import prepare, run_simulation
+from gridshare.simulator.run import prepare
 
 
 def main() -> None:

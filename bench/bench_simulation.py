@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridshare.simulator.run import prepare, run_simulation
+from gridshare.app.simulate import run_simulation
+from gridshare.simulator.run import prepare
 from gridshare.simulator.scenario import Scenario
 
 DEMO = Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml"

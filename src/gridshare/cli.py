@@ -213,7 +213,8 @@ def simulate(
     ] = True,
 ) -> None:
     """Simulate a community through the full pipeline; write summary.json and plots."""
-    from gridshare.simulator.run import prepare, run_simulation
+    from gridshare.app.simulate import run_simulation
+    from gridshare.simulator.run import prepare
 
     settings = Settings()
     try:

@@ -87,10 +87,11 @@ def listen_meters(
     """Ingest readings from the broker (and HTTP); close, commit and certify each interval."""
     import json
 
+    from gridshare.app.live import listen
     from gridshare.ingest.mqtt import BrokerConfig
     from gridshare.settings import Settings
     from gridshare.simulator.keys import simulation_operator
-    from gridshare.simulator.live import listen, rebased_start_s
+    from gridshare.simulator.live import rebased_start_s
     from gridshare.simulator.run import prepare
     from gridshare.units import parse_utc_seconds
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
+from gridshare.app.simulate import run_simulation
 from gridshare.certificates.issuance import DEFAULT_AVOIDED_G_PER_KWH, split_token_id, token_id
 from gridshare.certificates.report import (
     ZERO_ADDRESS,
@@ -42,7 +43,7 @@ from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.transactions import TransactionManager
 from gridshare.model.chain import ChainEvent, JsonScalar
 from gridshare.simulator.meters import simulated_device_key
-from gridshare.simulator.run import prepare, run_simulation
+from gridshare.simulator.run import prepare
 from gridshare.storage import open_store
 
 runner = CliRunner()

@@ -8,9 +8,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
+from gridshare.app.live import ListenResult, listen
 from gridshare.cli import app
 from gridshare.ingest.mqtt import BrokerConfig
 from gridshare.ingest.service import IngestService, Offered
@@ -20,13 +23,7 @@ from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.metering import MeteringLedger
 from gridshare.pipeline.metering_steps import audit_metering
 from gridshare.simulator.community import build_community
-from gridshare.simulator.live import (
-    ListenResult,
-    listen,
-    publish_scenario,
-    rebased_start_s,
-    scenario_bundles,
-)
+from gridshare.simulator.live import publish_scenario, rebased_start_s, scenario_bundles
 from gridshare.simulator.run import prepare
 from gridshare.storage import open_store
 
@@ -245,3 +242,87 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
     assert f"interval {first + 900}: committed on chain, but the store has no record" in " ".join(
         lost.output.split()
     )
+
+
+def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`meters listen` runs the step list `simulate` runs, market included: two days of
+    signed readings over MQTT give trades, settled on chain, and `verify` passes."""
+    import gridshare.app.live
+    import gridshare.app.simulate
+    from gridshare.app.simulate import run_simulation
+    from gridshare.pipeline import Pipeline
+
+    built: dict[str, list[str]] = {}
+
+    def recording(kind: str) -> type[Pipeline]:
+        class Recording(Pipeline):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                built[kind] = [step.name for step in self.steps]
+
+        return Recording
+
+    monkeypatch.setattr(gridshare.app.live, "Pipeline", recording("live"))
+    monkeypatch.setattr(gridshare.app.simulate, "Pipeline", recording("simulate"))
+
+    spec = prepare(TINY, days=2)
+    intervals = 192
+    now = time.time()
+    first = rebased_start_s(spec, intervals, 0, now)
+    operator = LocalSigner.generate()
+    result: list[ListenResult] = []
+    failure: list[BaseException] = []
+    ready = threading.Event()
+
+    def community_side() -> None:
+        try:
+            result.append(
+                listen(
+                    spec, BROKER, tmp_path / "live", operator, first_start_s=first,
+                    intervals=intervals, grace_s=900, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                    on_ready=ready.set,
+                )
+            )  # fmt: skip
+        except BaseException as exc:
+            failure.append(exc)
+
+    listener = threading.Thread(target=community_side, daemon=True)
+    listener.start()
+    assert ready.wait(120), repr(failure[:1])
+    published = publish_scenario(spec, BROKER, now=lambda: now)
+    listener.join(timeout=900)
+    assert not failure, repr(failure[:1])
+    assert result, "the live pipeline did not finish"
+    summary = result[0].summary
+    ingest = summary["ingest"]
+    assert isinstance(ingest, dict)
+    assert ingest["inserted"] == published > 0
+    assert summary["closed_complete"] == intervals
+
+    traded = summary["traded_kwh"]
+    assert isinstance(traded, float)
+    assert traded > 0, summary["market"]
+    market = summary["market"]
+    assert isinstance(market, dict)
+    assert market["orders"] > 0
+    settle_transactions = market["settle_transactions"]
+    assert isinstance(settle_transactions, int)
+    assert settle_transactions > 0
+
+    store = open_store(result[0].database_url)
+    try:
+        assert store.count("market_trades") > 0
+        assert store.count("market_intervals") >= intervals - 1
+    finally:
+        store.close()
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify", "--data-dir", str(tmp_path / "live")])
+    assert ok.exit_code == 0, ok.output
+
+    run_simulation(
+        spec, tmp_path / "sim", operator=LocalSigner.generate(), plots=False
+    )  # the same scenario, simulated
+    assert built["live"] == built["simulate"]
+    assert built["live"] == ["accounting", "commit", "certify", "market", "balancing"]

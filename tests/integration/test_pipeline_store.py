@@ -33,6 +33,8 @@ class FixedClock:
 class FixedMeters:
     """PCC plus three consumers; ``member_wh`` is what each consumer's meter reports."""
 
+    durable = False
+
     def __init__(self, member_wh: list[int]) -> None:
         self.member_wh = member_wh
 

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.cli import app
 from gridshare.ledger.keys import LocalSigner
-from gridshare.simulator.run import SimulationResult, prepare, run_simulation
+from gridshare.simulator.run import prepare
 from gridshare.simulator.scenario import GridEventSpec, Scenario
 from gridshare.storage import open_store
 

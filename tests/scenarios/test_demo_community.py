@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gridshare.simulator.run import SimulationResult, prepare, run_simulation
+from gridshare.app.simulate import SimulationResult, run_simulation
+from gridshare.simulator.run import prepare
 from gridshare.storage import StorageError, open_store
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.cli import app
 from gridshare.ledger.keys import LocalSigner
-from gridshare.simulator.run import SimulationResult, prepare, run_simulation
+from gridshare.simulator.run import prepare
 
 TINY = Path(__file__).parent / "data" / "tiny.toml"
 

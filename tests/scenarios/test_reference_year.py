@@ -18,7 +18,7 @@ from pvlib.modelchain import ModelChain
 from pvlib.pvsystem import PVSystem
 from pvlib.temperature import TEMPERATURE_MODEL_PARAMETERS
 
-from gridshare.simulator.run import SimulationResult, run_simulation
+from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.simulator.scenario import parse_scenario
 from gridshare.storage import open_store
 

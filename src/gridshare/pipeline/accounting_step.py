@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numpy.typing import NDArray
 
-from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows, account_interval
+from gridshare.balancing.accounting import ParticipantFlows, account_interval
 from gridshare.model import Community, QualityFlag
 from gridshare.model.community import SOURCES
-from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.context import Accounted, IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import (
@@ -29,16 +28,14 @@ class EnergyAccountingStep:
     """Accounts every interval and accumulates exact (int Wh) totals for the summary."""
 
     name = "accounting"
+    requires: tuple[type, ...] = ()
+    provides: tuple[type, ...] = (Accounted,)
 
     def __init__(self, community: Community) -> None:
         self.community = community
         self.catalogue = community.catalogue
         n = len(community.participants)
         self._stored = self.catalogue.initial_stored_wh.copy()
-        self.last_flows: ParticipantFlows | None = None
-        """The latest interval's per-participant flows (read by later steps)."""
-        self.last_balance: IntervalBalance | None = None
-        """The latest interval's community balance (read by later steps)."""
         self._initial_stored_wh = int(self._stored.sum())
         self._by_source = np.zeros(len(SOURCES), dtype=np.int64)
         self._totals = {
@@ -64,15 +61,14 @@ class EnergyAccountingStep:
         self._intervals = 0
         self._length = community.interval_length
 
-    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+        closed = ctx.closed
         quality = closed.quality
         tariff = self.community.tariff
         hours = closed.interval.hours
         balance, flows, self._stored = account_interval(
             closed.batch, self.catalogue, len(self.community.participants), self._stored, quality
         )
-        self.last_flows = flows
-        self.last_balance = balance
         if (
             balance.pcc_import_wh > tariff.import_limit_kw * 1000 * hours
             or balance.pcc_export_wh > tariff.export_limit_kw * 1000 * hours
@@ -82,6 +78,9 @@ class EnergyAccountingStep:
             if flag and flag in balance.quality:
                 self._flagged[str(flag.name).lower()] += 1
         tx.write_balance(closed.interval, balance, closed.received, closed.expected)
+        stored = self._stored.copy()
+        stored.flags.writeable = False
+        ctx.provide(Accounted(balance, flows, stored))
 
         self._intervals += 1
         self._by_source += np.asarray(balance.production_wh_by_source, dtype=np.int64)
@@ -99,11 +98,6 @@ class EnergyAccountingStep:
         sums["residual"] += balance.residual_wh
         self._peak_import_wh = max(self._peak_import_wh, balance.pcc_import_wh)
         self._peak_export_wh = max(self._peak_export_wh, balance.pcc_export_wh)
-
-    @property
-    def stored_wh(self) -> NDArray[np.int64]:
-        """Energy stored per meter after the latest interval."""
-        return self._stored
 
     def totals(self) -> ParticipantFlows:
         """Per-participant totals so far (int Wh)."""

@@ -54,6 +54,7 @@ from gridshare.balancing.tariff import BalancingTariff
 from gridshare.model import Community, DispatchMode
 from gridshare.model.assets import DispatchableGenerator
 from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.demand_response import DemandResponseDesk
 from gridshare.pipeline.ports import (
     NOT_EXPECTED,
@@ -68,25 +69,6 @@ from gridshare.units import kwh_to_wh, micros_to_currency
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-
-
-class FlowSource(Protocol):
-    """The accounting step: the interval's metered flows and stored energy."""
-
-    @property
-    def last_flows(self) -> ParticipantFlows | None: ...
-
-    @property
-    def last_balance(self) -> IntervalBalance | None: ...
-
-    @property
-    def stored_wh(self) -> IntArray: ...
-
-
-class SalesSource(Protocol):
-    """The market step: what each participant sold for an interval already cleared."""
-
-    def sold_wh(self, start_s: int) -> IntArray: ...
 
 
 class NetworkModel(Protocol):
@@ -161,6 +143,9 @@ class _Plan(NamedTuple):
     """The plan's cost at the connection (without penalties)."""
     rule_cost_micros: float
     """The self-consumption rule's cost on the same forecast."""
+    member_net: Planned | None
+    """Each member's planned net exchange in the interval after the dispatched one, when
+    the plan has it at full resolution (the market's agents order from it)."""
 
 
 @dataclass
@@ -176,16 +161,16 @@ class BalancingStep:
     """Monitors every interval and plans the next one (see the module docstring)."""
 
     name = "balancing"
+    provides: tuple[type, ...] = (Planned,)
 
     def __init__(
         self,
         community: Community,
-        flows: FlowSource,
         options: BalancingOptions,
         *,
         control: DeviceControl | None = None,
         grid: GridStatus | None = None,
-        sales: SalesSource | None = None,
+        market: bool = False,
         network: NetworkModel | None = None,
         chain: BalancingChain | None = None,
         on_alert: Callable[[Alert], None] | None = None,
@@ -193,11 +178,12 @@ class BalancingStep:
         demand_response: DemandResponseDesk | None = None,
     ) -> None:
         self.community = community
-        self.flows = flows
         self.options = options
         self.control = control
         self.grid = grid
-        self.sales = sales
+        self.requires: tuple[type, ...] = (Accounted, Cleared) if market else (Accounted,)
+        """The interval's metered flows and, with a market, what members sold for the
+        next interval (the plan keeps each seller's export at least that)."""
         self.network = network
         self.chain = chain
         self.on_alert = on_alert
@@ -241,13 +227,14 @@ class BalancingStep:
         )
         fleet = self.batteries.fleet
         eta = float(fleet.discharge_efficiency.mean()) if fleet.capacity_wh.size else 1.0
-        self._planned_net: tuple[int, IntArray] | None = None
         self._terminal_value = options.tariff.export_price_micros_per_kwh * eta
         """Stored energy is surely worth what it would earn exported (docs/balancing.md)."""
         per_day = 86_400 // self.length_s
         self._consumption = SeasonalForecaster(n, per_day)
         self._production = SeasonalForecaster(n, per_day)
         self._shadow_stored: IntArray | None = None
+        self._stored: IntArray = c.catalogue.initial_stored_wh[self.batteries.meter_pos].copy()
+        """The batteries' stored energy after the latest interval."""
         self._expected_consumption = np.zeros(n, dtype=np.float64)
         # run figures
         self.intervals = 0
@@ -276,10 +263,10 @@ class BalancingStep:
         self.short_sales_wh = 0.0
 
     # -- per interval ---------------------------------------------------------------------
-    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
-        flows, balance = self.flows.last_flows, self.flows.last_balance
-        if flows is None or balance is None:
-            return
+    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+        closed = ctx.closed
+        accounted = ctx.require(Accounted)
+        flows, balance = accounted.flows, accounted.balance
         start = closed.interval.start_s
         self.intervals += 1
         batch = closed.batch
@@ -293,7 +280,8 @@ class BalancingStep:
         consumption = flows.consumption_wh.astype(np.float64)
         production = flows.production_wh - plant_by_owner
         islanded = self.grid is not None and not self.grid.is_connected(start)
-        stored = self.flows.stored_wh[self.batteries.meter_pos]
+        stored = accounted.stored_wh[self.batteries.meter_pos]
+        self._stored = stored
 
         shed_now = np.zeros(self.n, dtype=bool)
         if islanded:
@@ -316,8 +304,12 @@ class BalancingStep:
         if alerts:
             tx.write_balancing_alerts([{**a.as_json()} for a in alerts])
         self._track_island(start, islanded, shed_now, consumption)
-        self._compare_with_rule(start, flows, balance, plant_out, islanded)
-        setpoints, plan = self._plan(start + self.length_s, stored)
+        self._compare_with_rule(start, flows, balance, stored, plant_out, islanded)
+        cleared = ctx.find(Cleared)
+        sold = cleared.sold_wh if cleared and cleared.start_s == start + self.length_s else None
+        setpoints, plan = self._plan(start + self.length_s, stored, sold)
+        if plan is not None and plan.member_net is not None:
+            ctx.provide(plan.member_net)
         if plan is not None and self.dr is not None:
             self._call_demand_response(start + self.length_s, plan, tx)
         row: dict[str, Any] = {
@@ -477,6 +469,7 @@ class BalancingStep:
         start: int,
         flows: ParticipantFlows,
         balance: IntervalBalance,
+        stored: IntArray,
         plant_out: IntArray,
         islanded: bool,
     ) -> None:
@@ -496,7 +489,7 @@ class BalancingStep:
         after = balance.pcc_import_wh - balance.pcc_export_wh
         if islanded:
             # both worlds live through the same island: storage forms the grid in each
-            self._shadow_stored = self.flows.stored_wh[b.meter_pos].copy()
+            self._shadow_stored = stored.copy()
             return
         without = after + plants - actual_battery
         before = without + int(step.charge_wh.sum() - step.discharge_wh.sum())
@@ -508,7 +501,10 @@ class BalancingStep:
         self.peak_after_wh = max(self.peak_after_wh, after)
 
     # -- planning -------------------------------------------------------------------------
-    def _plan(self, start: int, stored: IntArray) -> tuple[Setpoints | None, _Plan | None]:
+    def _plan(
+        self, start: int, stored: IntArray, sold_wh: IntArray | None
+    ) -> tuple[Setpoints | None, _Plan | None]:
+        """Plan from ``start``; ``sold_wh`` is what each participant sold for ``start``."""
         o = self.options
         if self.grid is not None and not self.grid.is_connected(start):
             return self._plan_island(start, stored), None
@@ -535,9 +531,8 @@ class BalancingStep:
         spans = _blocks(horizon, o.fine_intervals, o.block_intervals)
         buy, sell = o.tariff.prices(starts)
         sold = None
-        if self.sales is not None and b.owner.size:
-            sold_all = self.sales.sold_wh(start)
-            sold = np.where(self._carries_load, sold_all[b.owner], 0).astype(np.float64)
+        if sold_wh is not None and b.owner.size:
+            sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.float64)
         voltage = self._voltage_limits(net, spans) if self._watched.size else None
         owner_steps, rest_steps = _block_sum(owner_load, spans), _block_sum(rest, spans)
         buy_steps, sell_steps = _block_sum(buy, spans) / spans, _block_sum(sell, spans) / spans
@@ -566,11 +561,12 @@ class BalancingStep:
             peak_floor_wh=float(self.peak_after_wh),
         )
         self.solve_s.append(time.perf_counter() - began)
+        member_net = None
         if horizon > 1 and spans[0] == 1 and spans.size > 1 and spans[1] == 1:
             planned = net[:, 1].copy()
             battery_net = plan.charge_wh[:, 1] - plan.discharge_wh[:, 1]
             np.add.at(planned, b.owner, battery_net)
-            self._planned_net = (start + self.length_s, np.rint(planned).astype(np.int64))
+            member_net = Planned(start + self.length_s, np.rint(planned).astype(np.int64))
         self.planned += 1
         self.short_sales_wh += float(plan.short_wh.sum())
         return (
@@ -594,15 +590,9 @@ class BalancingStep:
                     plan.import_wh, plan.export_wh, buy_steps, sell_steps, demand, steps=spans
                 ),
                 rule_cost,
+                member_net,
             ),
         )
-
-    def planned_net_wh(self, start_s: int) -> IntArray | None:
-        """Each member's planned net exchange (> 0 import) for ``start_s``, from the latest
-        plan, when it covers that interval at full resolution (for the trading agents)."""
-        if self._planned_net is not None and self._planned_net[0] == start_s:
-            return self._planned_net[1]
-        return None
 
     def _call_demand_response(self, start: int, plan: _Plan, tx: StoreTransaction) -> None:
         """Call an event when the plan's import after the dispatched interval exceeds the
@@ -685,7 +675,7 @@ class BalancingStep:
         demand = self.options.tariff.demand_charge_micros_per_kw
         cost_before = self.energy_cost_before + demand * self.peak_before_wh * to_kw
         cost_after = self.energy_cost_after + demand * self.peak_after_wh * to_kw
-        stored_after = int(self.flows.stored_wh[self.batteries.meter_pos].sum())
+        stored_after = int(self._stored.sum())
         stored_before = (
             stored_after if self._shadow_stored is None else int(self._shadow_stored.sum())
         )

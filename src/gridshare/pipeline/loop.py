@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from gridshare.model import Community, QualityFlag, WriteReport
 from gridshare.pipeline.closing import ClosedInterval, close_interval
+from gridshare.pipeline.context import IntervalContext, check_step_order
 from gridshare.pipeline.ports import Clock, ReadingSource, Store, StoreTransaction
 from gridshare.pipeline.steps import JsonValue, Step
 from gridshare.units import Interval
@@ -59,6 +60,7 @@ class Pipeline:
     ) -> None:
         if intervals_per_transaction < 1:
             raise ValueError("intervals_per_transaction must be >= 1")
+        check_step_order(steps)
         self.community = community
         self.clock = clock
         self.source = source
@@ -68,7 +70,9 @@ class Pipeline:
         self.on_interval = on_interval
         self.intervals_per_transaction = intervals_per_transaction
         self._expected = np.arange(len(community.meters), dtype=np.int64)
-        self._durable = bool(getattr(source, "durable", False))
+        self._durable = source.durable
+        self._carried: Mapping[type, object] = {}
+        """What the steps provided in the previous interval (``IntervalContext.previous``)."""
 
     def run(self) -> PipelineReport:
         """Process every interval, then let each step write its totals."""
@@ -107,8 +111,10 @@ class Pipeline:
             quality = QualityFlag.CONFLICT
             batch = tx.read_readings(interval)
         closed = close_interval(batch, self._expected, quality)
+        ctx = IntervalContext(closed, self._carried)
         for step in self.steps:
-            step.run(closed, tx)
+            step.run(ctx, tx)
+        self._carried = ctx.outputs()
         return closed, written
 
     def summary(self) -> dict[str, JsonValue]:

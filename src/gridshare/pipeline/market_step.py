@@ -44,7 +44,7 @@ from gridshare.metering.merkle import MerkleTree
 from gridshare.model import Community
 from gridshare.model.assets import Battery
 from gridshare.model.community import SOURCES
-from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.ports import GridStatus, StoreTransaction
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import energy_cost_micros, micros_to_currency
@@ -64,22 +64,6 @@ class MarketChain(Protocol):
     def release(self, accounts: Sequence[bytes], epoch: int) -> int:
         """Move the accounts' pending proceeds of ``epoch`` (a UTC day) into escrow."""
         ...
-
-
-class NetForecast(Protocol):
-    """The balancing plan's expected net exchange per member for an interval."""
-
-    def planned_net_wh(self, start_s: int) -> NDArray[np.int64] | None: ...
-
-
-class FlowSource(Protocol):
-    """Where the step reads the interval's metered flows (the accounting step)."""
-
-    @property
-    def last_flows(self) -> ParticipantFlows | None: ...
-
-    @property
-    def stored_wh(self) -> NDArray[np.int64]: ...
 
 
 def _cost(net_wh: int, grid: GridPrices) -> int:
@@ -113,7 +97,6 @@ class MarketStep:
     """Clears and settles the community's market every interval."""
 
     community: Community
-    flows: FlowSource
     mechanism: Mechanism
     rules: MarketRules
     book: OrderBook
@@ -129,9 +112,11 @@ class MarketStep:
     name: str = "market"
     grid_status: GridStatus | None = None
     """Whether the main grid is connected; while it is not, the island rule applies."""
-    net_forecast: NetForecast | None = None
-    """Where agents read each member's planned net exchange (the balancing plan); without
-    a plan they use the last interval's (persistence)."""
+    requires: tuple[type, ...] = (Accounted,)
+    """The interval's metered flows and stored energy. Agents also read the balancing
+    plan made one interval earlier (:class:`Planned`, via ``ctx.previous``); without a
+    plan they order from the last interval's exchange (persistence)."""
+    provides: tuple[type, ...] = (Cleared,)
 
     def __post_init__(self) -> None:
         c = self.community
@@ -176,11 +161,10 @@ class MarketStep:
         self.rejected = 0
 
     # -- per interval -------------------------------------------------------------------
-    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
-        start = closed.interval.start_s
-        flows = self.flows.last_flows
-        if flows is None:
-            return
+    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+        start = ctx.start_s
+        accounted = ctx.require(Accounted)
+        flows = accounted.flows
         net = flows.grid_import_wh - flows.grid_export_wh
         clearing = self._cleared.pop(start, None)
         self._last_start = start
@@ -192,7 +176,12 @@ class MarketStep:
                 cost = _cost(int(net[i]), prices)
                 t.grid_cost += cost
                 t.grid_only_cost += cost
-        self._place_and_clear(start + self.interval_s, net, tx)
+        following = start + self.interval_s
+        planned = ctx.previous(Planned)
+        if planned is not None and planned.start_s == following:
+            net = planned.net_wh  # the dispatch plan knows what each member will do
+        self._place_and_clear(following, net, accounted.stored_wh, tx)
+        ctx.provide(Cleared(following, self.sold_wh(following)))
         self.intervals += 1
         if self.intervals % self.flush_every == 0:  # the commitment step's cadence
             self.flush()
@@ -342,13 +331,10 @@ class MarketStep:
         sold, delivered = self._reliability.get(maker, (0, 0))
         return delivered / sold if sold else 1.0
 
-    def _place_and_clear(self, start: int, net: np.ndarray, tx: StoreTransaction) -> None:
-        if self.net_forecast is not None:
-            planned = self.net_forecast.planned_net_wh(start)
-            if planned is not None:  # the dispatch plan knows what each member will do
-                net = planned
+    def _place_and_clear(
+        self, start: int, net: NDArray[np.int64], stored: NDArray[np.int64], tx: StoreTransaction
+    ) -> None:
         prices = self.prices(start)
-        stored = self.flows.stored_wh
         soc_num = np.bincount(
             self.community.catalogue.participant_index,
             weights=np.where(self._battery_wh > 0, stored, 0),

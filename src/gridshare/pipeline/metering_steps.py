@@ -27,7 +27,7 @@ from gridshare.metering.commitment import (
     trees_of_rows,
 )
 from gridshare.model import Community
-from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.context import IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
 
@@ -46,7 +46,11 @@ class MeteringChain(Protocol):
 
 class _ChainStep:
     """What both steps share: the community's meters, their devices, the chain, and a
-    buffer of ``flush_every`` intervals sent in batched transactions."""
+    buffer of ``flush_every`` intervals sent in batched transactions. They read only the
+    closed interval's readings."""
+
+    requires: tuple[type, ...] = ()
+    provides: tuple[type, ...] = ()
 
     def __init__(
         self,
@@ -84,7 +88,8 @@ class CommitmentStep(_ChainStep):
         self.committed = 0
         self.committed_readings = 0
 
-    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+        closed = ctx.closed
         if not len(closed.batch):
             return
         commitment = interval_trees(closed.batch, self._kinds, self.devices).commitment
@@ -133,7 +138,8 @@ class CertificationStep(_ChainStep):
         self.issued_wh = 0
         self.certificates = 0
 
-    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+        closed = ctx.closed
         if len(closed.batch):
             self._pending += certificates_for(closed.batch, self._kinds, self.devices)
             self._intervals += 1

@@ -31,6 +31,13 @@ class Clock(Protocol):
 class ReadingSource(Protocol):
     """Delivers the readings of an interval once it may be closed."""
 
+    @property
+    def durable(self) -> bool:
+        """True when readings are stored (and counted) on arrival, before their interval
+        closes (live ingest): the loop then reads them back from the store instead of
+        writing them."""
+        ...
+
     def collect(self, interval: Interval) -> ReadingBatch:
         """Every reading of ``interval`` received so far."""
         ...

@@ -1,14 +1,17 @@
 """Pipeline steps: what runs on every closed interval.
 
-A step is any object with a ``name``, ``run`` and ``summary``; the loop runs the steps it
-is given in order, so adding a step never edits the loop.
+A step is any object with a ``name``, the types it ``requires`` and ``provides`` in the
+interval's context, ``run``, ``finish`` and ``summary``; the loop runs the steps it is
+given in order, so adding a step never edits the loop. Steps hand each other typed values
+through the :class:`~gridshare.pipeline.context.IntervalContext`, never attributes of one
+another.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from gridshare.pipeline.closing import ClosedInterval
+from gridshare.pipeline.context import IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
@@ -22,9 +25,19 @@ class Step(Protocol):
         """Short name, shown in progress and reports."""
         ...
 
-    def run(self, closed: ClosedInterval, tx: StoreTransaction) -> None:
-        """Process one closed interval, writing through ``tx`` (same transaction as its
-        readings)."""
+    @property
+    def requires(self) -> tuple[type, ...]:
+        """Types an earlier step must provide in the same interval."""
+        ...
+
+    @property
+    def provides(self) -> tuple[type, ...]:
+        """Types this step adds to the interval's context."""
+        ...
+
+    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+        """Process one closed interval (``ctx.closed``), writing through ``tx`` (the same
+        transaction as its readings) and providing its outputs to ``ctx``."""
         ...
 
     def finish(self, run_id: str, tx: StoreTransaction) -> None:

@@ -1,9 +1,12 @@
-"""Wiring of the balancing step for a simulated community (scenario ``[balancing]``)."""
+"""A scenario's balancing configuration: options, network, enrolments, and the budget.
+
+The composition root (:mod:`gridshare.app`) builds the balancing step from these, the
+same way for simulated and live runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,25 +17,15 @@ from gridshare.balancing.demand_response import (
     DemandResponseEvent,
     DeviceProtocol,
     Enrolment,
-    EventChannel,
-    EventKind,
     EventSettlement,
 )
 from gridshare.balancing.islanding import EmergencyProtocol
-from gridshare.balancing.monitor import Alert, BalanceLimits
+from gridshare.balancing.monitor import BalanceLimits
 from gridshare.balancing.power_flow import PowerFlowModel, PowerFlowResult
 from gridshare.balancing.tariff import BalancingTariff, TouWindow
 from gridshare.ledger.balancing import BalancingLedger
 from gridshare.model import Community, FlexibleLoad
-from gridshare.pipeline.balancing_step import (
-    BalancingChain,
-    BalancingOptions,
-    BalancingStep,
-    FlowSource,
-    SalesSource,
-)
-from gridshare.pipeline.demand_response import DemandResponseDesk, DemandResponseOptions
-from gridshare.pipeline.ports import DeviceControl, GridStatus
+from gridshare.pipeline.balancing_step import BalancingOptions
 from gridshare.simulator.scenario import Scenario, ScenarioError
 from gridshare.units import currency_to_micros
 
@@ -240,56 +233,3 @@ def build_network(scenario: Scenario, community: Community) -> ScaledNetwork | N
     except power_flow.PowerFlowError as exc:
         raise ScenarioError(f"balancing.network: {exc}") from None
     return ScaledNetwork(model, spec.scale)
-
-
-def build_balancing(
-    scenario: Scenario,
-    community: Community,
-    flows: FlowSource,
-    devices: DeviceControl,
-    grid: GridStatus,
-    *,
-    sales: SalesSource | None = None,
-    chain: BalancingChain | None = None,
-    on_alert: Callable[[Alert], None] | None = None,
-    flush_every: int = 1,
-    channel: EventChannel | None = None,
-    network: ScaledNetwork | None = None,
-) -> BalancingStep:
-    """The balancing step of a simulated community."""
-    options = balancing_options(scenario, community)
-    spec = scenario.balancing.demand_response
-    desk = None
-    enrolled = enrolments(scenario, community)
-    if spec.enabled and enrolled and channel is not None:
-        interval_s = int(community.interval_length.total_seconds())
-        offset = ZoneInfo(scenario.community.time_zone).utcoffset(
-            datetime.combine(scenario.simulation.start, time(12))
-        )
-        desk = DemandResponseDesk(
-            len(community.participants),
-            interval_s,
-            enrolled,
-            channel,
-            DemandResponseOptions(
-                rate_micros_per_kwh=currency_to_micros(spec.rate_per_kwh),
-                max_intervals=max(1, round(spec.event_hours * 3600 / interval_s)),
-                kind=EventKind(spec.kind),
-                utc_offset_s=int(offset.total_seconds()) if offset else 0,
-            ),
-            chain=chain if isinstance(chain, CommunityBalancingChain) else None,
-            participant_ids=[p.participant_id for p in community.participants],
-        )
-    return BalancingStep(
-        community,
-        flows,
-        options,
-        control=devices,
-        grid=grid,
-        sales=sales,
-        network=network if network is not None else build_network(scenario, community),
-        chain=chain,
-        on_alert=on_alert,
-        flush_every=flush_every,
-        demand_response=desk,
-    )

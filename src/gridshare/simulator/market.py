@@ -1,9 +1,11 @@
-"""The simulated community's market: every member trades through its own agent.
+"""The simulated community's members in the market: their keys, agents and escrow.
 
 Each non-operator member gets a trading agent with the member's deterministic account key
 (the one registered on chain) and a strategy drawn from the scenario's ``[market]``
 fractions, varied per member with the community's seed, and deposits the scenario's
-escrow. The market step is the same one live operation runs.
+escrow. Keys derived from a seed exist only here, in the simulator; the market step that
+the agents trade on is built by the composition root (:mod:`gridshare.app`), the same for
+simulated and live runs.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ from decimal import Decimal
 import numpy as np
 
 from gridshare.market.agents import Strategy, TradingAgent
-from gridshare.market.clearing import MECHANISMS
-from gridshare.market.orders import MarketRules, OrderBook, address_of
+from gridshare.market.orders import MarketRules, address_of
 from gridshare.model import Category, Community, Role
-from gridshare.pipeline.market_step import FlowSource, MarketChain, MarketStep
 from gridshare.simulator.meters import simulated_device_key
-from gridshare.simulator.scenario import MarketSpec, ScenarioError
+from gridshare.simulator.scenario import MarketSpec
 
 MICROS = Decimal(1_000_000)
 
@@ -64,35 +64,16 @@ def escrow_deposits(community: Community, spec: MarketSpec, days: int) -> dict[i
     return out
 
 
-def build_market(
-    community: Community,
-    spec: MarketSpec,
-    seed: int,
-    flows: FlowSource,
-    domain: bytes,
-    deposits: dict[int, int],
-    *,
-    mechanism: str | None = None,
-    chain: MarketChain | None = None,
-    flush_every: int = 1,
-    signed: bool = True,
-) -> MarketStep:
-    """The market step of a simulated community (``signed``: agents sign their orders
-    and the book checks them; a run with a chain always does)."""
-    signed = signed or chain is not None
-    name = mechanism or spec.mechanism
-    if name not in MECHANISMS:
-        raise ScenarioError(
-            f"unknown market mechanism {name!r}; choose from {', '.join(MECHANISMS)}"
-        )
-    interval_s = int(community.interval_length.total_seconds())
-    rules = market_rules(spec, interval_s)
+def trading_agents(
+    community: Community, spec: MarketSpec, seed: int, *, signed: bool = True
+) -> dict[int, TradingAgent]:
+    """The simulated members' trading agents, by participant position: each with the
+    member's deterministic account key and a strategy drawn from the scenario's
+    fractions, varied per member with the seed (``signed``: they sign their orders)."""
     rng = np.random.default_rng([seed, zlib.crc32(community.community_id.encode()), 5])
     agents = {}
-    escrow = {}
+    spread = spec.variation
     for i, key in member_keys(community, seed).items():
-        maker = address_of(key)
-        spread = spec.variation
         strategy = Strategy(
             bid_fraction=min(
                 max(spec.bid_fraction + float(rng.uniform(-spread, spread)), 0.0), 1.0
@@ -102,17 +83,5 @@ def build_market(
             ),
             min_trade_wh=10,
         )
-        agents[i] = TradingAgent(maker, key if signed else None, strategy)
-        escrow[maker] = deposits.get(i, 0)
-    book = OrderBook(rules, domain, frozenset(escrow), escrow, require_signatures=signed)
-    return MarketStep(
-        community,
-        flows,
-        MECHANISMS[name],
-        rules,
-        book,
-        agents,
-        chain=chain,
-        flush_every=flush_every,
-        settlement=spec.settlement,
-    )
+        agents[i] = TradingAgent(address_of(key), key if signed else None, strategy)
+    return agents

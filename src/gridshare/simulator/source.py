@@ -252,6 +252,9 @@ class SimulatedMeterSource:
         self._chunk_start_s = chunk_start_s
 
     # -- the ReadingSource port -----------------------------------------------------
+    durable = False
+    """Simulated readings are written by the loop, not stored on arrival."""
+
     def collect(self, interval: Interval) -> ReadingBatch:
         """Every meter's reading for ``interval``; intervals must come in order."""
         start_s = interval.start_s

@@ -1,0 +1,90 @@
+"""A community on its chain: contracts deployed or loaded, members, devices and
+generators registered, escrow and the flexibility pool funded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridshare.app.steps import Chains
+from gridshare.ledger.balancing import BalancingLedger
+from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.deployment import deploy_or_load
+from gridshare.ledger.keys import Signer
+from gridshare.ledger.market import MarketLedger
+from gridshare.ledger.metering import MeteringLedger
+from gridshare.model import Community
+from gridshare.simulator.balancing import CommunityBalancingChain, flexibility_budget
+from gridshare.simulator.market import market_rules
+from gridshare.simulator.meters import SimulatedMeterFleet
+from gridshare.simulator.onchain import onboard
+from gridshare.simulator.scenario import Scenario
+
+__all__ = ["CommunityLedger", "connect_ledger"]
+
+
+@dataclass
+class CommunityLedger:
+    """The open chain and the community's contracts on it."""
+
+    connection: ChainConnection
+    metering: MeteringLedger
+    chains: Chains
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def connect_ledger(
+    scenario: Scenario,
+    community: Community,
+    fleet: SimulatedMeterFleet,
+    directory: Path,
+    operator: Signer,
+    *,
+    run_id: str,
+    escrow_micros: Mapping[bytes, int] | None,
+    balancing: bool = True,
+) -> CommunityLedger:
+    """Open the chain in ``directory`` (embedded unless GRIDSHARE_CHAIN_URL names a node),
+    deploy or load the contracts, register the community's members and meters, and fund
+    the members' escrow (``escrow_micros`` by account; None: no market) and the
+    demand-response pool."""
+    connection = open_chain(directory, operator)
+    try:
+        interval_s = int(community.interval_length.total_seconds())
+        deployment = deploy_or_load(
+            connection.transactions, directory, interval_length_s=interval_s
+        )
+        metering = MeteringLedger(connection.transactions, deployment)
+        accounts = onboard(community, fleet, metering, scenario.community.seed)
+        market = None
+        domain = bytes(32)
+        if escrow_micros is not None:
+            market = MarketLedger(connection.transactions, deployment)
+            domain = market.domain
+            # simulated days pass in seconds: nobody could dispute in between
+            market.configure(
+                market_rules(scenario.market, interval_s),
+                dispute_window_s=0,
+                withdrawal_delay_s=86_400,
+            )
+            market.fund(
+                {"0x" + maker.hex(): amount for maker, amount in escrow_micros.items()},
+                reference=f"{run_id}/escrow",
+            )
+        balancing_chain = None
+        if balancing:
+            balancing_ledger = BalancingLedger(connection.transactions, deployment)
+            balancing_ledger.fund(flexibility_budget(scenario), reference=f"{run_id}/flexibility")
+            balancing_chain = CommunityBalancingChain(
+                balancing_ledger,
+                {i: accounts[p.participant_id] for i, p in enumerate(community.participants)},
+            )
+        devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
+        chains = Chains(devices, metering, market, domain, balancing_chain)
+        return CommunityLedger(connection, metering, chains)
+    except BaseException:
+        connection.close()
+        raise
