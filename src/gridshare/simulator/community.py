@@ -111,10 +111,12 @@ def build_community(scenario: Scenario, location: Location) -> tuple[Community, 
             if group.pv is not None:
                 kwp = round(group.pv.kwp * float(pv_factor[i]), 3)
                 design = PvDesign(
-                    group.pv.tilt_deg,
-                    group.pv.azimuth_deg,
-                    group.pv.dc_ac_ratio,
-                    group.pv.losses_percent,
+                    tilt_deg=group.pv.tilt_deg,
+                    azimuth_deg=group.pv.azimuth_deg,
+                    dc_ac_ratio=group.pv.dc_ac_ratio,
+                    losses_percent=group.pv.losses_percent,
+                    temperature_model=group.pv.temperature_model,
+                    transposition_model=group.pv.transposition_model,
                 )
                 array = PvArray(
                     f"{pid}/pv",

@@ -27,6 +27,13 @@ from pydantic import (
 from gridshare.consumption.profiles import PROFILE_NAMES, require_profile
 from gridshare.errors import ConfigurationError
 from gridshare.model import Category, DispatchMode, Role
+from gridshare.production.pv import (
+    PVWATTS_LOSSES_PERCENT,
+    PVWATTS_TRANSPOSITION,
+    ROOF_MOUNT,
+    TemperatureModel,
+    TranspositionModel,
+)
 from gridshare.production.wind import require_turbine_type
 
 
@@ -116,7 +123,12 @@ class PvSpec(_Strict):
     tilt_deg: Annotated[Number, Field(ge=0.0, le=90.0)] = 30.0
     azimuth_deg: Annotated[Number, Field(ge=0.0, lt=360.0)] = 180.0
     dc_ac_ratio: Annotated[Number, Field(ge=0.5, le=2.0)] = 1.2
-    losses_percent: Annotated[Number, Field(ge=0.0, lt=100.0)] = 14.0
+    losses_percent: Annotated[Number, Field(ge=0.0, lt=100.0)] = PVWATTS_LOSSES_PERCENT
+    """PVWatts total system losses, % of DC power (PVWatts v5's default 14 %)."""
+    temperature_model: TemperatureModel = ROOF_MOUNT
+    """pvlib's SAPM cell-temperature parameter set: how the modules are mounted."""
+    transposition_model: TranspositionModel = PVWATTS_TRANSPOSITION
+    """pvlib's sky-diffuse model for the tilted plane (PVWatts v5 uses Perez)."""
 
 
 class WindSpec(_Strict):
