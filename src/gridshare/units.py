@@ -107,6 +107,13 @@ def energy_cost_micros(e_wh: int, price_micros_per_kwh: int, *, round_up: bool) 
     return Micros(mul_div(e_wh, price_micros_per_kwh, WH_PER_KWH, round_up=round_up))
 
 
+def demand_charge_micros(peak_wh: int, charge_micros_per_kw: int, duration: timedelta) -> Micros:
+    """The demand charge on a peak interval's import: micro-units per kW of its mean power
+    (``peak_wh`` over ``duration``), rounded up (the community pays it)."""
+    seconds = int(duration.total_seconds())
+    return Micros(mul_div(charge_micros_per_kw, peak_wh * 3600, 1000 * seconds, round_up=True))
+
+
 def energy_wh_to_mean_power_kw(e_wh: int | float, duration: timedelta) -> float:
     """Mean power in kW that delivers ``e_wh`` over ``duration``."""
     hours = duration.total_seconds() / SECONDS_PER_HOUR

@@ -12,7 +12,7 @@ from gridshare.model.assets import (
     PvArray,
     WindTurbine,
 )
-from gridshare.model.community import Community, GridTariff, MeterCatalogue
+from gridshare.model.community import Community, MeterCatalogue
 from gridshare.model.errors import ModelError
 from gridshare.model.meters import Meter, MeterKind
 from gridshare.model.participants import Category, Location, Participant, Role
@@ -23,6 +23,7 @@ from gridshare.model.readings import (
     ReadingBatch,
     WriteReport,
 )
+from gridshare.model.tariff import GridTariff, TouWindow
 
 __all__ = [
     "NOT_REPORTED",
@@ -48,6 +49,7 @@ __all__ = [
     "Reading",
     "ReadingBatch",
     "Role",
+    "TouWindow",
     "WindTurbine",
     "WriteReport",
 ]

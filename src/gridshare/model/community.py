@@ -20,27 +20,12 @@ from gridshare.model.assets import (
 from gridshare.model.errors import ModelError
 from gridshare.model.meters import Meter, MeterKind
 from gridshare.model.participants import Participant
+from gridshare.model.tariff import GridTariff
 from gridshare.units import kwh_to_wh
 
 SOURCES: tuple[EnergySource, ...] = tuple(EnergySource)
 """Energy sources in a fixed order; ``MeterCatalogue.source_code`` indexes into it."""
 METER_KINDS: tuple[MeterKind, ...] = tuple(MeterKind)
-
-
-@dataclass(frozen=True, slots=True)
-class GridTariff:
-    """The main-grid connection: prices in micros per kWh, limits in kW at the PCC."""
-
-    import_price_micros_per_kwh: int
-    export_price_micros_per_kwh: int
-    import_limit_kw: float
-    export_limit_kw: float
-
-    def __post_init__(self) -> None:
-        if self.import_price_micros_per_kwh < 0 or self.export_price_micros_per_kwh < 0:
-            raise ModelError("grid prices must be >= 0")
-        if self.import_limit_kw <= 0 or self.export_limit_kw <= 0:
-            raise ModelError("grid import and export limits must be > 0 kW")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from gridshare.pipeline.context import Accounted, IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import (
+    demand_charge_micros,
     energy_cost_micros,
     energy_wh_to_mean_power_kw,
     micros_to_currency,
@@ -55,6 +56,8 @@ class EnergyAccountingStep:
             ),
             0,
         )
+        self._import_cost_micros = 0
+        self._export_revenue_micros = 0
         self._peak_import_wh = 0
         self._peak_export_wh = 0
         self._flagged = {str(flag.name).lower(): 0 for flag in QualityFlag if flag}
@@ -96,6 +99,11 @@ class EnergyAccountingStep:
         sums["discharge"] += balance.discharge_wh
         sums["storage_losses"] += balance.storage_losses_wh
         sums["residual"] += balance.residual_wh
+        buy, sell = self.community.tariff.prices_at(closed.interval.start_s)
+        self._import_cost_micros += energy_cost_micros(balance.pcc_import_wh, buy, round_up=True)
+        self._export_revenue_micros += energy_cost_micros(
+            balance.pcc_export_wh, sell, round_up=False
+        )
         self._peak_import_wh = max(self._peak_import_wh, balance.pcc_import_wh)
         self._peak_export_wh = max(self._peak_export_wh, balance.pcc_export_wh)
 
@@ -118,12 +126,10 @@ class EnergyAccountingStep:
             - s["storage_losses"]
             - storage_change
         )
-        tariff = self.community.tariff
-        import_cost = energy_cost_micros(
-            s["pcc_import"], tariff.import_price_micros_per_kwh, round_up=True
-        )
-        export_revenue = energy_cost_micros(
-            s["pcc_export"], tariff.export_price_micros_per_kwh, round_up=False
+        import_cost = self._import_cost_micros
+        export_revenue = self._export_revenue_micros
+        demand = demand_charge_micros(
+            self._peak_import_wh, self.community.tariff.demand_charge_micros_per_kw, self._length
         )
 
         def kwh(wh: int) -> float:
@@ -178,7 +184,8 @@ class EnergyAccountingStep:
             "grid_cost": {
                 "import_cost": str(micros_to_currency(import_cost)),
                 "export_revenue": str(micros_to_currency(export_revenue)),
-                "net_cost": str(micros_to_currency(import_cost - export_revenue)),
+                "demand_charge": str(micros_to_currency(demand)),
+                "net_cost": str(micros_to_currency(import_cost - export_revenue + demand)),
             },
             "intervals_flagged": dict(self._flagged),
             "participants": participants,

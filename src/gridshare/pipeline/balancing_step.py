@@ -50,7 +50,6 @@ from gridshare.balancing.monitor import Alert, BalanceLimits, BalanceSnapshot, a
 from gridshare.balancing.power_flow import droop_frequency_hz
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.balancing.self_consumption import community_batteries, self_consumption_step
-from gridshare.balancing.tariff import BalancingTariff
 from gridshare.model import Community, DispatchMode
 from gridshare.model.assets import DispatchableGenerator
 from gridshare.pipeline.closing import ClosedInterval
@@ -95,7 +94,6 @@ class BalancingChain(Protocol):
 class BalancingOptions:
     """How the community balances (scenario ``[balancing]``)."""
 
-    tariff: BalancingTariff
     limits: BalanceLimits
     critical: BoolArray
     """Per participant: a critical load, served first."""
@@ -227,7 +225,8 @@ class BalancingStep:
         )
         fleet = self.batteries.fleet
         eta = float(fleet.discharge_efficiency.mean()) if fleet.capacity_wh.size else 1.0
-        self._terminal_value = options.tariff.export_price_micros_per_kwh * eta
+        self.tariff = community.tariff
+        self._terminal_value = self.tariff.export_price_micros_per_kwh * eta
         """Stored energy is surely worth what it would earn exported (docs/balancing.md)."""
         per_day = 86_400 // self.length_s
         self._consumption = SeasonalForecaster(n, per_day)
@@ -494,7 +493,7 @@ class BalancingStep:
         without = after + plants - actual_battery
         before = without + int(step.charge_wh.sum() - step.discharge_wh.sum())
         before -= min(max(before, 0), int(self.plant_available_wh.sum()))
-        buy, sell = self.options.tariff.prices(np.array([start]))
+        buy, sell = self.tariff.prices(np.array([start]))
         self.energy_cost_before += (max(before, 0) * buy[0] - max(-before, 0) * sell[0]) / 1000
         self.energy_cost_after += (max(after, 0) * buy[0] - max(-after, 0) * sell[0]) / 1000
         self.peak_before_wh = max(self.peak_before_wh, before)
@@ -529,14 +528,14 @@ class BalancingStep:
         owner_load = np.where(self._carries_load[:, None], net[b.owner], 0.0)
         rest = net.sum(axis=0) - owner_load.sum(axis=0)
         spans = _blocks(horizon, o.fine_intervals, o.block_intervals)
-        buy, sell = o.tariff.prices(starts)
+        buy, sell = self.tariff.prices(starts)
         sold = None
         if sold_wh is not None and b.owner.size:
             sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.float64)
         voltage = self._voltage_limits(net, spans) if self._watched.size else None
         owner_steps, rest_steps = _block_sum(owner_load, spans), _block_sum(rest, spans)
         buy_steps, sell_steps = _block_sum(buy, spans) / spans, _block_sum(sell, spans) / spans
-        demand = o.tariff.demand_micros_per_kwh(self.hours)
+        demand = self.tariff.demand_micros_per_kwh(self.hours)
         rule_cost = rule_cost_micros(
             b.fleet, stored, owner_steps, rest_steps, buy_steps, sell_steps, demand, steps=spans
         )
@@ -602,7 +601,7 @@ class BalancingStep:
         spans = plan.spans
         per_interval = np.repeat(plan.schedule.import_wh / spans, spans)[1:]
         starts = start + self.length_s * np.arange(1, per_interval.size + 1, dtype=np.int64)
-        buy, _ = self.options.tariff.prices(starts)
+        buy, _ = self.tariff.prices(starts)
         trigger_wh = self.options.dr_trigger_kw * 1000 * self.hours
         self.dr.consider(
             start + self.length_s,
@@ -672,7 +671,7 @@ class BalancingStep:
 
     def summary(self) -> dict[str, JsonValue]:
         to_kw = 1 / 1000 / self.hours
-        demand = self.options.tariff.demand_charge_micros_per_kw
+        demand = self.tariff.demand_charge_micros_per_kw
         cost_before = self.energy_cost_before + demand * self.peak_before_wh * to_kw
         cost_after = self.energy_cost_after + demand * self.peak_after_wh * to_kw
         stored_after = int(self._stored.sum())

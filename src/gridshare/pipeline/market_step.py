@@ -120,10 +120,6 @@ class MarketStep:
 
     def __post_init__(self) -> None:
         c = self.community
-        tariff = c.tariff
-        self.grid = GridPrices(
-            tariff.import_price_micros_per_kwh, tariff.export_price_micros_per_kwh
-        )
         self.interval_s = int(c.interval_length.total_seconds())
         self._participant_of = {a.maker: i for i, a in self.agents.items()}
         self.totals = [MemberTotals() for _ in c.participants]
@@ -301,12 +297,14 @@ class MarketStep:
             day.update(o.maker for i, o in enumerate(orders) if s.credited[i])
 
     def prices(self, start_s: int) -> GridPrices:
-        """The prices unmatched energy settles at in the interval: the grid's tariff, or
-        while islanded the island rule: no main grid, so one island price (the midpoint
-        of the tariff) for every unmatched Wh, bought or sold among the members."""
+        """The prices unmatched energy settles at in the interval: the community's tariff
+        in that interval (the one the plan optimises), or while islanded the island rule:
+        no main grid, so one island price (the midpoint of the interval's tariff) for
+        every unmatched Wh, bought or sold among the members."""
+        buy, sell = self.community.tariff.prices_at(start_s)
         if self.grid_status is None or self.grid_status.is_connected(start_s):
-            return self.grid
-        mid = (self.grid.buy + self.grid.sell) // 2
+            return GridPrices(buy, sell)
+        mid = (buy + sell) // 2
         self.islanded_intervals.add(start_s)
         return GridPrices(mid, mid)
 

@@ -22,7 +22,6 @@ from gridshare.balancing.demand_response import (
 from gridshare.balancing.islanding import EmergencyProtocol
 from gridshare.balancing.monitor import BalanceLimits
 from gridshare.balancing.power_flow import PowerFlowModel, PowerFlowResult
-from gridshare.balancing.tariff import BalancingTariff, TouWindow
 from gridshare.ledger.balancing import BalancingLedger
 from gridshare.model import Community, FlexibleLoad
 from gridshare.pipeline.balancing_step import BalancingOptions
@@ -68,16 +67,6 @@ def balancing_options(scenario: Scenario, community: Community) -> BalancingOpti
     nominal = float(spec.island.nominal_hz)
     band = spec.island.frequency_band_hz
     network = spec.network
-    tariff = BalancingTariff(
-        import_price_micros_per_kwh=currency_to_micros(grid.import_price_per_kwh),
-        export_price_micros_per_kwh=currency_to_micros(grid.export_price_per_kwh),
-        time_zone=scenario.community.time_zone,
-        windows=tuple(
-            TouWindow(w.start, w.end, currency_to_micros(w.import_price_per_kwh))
-            for w in spec.time_of_use
-        ),
-        demand_charge_micros_per_kw=currency_to_micros(spec.demand_charge_per_kw),
-    )
     limits = BalanceLimits(
         import_limit_kw=grid.import_limit_kw,
         export_limit_kw=grid.export_limit_kw,
@@ -90,7 +79,6 @@ def balancing_options(scenario: Scenario, community: Community) -> BalancingOpti
         f_high_hz=nominal + band,
     )
     return BalancingOptions(
-        tariff=tariff,
         limits=limits,
         critical=critical,
         priority=priority,

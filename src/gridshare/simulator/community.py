@@ -29,6 +29,7 @@ from gridshare.model import (
     Participant,
     PvArray,
     Role,
+    TouWindow,
     WindTurbine,
 )
 from gridshare.production.pv import PvDesign
@@ -193,6 +194,12 @@ def build_community(scenario: Scenario, location: Location) -> tuple[Community, 
             export_price_micros_per_kwh=currency_to_micros(grid.export_price_per_kwh),
             import_limit_kw=grid.import_limit_kw,
             export_limit_kw=grid.export_limit_kw,
+            time_zone=spec.time_zone,
+            windows=tuple(
+                TouWindow(w.start, w.end, currency_to_micros(w.import_price_per_kwh))
+                for w in grid.time_of_use
+            ),
+            demand_charge_micros_per_kw=currency_to_micros(grid.demand_charge_per_kw),
         ),
     )
     plan = SimulationPlan(

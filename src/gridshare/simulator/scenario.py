@@ -91,11 +91,26 @@ class WeatherSpec(_Strict):
     roughness_length_m: Positive = 0.15
 
 
+class TimeOfUseSpec(_Strict):
+    """A daily window (local time, ``[start, end)``, may wrap midnight) with its own
+    import price."""
+
+    start: Clock
+    end: Clock
+    import_price_per_kwh: Price
+
+
 class GridSpec(_Strict):
+    """The main-grid connection and the community's one tariff: accounting, the market's
+    grid fallback and members' savings, and the dispatch plan all price energy with it."""
+
     import_price_per_kwh: Price
     export_price_per_kwh: Price
     import_limit_kw: Positive
     export_limit_kw: Positive
+    time_of_use: list[TimeOfUseSpec] = Field(default_factory=list)
+    demand_charge_per_kw: Price = Decimal(0)
+    """Charged on the peak interval's mean import (currency per kW)."""
 
 
 class LoadSpec(_Strict):
@@ -270,15 +285,6 @@ def _clock(value: object) -> object:
 Clock = Annotated[time, BeforeValidator(_clock)]
 
 
-class TimeOfUseSpec(_Strict):
-    """A daily window (local time, ``[start, end)``, may wrap midnight) with its own
-    import price."""
-
-    start: Clock
-    end: Clock
-    import_price_per_kwh: Price
-
-
 class BusEntry(_Strict):
     vn_kv: Positive
     name: str = ""
@@ -354,14 +360,23 @@ class DemandResponseSpec(_Strict):
 class BalancingSpec(_Strict):
     """Balancing: monitor, dispatch optimiser, demand response, network, islanding."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tariff_lives_in_grid(cls, data: object) -> object:
+        if isinstance(data, dict):
+            moved = sorted({"time_of_use", "demand_charge_per_kw"} & set(data))
+            if moved:
+                raise ValueError(
+                    f"{', '.join(moved)} moved from [balancing] to [grid]: the community has "
+                    "one tariff, which accounting, the market and the plan all use"
+                )
+        return data
+
     optimise: bool = True
     """Plan batteries and load-following plants with the LP (else the local rules)."""
     horizon_hours: Annotated[Number, Field(gt=0.0, le=72.0)] = 24.0
     fine_hours: Annotated[Number, Field(ge=0.0, le=72.0)] = 2.0
     """The first hours of the plan at the interval's resolution; the rest hourly."""
-    time_of_use: list[TimeOfUseSpec] = Field(default_factory=list)
-    demand_charge_per_kw: Price = Decimal(0)
-    """Charged on the peak interval's mean import (currency per kW)."""
     hydro_cost_per_kwh: Price = Decimal(0)
     biomass_cost_per_kwh: Price = Decimal("0.08")
     min_reserve_margin: Fraction = 0.1

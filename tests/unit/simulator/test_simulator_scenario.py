@@ -177,3 +177,12 @@ def test_infinite_capacity_is_refused() -> None:
     """An infinite capacity is an impossible value and must be refused like a negative one."""
     message = error_of(mutate("kwp = 7.0", "kwp = inf"))
     assert f"{SOURCE}: groups[0].pv.kwp: " in message
+
+
+def test_the_tariff_lives_in_grid_not_in_balancing() -> None:
+    moved = mutate("[balancing]\n", "[balancing]\ndemand_charge_per_kw = 3.0\n")
+    message = error_of(moved)
+    assert "demand_charge_per_kw moved from [balancing] to [grid]" in message
+    scenario = parse_scenario(DEMO, SOURCE)
+    assert scenario.grid.demand_charge_per_kw == Decimal("12.0")
+    assert [w.import_price_per_kwh for w in scenario.grid.time_of_use] == [Decimal("0.42")]

@@ -1,5 +1,6 @@
-"""Time-of-use windows in local time (checked across the America/New_York clock changes
-and across midnight against zoneinfo directly) and the demand charge's conversion."""
+"""The grid tariff's time-of-use windows in local time (checked across the New York
+clock changes and across midnight against zoneinfo directly), the demand charge's
+conversion, and what the tariff refuses."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridshare.balancing.tariff import BalancingTariff, TouWindow
 from gridshare.errors import DataError
+from gridshare.model import GridTariff, TouWindow
 
 NEW_YORK = "America/New_York"
+LIMIT_KW = 100.0
 BASE, PEAK, NIGHT, SELL = 300_000, 650_000, 120_000, 80_000
 
 
@@ -30,7 +32,7 @@ def in_window(local: datetime, window: TouWindow) -> bool:
     return clock >= window.start or clock < window.end
 
 
-def reference_buy(tariff: BalancingTariff, start_s: int) -> float:
+def reference_buy(tariff: GridTariff, start_s: int) -> float:
     local = datetime.fromtimestamp(start_s, tz=ZoneInfo(tariff.time_zone))
     price = tariff.import_price_micros_per_kwh
     for w in tariff.windows:
@@ -39,8 +41,8 @@ def reference_buy(tariff: BalancingTariff, start_s: int) -> float:
     return float(price)
 
 
-EVENING = BalancingTariff(
-    BASE, SELL, NEW_YORK, windows=(TouWindow(time(17, 0), time(20, 0), PEAK),)
+EVENING = GridTariff(
+    BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, windows=(TouWindow(time(17, 0), time(20, 0), PEAK),)
 )
 
 
@@ -76,7 +78,9 @@ def test_windows_follow_local_time_across_daylight_saving(start_s: int, expected
 def test_the_repeated_hour_in_november_is_inside_both_times() -> None:
     """On 3 November 2024 01:00-02:00 happens twice in New York (EDT, then EST): a
     01:00-02:00 window prices both; the hour before and after are outside."""
-    tariff = BalancingTariff(BASE, SELL, NEW_YORK, windows=(TouWindow(time(1), time(2), PEAK),))
+    tariff = GridTariff(
+        BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, windows=(TouWindow(time(1), time(2), PEAK),)
+    )
     starts = np.array(
         [
             utc(2024, 11, 3, 4, 45),  # 00:45 EDT
@@ -94,7 +98,9 @@ def test_the_repeated_hour_in_november_is_inside_both_times() -> None:
 def test_the_skipped_hour_in_march_prices_nothing() -> None:
     """On 10 March 2024 New York's clocks jump from 02:00 EST to 03:00 EDT: no interval
     starts in a 02:00-03:00 window that day; the next day it applies again."""
-    tariff = BalancingTariff(BASE, SELL, NEW_YORK, windows=(TouWindow(time(2), time(3), PEAK),))
+    tariff = GridTariff(
+        BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, windows=(TouWindow(time(2), time(3), PEAK),)
+    )
     day = utc(2024, 3, 10, 5, 0)  # midnight EST
     starts = day + 900 * np.arange(96 + 96, dtype=np.int64)
     buy, _ = tariff.prices(starts)
@@ -104,8 +110,13 @@ def test_the_skipped_hour_in_march_prices_nothing() -> None:
 
 
 def test_a_window_wrapping_midnight() -> None:
-    tariff = BalancingTariff(
-        BASE, SELL, NEW_YORK, windows=(TouWindow(time(22, 0), time(6, 0), NIGHT),)
+    tariff = GridTariff(
+        BASE,
+        SELL,
+        LIMIT_KW,
+        LIMIT_KW,
+        NEW_YORK,
+        windows=(TouWindow(time(22, 0), time(6, 0), NIGHT),),
     )
     # 15 January 2024, EST (UTC-5)
     local = {
@@ -124,9 +135,11 @@ def test_a_window_wrapping_midnight() -> None:
 
 def test_a_whole_day_of_two_windows_by_the_quarter_hour() -> None:
     """Cheap night 00:00-06:00, peak 16:30-21:00: 24 + 18 intervals of 96 in a day."""
-    tariff = BalancingTariff(
+    tariff = GridTariff(
         BASE,
         SELL,
+        LIMIT_KW,
+        LIMIT_KW,
         "Europe/Berlin",
         windows=(
             TouWindow(time(0), time(6), NIGHT),
@@ -158,7 +171,7 @@ def test_prices_match_zoneinfo_directly(
     if (h1, m1) == (h2, m2):
         h2 = (h2 + 1) % 24
     window = TouWindow(time(h1, m1), time(h2, m2), PEAK)
-    tariff = BalancingTariff(BASE, SELL, zone, windows=(window,))
+    tariff = GridTariff(BASE, SELL, LIMIT_KW, LIMIT_KW, zone, windows=(window,))
     starts = np.array(quarters, dtype=np.int64) * 900
     buy, sell = tariff.prices(starts)
     assert buy.tolist() == [reference_buy(tariff, int(s)) for s in starts]
@@ -166,7 +179,7 @@ def test_prices_match_zoneinfo_directly(
 
 
 def test_without_windows_prices_are_flat() -> None:
-    tariff = BalancingTariff(BASE, SELL, NEW_YORK)
+    tariff = GridTariff(BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK)
     buy, sell = tariff.prices(np.array([0, 900, utc(2024, 7, 4, 21)]))
     assert buy.tolist() == [BASE] * 3
     assert sell.tolist() == [SELL] * 3
@@ -177,16 +190,20 @@ def test_without_windows_prices_are_flat() -> None:
 def test_demand_charge_per_kwh_of_the_peak_interval(interval_hours: float) -> None:
     """A peak interval with ``e`` Wh of import has a mean import of e / 1000 / hours kW:
     the charge per kWh of that interval times its kWh is the charge per kW times kW."""
-    tariff = BalancingTariff(BASE, SELL, NEW_YORK, demand_charge_micros_per_kw=12_000_000)
+    tariff = GridTariff(
+        BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, demand_charge_micros_per_kw=12_000_000
+    )
     peak_wh = 1_800.0
     per_kwh = tariff.demand_micros_per_kwh(interval_hours)
     mean_kw = peak_wh / 1000 / interval_hours
     assert per_kwh * peak_wh / 1000 == pytest.approx(12_000_000 * mean_kw, rel=1e-12)
-    assert BalancingTariff(BASE, SELL, NEW_YORK).demand_micros_per_kwh(0.25) == 0.0
+    assert GridTariff(BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK).demand_micros_per_kwh(0.25) == 0.0
 
 
 def test_quarter_hour_demand_charge_by_hand() -> None:
-    tariff = BalancingTariff(BASE, SELL, NEW_YORK, demand_charge_micros_per_kw=10_000_000)
+    tariff = GridTariff(
+        BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, demand_charge_micros_per_kw=10_000_000
+    )
     assert tariff.demand_micros_per_kwh(0.25) == 40_000_000
 
 
@@ -199,3 +216,16 @@ def test_a_window_needs_a_non_negative_price() -> None:
 def test_a_window_needs_distinct_start_and_end() -> None:
     with pytest.raises(DataError, match="start != end"):
         TouWindow(time(17), time(17), PEAK)
+
+
+def test_an_import_price_below_the_export_price_is_refused() -> None:
+    with pytest.raises(DataError, match="at least the export price"):
+        GridTariff(BASE, SELL, LIMIT_KW, LIMIT_KW, windows=(TouWindow(time(1), time(2), 1),))
+    with pytest.raises(DataError, match="unknown time zone"):
+        GridTariff(BASE, SELL, LIMIT_KW, LIMIT_KW, "Mars/Olympus")
+
+
+def test_prices_at_is_the_integer_price_of_one_interval() -> None:
+    peak = utc(2024, 7, 4, 21, 30)  # 17:30 EDT, inside the evening window
+    assert EVENING.prices_at(peak) == (PEAK, SELL)
+    assert EVENING.prices_at(peak - 3 * 3600) == (BASE, SELL)
