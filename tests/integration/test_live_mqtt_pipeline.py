@@ -67,7 +67,7 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
                     on_ready=ready.set,
                 )
             )
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
             failure.append(exc)
 
     listener = threading.Thread(target=community_side, daemon=True)
@@ -165,7 +165,7 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path, broker: Broker
                     api_token=TOKEN, on_ready=ready.set,
                 )
             )  # fmt: skip
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
             failure.append(exc)
 
     listener = threading.Thread(target=community_side, daemon=True)
