@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from gridshare.cli import app
@@ -29,6 +30,8 @@ from gridshare.simulator.live import (
 from gridshare.simulator.run import prepare
 from gridshare.storage import open_store
 from tests.integration.conftest import free_port, unique_id
+
+pytestmark = pytest.mark.slow  # live pipelines of up to a day of intervals, each on chain
 
 TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
 TOKEN = "test-token"  # noqa: S105 - a test server on loopback

@@ -10,6 +10,8 @@ import pytest
 from gridshare.simulator.run import SimulationResult, prepare, run_simulation
 from gridshare.storage import StorageError, open_store
 
+pytestmark = pytest.mark.slow  # two demo days, simulated up to five times
+
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
 
 
