@@ -39,7 +39,7 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.storage import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.factories import small_community  # noqa: E402
+from tests.factories import small_community
 
 INTERVAL_S = 900
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.ledger.conftest import Anvil  # noqa: E402 - the tests' own anvil launcher
-from web3.contract import Contract  # noqa: E402
+from tests.ledger.conftest import Anvil  # the tests' own anvil launcher
+from web3.contract import Contract
 
-from gridshare.ledger.calls import calldata  # noqa: E402
-from gridshare.ledger.chain import ChainConnection, open_chain  # noqa: E402
-from gridshare.ledger.deployment import Deployment, contract  # noqa: E402
-from gridshare.ledger.keys import LocalSigner  # noqa: E402
-from gridshare.ledger.transactions import TransactionManager  # noqa: E402
+from gridshare.ledger.calls import calldata
+from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.deployment import Deployment, contract
+from gridshare.ledger.keys import LocalSigner
+from gridshare.ledger.transactions import TransactionManager
 
 PROSUMER = 4
 BATCH = 256

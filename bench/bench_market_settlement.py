@@ -32,23 +32,23 @@ from eth_utils.crypto import keccak
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.ledger.conftest import Anvil  # noqa: E402 - the tests' own anvil launcher
+from tests.ledger.conftest import Anvil  # the tests' own anvil launcher
 
-from gridshare.ledger.chain import ChainConnection, open_chain  # noqa: E402
-from gridshare.ledger.keys import LocalSigner  # noqa: E402
-from gridshare.ledger.market import MarketLedger  # noqa: E402
-from gridshare.ledger.metering import MeteringLedger  # noqa: E402
-from gridshare.market.clearing import MECHANISMS, GridPrices  # noqa: E402
-from gridshare.market.orders import MarketRules, Order, Side, address_of  # noqa: E402
-from gridshare.market.session import IntervalClearing, clear_interval  # noqa: E402
-from gridshare.market.settlement import (  # noqa: E402
+from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.keys import LocalSigner
+from gridshare.ledger.market import MarketLedger
+from gridshare.ledger.metering import MeteringLedger
+from gridshare.market.clearing import MECHANISMS, GridPrices
+from gridshare.market.orders import MarketRules, Order, Side, address_of
+from gridshare.market.session import IntervalClearing, clear_interval
+from gridshare.market.settlement import (
     Settlement,
     day_batch,
     settle,
     trades_root,
 )
-from gridshare.metering.commitment import IntervalCommitment  # noqa: E402
-from gridshare.metering.merkle import MerkleTree  # noqa: E402
+from gridshare.metering.commitment import IntervalCommitment
+from gridshare.metering.merkle import MerkleTree
 
 INTERVAL_S = 900
 DAY_S = 86_400

@@ -35,7 +35,7 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.storage import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.factories import small_community  # noqa: E402
+from tests.factories import small_community
 
 
 def payloads(meters: int, intervals: int, start_s: int, community_id: str, per_message: int):  # type: ignore[no-untyped-def]

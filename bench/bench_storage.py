@@ -23,7 +23,7 @@ import psycopg
 from gridshare.storage import SqlStore, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.factories import small_community  # noqa: E402 - the repository root is not installed
+from tests.factories import small_community  # the repository root is not installed
 
 START_S = 1_748_836_800  # 2025-06-02 04:00 UTC
 

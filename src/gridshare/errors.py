@@ -4,6 +4,8 @@ Each package raises subclasses of :class:`GridshareError` whose message tells th
 user what is wrong and what to do about it.
 """
 
+__all__ = ["ConfigurationError", "DataError", "GridshareError"]
+
 
 class GridshareError(Exception):
     """Base class of all errors raised by gridshare on purpose."""

@@ -28,6 +28,30 @@ from numpy.typing import NDArray
 
 from gridshare.errors import GridshareError
 
+__all__ = [
+    "EPOCH",
+    "MICROS_PER_UNIT",
+    "SECONDS_PER_HOUR",
+    "WH_PER_KWH",
+    "Interval",
+    "Micros",
+    "UnitError",
+    "Wh",
+    "currency_to_micros",
+    "energy_cost_micros",
+    "energy_wh_to_mean_power_kw",
+    "from_unix_seconds",
+    "kwh_to_wh",
+    "micros_to_currency",
+    "mul_div",
+    "parse_utc_seconds",
+    "power_kw_to_energy_wh",
+    "require_utc",
+    "split_pro_rata",
+    "to_unix_seconds",
+    "wh_to_kwh",
+]
+
 Wh = NewType("Wh", int)
 Micros = NewType("Micros", int)
 

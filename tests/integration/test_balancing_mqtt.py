@@ -1,12 +1,10 @@
 """The balancing step's device control and the grid's live status over MQTT, against the
-real broker at 127.0.0.1:1883 (fails, not skips, when mosquitto is down)."""
+real broker (``broker`` in conftest: fails, not skips, when mosquitto is down)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-import uuid
 
 import numpy as np
 import orjson
@@ -22,33 +20,13 @@ from gridshare.control.mqtt import (
 )
 from gridshare.ingest.mqtt import BrokerConfig
 from gridshare.pipeline.ports import Setpoints
+from tests.integration.conftest import unique_id, wait_until
 
-BROKER_URL = "mqtt://127.0.0.1:1883"
 INTERVAL = 900
 
 
-@pytest.fixture(scope="module")
-def broker() -> BrokerConfig:
-    config = BrokerConfig.from_url(BROKER_URL)
-    try:
-        with socket.create_connection((config.host, config.port), timeout=2):
-            pass
-    except OSError as exc:
-        pytest.fail(f"mosquitto is required at {BROKER_URL} and is not reachable ({exc})")
-    return config
-
-
-def _wait(condition: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 def test_setpoints_reach_each_device_as_net_import_kw(broker: BrokerConfig) -> None:
-    community = "bal" + uuid.uuid4().hex[:8]
+    community = unique_id("bal", 8)
     start = (int(time.time()) // INTERVAL + 1) * INTERVAL
     received: dict[str, SetpointCommand] = {}
     lock = threading.Lock()
@@ -79,7 +57,7 @@ def test_setpoints_reach_each_device_as_net_import_kw(broker: BrokerConfig) -> N
                 generator_wh=np.array([3_000]),
             )
         )
-        _wait(lambda: len(received) == 2)
+        wait_until(lambda: len(received) == 2, "both setpoints")
     finally:
         publisher.close()
         for agent in agents:
@@ -92,7 +70,7 @@ def test_setpoints_reach_each_device_as_net_import_kw(broker: BrokerConfig) -> N
 
 
 def test_a_setpoint_for_a_past_window_is_counted_not_sent(broker: BrokerConfig) -> None:
-    publisher = MqttCommandPublisher(broker, "bal" + uuid.uuid4().hex[:8])
+    publisher = MqttCommandPublisher(broker, unique_id("bal", 8))
     publisher.start()
     try:
         control = MqttDeviceControl(publisher, INTERVAL, {"b": 0})
@@ -104,10 +82,10 @@ def test_a_setpoint_for_a_past_window_is_counted_not_sent(broker: BrokerConfig) 
 
 
 def test_grid_status_follows_the_published_state(broker: BrokerConfig) -> None:
-    community = "bal" + uuid.uuid4().hex[:8]
+    community = unique_id("bal", 8)
     status = MqttGridStatus(broker, community)
     status.start()
-    sender = broker.client("bal-sender-" + uuid.uuid4().hex[:6])
+    sender = broker.client(unique_id("bal-sender-", 6))
     broker.connect(sender)
     try:
         topic = grid_status_topic(community)
@@ -120,7 +98,10 @@ def test_grid_status_follows_the_published_state(broker: BrokerConfig) -> None:
         ):
             sender.publish(topic, orjson.dumps(body), qos=1).wait_for_publish(5)
         sender.publish(topic, b"not json", qos=1).wait_for_publish(5)
-        _wait(lambda: sum(status.malformed.values()) == 3 and status.is_connected(back))
+        wait_until(
+            lambda: sum(status.malformed.values()) == 3 and status.is_connected(back),
+            "the last status and three malformed messages",
+        )
     finally:
         sender.disconnect()
         sender.loop_stop()

@@ -1,4 +1,4 @@
-"""Demand-response commands over MQTT against the real broker at 127.0.0.1:1883.
+"""Demand-response commands over MQTT against the real broker (``broker`` in conftest).
 
 Two simulated devices (``MqttDeviceAgent``) receive an event: one opts in, the other opts out
 with a reason; replies that cannot be used are counted under their reason. The test fails,
@@ -7,9 +7,7 @@ not skips, when mosquitto is down.
 
 from __future__ import annotations
 
-import socket
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -38,28 +36,14 @@ from gridshare.control.mqtt import (
     responses_topic,
 )
 from gridshare.ingest.mqtt import BrokerConfig
+from tests.integration.conftest import unique_id, wait_until
 
-BROKER_URL = "mqtt://127.0.0.1:1883"
-START_HINT = "start it with: mosquitto -d -c /etc/mosquitto/mosquitto.conf"
 INTERVAL = 900
-
-
-@pytest.fixture(scope="module")
-def broker() -> BrokerConfig:
-    config = BrokerConfig.from_url(BROKER_URL)
-    try:
-        with socket.create_connection((config.host, config.port), timeout=2):
-            pass
-    except OSError as exc:
-        pytest.fail(
-            f"mosquitto is required at {BROKER_URL} and is not reachable ({exc}); {START_HINT}"
-        )
-    return config
 
 
 @pytest.fixture
 def community_id() -> str:
-    return "dr" + uuid.uuid4().hex[:10]
+    return unique_id("dr")
 
 
 ENROLMENTS = [
@@ -90,7 +74,7 @@ class Raw:
     """A bare MQTT client for publishing what a broken or foreign device would."""
 
     def __init__(self, broker: BrokerConfig) -> None:
-        self.client = broker.client(f"gridshare-test-raw-{uuid.uuid4().hex[:8]}")
+        self.client = broker.client(unique_id("gridshare-test-raw-", 8))
         broker.connect(self.client)
 
     def publish(self, topic: str, payload: bytes) -> None:
@@ -167,9 +151,7 @@ def test_unusable_replies_are_counted_with_their_reason(
     assert [p.device_id for p in publisher.problems][-1] == "intruder"
     # the unusable replies changed nothing
     assert publisher.responses(event.event_id) == {0: True, 1: False}
-    deadline = time.monotonic() + 10
-    while not boiler.malformed and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: bool(boiler.malformed), "the boiler to count the bad command")
     assert boiler.malformed == {"bad type": 1}  # a command the device cannot use is counted
 
 
@@ -214,9 +196,7 @@ def test_setpoints_reach_enrolled_devices_only(
     start = (int(time.time()) // INTERVAL + 1) * INTERVAL
     command = SetpointCommand("c-1", -2.5, start, start + INTERVAL)  # discharge 2.5 kW
     publisher.send_setpoint("heat-pump/0", command)
-    deadline = time.monotonic() + 10
-    while not setpoints and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: bool(setpoints), "the setpoint")
     assert setpoints == [command]
     with pytest.raises(CommandError, match="'ven-2' is not enrolled for MQTT commands"):
         publisher.send_setpoint("ven-2", command)

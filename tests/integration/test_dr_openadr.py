@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,23 +24,19 @@ from gridshare.balancing.demand_response import (
     EventKind,
 )
 from gridshare.control.openadr import OpenAdrVtn, VtnError
+from tests.integration.conftest import free_port, wait_until_async
 
 # openleadr 0.5.36 stores itself in its aiohttp app with a plain string key
 # (``app['server'] = self``), which aiohttp >= 3.9 answers with NotAppKeyWarning.
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 INTERVAL = 900
+WAIT_S = 8.0  # for each answer: the VENs poll every second
 ENROLMENTS = [
     Enrolment(0, 2.0, DeviceProtocol.OPENADR, "ven-heat-pump"),
     Enrolment(1, 1.0, DeviceProtocol.OPENADR, "ven-boiler"),
     Enrolment(2, 1.0, DeviceProtocol.MQTT, "mqtt-dev"),  # not the VTN's business
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def next_event(event_id: str) -> DemandResponseEvent:
@@ -58,14 +53,6 @@ def next_event(event_id: str) -> DemandResponseEvent:
         requested_kw=(2.0, 1.0, 0.5),
         rebound_end_s=start + 3 * INTERVAL,
     )
-
-
-async def until(condition: Callable[[], bool], what: str, timeout_s: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def ven(url: str, name: str, answer: str, seen: dict[str, list[dict[str, Any]]]) -> Any:
@@ -102,16 +89,21 @@ async def scenario(vtn: OpenAdrVtn, event: DemandResponseEvent) -> dict[str, lis
         assert set(vtn.registered_vens()) == {"ven-heat-pump", "ven-boiler"}
 
         vtn.issue(event, ENROLMENTS)
-        await until(lambda: len(vtn.ven_responses(event.event_id)) == 2, "both opt answers")
-        await until(lambda: bool(vtn.reports("ven-heat-pump")), "a metering report")
+        await wait_until_async(
+            lambda: len(vtn.ven_responses(event.event_id)) == 2, "both opt answers", WAIT_S
+        )
+        await wait_until_async(
+            lambda: bool(vtn.reports("ven-heat-pump")), "a metering report", WAIT_S
+        )
 
         vtn.cancel(event.event_id)
-        await until(
+        await wait_until_async(
             lambda: all(
                 e["event_descriptor"]["event_status"] == "cancelled"
                 for e in seen["ven-boiler"][-1:]
             ),
             "the cancellation",
+            WAIT_S,
         )
     finally:
         for client in clients:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,22 @@ from gridshare.simulator.community import build_community
 from gridshare.simulator.live import publish_scenario, rebased_start_s, scenario_bundles
 from gridshare.simulator.run import prepare
 from gridshare.storage import open_store
+from tests.integration.conftest import free_port, unique_id
+
+pytestmark = pytest.mark.slow  # live pipelines of up to a day of intervals, each on chain
 
 TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
-BROKER = BrokerConfig.from_url("mqtt://127.0.0.1:1883")
 TOKEN = "test-token"  # noqa: S105 - a test server on loopback
 
 
 def community_of(spec):  # type: ignore[no-untyped-def]
     from gridshare.simulator.weather import read_typical_year
 
-    return build_community(spec, read_typical_year(spec.weather.source).location)[0]  # noqa: S105 - a test server on loopback
+    return build_community(spec, read_typical_year(spec.weather.source).location)[0]
 
 
 def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
-    tmp_path: Path,
+    tmp_path: Path, broker: BrokerConfig
 ) -> None:
     spec = prepare(TINY)
     intervals = 96
@@ -55,24 +56,24 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
             result.append(
                 listen(
                     spec,
-                    BROKER,
+                    broker,
                     tmp_path,
                     operator,
                     first_start_s=first,
                     intervals=intervals,
                     grace_s=900,
-                    client_id=f"test-{uuid.uuid4().hex[:8]}",
+                    client_id=unique_id("test-", 8),
                     on_ready=ready.set,
                 )
             )
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
             failure.append(exc)
 
     listener = threading.Thread(target=community_side, daemon=True)
     listener.start()
     # publish once the subscriber holds its session (after onboarding on chain)
     assert ready.wait(120), repr(failure[:1])
-    published = publish_scenario(spec, BROKER, now=lambda: now)
+    published = publish_scenario(spec, broker, now=lambda: now)
     listener.join(timeout=900)
     assert not failure, repr(failure[:1])
     assert result, "the live pipeline did not finish"
@@ -139,9 +140,8 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     assert "the device signed" in flat
 
 
-def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
-    import socket
-
+def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path, broker: BrokerConfig) -> None:
+    """Readings come over HTTP; the balancing commands and grid status still use MQTT."""
     import httpx
     import orjson
 
@@ -150,9 +150,7 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
     spec = prepare(TINY)
     intervals = 96
     first = rebased_start_s(spec, intervals, 0, time.time())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     result: list[ListenResult] = []
     failure: list[BaseException] = []
     ready = threading.Event()
@@ -161,12 +159,12 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
         try:
             result.append(
                 listen(
-                    spec, BROKER, tmp_path, LocalSigner.generate(), first_start_s=first,
+                    spec, broker, tmp_path, LocalSigner.generate(), first_start_s=first,
                     intervals=intervals, grace_s=900, mqtt=False, http_port=port,
                     api_token=TOKEN, on_ready=ready.set,
                 )
             )  # fmt: skip
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
             failure.append(exc)
 
     listener = threading.Thread(target=community_side, daemon=True)
@@ -198,7 +196,9 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
 
 
-def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Path) -> None:
+def test_verify_catches_added_readings_and_lost_commitment_records(
+    tmp_path: Path, broker: BrokerConfig
+) -> None:
     spec = prepare(TINY)
     intervals = 8
     now = time.time()
@@ -208,8 +208,8 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
     listener = threading.Thread(
         target=lambda: result.append(
             listen(
-                spec, BROKER, tmp_path, LocalSigner.generate(), first_start_s=first,
-                intervals=intervals, grace_s=900, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                spec, broker, tmp_path, LocalSigner.generate(), first_start_s=first,
+                intervals=intervals, grace_s=900, client_id=unique_id("test-", 8),
                 on_ready=ready.set,
             )
         ),
@@ -217,7 +217,7 @@ def test_verify_catches_added_readings_and_lost_commitment_records(tmp_path: Pat
     )  # fmt: skip
     listener.start()
     assert ready.wait(120)
-    publish_scenario(spec, BROKER, now=lambda: now)
+    publish_scenario(spec, broker, now=lambda: now)
     listener.join(timeout=900)
     assert result
     runner = CliRunner()

@@ -2,17 +2,14 @@
 
 Service tests: every reading offered ends in exactly one count, refusals are quarantined
 with their reason and payload, meter states survive a restart. MQTT tests publish signed
-bundles from simulated meters to mosquitto at 127.0.0.1:1883 (they fail, not skip, when
-it is down) and wait for the outcome with polling loops and deadlines.
+bundles from simulated meters to the real broker (``broker`` in conftest: they fail, not
+skip, when it is down) and wait for the outcome with ``wait_until``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import socket
-import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,14 +38,13 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.storage import SqlStore, open_store
 from gridshare.units import Interval, from_unix_seconds
 from tests.factories import small_community
+from tests.integration.conftest import unique_id, wait_until
 
 INTERVAL = 900
 B0 = 1_748_822_400  # 2025-06-02T00:00:00Z
 T = [B0 + INTERVAL * k for k in range(41)]
 NOW = T[40] + 30  # T[39] is the newest finished interval
 MAX_AGE = 24 * INTERVAL
-BROKER_URL = "mqtt://127.0.0.1:1883"
-START_HINT = "start it with: mosquitto -d -c /etc/mosquitto/mosquitto.conf"
 
 
 def interval(k: int) -> Interval:
@@ -127,7 +123,7 @@ def balanced(counts: IngestCounts) -> bool:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    cid = "c" + uuid.uuid4().hex[:10]
+    cid = unique_id("c")
     community = small_community(2, community_id=cid)
     url = f"sqlite:///{tmp_path / 'ingest.sqlite'}"
     store = open_store(url)
@@ -444,27 +440,6 @@ def test_provenance_keeps_sequence_registers_quality_and_signature(site: Site) -
 # -- MQTT against the real broker -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def broker() -> BrokerConfig:
-    config = BrokerConfig.from_url(BROKER_URL)
-    try:
-        with socket.create_connection((config.host, config.port), timeout=2):
-            pass
-    except OSError as exc:
-        pytest.fail(
-            f"mosquitto is required at {BROKER_URL} and is not reachable ({exc}); {START_HINT}"
-        )
-    return config
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
-
-
 class Transport:
     """Ingest subscribers and a publisher for one test; everything closed afterwards and
     the persistent session removed from the broker."""
@@ -472,7 +447,7 @@ class Transport:
     def __init__(self, broker: BrokerConfig, site: Site) -> None:
         self.broker = broker
         self.site = site
-        self.client_id = f"gridshare-test-{uuid.uuid4().hex[:12]}"
+        self.client_id = unique_id("gridshare-test-", 12)
         self.running: list[MqttIngest] = []
         self.publisher = MqttPublisher(broker)
 

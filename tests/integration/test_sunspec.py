@@ -5,7 +5,6 @@ Boundaries are driven by explicit ``now_s`` values; nothing waits for the wall c
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from gridshare.ingest.sunspec import (
 )
 from gridshare.metering.validation import MeterIdentity, ReadingValidator, ValidationPolicy
 from gridshare.metering.wire import ReadingBundle, device_address, recover_signer
+from tests.integration.conftest import free_port
 from tests.integration.sunspec_server import ModbusTestServer, SunSpecMap
 
 INTERVAL = 900
@@ -111,13 +111,6 @@ def site() -> Iterator[Site]:
         yield Site(server, inverter, meter)
 
 
-def _closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _validator(*pairs: tuple[str, bytes]) -> ReadingValidator:
     directory = {
         meter_id: MeterIdentity(meter_id, index, device_address(key), True, 10**9)
@@ -179,7 +172,7 @@ def test_scaled_wh(raw: int, exponent: int, wh: int) -> None:
 
 
 def test_unreachable_device_raises_a_helpful_error() -> None:
-    port = _closed_port()
+    port = free_port()  # nothing listens: connections are refused
     dead = SunSpecDevice(
         meter_id="dead", host="127.0.0.1", port=port, unit_id=7, private_key=INV_KEY
     )
@@ -337,7 +330,7 @@ def test_missed_boundaries_report_a_gap_and_rebaseline(site: Site) -> None:
 
 
 def test_failing_device_is_reported_and_the_others_still_polled(site: Site) -> None:
-    port = _closed_port()
+    port = free_port()  # nothing listens: connections are refused
     dead = SunSpecDevice(meter_id="dead", host="127.0.0.1", port=port, private_key=MET_KEY)
     odd = site.device("odd", UNIT_NOT_SUNSPEC, MET_KEY)
     submitted: list[ReadingBundle] = []

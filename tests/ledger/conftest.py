@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.transactions import SentTransaction, TransactionManager
+from tests.integration.conftest import free_port, poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,17 +40,11 @@ def anvil_binary() -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Anvil:
     """A fresh anvil node on a free loopback port, with its cache in a temp dir."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(  # noqa: S603 - our own test node
             [
@@ -69,12 +62,13 @@ class Anvil:
             stderr=subprocess.DEVNULL,
         )
         web3 = Web3(HTTPProvider(self.url))
-        deadline = time.monotonic() + 20
-        while not web3.is_connected():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                pytest.fail(f"anvil did not start on {self.url}")
-            time.sleep(0.05)
+
+        def answers_or_exited() -> bool:
+            return self.process.poll() is not None or web3.is_connected()
+
+        if not poll_until(answers_or_exited, 20, 0.05) or self.process.poll() is not None:
+            self.stop()
+            pytest.fail(f"anvil did not start on {self.url}")
         self.web3 = web3
 
     def fund(self, address: str, wei: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,17 +12,12 @@ import pytest
 from gridshare.ledger.chain import open_chain
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.transactions import ChainMismatch, NodeUnavailable, TransactionManager
+from tests.integration.conftest import free_port
 from tests.ledger.conftest import Anvil
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Garbage(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         body = b"<html>this is not JSON-RPC</html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
@@ -46,7 +40,7 @@ def garbage_node() -> Iterator[str]:
 
 
 def test_node_that_is_down(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(NodeUnavailable, match="did not answer properly after 4 tries"):
         open_chain(tmp_path, LocalSigner.generate(), url)
 

@@ -21,6 +21,8 @@ from gridshare.simulator.run import prepare
 from gridshare.simulator.scenario import GridEventSpec, Scenario
 from gridshare.storage import open_store
 
+pytestmark = pytest.mark.slow  # four multi-day island simulations, one on chain
+
 ISLAND = Path(__file__).parent / "data" / "island.toml"
 
 

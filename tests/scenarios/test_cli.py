@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pvlib
+import pytest
 from typer.testing import CliRunner
 
 from gridshare.cli import app
@@ -17,6 +18,7 @@ TINY = Path(__file__).resolve().parent / "data" / "tiny.toml"
 runner = CliRunner()
 
 
+@pytest.mark.slow  # a demo day with the embedded chain, market and plots
 def test_simulate_prints_summary_and_writes_files(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", str(DEMO), "--days", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

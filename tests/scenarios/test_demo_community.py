@@ -11,6 +11,8 @@ from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.simulator.run import prepare
 from gridshare.storage import StorageError, open_store
 
+pytestmark = pytest.mark.slow  # two demo days, simulated up to five times
+
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
 
 

@@ -13,6 +13,8 @@ from gridshare.cli import app
 from gridshare.ledger.keys import LocalSigner
 from gridshare.simulator.run import prepare
 
+pytestmark = pytest.mark.slow  # a simulated day committed and certified on chain
+
 TINY = Path(__file__).parent / "data" / "tiny.toml"
 
 

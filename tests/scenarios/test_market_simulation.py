@@ -29,6 +29,7 @@ def _db(run: SimulationResult) -> sqlite3.Connection:
     return sqlite3.connect(run.out_dir / "gridshare.sqlite")
 
 
+@pytest.mark.slow  # chain_run: a simulated day settled on chain
 def test_trades_settle_on_chain_and_money_is_conserved(chain_run: SimulationResult) -> None:
     s = chain_run.summary
     assert s["verified"] is True, s["verification"]
@@ -67,6 +68,7 @@ def test_trades_settle_on_chain_and_money_is_conserved(chain_run: SimulationResu
     assert settled > 0
 
 
+@pytest.mark.slow  # chain_run: a simulated day settled on chain
 def test_members_save_against_the_grid_tariff(chain_run: SimulationResult) -> None:
     """Agents trade only between the grid's export and import prices, so the community
     as a whole pays less than it would to the grid alone."""
@@ -80,6 +82,7 @@ def test_members_save_against_the_grid_tariff(chain_run: SimulationResult) -> No
     assert any(r[2] > 0 for r in rows)
 
 
+@pytest.mark.slow  # chain_run: a simulated day settled on chain
 def test_verify_catches_a_changed_trade_and_a_changed_order(
     chain_run: SimulationResult, tmp_path: Path
 ) -> None:
@@ -115,6 +118,7 @@ def test_verify_catches_a_changed_trade_and_a_changed_order(
     assert "a fill was changed, added or removed" in flat
 
 
+@pytest.mark.slow  # chain_run: a simulated day settled on chain
 def test_market_report_lists_members_and_writes_a_plot(chain_run: SimulationResult) -> None:
     runner = CliRunner()
     result = runner.invoke(

@@ -23,6 +23,8 @@ from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.simulator.scenario import parse_scenario
 from gridshare.storage import open_store
 
+pytestmark = pytest.mark.slow  # a simulated year (8,760 hourly intervals)
+
 SCENARIO = """
 [community]
 id = "ref"

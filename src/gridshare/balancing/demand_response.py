@@ -337,6 +337,96 @@ def _best_window(weight: IntArray, is_over: NDArray[np.bool_], max_len: int) -> 
     return -best[1], best[2]
 
 
+def _checked_forecast(forecast_import_wh: Sequence[int] | IntArray) -> IntArray:
+    """The forecast import as int64 Wh, refused unless a non-empty 1-D series of whole,
+    non-negative Wh."""
+    forecast = np.asarray(forecast_import_wh)
+    if forecast.ndim != 1 or forecast.size == 0:
+        raise DemandResponseError(
+            "the forecast import must be a non-empty 1-D series, one value (Wh) per interval"
+        )
+    if not np.issubdtype(forecast.dtype, np.integer):
+        raise DemandResponseError("the forecast import must be whole Wh (an integer array)")
+    forecast = forecast.astype(np.int64)
+    if forecast.min() < 0:
+        raise DemandResponseError(
+            f"the forecast import has a negative value ({int(forecast.min())} Wh); import is "
+            ">= 0 (pass export separately)"
+        )
+    return forecast
+
+
+def _check_plan_settings(
+    import_limit_wh: int,
+    interval_s: int,
+    horizon_start_s: int,
+    max_intervals: int | None,
+    rebound_intervals: int | None,
+) -> None:
+    if import_limit_wh < 0:
+        raise DemandResponseError(f"the import limit {import_limit_wh} Wh must be >= 0")
+    if interval_s <= 0:
+        raise DemandResponseError(f"the interval length {interval_s} s must be positive")
+    if horizon_start_s % interval_s:
+        raise DemandResponseError(
+            f"the horizon start {from_unix_seconds(horizon_start_s).isoformat()} is not "
+            f"aligned to the {interval_s} s interval"
+        )
+    if max_intervals is not None and max_intervals < 1:
+        raise DemandResponseError(f"max_intervals {max_intervals} must be at least 1")
+    if rebound_intervals is not None and rebound_intervals < 1:
+        raise DemandResponseError(f"rebound_intervals {rebound_intervals} must be at least 1")
+
+
+def _check_one_device_per_participant(enrolments: Sequence[Enrolment]) -> None:
+    seen: dict[int, str] = {}
+    for enrolment in enrolments:
+        if enrolment.participant_index in seen:
+            raise DemandResponseError(
+                f"participant {enrolment.participant_index} is enrolled twice "
+                f"({seen[enrolment.participant_index]!r}, {enrolment.device_id!r}); enrol one "
+                "device per participant (an OpenADR VEN can stand for several loads)"
+            )
+        seen[enrolment.participant_index] = enrolment.device_id
+
+
+def _window_weight(
+    excess: IntArray, price_micros_per_kwh: Sequence[int] | IntArray | None
+) -> IntArray:
+    """What the window maximises: the excess Wh, or excess x price (the costliest peak)."""
+    if price_micros_per_kwh is None:
+        return excess
+    price = np.asarray(price_micros_per_kwh)
+    if price.shape != excess.shape or not np.issubdtype(price.dtype, np.integer):
+        raise DemandResponseError(
+            f"price_micros_per_kwh needs one integer per interval ({excess.size})"
+        )
+    if price.min() < 0:
+        raise DemandResponseError("price_micros_per_kwh must be >= 0")
+    return excess * price.astype(np.int64)
+
+
+def _call_in_priority_order(
+    enrolments: Sequence[Enrolment], target_kw: float
+) -> tuple[list[int], list[float]]:
+    """Who is called and for how many kW: in increasing priority, then participant index,
+    each asked for ``min(flexible_kw, what is still missing)`` until ``target_kw`` is
+    covered; loads with no flexibility are skipped."""
+    called: list[int] = []
+    requested: list[float] = []
+    missing_kw = target_kw
+    for enrolment in sorted(enrolments, key=lambda e: (e.priority, e.participant_index)):
+        if missing_kw <= KW_TOLERANCE:
+            break
+        if enrolment.flexible_kw <= 0:
+            continue
+        ask_kw = min(enrolment.flexible_kw, missing_kw)
+        called.append(enrolment.participant_index)
+        requested.append(ask_kw)
+        missing_kw = target_kw - math.fsum(requested)
+    return called, requested
+
+
 def plan_event(
     forecast_import_wh: Sequence[int] | IntArray,
     import_limit_wh: int,
@@ -370,72 +460,22 @@ def plan_event(
     A shift event's rebound window is the ``rebound_intervals`` (default: as many as the
     event window) right after it.
     """
-    forecast = np.asarray(forecast_import_wh)
-    if forecast.ndim != 1 or forecast.size == 0:
-        raise DemandResponseError(
-            "the forecast import must be a non-empty 1-D series, one value (Wh) per interval"
-        )
-    if not np.issubdtype(forecast.dtype, np.integer):
-        raise DemandResponseError("the forecast import must be whole Wh (an integer array)")
-    forecast = forecast.astype(np.int64)
-    if forecast.min() < 0:
-        raise DemandResponseError(
-            f"the forecast import has a negative value ({int(forecast.min())} Wh); import is "
-            ">= 0 (pass export separately)"
-        )
-    if import_limit_wh < 0:
-        raise DemandResponseError(f"the import limit {import_limit_wh} Wh must be >= 0")
-    if interval_s <= 0:
-        raise DemandResponseError(f"the interval length {interval_s} s must be positive")
-    if horizon_start_s % interval_s:
-        raise DemandResponseError(
-            f"the horizon start {from_unix_seconds(horizon_start_s).isoformat()} is not "
-            f"aligned to the {interval_s} s interval"
-        )
-    if max_intervals is not None and max_intervals < 1:
-        raise DemandResponseError(f"max_intervals {max_intervals} must be at least 1")
-    if rebound_intervals is not None and rebound_intervals < 1:
-        raise DemandResponseError(f"rebound_intervals {rebound_intervals} must be at least 1")
-    seen: dict[int, str] = {}
-    for enrolment in enrolments:
-        if enrolment.participant_index in seen:
-            raise DemandResponseError(
-                f"participant {enrolment.participant_index} is enrolled twice "
-                f"({seen[enrolment.participant_index]!r}, {enrolment.device_id!r}); enrol one "
-                "device per participant (an OpenADR VEN can stand for several loads)"
-            )
-        seen[enrolment.participant_index] = enrolment.device_id
+    forecast = _checked_forecast(forecast_import_wh)
+    _check_plan_settings(
+        import_limit_wh, interval_s, horizon_start_s, max_intervals, rebound_intervals
+    )
+    _check_one_device_per_participant(enrolments)
 
     excess = np.maximum(forecast - import_limit_wh, 0)
     is_over = excess > 0
     if not is_over.any():
         return None
-    weight = excess
-    if price_micros_per_kwh is not None:
-        price = np.asarray(price_micros_per_kwh)
-        if price.shape != forecast.shape or not np.issubdtype(price.dtype, np.integer):
-            raise DemandResponseError(
-                f"price_micros_per_kwh needs one integer per interval ({forecast.size})"
-            )
-        if price.min() < 0:
-            raise DemandResponseError("price_micros_per_kwh must be >= 0")
-        weight = excess * price.astype(np.int64)
+    weight = _window_weight(excess, price_micros_per_kwh)
     first, stop = _best_window(weight, is_over, max_intervals or forecast.size)
 
     interval = timedelta(seconds=interval_s)
     target_kw = energy_wh_to_mean_power_kw(int(excess[first:stop].max()), interval)
-    called: list[int] = []
-    requested: list[float] = []
-    missing_kw = target_kw
-    for enrolment in sorted(enrolments, key=lambda e: (e.priority, e.participant_index)):
-        if missing_kw <= KW_TOLERANCE:
-            break
-        if enrolment.flexible_kw <= 0:
-            continue
-        ask_kw = min(enrolment.flexible_kw, missing_kw)
-        called.append(enrolment.participant_index)
-        requested.append(ask_kw)
-        missing_kw = target_kw - math.fsum(requested)
+    called, requested = _call_in_priority_order(enrolments, target_kw)
     if not called:
         return None
 

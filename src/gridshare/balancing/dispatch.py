@@ -179,6 +179,278 @@ def rule_cost_micros(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The LP's variables in column order: charge ``c``, discharge ``d`` and stored energy
+    ``s`` (``n * t`` each, battery-major), import ``I``, export ``E``, their excess over the
+    limits ``over_I``, ``over_E`` (``t`` each), the peak ``P`` (1), the generators' output
+    (``g * t``) and the voltage slack below and above the band (``k * t`` each); and the
+    rows: balance (``t``), storage (``n * t``), limits (``3 * t``), voltage (``k * t``)."""
+
+    n: int
+    t: int
+    g: int
+    k: int
+
+    @property
+    def nt(self) -> int:
+        return self.n * self.t
+
+    @property
+    def c0(self) -> int:
+        return 0
+
+    @property
+    def d0(self) -> int:
+        return self.nt
+
+    @property
+    def s0(self) -> int:
+        return 2 * self.nt
+
+    @property
+    def i0(self) -> int:
+        return 3 * self.nt
+
+    @property
+    def e0(self) -> int:
+        return 3 * self.nt + self.t
+
+    @property
+    def oi0(self) -> int:
+        return 3 * self.nt + 2 * self.t
+
+    @property
+    def oe0(self) -> int:
+        return 3 * self.nt + 3 * self.t
+
+    @property
+    def p0(self) -> int:
+        return 3 * self.nt + 4 * self.t
+
+    @property
+    def g0(self) -> int:
+        return self.p0 + 1
+
+    @property
+    def v0(self) -> int:
+        """The first voltage slack column (the end of the generators' columns)."""
+        return self.g0 + self.g * self.t
+
+    @property
+    def n_var(self) -> int:
+        return self.v0 + 2 * self.k * self.t
+
+    @property
+    def limit_row0(self) -> int:
+        return self.t + self.nt
+
+    @property
+    def voltage_row0(self) -> int:
+        return self.limit_row0 + 3 * self.t
+
+    @property
+    def n_row(self) -> int:
+        return self.voltage_row0 + self.k * self.t
+
+
+class _Triplets:
+    """The constraint matrix's non-zeros, collected block by block."""
+
+    def __init__(self) -> None:
+        self.rows: list[IntArray] = []
+        self.cols: list[IntArray] = []
+        self.vals: list[FloatArray] = []
+
+    def put(self, r: IntArray, c: IntArray, v: FloatArray | float) -> None:
+        self.rows.append(np.asarray(r, dtype=np.int64))
+        self.cols.append(np.asarray(c, dtype=np.int64))
+        self.vals.append(np.broadcast_to(np.asarray(v, dtype=np.float64), np.shape(r)).copy())
+
+    def matrix(self, n_row: int, n_var: int) -> sparse.csc_matrix:
+        return sparse.csc_matrix(
+            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(n_row, n_var),
+        )
+
+
+def _checked_steps(
+    fleet: BatteryFleet,
+    owner_load_wh: FloatArray,
+    rest_load_wh: FloatArray,
+    buy: FloatArray,
+    sell: FloatArray,
+    steps: IntArray | None,
+    generators: Generators | None,
+    sold_wh: FloatArray | None,
+) -> IntArray:
+    """The intervals each step spans, once the inputs' shapes agree with one another."""
+    n, t = owner_load_wh.shape
+    if rest_load_wh.shape != (t,) or buy.shape != (t,) or sell.shape != (t,):
+        raise DataError("the rest load and the prices need one value per interval")
+    if n != fleet.capacity_wh.size:
+        raise DataError(f"{n} battery owners' loads for {fleet.capacity_wh.size} batteries")
+    span = np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
+    if span.shape != (t,) or (span < 1).any():
+        raise DataError("steps needs one whole number of intervals >= 1 per step")
+    g = 0 if generators is None else generators.max_wh.size
+    if generators is not None and generators.cost_micros_per_kwh.shape != (g,):
+        raise DataError("each generator needs one marginal cost")
+    if sold_wh is not None and np.shape(sold_wh) != (n,):
+        raise DataError(f"sold_wh needs one value per battery owner ({n})")
+    return span
+
+
+def _put_balance_rows(a: _Triplets, col: _Columns) -> None:
+    """Rows ``0 .. t``: ``I - E - sum_n (c - d) - sum_g gen = R + sum_n L``."""
+    t, idx = col.t, np.arange(col.nt)
+    a.put(np.arange(t), col.i0 + np.arange(t), 1.0)
+    a.put(np.arange(t), col.e0 + np.arange(t), -1.0)
+    a.put(idx % t, col.c0 + idx, -1.0)
+    a.put(idx % t, col.d0 + idx, 1.0)
+    if col.g:
+        gi = np.arange(col.g * t)
+        a.put(gi % t, col.g0 + gi, 1.0)  # generation lowers what the community imports
+
+
+def _put_storage_rows(a: _Triplets, col: _Columns, fleet: BatteryFleet) -> None:
+    """Rows ``t .. t + n t``: ``s[k] - s[k-1] - eta_c c + d / eta_d = 0`` (``s[-1]`` is the
+    stored energy at the start, on the right-hand side)."""
+    t, idx = col.t, np.arange(col.nt)
+    r = t + idx
+    a.put(r, col.s0 + idx, 1.0)
+    later = idx[idx % t > 0]
+    a.put(t + later, col.s0 + later - 1, -1.0)
+    a.put(r, col.c0 + idx, -np.repeat(fleet.charge_efficiency, t))
+    a.put(r, col.d0 + idx, 1.0 / np.repeat(fleet.discharge_efficiency, t))
+
+
+def _put_limit_rows(a: _Triplets, col: _Columns, span: IntArray) -> None:
+    """``3 t`` rows: ``I - over_I <= limit``; ``E - over_E <= limit``; ``I / span - P <= 0``."""
+    t, base = col.t, col.limit_row0
+    a.put(base + np.arange(t), col.i0 + np.arange(t), 1.0)
+    a.put(base + np.arange(t), col.oi0 + np.arange(t), -1.0)
+    a.put(base + t + np.arange(t), col.e0 + np.arange(t), 1.0)
+    a.put(base + t + np.arange(t), col.oe0 + np.arange(t), -1.0)
+    a.put(base + 2 * t + np.arange(t), col.i0 + np.arange(t), 1.0 / span)
+    a.put(base + 2 * t + np.arange(t), np.full(t, col.p0), -1.0)
+
+
+def _put_voltage_rows(a: _Triplets, col: _Columns, voltage: VoltageLimits, span: IntArray) -> None:
+    """``k t`` rows, one per watched bus and step: ``v_lo <= V0 + S (c - d) <= v_hi``,
+    with slack below and above."""
+    t, row = col.t, col.voltage_row0
+    sens = voltage.sensitivity_pu_per_wh
+    bus, battery = np.nonzero(sens)
+    for step in range(t):
+        rows_kt = row + bus * t + step
+        a.put(rows_kt, col.c0 + battery * t + step, sens[bus, battery] / span[step])
+        a.put(rows_kt, col.d0 + battery * t + step, -sens[bus, battery] / span[step])
+    slack = np.arange(col.k * t)
+    a.put(row + slack, col.v0 + slack, 1.0)
+    a.put(row + slack, col.v0 + col.k * t + slack, -1.0)
+
+
+def _voltage_lo(voltage: VoltageLimits | None) -> list[FloatArray]:
+    return [] if voltage is None else [(voltage.v_min_pu - voltage.base_pu).ravel()]
+
+
+def _voltage_hi(voltage: VoltageLimits | None) -> list[FloatArray]:
+    return [] if voltage is None else [(voltage.v_max_pu - voltage.base_pu).ravel()]
+
+
+def _column_bounds(
+    col: _Columns,
+    fleet: BatteryFleet,
+    span: IntArray,
+    owner_load_wh: FloatArray,
+    generators: Generators | None,
+    sold_wh: FloatArray | None,
+    peak_floor_wh: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Each variable's lower and upper bound: the batteries' step and energy limits, the
+    generators' output, no first-step charging from sold energy, the peak already set."""
+    c0, d0, s0, nt, t = col.c0, col.d0, col.s0, col.nt, col.t
+    step_limit = np.tile(span, col.n) * np.repeat(fleet.max_step_wh.astype(np.float64), t)
+    col_lo = np.zeros(col.n_var)
+    col_lo[col.p0] = max(0.0, peak_floor_wh)
+    col_hi = np.full(col.n_var, highspy.kHighsInf)
+    col_hi[c0 : c0 + nt] = step_limit
+    col_hi[d0 : d0 + nt] = step_limit
+    if generators is not None:
+        col_hi[col.g0 : col.v0] = np.outer(generators.max_wh, span).ravel()
+    if sold_wh is not None:  # no charging from sold energy in the first step
+        unsold = np.maximum(-owner_load_wh[:, 0] - np.asarray(sold_wh), 0.0)
+        col_hi[c0 : c0 + nt : t] = np.minimum(col_hi[c0 : c0 + nt : t], unsold)
+    col_lo[s0 : s0 + nt] = np.repeat(fleet.min_stored_wh.astype(np.float64), t)
+    col_hi[s0 : s0 + nt] = np.repeat(fleet.capacity_wh.astype(np.float64), t)
+    return col_lo, col_hi
+
+
+def _column_costs(
+    col: _Columns,
+    buy: FloatArray,
+    sell: FloatArray,
+    demand_micros_per_kwh: float,
+    terminal_value_micros_per_kwh: float,
+    generators: Generators | None,
+) -> FloatArray:
+    """The objective's coefficients (micro-units per Wh, per pu of voltage slack)."""
+    c0, s0, nt, t = col.c0, col.s0, col.nt, col.t
+    cost = np.zeros(col.n_var)
+    cost[col.i0 : col.i0 + t] = buy / 1000
+    cost[col.e0 : col.e0 + t] = -sell / 1000
+    cost[col.oi0 : col.oi0 + t] = OVER_LIMIT_PENALTY
+    cost[col.oe0 : col.oe0 + t] = OVER_LIMIT_PENALTY
+    cost[col.p0] = demand_micros_per_kwh / 1000
+    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / 1000
+    if generators is not None:
+        cost[col.g0 : col.v0] = np.repeat(generators.cost_micros_per_kwh / 1000, t)
+    cost[col.v0 : col.n_var] = VOLTAGE_PENALTY
+    # tiny charges break ties: against charging and discharging at once, and for storing
+    # surplus early rather than late (a plan that defers charging to an equally good
+    # later interval can defer it for ever when it is re-planned every interval)
+    cost[c0 : c0 + 2 * nt] += 1e-6
+    cost[c0 : c0 + nt] += 1e-4 * (np.arange(nt) % t) / t
+    return cost
+
+
+def _highs_lp(
+    matrix: sparse.csc_matrix,
+    row_lo: FloatArray,
+    row_hi: FloatArray,
+    col_lo: FloatArray,
+    col_hi: FloatArray,
+    cost: FloatArray,
+) -> highspy.HighsLp:
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = matrix.shape
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lo, col_hi
+    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr
+    lp.a_matrix_.index_ = matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    return lp
+
+
+def _one_direction_in_first_step(solver: highspy.Highs, x: FloatArray, col: _Columns) -> FloatArray:
+    """The first step is the one dispatched, as one net setpoint per battery. A penalty
+    (a grid or voltage limit) can make charging and discharging at once look useful, to
+    burn energy in the losses; no battery can follow that. Fix each such battery's
+    direction in the first step and solve again (rare: only when a limit binds)."""
+    c0, d0, nt, t = col.c0, col.d0, col.nt, col.t
+    first_c, first_d = x[c0 : c0 + nt : t], x[d0 : d0 + nt : t]
+    both = np.minimum(first_c, first_d) > 1e-6
+    if not both.any():
+        return x
+    owners = np.nonzero(both)[0]
+    charging = first_c[owners] >= first_d[owners]
+    fixed = np.where(charging, d0 + owners * t, c0 + owners * t).astype(np.int32)
+    solver.changeColsBounds(fixed.size, fixed, np.zeros(fixed.size), np.zeros(fixed.size))
+    return _solve(solver)
+
+
 def optimise_dispatch(
     fleet: BatteryFleet,
     stored_wh: NDArray[np.int64],
@@ -217,92 +489,25 @@ def optimise_dispatch(
     peak import (per interval) already set in the billing period: the demand charge
     only counts what a plan adds above it.
     """
-    n, t = np.asarray(owner_load_wh).shape
-    if rest_load_wh.shape != (t,) or buy.shape != (t,) or sell.shape != (t,):
-        raise DataError("the rest load and the prices need one value per interval")
-    if n != fleet.capacity_wh.size:
-        raise DataError(f"{n} battery owners' loads for {fleet.capacity_wh.size} batteries")
-    span = np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
-    if span.shape != (t,) or (span < 1).any():
-        raise DataError("steps needs one whole number of intervals >= 1 per step")
+    owner_load_wh = np.asarray(owner_load_wh)
+    n, t = owner_load_wh.shape
+    span = _checked_steps(fleet, owner_load_wh, rest_load_wh, buy, sell, steps, generators, sold_wh)
     g = 0 if generators is None else generators.max_wh.size
-    if generators is not None and generators.cost_micros_per_kwh.shape != (g,):
-        raise DataError("each generator needs one marginal cost")
-    if sold_wh is not None and np.shape(sold_wh) != (n,):
-        raise DataError(f"sold_wh needs one value per battery owner ({n})")
-    nt = n * t
-    # variable layout: c (nt), d (nt), s (nt), I (t), E (t), over_I (t), over_E (t), P (1),
-    # generator output (g*t), voltage slack (2*k*t)
-    c0, d0, s0 = 0, nt, 2 * nt
-    i0, e0, oi0, oe0 = 3 * nt, 3 * nt + t, 3 * nt + 2 * t, 3 * nt + 3 * t
-    p0 = 3 * nt + 4 * t
-    g0 = p0 + 1
-    u0 = g0 + g * t
-    v0 = u0
     k = 0 if voltage is None else voltage.sensitivity_pu_per_wh.shape[0]
-    n_var = v0 + 2 * k * t
-    step_limit = np.tile(span, n) * np.repeat(fleet.max_step_wh.astype(np.float64), t)
-    eta_c = np.repeat(fleet.charge_efficiency, t)
-    eta_d = np.repeat(fleet.discharge_efficiency, t)
-    idx = np.arange(nt)
-    cols, rows, vals = [], [], []
+    col = _Columns(n, t, g, k)
 
-    def put(r: NDArray[np.int64], c: NDArray[np.int64], v: NDArray[np.float64] | float) -> None:
-        rows.append(np.asarray(r, dtype=np.int64))
-        cols.append(np.asarray(c, dtype=np.int64))
-        vals.append(np.broadcast_to(np.asarray(v, dtype=np.float64), np.shape(r)).copy())
-
-    # 1. balance rows (t): I - E - sum_n (c - d) = R + sum_n L
-    step_of = idx % t
-    put(np.arange(t), i0 + np.arange(t), 1.0)
-    put(np.arange(t), e0 + np.arange(t), -1.0)
-    put(step_of, c0 + idx, -1.0)
-    put(step_of, d0 + idx, 1.0)
-    if g:
-        gi = np.arange(g * t)
-        put(gi % t, g0 + gi, 1.0)  # generation lowers what the community imports
-    balance_rhs = rest_load_wh + np.asarray(owner_load_wh).sum(axis=0)
-    # 2. storage rows (nt): s[k] - s[k-1] - eta_c c + d / eta_d = 0 (s[-1] is the start)
-    r = t + idx
-    put(r, s0 + idx, 1.0)
-    later = idx[step_of > 0]
-    put(t + later, s0 + later - 1, -1.0)
-    put(r, c0 + idx, -eta_c)
-    put(r, d0 + idx, 1.0 / eta_d)
-    storage_rhs = np.where(step_of == 0, np.repeat(stored_wh.astype(np.float64), t), 0.0)
-    # 3. limits (t each): I - over_I <= limit; E - over_E <= limit; I - P <= 0
-    base = t + nt
-    put(base + np.arange(t), i0 + np.arange(t), 1.0)
-    put(base + np.arange(t), oi0 + np.arange(t), -1.0)
-    put(base + t + np.arange(t), e0 + np.arange(t), 1.0)
-    put(base + t + np.arange(t), oe0 + np.arange(t), -1.0)
-    put(base + 2 * t + np.arange(t), i0 + np.arange(t), 1.0 / span)
-    put(base + 2 * t + np.arange(t), np.full(t, p0), -1.0)
-    extra_lo: list[FloatArray] = []
-    extra_hi: list[FloatArray] = []
-    row = base + 3 * t
+    a = _Triplets()
+    _put_balance_rows(a, col)
+    _put_storage_rows(a, col, fleet)
+    _put_limit_rows(a, col, span)
     if voltage is not None:
-        # 5. v_lo <= V0 + S (c - d) <= v_hi with slack, per watched bus and step (k*t rows)
-        sens = voltage.sensitivity_pu_per_wh
-        bus, battery = np.nonzero(sens)
-        for step in range(t):
-            rows_kt = row + bus * t + step
-            put(rows_kt, c0 + battery * t + step, sens[bus, battery] / span[step])
-            put(rows_kt, d0 + battery * t + step, -sens[bus, battery] / span[step])
-        slack = np.arange(k * t)
-        put(row + slack, v0 + slack, 1.0)
-        put(row + slack, v0 + k * t + slack, -1.0)
-        extra_lo.append((voltage.v_min_pu - voltage.base_pu).ravel())
-        extra_hi.append((voltage.v_max_pu - voltage.base_pu).ravel())
-        row += k * t
-    n_row = row
-
-    matrix = sparse.csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_row, n_var),
+        _put_voltage_rows(a, col, voltage, span)
+    balance_rhs = rest_load_wh + owner_load_wh.sum(axis=0)
+    storage_rhs = np.where(
+        np.arange(col.nt) % t == 0, np.repeat(stored_wh.astype(np.float64), t), 0.0
     )
     row_lo = np.concatenate(
-        (balance_rhs, storage_rhs, np.full(3 * t, -highspy.kHighsInf), *extra_lo)
+        (balance_rhs, storage_rhs, np.full(3 * t, -highspy.kHighsInf), *_voltage_lo(voltage))
     )
     row_hi = np.concatenate(
         (
@@ -311,79 +516,40 @@ def optimise_dispatch(
             np.minimum(import_limit_wh * span, highspy.kHighsInf),
             np.minimum(export_limit_wh * span, highspy.kHighsInf),
             np.zeros(t),
-            *extra_hi,
+            *_voltage_hi(voltage),
         )
     )
-    col_lo = np.zeros(n_var)
-    col_lo[p0] = max(0.0, peak_floor_wh)
-    col_hi = np.full(n_var, highspy.kHighsInf)
-    col_hi[c0 : c0 + nt] = step_limit
-    col_hi[d0 : d0 + nt] = step_limit
-    if generators is not None:
-        col_hi[g0:u0] = np.outer(generators.max_wh, span).ravel()
-    if sold_wh is not None:  # 4. no charging from sold energy in the first step
-        unsold = np.maximum(-np.asarray(owner_load_wh)[:, 0] - np.asarray(sold_wh), 0.0)
-        col_hi[c0 : c0 + nt : t] = np.minimum(col_hi[c0 : c0 + nt : t], unsold)
-    col_lo[s0 : s0 + nt] = np.repeat(fleet.min_stored_wh.astype(np.float64), t)
-    col_hi[s0 : s0 + nt] = np.repeat(fleet.capacity_wh.astype(np.float64), t)
-    cost = np.zeros(n_var)
-    cost[i0 : i0 + t] = buy / 1000
-    cost[e0 : e0 + t] = -sell / 1000
-    cost[oi0 : oi0 + t] = OVER_LIMIT_PENALTY
-    cost[oe0 : oe0 + t] = OVER_LIMIT_PENALTY
-    cost[p0] = demand_micros_per_kwh / 1000
-    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / 1000
-    if generators is not None:
-        cost[g0:u0] = np.repeat(generators.cost_micros_per_kwh / 1000, t)
-    cost[v0:n_var] = VOLTAGE_PENALTY
-    # tiny charges break ties: against charging and discharging at once, and for storing
-    # surplus early rather than late (a plan that defers charging to an equally good
-    # later interval can defer it for ever when it is re-planned every interval)
-    cost[c0 : c0 + 2 * nt] += 1e-6
-    cost[c0 : c0 + nt] += 1e-4 * (idx % t) / t
-
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_var, n_row
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lo, col_hi
-    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr
-    lp.a_matrix_.index_ = matrix.indices
-    lp.a_matrix_.value_ = matrix.data
+    col_lo, col_hi = _column_bounds(
+        col, fleet, span, owner_load_wh, generators, sold_wh, peak_floor_wh
+    )
+    cost = _column_costs(
+        col, buy, sell, demand_micros_per_kwh, terminal_value_micros_per_kwh, generators
+    )
     solver = _new_solver()
     solver.setOptionValue("output_flag", False)
-    if nt > 5_000:
+    if col.nt > 5_000:
         # interior point scales better than simplex on the large, sparse model; without
         # crossover the point is feasible to the solver's tolerance (1e-7), and the
         # caller rounds the plan to whole Wh and clips it to each battery's limits
         solver.setOptionValue("solver", "ipm")
         solver.setOptionValue("run_crossover", "off")
-    solver.passModel(lp)
-    x = _solve(solver)
-    # The first step is the one dispatched, as one net setpoint per battery. A penalty
-    # (a grid or voltage limit) can make charging and discharging at once look useful,
-    # to burn energy in the losses; no battery can follow that. Fix each such battery's
-    # direction in the first step and solve again (rare: only when a limit binds).
-    first_c, first_d = x[c0 : c0 + nt : t], x[d0 : d0 + nt : t]
-    both = np.minimum(first_c, first_d) > 1e-6
-    if both.any():
-        owners = np.nonzero(both)[0]
-        charging = first_c[owners] >= first_d[owners]
-        fixed = np.where(charging, d0 + owners * t, c0 + owners * t).astype(np.int32)
-        solver.changeColsBounds(fixed.size, fixed, np.zeros(fixed.size), np.zeros(fixed.size))
-        x = _solve(solver)
+    solver.passModel(
+        _highs_lp(a.matrix(col.n_row, col.n_var), row_lo, row_hi, col_lo, col_hi, cost)
+    )
+    x = _one_direction_in_first_step(solver, _solve(solver), col)
+    c0, d0, s0, nt = col.c0, col.d0, col.s0, col.nt
     short = np.zeros(0)
     if sold_wh is not None:
         first = x[c0 : c0 + nt : t] - x[d0 : d0 + nt : t]
-        short = np.maximum(np.asarray(sold_wh) + np.asarray(owner_load_wh)[:, 0] + first, 0.0)
+        short = np.maximum(np.asarray(sold_wh) + owner_load_wh[:, 0] + first, 0.0)
     return Schedule(
         x[c0 : c0 + nt].reshape(n, t),
         x[d0 : d0 + nt].reshape(n, t),
         x[s0 : s0 + nt].reshape(n, t),
-        x[i0 : i0 + t],
-        x[e0 : e0 + t],
-        float(x[p0]),
+        x[col.i0 : col.i0 + t],
+        x[col.e0 : col.e0 + t],
+        float(x[col.p0]),
         float(solver.getInfo().objective_function_value),
-        x[g0:u0].reshape(g, t),
+        x[col.g0 : col.v0].reshape(g, t),
         short,
     )

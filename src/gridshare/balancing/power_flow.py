@@ -74,7 +74,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
@@ -173,6 +173,63 @@ class TransformerSpec:
     """No-load current, percent of rated current."""
 
 
+def _check_transformer(t: TransformerSpec) -> None:
+    if not (t.sn_mva > 0 and t.vn_hv_kv > 0 and t.vn_lv_kv > 0):
+        raise PowerFlowError("the transformer's sn_mva, vn_hv_kv and vn_lv_kv must be > 0")
+    if not 0 <= t.vkr_percent < t.vk_percent:
+        raise PowerFlowError(
+            f"the transformer needs 0 <= vkr_percent < vk_percent "
+            f"(got {t.vkr_percent} and {t.vk_percent})"
+        )
+    if t.pfe_kw < 0 or t.i0_percent < 0:
+        raise PowerFlowError("the transformer's pfe_kw and i0_percent must be >= 0")
+
+
+def _check_line(
+    k: int, line: LineSpec, buses: tuple[BusSpec, ...], *, has_transformer: bool
+) -> None:
+    """Line ``k`` joins two different buses of one voltage level (not the transformer's MV
+    side) with a positive length, rating and impedance."""
+    n = len(buses)
+    ends = (line.from_bus, line.to_bus)
+    if not all(0 <= b < n for b in ends) or line.from_bus == line.to_bus:
+        raise PowerFlowError(
+            f"line {k} joins buses {ends}; it needs two different buses in 0..{n - 1}"
+        )
+    if has_transformer and 0 in ends:
+        raise PowerFlowError(
+            f"line {k} touches bus 0, the transformer's MV side; connect LV lines "
+            "to bus 1 (the LV busbar) or beyond"
+        )
+    vn_from, vn_to = buses[line.from_bus].vn_kv, buses[line.to_bus].vn_kv
+    if not math.isclose(vn_from, vn_to):
+        raise PowerFlowError(
+            f"line {k} joins bus {line.from_bus} ({vn_from} kV) and bus {line.to_bus} "
+            f"({vn_to} kV); put a transformer between voltage levels"
+        )
+    if not (line.length_km > 0 and line.max_i_ka > 0):
+        raise PowerFlowError(f"line {k} needs length_km > 0 and max_i_ka > 0")
+    if line.r_ohm_per_km < 0 or line.x_ohm_per_km < 0 or line.c_nf_per_km < 0:
+        raise PowerFlowError(f"line {k} has a negative r, x or c per km")
+    if line.r_ohm_per_km + line.x_ohm_per_km == 0:
+        raise PowerFlowError(f"line {k} has zero impedance; merge its two buses instead")
+
+
+def _cut_off_from_bus_0(n: int, branches: Sequence[tuple[int, int]]) -> list[int]:
+    """The buses of ``0 .. n - 1`` that no path of ``branches`` joins to bus 0, sorted."""
+    adjacency: list[list[int]] = [[] for _ in range(n)]
+    for a, b in branches:
+        adjacency[a].append(b)
+        adjacency[b].append(a)
+    reached = {0}
+    frontier = [0]
+    while frontier:
+        nxt = [b for a in frontier for b in adjacency[a] if b not in reached]
+        reached.update(nxt)
+        frontier = nxt
+    return sorted(set(range(n)) - reached)
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkSpec:
     """A microgrid's network: a named pandapower network or an explicit topology.
@@ -218,53 +275,15 @@ class NetworkSpec:
         for k, bus in enumerate(self.buses):
             if not bus.vn_kv > 0:
                 raise PowerFlowError(f"bus {k} has vn_kv {bus.vn_kv}; it must be positive")
-        adjacency: list[list[int]] = [[] for _ in range(n)]
+        branches: list[tuple[int, int]] = []
         if self.transformer is not None:
-            t = self.transformer
-            if not (t.sn_mva > 0 and t.vn_hv_kv > 0 and t.vn_lv_kv > 0):
-                raise PowerFlowError("the transformer's sn_mva, vn_hv_kv and vn_lv_kv must be > 0")
-            if not 0 <= t.vkr_percent < t.vk_percent:
-                raise PowerFlowError(
-                    f"the transformer needs 0 <= vkr_percent < vk_percent "
-                    f"(got {t.vkr_percent} and {t.vk_percent})"
-                )
-            if t.pfe_kw < 0 or t.i0_percent < 0:
-                raise PowerFlowError("the transformer's pfe_kw and i0_percent must be >= 0")
-            adjacency[0].append(1)
-            adjacency[1].append(0)
+            _check_transformer(self.transformer)
+            branches.append((0, 1))
         for k, line in enumerate(self.lines):
-            ends = (line.from_bus, line.to_bus)
-            if not all(0 <= b < n for b in ends) or line.from_bus == line.to_bus:
-                raise PowerFlowError(
-                    f"line {k} joins buses {ends}; it needs two different buses in 0..{n - 1}"
-                )
-            if self.transformer is not None and 0 in ends:
-                raise PowerFlowError(
-                    f"line {k} touches bus 0, the transformer's MV side; connect LV lines "
-                    "to bus 1 (the LV busbar) or beyond"
-                )
-            vn_from, vn_to = self.buses[line.from_bus].vn_kv, self.buses[line.to_bus].vn_kv
-            if not math.isclose(vn_from, vn_to):
-                raise PowerFlowError(
-                    f"line {k} joins bus {line.from_bus} ({vn_from} kV) and bus {line.to_bus} "
-                    f"({vn_to} kV); put a transformer between voltage levels"
-                )
-            if not (line.length_km > 0 and line.max_i_ka > 0):
-                raise PowerFlowError(f"line {k} needs length_km > 0 and max_i_ka > 0")
-            if line.r_ohm_per_km < 0 or line.x_ohm_per_km < 0 or line.c_nf_per_km < 0:
-                raise PowerFlowError(f"line {k} has a negative r, x or c per km")
-            if line.r_ohm_per_km + line.x_ohm_per_km == 0:
-                raise PowerFlowError(f"line {k} has zero impedance; merge its two buses instead")
-            adjacency[line.from_bus].append(line.to_bus)
-            adjacency[line.to_bus].append(line.from_bus)
-        reached = {0}
-        frontier = [0]
-        while frontier:
-            nxt = [b for a in frontier for b in adjacency[a] if b not in reached]
-            reached.update(nxt)
-            frontier = nxt
-        if len(reached) < n:
-            cut_off = sorted(set(range(n)) - reached)
+            _check_line(k, line, self.buses, has_transformer=self.transformer is not None)
+            branches.append((line.from_bus, line.to_bus))
+        cut_off = _cut_off_from_bus_0(n, branches)
+        if cut_off:
             raise PowerFlowError(f"buses {cut_off} are not connected to bus 0 (the slack)")
 
     @classmethod
@@ -592,6 +611,30 @@ class SeriesResult:
 # --------------------------------------------------------------------------- the solver
 
 
+def _solved_copy(net: PandapowerNet) -> PandapowerNet:
+    """A copy of ``net`` that pandapower has solved once (with its background loads), so
+    that its internal case (admittances, bus and branch maps, a starting point) is built;
+    refused when the network has no single slack, voltage-controlled generators, or does
+    not converge."""
+    work = copy.deepcopy(net)
+    if len(work.ext_grid[work.ext_grid["in_service"].astype(bool)]) != 1:
+        raise PowerFlowError("the network needs exactly one in-service ext_grid (the PCC)")
+    if len(work.gen) and work.gen["in_service"].astype(bool).any():
+        raise PowerFlowError(
+            "voltage-controlled generators (net.gen) are not supported; "
+            "model them as static generators (net.sgen)"
+        )
+    try:
+        pp.runpp(work)
+    except LoadflowNotConverged as exc:
+        raise PowerFlowError(
+            "pandapower's power flow of the network with its background loads does not "
+            "converge; reduce the loads left in service or call connect_members without "
+            "keep_background"
+        ) from exc
+    return work
+
+
 class PowerFlowModel:
     """Per-interval AC power flow of one network with members on its buses.
 
@@ -645,29 +688,12 @@ class PowerFlowModel:
     # ---- set-up from pandapower's internal case
 
     def _build(self, net: PandapowerNet, buses: IntArray) -> None:
-        work = copy.deepcopy(net)
-        if len(work.ext_grid[work.ext_grid["in_service"].astype(bool)]) != 1:
-            raise PowerFlowError("the network needs exactly one in-service ext_grid (the PCC)")
-        if len(work.gen) and work.gen["in_service"].astype(bool).any():
-            raise PowerFlowError(
-                "voltage-controlled generators (net.gen) are not supported; "
-                "model them as static generators (net.sgen)"
-            )
-        try:
-            pp.runpp(work)
-        except LoadflowNotConverged as exc:
-            raise PowerFlowError(
-                "pandapower's power flow of the network with its background loads does not "
-                "converge; reduce the loads left in service or call connect_members without "
-                "keep_background"
-            ) from exc
-        ppc = work["_ppc"]
-        internal = ppc["internal"]
+        work = _solved_copy(net)
+        internal = work["_ppc"]["internal"]
         ref = np.asarray(internal["ref"], dtype=np.int64)
         pv = np.asarray(internal["pv"], dtype=np.int64)
         pq = np.asarray(internal["pq"], dtype=np.int64)
         bus = np.asarray(internal["bus"]).real
-        n_ppci = bus.shape[0]
         if ref.size != 1 or pv.size:
             raise PowerFlowError(
                 f"the network solves with {ref.size} slack and {pv.size} PV buses; "
@@ -675,15 +701,27 @@ class PowerFlowModel:
             )
         base_mva = float(internal["baseMVA"])
         self._base_mva = base_mva
-        ybus = sparse.csr_matrix(internal["Ybus"])
-        v_start = np.asarray(internal["V"], dtype=np.complex128)
         slack = int(ref[0])
         self._slack = slack
         self._pq = pq
-        n = pq.size
-        self._n_pq = n
+        self._n_pq = pq.size
+        self._n_ppci = bus.shape[0]
+        self._map_buses(net, work, buses)
 
-        # buses: pandapower index -> ppci index -> position among the PQ buses
+        # background (the loads pandapower saw), per unit injections
+        s_bg = -(bus[:, _PD] + 1j * bus[:, _QD]) / base_mva
+        self._s_background_pq: ComplexArray = s_bg[pq].astype(np.complex128)
+        self._slack_background_kw = float(bus[slack, _PD]) * KW_PER_MW
+        self._slack_background_kvar = float(bus[slack, _QD]) * KW_PER_MW
+
+        y_pq = self._set_admittance(sparse.csr_matrix(internal["Ybus"]), internal["V"])
+        self._set_jacobian_pattern(y_pq)
+        self._map_branches(net, work, bus)
+
+    def _map_buses(self, net: PandapowerNet, work: PandapowerNet, buses: IntArray) -> None:
+        """Buses: pandapower index -> ppci index -> position among the PQ buses; and each
+        member's position (-1: on the slack bus)."""
+        n_ppci, pq = self._n_ppci, self._pq
         lookup = np.asarray(work._pd2ppc_lookups["bus"], dtype=np.int64)
         self.bus_index: IntArray = net.bus.index.to_numpy(dtype=np.int64)
         ppci_of_bus = lookup[self.bus_index]
@@ -692,7 +730,7 @@ class PowerFlowModel:
         self._bus_live = live
         self._ppci_of_bus = np.where(live, ppci_of_bus, 0)
         pq_pos = np.full(n_ppci, -1, dtype=np.int64)
-        pq_pos[pq] = np.arange(n)
+        pq_pos[pq] = np.arange(pq.size)
         self._pq_pos_of_ppci = pq_pos
         label_pos = {int(b): k for k, b in enumerate(self.bus_index)}
         member_ppci = self._ppci_of_bus[[label_pos[int(b)] for b in buses]]
@@ -702,15 +740,13 @@ class PowerFlowModel:
         self._member_on_pq = self._member_pos >= 0
         self._member_at_slack = ~self._member_on_pq
 
-        # background (the loads pandapower saw), per unit injections
-        s_bg = -(bus[:, _PD] + 1j * bus[:, _QD]) / base_mva
-        self._s_background_pq: ComplexArray = s_bg[pq].astype(np.complex128)
-        self._slack_background_kw = float(bus[slack, _PD]) * KW_PER_MW
-        self._slack_background_kvar = float(bus[slack, _QD]) * KW_PER_MW
-
-        # admittance blocks
+    def _set_admittance(self, ybus: Any, v_internal: Any) -> Any:
+        """The admittance blocks between PQ buses and towards the slack, and the starting
+        voltages; returns ``Y_pq`` (sparse)."""
+        pq, slack = self._pq, self._slack
+        v_start = np.asarray(v_internal, dtype=np.complex128)
         y_pq = ybus[pq][:, pq].tocsr()
-        self._dense = n <= DENSE_MAX_BUSES
+        self._dense = self._n_pq <= DENSE_MAX_BUSES
         self._y_pp: Any = y_pq.toarray() if self._dense else y_pq
         self._v_slack = complex(v_start[slack])
         self._y_ps_vs: ComplexArray = np.asarray(
@@ -719,9 +755,12 @@ class PowerFlowModel:
         self._y_slack_row = ybus[[slack]].toarray().ravel()
         self._v_start_pq: ComplexArray = v_start[pq].astype(np.complex128)
         self._v_pq: ComplexArray = self._v_start_pq.copy()
-        self._n_ppci = n_ppci
+        return y_pq
 
-        # Jacobian sparsity: Y_pq's pattern plus the diagonal, in COO order
+    def _set_jacobian_pattern(self, y_pq: Any) -> None:
+        """The Jacobian's sparsity: ``Y_pq``'s pattern plus the diagonal, in COO order, and
+        its CSC structure once (each iteration only permutes the new values into it)."""
+        n = self._n_pq
         pattern = (y_pq + sparse.identity(n, format="csr")).tocoo()
         rows = np.asarray(pattern.row, dtype=np.int64)
         cols = np.asarray(pattern.col, dtype=np.int64)
@@ -734,7 +773,6 @@ class PowerFlowModel:
         j_rows = np.concatenate([rows, rows, rows + n, rows + n])
         j_cols = np.concatenate([cols, cols + n, cols, cols + n])
         self._j_flat = j_rows * (2 * n) + j_cols
-        # CSC structure of J once; each iteration only permutes the new values into it
         numbered = sparse.csc_matrix(
             (np.arange(1, j_rows.size + 1, dtype=np.float64), (j_rows, j_cols)),
             shape=(2 * n, 2 * n),
@@ -744,7 +782,11 @@ class PowerFlowModel:
         self._j_csc_indices = numbered.indices.copy()
         self._j_csc_indptr = numbered.indptr.copy()
 
-        # branches
+    def _map_branches(self, net: PandapowerNet, work: PandapowerNet, bus: FloatArray) -> None:
+        """Branch admittances, kA per pu current at each end, and which ppci branch row is
+        each line's and transformer's (-1: out of service), with their ratings."""
+        internal = work["_ppc"]["internal"]
+        base_mva = self._base_mva
         branch = np.asarray(internal["branch"])
         f_bus = branch[:, _F_BUS].real.astype(np.int64)
         t_bus = branch[:, _T_BUS].real.astype(np.int64)

@@ -158,7 +158,7 @@ class TransactionManager:
         except GridshareError:
             self._nonce = None
             raise
-        except Exception as exc:  # noqa: BLE001 - nodes, eth-tester and py-evm differ
+        except Exception as exc:  # nodes, eth-tester and py-evm raise different types
             self._nonce = None  # resynchronise: the node may know better
             if not self._node_has(tx_hash):
                 message = str(exc)

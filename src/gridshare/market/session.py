@@ -130,16 +130,28 @@ def clear_interval(
     energy source and ``reliability_of(seller)`` its delivery record (0..1).
     """
     orders = list(orders)
-    n = len(orders)
     left = [o.quantity_wh for o in orders]
-    rows: list[TradeRow] = []
-    prefs = preferences or {}
-    source_of = source_of or (lambda _a: None)
-    reliability_of = reliability_of or (lambda _a: 1.0)
     buys = [i for i, o in enumerate(orders) if o.side is Side.BUY]
     sells = [i for i, o in enumerate(orders) if o.side is Side.SELL]
+    rows = _forward_rows(orders, buys, sells, left)
+    preferred = _PreferenceRule(
+        orders,
+        preferences or {},
+        source_of or (lambda _a: None),
+        reliability_of or (lambda _a: 1.0),
+    )
+    constrained = [i for i in range(len(orders)) if preferred.of(i) is not None]
+    rows += _preference_rows(orders, buys, sells, left, constrained, preferred)
+    rows += _mechanism_rows(orders, buys, sells, left, set(constrained), mechanism, grid)
+    return _cleared(start_s, orders, mechanism.name, rows)
 
-    # 1. forwards: pairs with one agreement
+
+def _forward_rows(
+    orders: list[Order], buys: list[int], sells: list[int], left: list[int]
+) -> list[TradeRow]:
+    """Stage 1: a forward buy and a forward sell with one agreement (``terms``) trade at
+    the buyer's price, up to what both have ``left`` (which shrinks accordingly)."""
+    rows: list[TradeRow] = []
     by_terms: dict[bytes, list[int]] = {}
     for i in sells:
         if orders[i].kind is Kind.FORWARD:
@@ -154,44 +166,77 @@ def clear_interval(
                 rows.append(TradeRow(b, s, q, ob.price, ob.price, "forward"))
                 left[b] -= q
                 left[s] -= q
+    return rows
 
-    # 2. orders with preferences, in merit order, against what they accept
-    def pref(i: int) -> Preferences | None:
-        p = prefs.get(orders[i].terms)
+
+@dataclass(frozen=True, slots=True)
+class _PreferenceRule:
+    """Which orders carry preferences, and which buyer-seller pairs they allow."""
+
+    orders: list[Order]
+    preferences: Mapping[bytes, Preferences]
+    source_of: Callable[[bytes], str | None]
+    reliability_of: Callable[[bytes], float]
+
+    def of(self, i: int) -> Preferences | None:
+        """Order ``i``'s preferences; ``None`` when its terms carry none."""
+        p = self.preferences.get(self.orders[i].terms)
         return p if p is not None and not p.empty else None
 
-    def allowed(b: int, s: int) -> bool:
-        pb, ps = pref(b), pref(s)
-        seller, buyer = orders[s].maker, orders[b].maker
-        if pb is not None and not pb.accepts(seller, source_of(seller), reliability_of(seller)):
+    def allows(self, b: int, s: int) -> bool:
+        """Whether buy ``b`` and sell ``s`` accept each other as partners."""
+        pb, ps = self.of(b), self.of(s)
+        seller, buyer = self.orders[s].maker, self.orders[b].maker
+        if pb is not None and not pb.accepts(
+            seller, self.source_of(seller), self.reliability_of(seller)
+        ):
             return False
         return ps is None or ps.accepts(buyer, None, 1.0)
 
-    constrained = [i for i in range(n) if pref(i) is not None]
-    if constrained:
-        bids_by_merit = sorted(buys, key=lambda i: (-orders[i].price, i))
-        offers_by_merit = sorted(sells, key=lambda i: (orders[i].price, i))
 
-        def merit(i: int) -> tuple[int, int, int]:
-            o = orders[i]
-            return (o.side, -o.price if o.side is Side.BUY else o.price, i)
+def _preference_rows(
+    orders: list[Order],
+    buys: list[int],
+    sells: list[int],
+    left: list[int],
+    constrained: list[int],
+    preferred: _PreferenceRule,
+) -> list[TradeRow]:
+    """Stage 2: the ``constrained`` orders (those with preferences), in merit order, each
+    against the counter-orders it accepts in their merit order, each pair at the midpoint
+    of its limits; ``left`` shrinks accordingly."""
+    rows: list[TradeRow] = []
+    if not constrained:
+        return rows
+    bids_by_merit = sorted(buys, key=lambda i: (-orders[i].price, i))
+    offers_by_merit = sorted(sells, key=lambda i: (orders[i].price, i))
 
-        for i in sorted(constrained, key=merit):
-            counter = offers_by_merit if orders[i].side is Side.BUY else bids_by_merit
-            for j in counter:
-                if not left[i]:
-                    break
-                b, s = (i, j) if orders[i].side is Side.BUY else (j, i)
-                if not left[j] or orders[b].price < orders[s].price or not allowed(b, s):
-                    continue
-                q = min(left[b], left[s])
-                price = (orders[b].price + orders[s].price) // 2
-                rows.append(TradeRow(b, s, q, price, price, "preferences"))
-                left[b] -= q
-                left[s] -= q
-    ruled = set(constrained)
+    def merit(i: int) -> tuple[int, int, int]:
+        o = orders[i]
+        return (o.side, -o.price if o.side is Side.BUY else o.price, i)
 
-    # 3. the mechanism, with group orders pooled
+    for i in sorted(constrained, key=merit):
+        counter = offers_by_merit if orders[i].side is Side.BUY else bids_by_merit
+        for j in counter:
+            if not left[i]:
+                break
+            b, s = (i, j) if orders[i].side is Side.BUY else (j, i)
+            if not left[j] or orders[b].price < orders[s].price or not preferred.allows(b, s):
+                continue
+            q = min(left[b], left[s])
+            price = (orders[b].price + orders[s].price) // 2
+            rows.append(TradeRow(b, s, q, price, price, "preferences"))
+            left[b] -= q
+            left[s] -= q
+    return rows
+
+
+def _pooled_bids(
+    orders: list[Order], buys: list[int], ruled: set[int], left: list[int]
+) -> list[list[int]]:
+    """The mechanism's bids as lists of buy orders: one per group (its members, who must
+    all bid the group's price), one per other buy with something ``left``; orders with
+    preferences (``ruled``) stay out."""
     groups: dict[bytes, list[int]] = {}
     bid_members: list[list[int]] = []
     for b in buys:
@@ -207,6 +252,21 @@ def clear_interval(
     for members in bid_members:
         if len({orders[m].price for m in members}) > 1:
             raise OrderError("a group's members must all bid the group's price")
+    return bid_members
+
+
+def _mechanism_rows(
+    orders: list[Order],
+    buys: list[int],
+    sells: list[int],
+    left: list[int],
+    ruled: set[int],
+    mechanism: Mechanism,
+    grid: GridPrices,
+) -> list[TradeRow]:
+    """Stage 3: the mechanism on every order without preferences that has something
+    ``left``, group orders pooled; ``left`` shrinks accordingly."""
+    bid_members = _pooled_bids(orders, buys, ruled, left)
     offer_at = [s for s in sells if s not in ruled and left[s]]
     bids = OrderColumns(
         np.array([sum(left[m] for m in ms) for ms in bid_members], dtype=np.int64),
@@ -218,12 +278,19 @@ def clear_interval(
         np.array([orders[s].price for s in offer_at], dtype=np.int64),
         np.array(offer_at, dtype=np.int64),
     )
-    if len(bids) and len(offers):
-        trades = mechanism.clear(bids, offers, grid)
-        rows += _member_rows(trades, bid_members, offer_at, left, mechanism.name)
+    if not (len(bids) and len(offers)):
+        return []
+    trades = mechanism.clear(bids, offers, grid)
+    return _member_rows(trades, bid_members, offer_at, left, mechanism.name)
 
-    # per-order fills and money, each rounded once
-    clearing = IntervalClearing(start_s, orders, mechanism.name, rows)
+
+def _cleared(
+    start_s: int, orders: list[Order], mechanism_name: str, rows: list[TradeRow]
+) -> IntervalClearing:
+    """The interval's result: per-order fills and money from the trades, each amount
+    rounded once (a buyer's up, a seller's down)."""
+    n = len(orders)
+    clearing = IntervalClearing(start_s, orders, mechanism_name, rows)
     value = [0] * n  # micro-units * Wh / kWh, exact
     filled = [0] * n
     for r in rows:

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -435,88 +436,134 @@ def _gap_of(state: MeterState, start: int) -> Gap | None:
     return next((g for g in state.gaps if g.after < start < g.before), None)
 
 
-def _against(
-    b: ReadingBundle, row: int, state: MeterState | None, interval: int
-) -> tuple[Reason, str] | str | None:
+class _Row(NamedTuple):
+    """One reading of a bundle, as plain integers."""
+
+    start: int
+    seq: int
+    reg_i: int
+    """Import register at the end of the interval, Wh."""
+    reg_e: int
+    imp: int
+    """Energy imported in the interval, Wh."""
+    exp: int
+
+    @classmethod
+    def of(cls, b: ReadingBundle, row: int) -> _Row:
+        return cls(
+            int(b.start[row]),
+            int(b.seq[row]),
+            int(b.import_register_wh[row]),
+            int(b.export_register_wh[row]),
+            int(b.import_wh[row]),
+            int(b.export_wh[row]),
+        )
+
+
+_Finding = tuple[Reason, str] | str | None
+"""What one reading's checks found: None (accept), :data:`DUPLICATE`, or a refusal with
+its reason and detail."""
+
+
+def _against(b: ReadingBundle, row: int, state: MeterState | None, interval: int) -> _Finding:
     """Compare one reading with the meter's newest: None (accept), "duplicate" or a refusal."""
     if state is None:
         return None
-    start, seq = int(b.start[row]), int(b.seq[row])
-    reg_i, reg_e = int(b.import_register_wh[row]), int(b.export_register_wh[row])
-    imp, exp = int(b.import_wh[row]), int(b.export_wh[row])
-    if start == state.start:
-        same = (seq, reg_i, reg_e, imp, exp) == (
-            state.seq,
-            state.import_register_wh,
-            state.export_register_wh,
-            state.import_wh,
-            state.export_wh,
-        )
-        if same:
-            return DUPLICATE
+    r = _Row.of(b, row)
+    if r.start == state.start:
+        return _against_same_interval(r, state)
+    if r.start > state.start:
+        return _against_newest(r, state, interval)
+    return _against_older(r, state, interval)
+
+
+def _against_same_interval(r: _Row, state: MeterState) -> _Finding:
+    """The newest interval again: a duplicate if every value agrees, else a replay."""
+    same = (r.seq, r.reg_i, r.reg_e, r.imp, r.exp) == (
+        state.seq,
+        state.import_register_wh,
+        state.export_register_wh,
+        state.import_wh,
+        state.export_wh,
+    )
+    if same:
+        return DUPLICATE
+    return (
+        Reason.REPLAYED_SEQUENCE,
+        f"interval already reported with sequence {state.seq} and other values",
+    )
+
+
+def _against_newest(r: _Row, state: MeterState, interval: int) -> _Finding:
+    """A newer interval: a higher sequence, registers that only advance, and energy within
+    their advance (equal to it for the very next interval)."""
+    if r.seq <= state.seq:
         return (
             Reason.REPLAYED_SEQUENCE,
-            f"interval already reported with sequence {state.seq} and other values",
+            f"sequence {r.seq} is not above the last accepted {state.seq}",
         )
-    if start > state.start:
-        if seq <= state.seq:
-            return (
-                Reason.REPLAYED_SEQUENCE,
-                f"sequence {seq} is not above the last accepted {state.seq}",
-            )
-        d_i = reg_i - state.import_register_wh
-        d_e = reg_e - state.export_register_wh
-        if d_i < 0 or d_e < 0:
-            return (
-                Reason.REGISTER_NOT_MONOTONIC,
-                f"registers ran backwards from ({state.import_register_wh}, "
-                f"{state.export_register_wh}) Wh to ({reg_i}, {reg_e}) Wh",
-            )
-        if start - state.start == interval and (imp, exp) != (d_i, d_e):
-            return (
-                Reason.REGISTER_MISMATCH,
-                f"energy ({imp}, {exp}) Wh differs from the register advance ({d_i}, {d_e}) Wh",
-            )
-        if imp > d_i or exp > d_e:
-            return (
-                Reason.REGISTER_MISMATCH,
-                f"energy ({imp}, {exp}) Wh exceeds the register advance ({d_i}, {d_e}) Wh",
-            )
-        return None
-    # an older interval: it must fill a gap the meter left, within the gap's registers
-    if seq >= state.seq:
+    d_i = r.reg_i - state.import_register_wh
+    d_e = r.reg_e - state.export_register_wh
+    if d_i < 0 or d_e < 0:
+        return (
+            Reason.REGISTER_NOT_MONOTONIC,
+            f"registers ran backwards from ({state.import_register_wh}, "
+            f"{state.export_register_wh}) Wh to ({r.reg_i}, {r.reg_e}) Wh",
+        )
+    if r.start - state.start == interval and (r.imp, r.exp) != (d_i, d_e):
+        return (
+            Reason.REGISTER_MISMATCH,
+            f"energy ({r.imp}, {r.exp}) Wh differs from the register advance ({d_i}, {d_e}) Wh",
+        )
+    if r.imp > d_i or r.exp > d_e:
+        return (
+            Reason.REGISTER_MISMATCH,
+            f"energy ({r.imp}, {r.exp}) Wh exceeds the register advance ({d_i}, {d_e}) Wh",
+        )
+    return None
+
+
+def _against_older(r: _Row, state: MeterState, interval: int) -> _Finding:
+    """An older interval: it must fill a gap the meter left, within the gap's registers."""
+    if r.seq >= state.seq:
         return (
             Reason.SEQUENCE_OUT_OF_ORDER,
-            f"sequence {seq} for an interval before the newest one (sequence {state.seq})",
+            f"sequence {r.seq} for an interval before the newest one (sequence {state.seq})",
         )
-    if reg_i > state.import_register_wh or reg_e > state.export_register_wh:
+    if r.reg_i > state.import_register_wh or r.reg_e > state.export_register_wh:
         return (
             Reason.REGISTER_NOT_MONOTONIC,
             "an earlier interval reports registers above the newest reading's",
         )
-    gap = _gap_of(state, start)
+    gap = _gap_of(state, r.start)
     if gap is None:
         return None  # reported before: a duplicate or a conflict, the store decides
-    if not gap.seq_low < seq < gap.seq_high:
+    return _against_gap(r, gap, interval)
+
+
+def _against_gap(r: _Row, gap: Gap, interval: int) -> _Finding:
+    """A reading inside ``gap``: its sequence and registers between the readings around
+    the gap, and meeting them exactly where it is next to one of them."""
+    if not gap.seq_low < r.seq < gap.seq_high:
         return (
             Reason.SEQUENCE_OUT_OF_ORDER,
-            f"sequence {seq} does not fit between {gap.seq_low} and {gap.seq_high}, the "
+            f"sequence {r.seq} does not fit between {gap.seq_low} and {gap.seq_high}, the "
             "readings around this missing interval",
         )
-    begin_i, begin_e = reg_i - imp, reg_e - exp
+    begin_i, begin_e = r.reg_i - r.imp, r.reg_e - r.exp
     if (
         begin_i < gap.low_import_wh
         or begin_e < gap.low_export_wh
-        or reg_i > gap.high_import_wh
-        or reg_e > gap.high_export_wh
+        or r.reg_i > gap.high_import_wh
+        or r.reg_e > gap.high_export_wh
     ):
         return (
             Reason.REGISTER_NOT_MONOTONIC,
-            f"registers ({begin_i}..{reg_i}, {begin_e}..{reg_e}) Wh fall outside the gap's "
+            f"registers ({begin_i}..{r.reg_i}, {begin_e}..{r.reg_e}) Wh fall outside the gap's "
             f"({gap.low_import_wh}..{gap.high_import_wh}, {gap.low_export_wh}.."
             f"{gap.high_export_wh}) Wh",
         )
-    if start - gap.after == interval and (begin_i, begin_e) != (
+    if r.start - gap.after == interval and (begin_i, begin_e) != (
         gap.low_import_wh,
         gap.low_export_wh,
     ):
@@ -524,7 +571,7 @@ def _against(
             Reason.REGISTER_MISMATCH,
             "energy differs from the register advance since the previous reading",
         )
-    if gap.before - start == interval and (reg_i, reg_e) != (
+    if gap.before - r.start == interval and (r.reg_i, r.reg_e) != (
         gap.high_import_wh,
         gap.high_export_wh,
     ):

@@ -181,11 +181,32 @@ def verify(
             f"{source.block_hash(last)} (a reset or reorganised chain)"
         )
         return report
+    on_chain = _events_on_chain(source, last, blocks_per_batch)
+    _compare_events({e.key: e for e in stored}, on_chain, report)
+    state = state.at(last)  # the chain as of the last indexed block, like the store
+    _compare_credits(balances_from_events(stored), state, report)
+    _compare_roles(roles_from_events(stored), state, report)
+    return report
+
+
+def _events_on_chain(
+    source: EventSource, last: int, blocks_per_batch: int
+) -> dict[tuple[int, int, int], ChainEvent]:
+    """Every event of blocks ``0..last`` by its key, read a batch of blocks at a time."""
     on_chain: dict[tuple[int, int, int], ChainEvent] = {}
     for start in range(0, last + 1, blocks_per_batch):
         for event in source.read(start, min(start + blocks_per_batch - 1, last)):
             on_chain[event.key] = event
-    in_store = {e.key: e for e in stored}
+    return on_chain
+
+
+def _compare_events(
+    in_store: dict[tuple[int, int, int], ChainEvent],
+    on_chain: dict[tuple[int, int, int], ChainEvent],
+    report: VerifyReport,
+) -> None:
+    """Events the store holds that the chain lacks or has otherwise, then events on chain
+    missing from the store."""
     for key, event in in_store.items():
         report.events_checked += 1
         chain_event = on_chain.get(key)
@@ -202,8 +223,10 @@ def verify(
             report.mismatches.append(
                 f"block {key[1]} log {key[2]}: {event.event} on chain is missing from the store"
             )
-    state = state.at(last)  # the chain as of the last indexed block, like the store
-    balances = balances_from_events(stored)
+
+
+def _compare_credits(balances: dict[str, int], state: ChainState, report: VerifyReport) -> None:
+    """Each account's credit balance, and the supply, as the stored events imply them."""
     for account, balance in sorted(balances.items()):
         report.accounts_checked += 1
         if not _is_account(account, "Transfer", report):
@@ -218,7 +241,11 @@ def verify(
         report.mismatches.append(
             f"credit supply: store implies {supply}, chain holds {state.total_supply()}"
         )
-    for account, role in sorted(roles_from_events(stored).items()):
+
+
+def _compare_roles(roles: dict[str, int], state: ChainState, report: VerifyReport) -> None:
+    """Each registry role as the stored events imply it."""
+    for account, role in sorted(roles.items()):
         if not _is_account(account, "registry", report):
             continue
         actual_role = state.role_of(account)
@@ -226,4 +253,3 @@ def verify(
             report.mismatches.append(
                 f"role of {account}: store implies {role}, chain holds {actual_role}"
             )
-    return report

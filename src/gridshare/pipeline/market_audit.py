@@ -93,109 +93,211 @@ def audit_market(
         audit.intervals += 1
         group = fills_of.get(start, fills.iloc[0:0])
         records = _records(group)
-        orders = [_order(r) for r in records]
-        audit.orders += len(orders)
-        clearing = IntervalClearing(start, orders, str(row["mechanism"]))
-        clearing.filled_wh = [int(v) for v in group["filled_wh"]]
-        clearing.amount = [int(v) for v in group["amount"]]
-        clearing.trades = [
-            TradeRow(
-                int(t["buy_position"]),
-                int(t["sell_position"]),
-                int(t["quantity_wh"]),
-                int(t["price"]),
-                int(t["seller_price"]),
-                str(t["stage"]),
-            )
-            for t in _records(trades_of.get(start, trades.iloc[0:0]))
-        ]
-        for i, (order, r) in enumerate(zip(orders, records, strict=True)):
-            who = f"{when}, order {i} of {r['maker']}"
-            if "0x" + order.struct_hash().hex() != r["order_hash"]:
-                audit.problems.append(f"{who}: its fields no longer hash to the stored order hash")
-            if bool(row["settled_on_chain"]) and order.signer(domain) != order.maker:
-                audit.problems.append(f"{who}: the signature does not recover the maker")
-            filled, amount = int(r["filled_wh"]), int(r["amount"])
-            if filled > order.quantity_wh:
-                audit.problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
-            if clearing.mechanism not in SCHEMES:  # schemes promise grid bounds, not limits
-                if order.side is Side.BUY and amount * 1000 > filled * order.price + 999:
-                    audit.problems.append(f"{who}: pays {amount} for {filled} Wh, above its limit")
-                if order.side is Side.SELL and amount < filled * order.price // 1000:
-                    audit.problems.append(f"{who}: receives {amount}, below its limit")
-        bought, sold = clearing.sides()
-        if bought != sold:
-            audit.problems.append(f"{when}: {bought} Wh bought but {sold} Wh sold")
+        stored_trades = _records(trades_of.get(start, trades.iloc[0:0]))
+        clearing = _stored_clearing(start, str(row["mechanism"]), records, stored_trades)
+        audit.orders += len(clearing.orders)
+        on_chain = bool(row["settled_on_chain"])
+        audit.problems += _order_problems(when, clearing, records, on_chain, domain)
         root = trades_root(clearing)
-        if "0x" + root.hex() != row["trades_root"]:
-            audit.problems.append(
-                f"{when}: the stored trades hash to 0x{root.hex()}, not to the recorded root "
-                f"{row['trades_root']}: a trade was changed, added or removed"
-            )
-        # deliveries: sellers' recorded delivery against their metered export
-        metered = share_deliveries(
-            clearing,
-            {
-                o.maker: exports.get((str(r["participant_id"]), start), 0)
-                for o, r in zip(orders, records, strict=True)
-            },
-        )
-        delivered_export = []
-        for order, r, expected in zip(orders, records, metered, strict=True):
-            if order.side is Side.SELL:
-                if int(r["delivered_wh"]) != expected:
-                    audit.problems.append(
-                        f"{when}: seller {r['maker']} is recorded as delivering "
-                        f"{r['delivered_wh']} Wh; its meter shows {expected} Wh of what it sold"
-                    )
-                delivered_export.append(int(r["delivered_wh"]))
-            else:
-                delivered_export.append(0)
+        audit.problems += _trade_problems(when, clearing, root, row["trades_root"])
+        delivered_export, problems = _delivered_export(when, clearing, records, exports)
+        audit.problems += problems
         s = settle(clearing, delivered_export, rules)
-        if s.debits != s.credits:
-            audit.problems.append(f"{when}: money is not conserved ({s.debits} != {s.credits})")
-        for name, ours in (("fee", s.fee), ("refund", s.refund), ("credited", s.credited)):
-            if [int(v) for v in group[name]] != ours:
-                audit.problems.append(f"{when}: the stored {name}s differ from the settlement")
-        if int(row["buyers_paid"]) != s.debits or int(row["to_fund"]) != s.to_fund:
-            audit.problems.append(f"{when}: the stored totals differ from the settlement")
-        if bool(row["settled_on_chain"]):
-            event = settled.get(start)
-            if event is None and start // 86_400 in day_settled:
-                days.setdefault(start // 86_400, []).append((clearing, s))
-                continue
-            if event is None:
-                audit.problems.append(f"{when}: recorded as settled, the chain has no settlement")
-                continue
-            audit.settled_on_chain += 1
-            chain_root = event["trades_root"]
-            chain_root_hex = chain_root.hex() if isinstance(chain_root, bytes) else str(chain_root)
-            if chain_root_hex.removeprefix("0x") != root.hex():
-                audit.problems.append(f"{when}: the chain settled trades root 0x{chain_root_hex}")
-            if int(str(event["volume_wh"])) != clearing.volume_wh:
-                audit.problems.append(f"{when}: the chain settled {event['volume_wh']} Wh")
-            if int(str(event["buyers_paid"])) != s.debits:
-                audit.problems.append(f"{when}: the chain took {event['buyers_paid']} from buyers")
+        audit.problems += _settlement_problems(when, s, group, row)
+        if not on_chain:
+            continue
+        event = settled.get(start)
+        if event is None and start // 86_400 in day_settled:
+            days.setdefault(start // 86_400, []).append((clearing, s))
+            continue
+        if event is None:
+            audit.problems.append(f"{when}: recorded as settled, the chain has no settlement")
+            continue
+        audit.settled_on_chain += 1
+        audit.problems += _settled_event_problems(when, event, clearing, root, s)
     for day, items in sorted(days.items()):
-        batch = day_batch(day, items, domain)
-        root = MerkleTree.build(batch.leaves).root
-        event = day_settled[day]
-        theirs = event["fills_root"]
-        theirs_hex = (theirs.hex() if isinstance(theirs, bytes) else str(theirs)).removeprefix("0x")
         audit.settled_on_chain += len(items)
-        if theirs_hex != root.hex():
-            audit.problems.append(
-                f"market day {day}: the stored fills hash to 0x{root.hex()}, the chain settled "
-                f"0x{theirs_hex}: a fill was changed, added or removed"
-            )
-        totals = {"volume_wh": batch.volume_wh, "debited": sum(batch.debits)}
-        for name, total in totals.items():
-            if int(str(event[name])) != total:
-                audit.problems.append(
-                    f"market day {day}: {name} is {total} in the store, {event[name]} on chain"
-                )
-    for day in sorted(set(day_settled) - {int(s) // 86_400 for s in intervals["interval_start_s"]}):
-        audit.problems.append(f"market day {day}: settled on chain, the store has no record")
-    for start in sorted(set(settled) - {int(s) for s in intervals["interval_start_s"]}):
-        audit.problems.append(f"market interval {start}: settled on chain, the store has no record")
+        audit.problems += _day_problems(day, items, day_settled[day], domain)
+    audit.problems += _unrecorded_settlements(intervals, settled, day_settled)
     return audit
+
+
+def _stored_clearing(
+    start: int,
+    mechanism: str,
+    records: list[dict[str, Any]],
+    stored_trades: list[dict[str, Any]],
+) -> IntervalClearing:
+    """The interval's clearing as the store records it: its orders (from their fill rows),
+    fills, amounts and trades."""
+    clearing = IntervalClearing(start, [_order(r) for r in records], mechanism)
+    clearing.filled_wh = [int(r["filled_wh"]) for r in records]
+    clearing.amount = [int(r["amount"]) for r in records]
+    clearing.trades = [
+        TradeRow(
+            int(t["buy_position"]),
+            int(t["sell_position"]),
+            int(t["quantity_wh"]),
+            int(t["price"]),
+            int(t["seller_price"]),
+            str(t["stage"]),
+        )
+        for t in stored_trades
+    ]
+    return clearing
+
+
+def _order_problems(
+    when: str,
+    clearing: IntervalClearing,
+    records: list[dict[str, Any]],
+    settled_on_chain: bool,
+    domain: bytes,
+) -> list[str]:
+    """Each order intact (hash; signature, when settled on chain), filled at most its
+    quantity, and (unless the mechanism is a scheme, which promises grid bounds instead)
+    no buyer above its limit and no seller below it."""
+    problems: list[str] = []
+    for i, (order, r) in enumerate(zip(clearing.orders, records, strict=True)):
+        who = f"{when}, order {i} of {r['maker']}"
+        if "0x" + order.struct_hash().hex() != r["order_hash"]:
+            problems.append(f"{who}: its fields no longer hash to the stored order hash")
+        if settled_on_chain and order.signer(domain) != order.maker:
+            problems.append(f"{who}: the signature does not recover the maker")
+        filled, amount = int(r["filled_wh"]), int(r["amount"])
+        if filled > order.quantity_wh:
+            problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
+        if clearing.mechanism not in SCHEMES:  # schemes promise grid bounds, not limits
+            if order.side is Side.BUY and amount * 1000 > filled * order.price + 999:
+                problems.append(f"{who}: pays {amount} for {filled} Wh, above its limit")
+            if order.side is Side.SELL and amount < filled * order.price // 1000:
+                problems.append(f"{who}: receives {amount}, below its limit")
+    return problems
+
+
+def _trade_problems(
+    when: str, clearing: IntervalClearing, root: bytes, recorded_root: object
+) -> list[str]:
+    """Energy bought = sold, and the stored trades hash to the recorded root."""
+    problems: list[str] = []
+    bought, sold = clearing.sides()
+    if bought != sold:
+        problems.append(f"{when}: {bought} Wh bought but {sold} Wh sold")
+    if "0x" + root.hex() != recorded_root:
+        problems.append(
+            f"{when}: the stored trades hash to 0x{root.hex()}, not to the recorded root "
+            f"{recorded_root}: a trade was changed, added or removed"
+        )
+    return problems
+
+
+def _delivered_export(
+    when: str,
+    clearing: IntervalClearing,
+    records: list[dict[str, Any]],
+    exports: Mapping[tuple[str, int], int],
+) -> tuple[list[int], list[str]]:
+    """Each order's recorded delivery (0 for buys), and the sellers whose recorded
+    delivery is not what their metered export shows of what they sold."""
+    start = clearing.start_s
+    metered = share_deliveries(
+        clearing,
+        {
+            o.maker: exports.get((str(r["participant_id"]), start), 0)
+            for o, r in zip(clearing.orders, records, strict=True)
+        },
+    )
+    delivered: list[int] = []
+    problems: list[str] = []
+    for order, r, expected in zip(clearing.orders, records, metered, strict=True):
+        if order.side is Side.SELL:
+            if int(r["delivered_wh"]) != expected:
+                problems.append(
+                    f"{when}: seller {r['maker']} is recorded as delivering "
+                    f"{r['delivered_wh']} Wh; its meter shows {expected} Wh of what it sold"
+                )
+            delivered.append(int(r["delivered_wh"]))
+        else:
+            delivered.append(0)
+    return delivered, problems
+
+
+def _settlement_problems(
+    when: str, s: Settlement, group: pd.DataFrame, row: dict[str, Any]
+) -> list[str]:
+    """The recomputed settlement conserves money and matches the stored per-order fees,
+    refunds and credits and the interval's totals."""
+    problems: list[str] = []
+    if s.debits != s.credits:
+        problems.append(f"{when}: money is not conserved ({s.debits} != {s.credits})")
+    for name, ours in (("fee", s.fee), ("refund", s.refund), ("credited", s.credited)):
+        if [int(v) for v in group[name]] != ours:
+            problems.append(f"{when}: the stored {name}s differ from the settlement")
+    if int(row["buyers_paid"]) != s.debits or int(row["to_fund"]) != s.to_fund:
+        problems.append(f"{when}: the stored totals differ from the settlement")
+    return problems
+
+
+def _settled_event_problems(
+    when: str,
+    event: Mapping[str, object],
+    clearing: IntervalClearing,
+    root: bytes,
+    s: Settlement,
+) -> list[str]:
+    """The chain's ``Settled`` event has the stored trades root, volume and payments."""
+    problems: list[str] = []
+    chain_root = event["trades_root"]
+    chain_root_hex = chain_root.hex() if isinstance(chain_root, bytes) else str(chain_root)
+    if chain_root_hex.removeprefix("0x") != root.hex():
+        problems.append(f"{when}: the chain settled trades root 0x{chain_root_hex}")
+    if int(str(event["volume_wh"])) != clearing.volume_wh:
+        problems.append(f"{when}: the chain settled {event['volume_wh']} Wh")
+    if int(str(event["buyers_paid"])) != s.debits:
+        problems.append(f"{when}: the chain took {event['buyers_paid']} from buyers")
+    return problems
+
+
+def _day_problems(
+    day: int,
+    items: list[tuple[IntervalClearing, Settlement]],
+    event: Mapping[str, object],
+    domain: bytes,
+) -> list[str]:
+    """The chain's ``DaySettled`` event has the root, volume and debits of the day's
+    stored fills."""
+    problems: list[str] = []
+    batch = day_batch(day, items, domain)
+    root = MerkleTree.build(batch.leaves).root
+    theirs = event["fills_root"]
+    theirs_hex = (theirs.hex() if isinstance(theirs, bytes) else str(theirs)).removeprefix("0x")
+    if theirs_hex != root.hex():
+        problems.append(
+            f"market day {day}: the stored fills hash to 0x{root.hex()}, the chain settled "
+            f"0x{theirs_hex}: a fill was changed, added or removed"
+        )
+    totals = {"volume_wh": batch.volume_wh, "debited": sum(batch.debits)}
+    for name, total in totals.items():
+        if int(str(event[name])) != total:
+            problems.append(
+                f"market day {day}: {name} is {total} in the store, {event[name]} on chain"
+            )
+    return problems
+
+
+def _unrecorded_settlements(
+    intervals: pd.DataFrame,
+    settled: Mapping[int, Mapping[str, object]],
+    day_settled: Mapping[int, Mapping[str, object]],
+) -> list[str]:
+    """Days and intervals settled on chain that the store has no record of."""
+    starts = [int(s) for s in intervals["interval_start_s"]]
+    problems = [
+        f"market day {day}: settled on chain, the store has no record"
+        for day in sorted(set(day_settled) - {s // 86_400 for s in starts})
+    ]
+    problems += [
+        f"market interval {start}: settled on chain, the store has no record"
+        for start in sorted(set(settled) - set(starts))
+    ]
+    return problems

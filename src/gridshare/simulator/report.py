@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib as mpl
 
 mpl.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt  # after mpl.use: the backend must be chosen first
+import pandas as pd
 
 SOURCE_COLOURS = {
     "solar_wh": ("Solar", "#f2b705"),
