@@ -245,7 +245,7 @@ def test_verify_catches_added_readings_and_lost_commitment_records(
 
 
 def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: BrokerConfig
 ) -> None:
     """`meters listen` runs the step list `simulate` runs, market included: two days of
     signed readings over MQTT give trades, settled on chain, and `verify` passes."""
@@ -280,8 +280,8 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
         try:
             result.append(
                 listen(
-                    spec, BROKER, tmp_path / "live", operator, first_start_s=first,
-                    intervals=intervals, grace_s=900, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                    spec, broker, tmp_path / "live", operator, first_start_s=first,
+                    intervals=intervals, grace_s=900, client_id=unique_id("test-", 8),
                     on_ready=ready.set,
                 )
             )  # fmt: skip
@@ -291,7 +291,7 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
     listener = threading.Thread(target=community_side, daemon=True)
     listener.start()
     assert ready.wait(120), repr(failure[:1])
-    published = publish_scenario(spec, BROKER, now=lambda: now)
+    published = publish_scenario(spec, broker, now=lambda: now)
     listener.join(timeout=900)
     assert not failure, repr(failure[:1])
     assert result, "the live pipeline did not finish"
