@@ -52,9 +52,9 @@ def test_setpoints_reach_each_device_as_net_import_kw(broker: BrokerConfig) -> N
             Setpoints(
                 start,
                 battery_ids=("home-1/battery",),
-                battery_wh=np.array([1_250]),
-                generator_ids=("farm/biomass",),
-                generator_wh=np.array([3_000]),
+                battery_net_wh=np.array([1_250]),
+                plant_ids=("farm/biomass",),
+                plant_net_wh=np.array([-3_000]),
             )
         )
         wait_until(lambda: len(received) == 2, "both setpoints")
@@ -75,7 +75,7 @@ def test_a_setpoint_for_a_past_window_is_counted_not_sent(broker: BrokerConfig) 
     try:
         control = MqttDeviceControl(publisher, INTERVAL, {"b": 0})
         past = (int(time.time()) // INTERVAL - 4) * INTERVAL
-        control.apply(Setpoints(past, battery_ids=("b",), battery_wh=np.array([100])))
+        control.apply(Setpoints(past, battery_ids=("b",), battery_net_wh=np.array([100])))
     finally:
         publisher.close()
     assert (control.sent, control.expired) == (0, 1)

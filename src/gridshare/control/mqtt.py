@@ -586,13 +586,13 @@ class DispatchedSetpoints(Protocol):
     def battery_ids(self) -> tuple[str, ...]: ...
 
     @property
-    def battery_wh(self) -> Any: ...
+    def battery_net_wh(self) -> Any: ...
 
     @property
-    def generator_ids(self) -> tuple[str, ...]: ...
+    def plant_ids(self) -> tuple[str, ...]: ...
 
     @property
-    def generator_wh(self) -> Any: ...
+    def plant_net_wh(self) -> Any: ...
 
 
 class MqttDeviceControl:
@@ -618,16 +618,16 @@ class MqttDeviceControl:
     def apply(self, setpoints: DispatchedSetpoints) -> None:
         start = setpoints.interval_start_s
         hours = self.interval_s / 3600
-        for ids, values, sign in (
-            (setpoints.battery_ids, setpoints.battery_wh, 1),
-            (setpoints.generator_ids, setpoints.generator_wh, -1),
+        for ids, values in (
+            (setpoints.battery_ids, setpoints.battery_net_wh),
+            (setpoints.plant_ids, setpoints.plant_net_wh),
         ):
             if values is None:
                 continue
             for asset_id, value_wh in zip(ids, [int(v) for v in values], strict=True):
                 command = SetpointCommand(
                     f"{start}/{asset_id}",
-                    sign * value_wh / 1000 / hours,
+                    value_wh / 1000 / hours,
                     start,
                     start + self.interval_s,
                 )

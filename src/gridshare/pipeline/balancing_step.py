@@ -340,9 +340,9 @@ class BalancingStep:
     ) -> None:
         """Store the dispatched setpoints, hash them for the chain with the plan's cost and
         the self-consumption rule's cost over the same forecast."""
-        battery_wh = [] if setpoints.battery_wh is None else setpoints.battery_wh.tolist()
-        plant_wh = [] if setpoints.generator_wh is None else setpoints.generator_wh.tolist()
-        net = battery_wh + [-x for x in plant_wh]
+        battery = [] if setpoints.battery_net_wh is None else setpoints.battery_net_wh.tolist()
+        plant = [] if setpoints.plant_net_wh is None else setpoints.plant_net_wh.tolist()
+        net = battery + plant
         digest = schedule_hash(setpoints.interval_start_s, [net_setpoints(self.device_meters, net)])
         row["next_plan_hash"] = "0x" + digest.hex()
         row["next_planned_import_wh"] = int(round(plan.schedule.import_wh[0]))
@@ -572,13 +572,13 @@ class BalancingStep:
             Setpoints(
                 start,
                 battery_ids=b.asset_ids,
-                battery_wh=plan.first_setpoints_wh(),
+                battery_net_wh=plan.first_setpoints_wh(),
                 expected_net_wh=np.where(
                     self._carries_load, np.rint(owner_load[:, 0]).astype(np.int64), NOT_EXPECTED
                 ),
                 planned_exchange_wh=int(round(plan.import_wh[0] - plan.export_wh[0])),
-                generator_ids=self.plant_ids,
-                generator_wh=np.rint(plan.generation_wh[:, 0]).astype(np.int64)
+                plant_ids=self.plant_ids,
+                plant_net_wh=-np.rint(plan.generation_wh[:, 0]).astype(np.int64)
                 if self.plant_ids
                 else None,
             ),

@@ -164,16 +164,19 @@ NOT_EXPECTED = -(2**62)
 class Setpoints:
     """What the balancing step commands for one interval (int Wh over the interval).
 
-    ``battery_wh`` is each battery's net charge (> 0 charge, < 0 discharge), aligned
-    with ``battery_ids``; ``generator_wh`` the output of each load-following plant,
-    aligned with ``generator_ids``; ``shed`` the members to disconnect (islanded
+    One sign convention for every device, as at any meter: the net import at the
+    device's meter over the interval (> 0 it takes energy from the community's network,
+    < 0 it gives energy to it). ``battery_net_wh`` is each battery's (> 0 charging, < 0
+    discharging), aligned with ``battery_ids``; ``plant_net_wh`` each load-following
+    plant's (its output, as a value <= 0), aligned with ``plant_ids``; ``shed`` the
+    members to disconnect (islanded
     operation), aligned with the community's participants. ``None`` leaves a device
     class to its local rule.
     """
 
     interval_start_s: int
     battery_ids: tuple[str, ...] = ()
-    battery_wh: NDArray[np.int64] | None = None
+    battery_net_wh: NDArray[np.int64] | None = None
     expected_net_wh: NDArray[np.int64] | None = None
     """Per battery: its owner's net load (consumption - production) the plan expects, or
     ``NOT_EXPECTED``. A battery with an expectation holds its owner's planned exchange
@@ -182,8 +185,8 @@ class Setpoints:
     planned_exchange_wh: int | None = None
     """The community's planned net exchange at the connection (> 0 import): the fast
     controller there moves batteries and load-following plants to hold it."""
-    generator_ids: tuple[str, ...] = ()
-    generator_wh: NDArray[np.int64] | None = None
+    plant_ids: tuple[str, ...] = ()
+    plant_net_wh: NDArray[np.int64] | None = None
     shed: NDArray[np.bool_] | None = None
 
 

@@ -340,7 +340,7 @@ class SimulatedMeterSource:
 
         surplus = production[self.bat_owner] - consumption[self.bat_owner]
         follow_available = self.disp_available_wh[self.disp_follows]
-        if commands is None or commands.battery_wh is None:
+        if commands is None or commands.battery_net_wh is None:
             step = self_consumption_step(self.fleet, self.bat_stored, surplus)
             net = consumption + self._per_member(step) - production
             shares = follow_load(int(net.sum()), follow_available)
@@ -392,17 +392,18 @@ class SimulatedMeterSource:
         says so) and load-following plants' outputs, from the commands."""
         setpoint = np.zeros(self.bat_owner.size, dtype=np.int64)
         at = self._positions(commands.battery_ids, self.bat_ids)
-        if commands.battery_wh is not None:
-            setpoint[at] = commands.battery_wh
+        if commands.battery_net_wh is not None:
+            setpoint[at] = commands.battery_net_wh
         if commands.expected_net_wh is not None:
             expected = np.full(self.bat_owner.size, NOT_EXPECTED, dtype=np.int64)
             expected[at] = commands.expected_net_wh
             holds = expected != NOT_EXPECTED
             setpoint[holds] += expected[holds] + surplus[holds]
         shares = np.zeros(follow_available.size, dtype=np.int64)
-        if commands.generator_wh is not None and follow_available.size:
-            ordered = self._positions(commands.generator_ids, self.follow_ids)
-            shares[ordered] = np.clip(commands.generator_wh, 0, follow_available[ordered])
+        if commands.plant_net_wh is not None and follow_available.size:
+            ordered = self._positions(commands.plant_ids, self.follow_ids)
+            # a plant's output is a negative net import at its meter
+            shares[ordered] = np.clip(-commands.plant_net_wh, 0, follow_available[ordered])
         return setpoint, shares
 
     def _island_step(
