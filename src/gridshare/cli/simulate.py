@@ -1,4 +1,4 @@
-"""The ``gridshare`` command line."""
+"""``gridshare simulate``: a scenario through the full pipeline, with a summary table."""
 
 from __future__ import annotations
 
@@ -23,32 +23,13 @@ from rich.progress import (
 from rich.table import Table
 
 from gridshare.balancing.monitor import Alert
-from gridshare.certificates_cli import certificates_app
-from gridshare.chain_cli import chain_app, keys_app, verify_everything
 from gridshare.errors import GridshareError
-from gridshare.market_cli import market_app
-from gridshare.meters_cli import meters_app
 from gridshare.settings import Settings
 from gridshare.simulator.keys import simulation_operator
 from gridshare.units import micros_to_currency
 
-app = typer.Typer(
-    help="gridshare: a community microgrid from meter to settlement.", no_args_is_help=True
-)
 console = Console()
 errors = Console(stderr=True)
-
-
-app.add_typer(keys_app, name="keys")
-app.add_typer(chain_app, name="chain")
-app.add_typer(certificates_app, name="certificates")
-app.add_typer(meters_app, name="meters")
-app.add_typer(market_app, name="market")
-
-
-@app.callback()
-def main() -> None:
-    """gridshare: a community microgrid from meter to settlement."""
 
 
 class AlertPrinter:
@@ -158,22 +139,6 @@ def _summary_table(summary: Mapping[str, object]) -> Table:
     return table
 
 
-@app.command()
-def verify(
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Run or community directory (default: DATA_DIR)")
-    ] = None,
-    reading: Annotated[
-        tuple[str, str] | None,
-        typer.Option(help="METER INTERVAL_START (ISO 8601): print this reading's Merkle proof"),
-    ] = None,
-) -> None:
-    """Prove the stored data matches the chain: registry, credit, every committed interval's
-    Merkle roots and aggregates, and certificate supply; exit 1 on any mismatch."""
-    verify_everything(data_dir, reading)
-
-
-@app.command()
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file, e.g. scenarios/demo.toml")],
     days: Annotated[int | None, typer.Option(help="Override the scenario's number of days")] = None,
