@@ -6,16 +6,15 @@ layers below and print (or plot) what it returns: no SQL, no report arithmetic h
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
 from gridshare.cli.certificates import certificates_app
-from gridshare.cli.chain import chain_app, keys_app, verify_everything
+from gridshare.cli.chain import chain_app
+from gridshare.cli.keys import keys_app
 from gridshare.cli.market import market_app
 from gridshare.cli.meters import meters_app
 from gridshare.cli.simulate import simulate
+from gridshare.cli.verify import verify
 
 __all__ = ["app"]
 
@@ -35,19 +34,5 @@ def main() -> None:
     """gridshare: a community microgrid from meter to settlement."""
 
 
-@app.command()
-def verify(
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Run or community directory (default: DATA_DIR)")
-    ] = None,
-    reading: Annotated[
-        tuple[str, str] | None,
-        typer.Option(help="METER INTERVAL_START (ISO 8601): print this reading's Merkle proof"),
-    ] = None,
-) -> None:
-    """Prove the stored data matches the chain: registry, credit, every committed interval's
-    Merkle roots and aggregates, and certificate supply; exit 1 on any mismatch."""
-    verify_everything(data_dir, reading)
-
-
+app.command()(verify)
 app.command()(simulate)

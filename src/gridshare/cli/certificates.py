@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from eth_utils.address import to_checksum_address
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
@@ -26,6 +25,7 @@ from gridshare.certificates.report import (
     certificate_report,
     decode_certificate_events,
 )
+from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
 from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment, verify_deployment
@@ -41,8 +41,6 @@ certificates_app = typer.Typer(
     help="Granular energy certificates: issued, transferred, retired, held.",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 class CertificateReportError(GridshareError):
@@ -217,8 +215,7 @@ def report_command(
         )
         report = certificate_report(events, start_s=start_s, end_s=end_s, participant_ids=names)
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     period = f"{first.date() if first else 'start'} to {last.date() if last else 'now'}"
     console.print(
         f"Chain {deployment.chain_id}, block {head} ({new} new events indexed); "

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from gridshare.cli.output import console, errors, fail
 from gridshare.errors import GridshareError
 from gridshare.market.orders import MarketRules
 from gridshare.settings import Settings
@@ -21,8 +21,6 @@ market_app = typer.Typer(
     help="The peer-to-peer market: report, fees.",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 class MarketReportError(GridshareError):
@@ -180,8 +178,7 @@ def report_command(
                 f"no market results in {url}: run `gridshare simulate SCENARIO --out DIR` first"
             )
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     if as_json:
         console.print_json(json.dumps(report))
         return

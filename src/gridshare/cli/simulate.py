@@ -23,13 +23,11 @@ from rich.progress import (
 from rich.table import Table
 
 from gridshare.balancing.monitor import Alert
+from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
 from gridshare.settings import Settings
 from gridshare.simulator.keys import simulation_operator
 from gridshare.units import micros_to_currency
-
-console = Console()
-errors = Console(stderr=True)
 
 
 class AlertPrinter:
@@ -230,8 +228,7 @@ def simulate(
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     console.print(_summary_table(result.summary))
     console.print(f"Summary: {out_dir / 'summary.json'}")
     for path in result.plots:
