@@ -769,6 +769,24 @@ class SqlStore:
             ).all()
         return {row.meter_id: row.device_address for row in rows}
 
+    def device_links(self) -> dict[str, tuple[str, str]]:
+        """(participant id, community time zone) of each device address (lower case) bound
+        to a meter, across every community in the store."""
+        query = (
+            select(
+                t.meter_devices.c.device_address,
+                t.meters.c.participant_id,
+                t.communities.c.time_zone,
+            )
+            .join(t.meters, t.meters.c.meter_pk == t.meter_devices.c.meter_pk)
+            .join(t.communities, t.communities.c.community_id == t.meters.c.community_id)
+        )
+        with self.engine.connect() as conn:
+            return {
+                str(device).lower(): (str(participant), str(zone))
+                for device, participant, zone in conn.execute(query)
+            }
+
     def set_meter_devices(self, devices: dict[str, str]) -> None:
         """Bind meters (by id) to device addresses, replacing earlier bindings."""
         positions = {m.meter_id: i for i, m in enumerate(self.community.meters)}

@@ -1,9 +1,8 @@
-"""The ``gridshare`` command line."""
+"""``gridshare simulate``: a scenario through the full pipeline, with a summary table."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, ClassVar
@@ -20,35 +19,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from gridshare.balancing.monitor import Alert
-from gridshare.certificates_cli import certificates_app
-from gridshare.chain_cli import chain_app, keys_app, verify_everything
+from gridshare.cli.output import console, fail
+from gridshare.cli.summary import summary_table
 from gridshare.errors import GridshareError
-from gridshare.market_cli import market_app
-from gridshare.meters_cli import meters_app
 from gridshare.settings import Settings
 from gridshare.simulator.keys import simulation_operator
-from gridshare.units import micros_to_currency
-
-app = typer.Typer(
-    help="gridshare: a community microgrid from meter to settlement.", no_args_is_help=True
-)
-console = Console()
-errors = Console(stderr=True)
-
-
-app.add_typer(keys_app, name="keys")
-app.add_typer(chain_app, name="chain")
-app.add_typer(certificates_app, name="certificates")
-app.add_typer(meters_app, name="meters")
-app.add_typer(market_app, name="market")
-
-
-@app.callback()
-def main() -> None:
-    """gridshare: a community microgrid from meter to settlement."""
 
 
 class AlertPrinter:
@@ -80,100 +57,6 @@ class AlertPrinter:
         )
 
 
-def _summary_table(summary: Mapping[str, object]) -> Table:
-    table = Table(
-        title=f"Community {summary['community']} - {summary['start']} to {summary['end']}"
-    )
-    table.add_column("Quantity")
-    table.add_column("Value", justify="right")
-    production = summary["production_kwh"]
-    assert isinstance(production, dict)  # noqa: S101 - shape fixed by the accounting step
-    table.add_row("Production", f"{production['total']:,.1f} kWh")
-    for source, value in production["by_source"].items():
-        if value:
-            table.add_row(f"  {source}", f"{value:,.1f} kWh")
-    rows = [
-        ("Consumption", "consumption_kwh", "{:,.1f} kWh"),
-        ("Import from main grid", "import_kwh", "{:,.1f} kWh"),
-        ("Export to main grid", "export_kwh", "{:,.1f} kWh"),
-        ("Storage losses", "storage_losses_kwh", "{:,.1f} kWh"),
-        ("Self-consumption ratio", "self_consumption_ratio", "{:.1%}"),
-        ("Self-sufficiency ratio", "self_sufficiency_ratio", "{:.1%}"),
-        ("Peak import", "peak_import_kw", "{:,.1f} kW"),
-        ("Peak export", "peak_export_kw", "{:,.1f} kW"),
-        ("Energy balance residual", "energy_balance_residual_wh", "{} Wh"),
-    ]
-    for label, key, fmt in rows:
-        value = summary.get(key)
-        table.add_row(label, "n/a" if value is None else fmt.format(value))
-    flagged = summary["intervals_flagged"]
-    assert isinstance(flagged, dict)  # noqa: S101
-    table.add_row("Intervals over a grid limit", str(flagged["limit_exceeded"]))
-    table.add_row("Intervals with missing readings", str(flagged["missing"]))
-    cost = summary["grid_cost"]
-    assert isinstance(cost, dict)  # noqa: S101
-    table.add_row("Grid cost (import - export)", f"{cost['net_cost']}")
-    if "traded_kwh" in summary:
-        market = summary["market"]
-        assert isinstance(market, dict)  # noqa: S101
-        table.add_row(
-            f"Traded peer to peer ({market['mechanism']})", f"{summary['traded_kwh']:,.1f} kWh"
-        )
-        price = summary.get("mean_clearing_price")
-        table.add_row("  mean price", "n/a" if price is None else f"{price:.4f} /kWh")
-        table.add_row("  members' savings vs grid tariff", str(summary["member_savings"]))
-        table.add_row("  fees to the community fund", str(summary["fees"]))
-        table.add_row("  orders (refused)", f"{market['orders']:,} ({market['orders_rejected']:,})")
-    balancing = summary.get("balancing")
-    if isinstance(balancing, dict):
-        peak = balancing["peak_import_kw"]
-        table.add_row(
-            f"Balancing ({balancing['optimiser']}): peak import",
-            f"{peak['before']:,.1f} -> {peak['after']:,.1f} kW",
-        )
-        cost = balancing["grid_cost"]
-        table.add_row("  connection cost, rule -> plan", f"{cost['before']} -> {cost['after']}")
-        table.add_row("  saving (stored energy valued)", str(cost["saving"]))
-        table.add_row("  islanded", f"{summary['islanded_hours']} h")
-        table.add_row("  unserved critical load", f"{summary['unserved_critical_kwh']} kWh")
-        table.add_row("  voltage violations (bus-intervals)", str(summary["voltage_violations"]))
-        dr = balancing.get("demand_response")
-        if isinstance(dr, dict):
-            table.add_row(
-                "  demand response",
-                f"{dr['events']} events, {dr['delivered_kwh']} kWh, "
-                f"paid {micros_to_currency(int(dr['paid_micros']))}",
-            )
-        alerts = balancing["alerts"]
-        critical = sum(v.get("critical", 0) for v in alerts.values())
-        warnings = sum(v.get("warning", 0) for v in alerts.values())
-        table.add_row("  alerts (critical, warning)", f"{critical}, {warnings}")
-    if "commitments" in summary:
-        table.add_row("Intervals committed on chain", f"{summary['commitments']:,}")
-        issued = summary.get("certificates_issued_wh")
-        assert isinstance(issued, int)  # noqa: S101
-        table.add_row("Certificates issued", f"{issued / 1000:,.1f} kWh ({issued:,} Wh tokens)")
-        verified = summary.get("verified")
-        table.add_row("Verified against the chain", "[green]yes[/]" if verified else "[red]NO[/]")
-    return table
-
-
-@app.command()
-def verify(
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Run or community directory (default: DATA_DIR)")
-    ] = None,
-    reading: Annotated[
-        tuple[str, str] | None,
-        typer.Option(help="METER INTERVAL_START (ISO 8601): print this reading's Merkle proof"),
-    ] = None,
-) -> None:
-    """Prove the stored data matches the chain: registry, credit, every committed interval's
-    Merkle roots and aggregates, and certificate supply; exit 1 on any mismatch."""
-    verify_everything(data_dir, reading)
-
-
-@app.command()
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file, e.g. scenarios/demo.toml")],
     days: Annotated[int | None, typer.Option(help="Override the scenario's number of days")] = None,
@@ -266,9 +149,8 @@ def simulate(
             )
         elapsed = time.perf_counter() - started
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
-    console.print(_summary_table(result.summary))
+        raise fail(exc) from None
+    console.print(summary_table(result.summary))
     console.print(f"Summary: {out_dir / 'summary.json'}")
     for path in result.plots:
         console.print(f"Plot:    {path}")

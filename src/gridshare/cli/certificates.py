@@ -5,48 +5,29 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from eth_utils.address import to_checksum_address
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
-from gridshare.certificates.report import (
-    MG_PER_KG,
-    CertificateFlows,
-    CertificateReport,
-    GeneratorRegistration,
-    Mint,
-    account_participants,
-    certificate_report,
-    decode_certificate_events,
-)
+from gridshare.certificates.report import MG_PER_KG, CertificateFlows, CertificateReport
+from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
 from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment, verify_deployment
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import LocalSigner
-from gridshare.pipeline.chain_sync import index_chain
+from gridshare.pipeline.certificates_report import CertificateReportError, chain_certificate_report
 from gridshare.settings import Settings
 from gridshare.storage import SqlStore, default_sqlite_url, open_store
-from gridshare.storage import tables as t
-from gridshare.units import to_unix_seconds
 
 certificates_app = typer.Typer(
     help="Granular energy certificates: issued, transferred, retired, held.",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True)
-
-
-class CertificateReportError(GridshareError):
-    """The report cannot be made: no chain, nothing deployed, or no certificates."""
 
 
 @contextmanager
@@ -81,36 +62,6 @@ def _deployment(connection: ChainConnection) -> Deployment:
     connection.web3.eth.default_account = to_checksum_address(deployment.deployer)
     verify_deployment(connection.web3, deployment)
     return deployment
-
-
-def _device_links(store: SqlStore) -> dict[str, tuple[str, str]]:
-    """(participant id, community time zone) of each device address the store knows."""
-    query = (
-        select(
-            t.meter_devices.c.device_address, t.meters.c.participant_id, t.communities.c.time_zone
-        )
-        .join(t.meters, t.meters.c.meter_pk == t.meter_devices.c.meter_pk)
-        .join(t.communities, t.communities.c.community_id == t.meters.c.community_id)
-    )
-    with store.engine.connect() as conn:
-        return {
-            str(device).lower(): (str(participant), str(zone))
-            for device, participant, zone in conn.execute(query)
-        }
-
-
-def _bounds(first: date | None, last: date | None, zone: tzinfo) -> tuple[int | None, int | None]:
-    """Unix seconds of local midnight starting ``first`` and ending ``last`` (inclusive)."""
-    if first is not None and last is not None and last < first:
-        raise CertificateReportError(f"--to {last} is before --from {first}")
-
-    def midnight(day: date) -> int:
-        return to_unix_seconds(datetime(day.year, day.month, day.day, tzinfo=zone))
-
-    return (
-        None if first is None else midnight(first),
-        None if last is None else midnight(last + timedelta(days=1)),
-    )
 
 
 def _short(account: str) -> str:
@@ -196,47 +147,34 @@ def report_command(
     try:
         with _open(directory, settings) as (connection, store):
             deployment = _deployment(connection)
-            head = int(connection.web3.eth.block_number)
-            reader = EventReader(connection.web3, deployment)
-            new = index_chain(reader, store, deployment.chain_id, head).new_events
-            stored = store.chain_events(deployment.chain_id)
-            links = _device_links(store)
-        events = decode_certificate_events(stored)
-        if not any(isinstance(e, GeneratorRegistration | Mint) for e in events):
-            raise CertificateReportError(
-                f"no generators or certificates on chain {deployment.chain_id} yet (up to "
-                f"block {head}): certificates are minted by `gridshare simulate` or the "
-                "certification pipeline"
+            result = chain_certificate_report(
+                store,
+                EventReader(connection.web3, deployment),
+                deployment.chain_id,
+                int(connection.web3.eth.block_number),
+                first=None if first is None else first.date(),
+                last=None if last is None else last.date(),
             )
-        names = account_participants(stored, {d: pid for d, (pid, _) in links.items()})
-        on_chain = {str(e.arg("device")).lower() for e in stored if e.event == "DeviceRegistered"}
-        zones = {zone for device, (_, zone) in links.items() if device in on_chain}
-        zone: tzinfo = ZoneInfo(zones.pop()) if len(zones) == 1 else UTC
-        start_s, end_s = _bounds(
-            None if first is None else first.date(), None if last is None else last.date(), zone
-        )
-        report = certificate_report(events, start_s=start_s, end_s=end_s, participant_ids=names)
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     period = f"{first.date() if first else 'start'} to {last.date() if last else 'now'}"
     console.print(
-        f"Chain {deployment.chain_id}, block {head} ({new} new events indexed); "
-        f"certified intervals from {period} ({zone})"
+        f"Chain {result.chain_id}, block {result.head} ({result.new_events} new events indexed); "
+        f"certified intervals from {period} ({result.time_zone})"
     )
-    console.print(_accounts_table(report, "Certificates per participant"))
-    if report.claims:
-        console.print(_claims_table(report))
+    console.print(_accounts_table(result.report, "Certificates per participant"))
+    if result.report.claims:
+        console.print(_claims_table(result.report))
     else:
         console.print("No retirement claims in the period.")
     if json_path is not None:
         document = {
-            "chain_id": deployment.chain_id,
-            "block": head,
-            "time_zone": str(zone),
+            "chain_id": result.chain_id,
+            "block": result.head,
+            "time_zone": str(result.time_zone),
             "from": None if first is None else first.date().isoformat(),
             "to": None if last is None else last.date().isoformat(),
-            **report.as_json(),
+            **result.report.as_json(),
         }
         json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         console.print(f"JSON: {json_path}")

@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
 
 meters_app = typer.Typer(help="Meters over MQTT: publish simulated meters, run the live pipeline.")
-console = Console()
-errors = Console(stderr=True)
 BROKER_HELP = "MQTT broker URL: mqtt://[user:pass@]host[:port] or mqtts:// for TLS"
 
 
@@ -60,8 +58,7 @@ def simulate_meters(
                 max_rate=max_rate,
             )
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     elapsed = time.perf_counter() - started
     console.print(f"Published {count:,} signed readings in {elapsed:.1f} s")
 
@@ -120,7 +117,6 @@ def listen_meters(
                 api_token=api_token,
             )
     except GridshareError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n", "utf-8")
     console.print_json(json.dumps(result.summary))
