@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from uvicorn import Server
+
 from gridshare.app.ledger import connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
@@ -54,6 +56,74 @@ def _controlled_devices(community: Community) -> dict[str, int]:
         if isinstance(a, Battery)
         or (isinstance(a, DispatchableGenerator) and a.dispatch_mode is DispatchMode.FOLLOW_LOAD)
     }
+
+
+@dataclass
+class _Ingress:
+    """Where signed readings come in: the MQTT subscriber and/or the HTTP server."""
+
+    subscriber: MqttIngest | None
+    server: Server | None
+
+    @classmethod
+    def start(
+        cls,
+        service: IngestService,
+        community_id: str,
+        broker: BrokerConfig,
+        client_id: str | None,
+        http_port: int | None,
+        http_host: str,
+        api_token: str | None,
+        *,
+        mqtt: bool,
+    ) -> _Ingress:
+        subscriber = None
+        if mqtt:
+            subscriber = MqttIngest(service, community_id, broker, client_id=client_id)
+            subscriber.start()
+        server = None
+        if http_port is not None:
+            server = build_server(
+                service, http_host, http_port, api_token=api_token, log_level="warning"
+            )
+            threading.Thread(target=server.run, name="http-ingest", daemon=True).start()
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return cls(subscriber, server)
+
+    def close(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.stop()
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+@dataclass
+class _Field:
+    """The devices and the grid in the field: setpoints and demand-response events go out
+    over MQTT, the main grid's state comes in over MQTT."""
+
+    publisher: MqttCommandPublisher
+    control: MqttDeviceControl
+    grid: MqttGridStatus
+
+    @classmethod
+    def start(cls, scenario: Scenario, community: Community, broker: BrokerConfig) -> _Field:
+        interval_s = int(community.interval_length.total_seconds())
+        publisher = MqttCommandPublisher(
+            broker, community.community_id, enrolments(scenario, community)
+        )
+        publisher.start()
+        control = MqttDeviceControl(publisher, interval_s, _controlled_devices(community))
+        grid = MqttGridStatus(broker, community.community_id)
+        grid.start()
+        return cls(publisher, control, grid)
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.grid.close()
 
 
 def listen(
@@ -110,24 +180,15 @@ def listen(
             for m, a in zip(community.meters, fleet.addresses, strict=True)
         }
         metering = ledger.metering
-        inactive = {by_device[d] for d in metering.inactive_devices(list(by_device))}
-        committed_end = metering.last_committed_end() or 0
         service = IngestService.for_store(
-            ingest_store, inactive=inactive, closed_before_s=max(first_start_s, committed_end)
+            ingest_store,
+            inactive={by_device[d] for d in metering.inactive_devices(list(by_device))},
+            closed_before_s=max(first_start_s, metering.last_committed_end() or 0),
         )
-        subscriber = None
-        if mqtt:
-            subscriber = MqttIngest(service, community.community_id, broker, client_id=client_id)
-            subscriber.start()
-        server = None
-        if http_port is not None:
-            server = build_server(
-                service, http_host, http_port, api_token=api_token, log_level="warning"
-            )
-            threading.Thread(target=server.run, name="http-ingest", daemon=True).start()
-            deadline = time.monotonic() + 10
-            while not server.started and time.monotonic() < deadline:
-                time.sleep(0.01)
+        ingress = _Ingress.start(
+            service, community.community_id, broker, client_id, http_port,
+            http_host, api_token, mqtt=mqtt,
+        )  # fmt: skip
         if on_ready is not None:
             on_ready()
         clock = IngestClock(
@@ -139,19 +200,11 @@ def listen(
             stop=stop,
             max_intervals=intervals,
         )
-        # setpoints and demand-response events go out over MQTT, the grid's state comes in
-        interval_s = int(community.interval_length.total_seconds())
-        publisher = MqttCommandPublisher(
-            broker, community.community_id, enrolments(scenario, community)
-        )
-        publisher.start()
-        control = MqttDeviceControl(publisher, interval_s, _controlled_devices(community))
-        grid = MqttGridStatus(broker, community.community_id)
-        grid.start()
+        field = _Field.start(scenario, community, broker)
         steps = build_steps(
             scenario,
             community,
-            Surroundings(control, grid, publisher),
+            Surroundings(field.control, field.grid, field.publisher),
             trading=members,
             chains=ledger.chains,
         )
@@ -172,12 +225,8 @@ def listen(
         try:
             report = pipeline.run()
         finally:
-            publisher.close()
-            grid.close()
-            if subscriber is not None:
-                subscriber.stop()
-            if server is not None:
-                server.should_exit = True
+            field.close()
+            ingress.close()
         summary: dict[str, JsonValue] = {
             "community": community.community_id,
             "pipeline": report.as_json(),

@@ -13,6 +13,7 @@ from gridshare.app.ledger import CommunityLedger, connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.balancing.monitor import Alert
 from gridshare.ledger.keys import Signer
+from gridshare.model import Community
 from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
 from gridshare.pipeline.audit import audit_all
 from gridshare.simulator.balancing import build_network
@@ -21,7 +22,7 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import Progress, build_simulation
 from gridshare.simulator.scenario import Scenario
 from gridshare.simulator.source import SimulatedMeterSource
-from gridshare.storage import StorageError, default_sqlite_url, open_store
+from gridshare.storage import SqlStore, StorageError, default_sqlite_url, open_store
 
 __all__ = ["SIMULATION_INTERVALS_PER_TRANSACTION", "SimulationResult", "run_simulation"]
 
@@ -68,23 +69,12 @@ def run_simulation(
         scenario, scenario_name, progress
     )
     network = build_network(scenario, community) if balancing else None
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    if database_url is None:
-        database_url = default_sqlite_url(out_dir)
-        for suffix in ("", "-wal", "-shm"):  # the run directory's own store starts afresh
-            Path(database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    database_url = database_url or _fresh_sqlite(out_dir)
     store = open_store(database_url)
+    ledger: CommunityLedger | None = None
     try:
-        readings, runs = store.recorded(community.community_id)
-        if (readings or runs) and not replace:
-            raise StorageError(
-                f"the database already holds {readings} readings and {runs} runs of community "
-                f"{community.community_id!r}; pass --replace to delete them first, or use "
-                "another database"
-            )
-        if readings or runs or replace:
-            store.delete_community(community.community_id)
+        _clear_community(store, community.community_id, replace=replace)
         seed = scenario.community.seed
         simulation = scenario.simulation
         run_id = f"{community.community_id}-{simulation.start:%Y%m%d}-{simulation.days}d-s{seed}"
@@ -92,44 +82,17 @@ def run_simulation(
         store.begin_run(run_id, community.community_id, scenario_name, seed)
         fleet = SimulatedMeterFleet(community, seed)
         store.set_meter_devices(fleet.devices())
-        members = None
-        if trading:
-            agents = trading_agents(community, scenario.market, seed, signed=operator is not None)
-            deposits = escrow_deposits(community, scenario.market, scenario.simulation.days)
-            escrow = {agents[i].maker: amount for i, amount in deposits.items() if i in agents}
-            members = Trading(agents, escrow, mechanism=market, signed=operator is not None)
-        ledger: CommunityLedger | None = None
+        signed = operator is not None
+        members = _members(scenario, community, market, signed=signed) if trading else None
         if operator is not None:
-            if progress:
-                progress("ledger", 0, 1)
-            for stale in ("chain", "deployments"):
-                shutil.rmtree(out_dir / stale, ignore_errors=True)
-            ledger = connect_ledger(
-                scenario,
-                community,
-                fleet,
-                out_dir,
-                operator() if callable(operator) else operator,
-                run_id=run_id,
-                escrow_micros=None if members is None else members.escrow_micros,
-                balancing=balancing,
+            ledger = _fresh_ledger(
+                scenario, community, fleet, out_dir, operator, run_id, members, balancing, progress
             )
-            if progress:
-                progress("ledger", 1, 1)
-
-        done = [0]
-
-        def on_interval(_closed: ClosedInterval) -> None:
-            done[0] += 1
-            if progress:
-                progress("intervals", done[0], clock.count)
-
         # the simulator stands in for the devices, the grid and the event channel
-        surroundings = Surroundings(source, source, source, network, on_alert)
         steps = build_steps(
             scenario,
             community,
-            surroundings,
+            Surroundings(source, source, source, network, on_alert),
             trading=members,
             chains=ledger.chains if ledger else None,
             balancing=balancing,
@@ -142,17 +105,26 @@ def run_simulation(
             store,
             steps,
             run_id=run_id,
-            on_interval=on_interval,
+            on_interval=_counter(progress, clock.count),
             intervals_per_transaction=SIMULATION_INTERVALS_PER_TRANSACTION,
         )
         try:
             report = pipeline.run()
         except BaseException:
             store.finish_run(run_id, "failed", None)
-            if ledger is not None:
-                ledger.close()
             raise
-        audit = None
+        summary: dict[str, JsonValue] = {
+            "community": community.community_id,
+            "scenario": scenario_name,
+            "seed": seed,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "interval_minutes": simulation.interval_minutes,
+            "members": scenario.member_count,
+            "weather_station": weather.station,
+            "pipeline": report.as_json(),
+            **pipeline.summary(),
+        }
         if ledger is not None:
             audit = audit_all(
                 ledger.connection.web3,
@@ -163,20 +135,6 @@ def run_simulation(
                 progress,
                 recheck_events=False,  # indexed just now; `gridshare verify` re-reads them
             )
-            ledger.close()
-        summary: dict[str, JsonValue] = {
-            "community": community.community_id,
-            "scenario": scenario_name,
-            "seed": seed,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "interval_minutes": scenario.simulation.interval_minutes,
-            "members": scenario.member_count,
-            "weather_station": weather.station,
-            "pipeline": report.as_json(),
-            **pipeline.summary(),
-        }
-        if audit is not None:
             summary["verified"] = audit.ok
             summary["verification"] = audit.as_json()
         store.finish_run(run_id, "finished", summary)
@@ -185,21 +143,104 @@ def run_simulation(
         )
         result = SimulationResult(summary, out_dir, database_url, source)
         if plots:
-            from gridshare.simulator.report import write_plots
-
-            if progress:
-                progress("plots", 0, 1)
-            capacity_wh = int(source.fleet.capacity_wh.sum())
-            result.plots = write_plots(
-                store.interval_balances(community.community_id),
-                community.time_zone,
-                capacity_wh,
-                out_dir,
-                store.balancing_intervals(community.community_id),
-                store.dr_events(community.community_id),
-            )
-            if progress:
-                progress("plots", 1, 1)
+            result.plots = _plots(store, community, source, out_dir, progress)
         return result
     finally:
+        if ledger is not None:
+            ledger.close()
         store.close()
+
+
+def _fresh_sqlite(out_dir: Path) -> str:
+    """The run directory's own SQLite store, started afresh."""
+    url = default_sqlite_url(out_dir)
+    for suffix in ("", "-wal", "-shm"):
+        Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    return url
+
+
+def _clear_community(store: SqlStore, community_id: str, *, replace: bool) -> None:
+    readings, runs = store.recorded(community_id)
+    if (readings or runs) and not replace:
+        raise StorageError(
+            f"the database already holds {readings} readings and {runs} runs of community "
+            f"{community_id!r}; pass --replace to delete them first, or use another database"
+        )
+    if readings or runs or replace:
+        store.delete_community(community_id)
+
+
+def _members(
+    scenario: Scenario, community: Community, market: str | None, *, signed: bool
+) -> Trading:
+    """The simulated members' agents and escrow (signed orders when there is a ledger)."""
+    agents = trading_agents(community, scenario.market, scenario.community.seed, signed=signed)
+    deposits = escrow_deposits(community, scenario.market, scenario.simulation.days)
+    escrow = {agents[i].maker: amount for i, amount in deposits.items() if i in agents}
+    return Trading(agents, escrow, mechanism=market, signed=signed)
+
+
+def _fresh_ledger(
+    scenario: Scenario,
+    community: Community,
+    fleet: SimulatedMeterFleet,
+    out_dir: Path,
+    operator: Signer | Callable[[], Signer],
+    run_id: str,
+    members: Trading | None,
+    balancing: bool,
+    progress: Progress | None,
+) -> CommunityLedger:
+    """A new embedded chain in the run directory with the community on it."""
+    if progress:
+        progress("ledger", 0, 1)
+    for stale in ("chain", "deployments"):
+        shutil.rmtree(out_dir / stale, ignore_errors=True)
+    ledger = connect_ledger(
+        scenario,
+        community,
+        fleet,
+        out_dir,
+        operator() if callable(operator) else operator,
+        run_id=run_id,
+        escrow_micros=None if members is None else members.escrow_micros,
+        balancing=balancing,
+    )
+    if progress:
+        progress("ledger", 1, 1)
+    return ledger
+
+
+def _counter(progress: Progress | None, total: int) -> Callable[[ClosedInterval], None]:
+    done = [0]
+
+    def on_interval(_closed: ClosedInterval) -> None:
+        done[0] += 1
+        if progress:
+            progress("intervals", done[0], total)
+
+    return on_interval
+
+
+def _plots(
+    store: SqlStore,
+    community: Community,
+    source: SimulatedMeterSource,
+    out_dir: Path,
+    progress: Progress | None,
+) -> list[Path]:
+    from gridshare.simulator.report import write_plots
+
+    if progress:
+        progress("plots", 0, 1)
+    written = write_plots(
+        store.interval_balances(community.community_id),
+        community.time_zone,
+        int(source.fleet.capacity_wh.sum()),
+        out_dir,
+        store.balancing_intervals(community.community_id),
+        store.dr_events(community.community_id),
+    )
+    if progress:
+        progress("plots", 1, 1)
+    return written

@@ -32,6 +32,7 @@ from gridshare.errors import DataError
 from gridshare.units import split_pro_rata
 
 IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 
@@ -198,3 +199,31 @@ def island_interval(
         charge, discharge, stored_wh + gain - drop, (charge - gain) + (drop - discharge)
     )
     return IslandOutcome(connected, tripped, follow, step, curtailed, imbalance)
+
+
+@dataclass(frozen=True, slots=True)
+class Island:
+    """One islanded period's totals so far (int Wh): what the emergency protocol shed, the
+    critical load it could not serve, and the critical load it served."""
+
+    start_s: int
+    intervals: int = 0
+    shed_wh: int = 0
+    unserved_critical_wh: int = 0
+    served_critical_wh: int = 0
+
+    def end_s(self, interval_s: int) -> int:
+        return self.start_s + self.intervals * interval_s
+
+    def with_interval(
+        self, consumption_wh: FloatArray, shed: BoolArray, critical: BoolArray
+    ) -> Island:
+        """The island after one more interval: ``consumption_wh`` is each member's (a shed
+        member's forecast one), ``shed`` who was disconnected."""
+        return Island(
+            self.start_s,
+            self.intervals + 1,
+            self.shed_wh + int(round(float(consumption_wh[shed].sum()))),
+            self.unserved_critical_wh + int(round(float(consumption_wh[shed & critical].sum()))),
+            self.served_critical_wh + int(round(float(consumption_wh[~shed & critical].sum()))),
+        )

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
+from numpy.typing import NDArray
+
+from gridshare.balancing.self_consumption import BatteryFleet
 from gridshare.errors import DataError
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 
 
 class Severity(StrEnum):
@@ -195,3 +202,45 @@ def assess(snap: BalanceSnapshot, limits: BalanceLimits) -> list[Alert]:
         _upper(alerts, snap, AlertKind.LINE_LOADING, snap.max_line_loading_percent,
                limits.max_line_loading_percent, warn, "line loading", "%")  # fmt: skip
     return alerts
+
+
+def reserve_kw(
+    fleet: BatteryFleet, stored_wh: IntArray, plant_available_wh: float, interval_hours: float
+) -> float:
+    """What storage and load-following plants could still add for the next hour, kW: each
+    battery the lesser of its rated power and what its usable stored energy (above its
+    minimum, after discharge losses) sustains for an hour, plus the plants' available
+    output in an interval of ``interval_hours``."""
+    to_kw = 1 / 1000 / interval_hours
+    usable = np.maximum(stored_wh - fleet.min_stored_wh, 0) * fleet.discharge_efficiency
+    hour_steps = 1 / interval_hours
+    storage_wh = np.minimum(fleet.max_step_wh * hour_steps, usable).sum() / hour_steps
+    return float(storage_wh) * to_kw + plant_available_wh * to_kw
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkFigures:
+    """What the AC power flow showed over a run: bus-intervals outside the voltage limits,
+    intervals with an overloaded line, the extreme voltages and the losses."""
+
+    voltage_violations: int = 0
+    overloaded_line_intervals: int = 0
+    vm_min_pu: float | None = None
+    vm_max_pu: float | None = None
+    losses_kwh: float = 0.0
+
+    def with_interval(
+        self, vm_pu: FloatArray, max_loading_percent: float, losses_kw: float, hours: float,
+        limits: BalanceLimits,
+    ) -> NetworkFigures:  # fmt: skip
+        """The figures after one more converged interval of ``hours``."""
+        vm_min, vm_max = float(vm_pu.min()), float(vm_pu.max())
+        outside = (vm_pu < limits.v_min_pu) | (vm_pu > limits.v_max_pu)
+        return NetworkFigures(
+            self.voltage_violations + int(outside.sum()),
+            self.overloaded_line_intervals
+            + int(max_loading_percent > limits.max_line_loading_percent),
+            vm_min if self.vm_min_pu is None else min(vm_min, self.vm_min_pu),
+            vm_max if self.vm_max_pu is None else max(vm_max, self.vm_max_pu),
+            self.losses_kwh + losses_kw * hours,
+        )

@@ -149,3 +149,33 @@ def hold_exchange(
     room = np.maximum(most_in.astype(np.int64) - setpoint, 0)
     share = split_pro_rata(min(-deviation_wh, int(room.sum())), room)
     return setpoint + share
+
+
+def rule_exchange_wh(
+    fleet: BatteryFleet,
+    shadow_stored_wh: IntArray,
+    owner: IntArray,
+    production_wh: IntArray,
+    consumption_wh: IntArray,
+    metered_exchange_wh: int,
+    metered_battery_net_wh: int,
+    plant_output_wh: int,
+    plant_available_wh: int,
+) -> tuple[int, IntArray]:
+    """The counterfactual of the self-consumption rule on the same metered loads: the
+    connection's net exchange (> 0 import, int Wh) had each battery followed the rule
+    from ``shadow_stored_wh`` (its owner's metered surplus) and the load-following plants
+    only covered import, and the shadow fleet's stored energy after the interval.
+
+    ``metered_exchange_wh`` is the connection's metered net import, from which the
+    batteries' metered net charge and the plants' metered output are taken out before
+    the rule's own battery flows and plant cover are put in.
+    """
+    surplus = (
+        production_wh[owner] - consumption_wh[owner] if owner.size else np.zeros(0, dtype=np.int64)
+    )
+    step = self_consumption_step(fleet, shadow_stored_wh, surplus)
+    without = metered_exchange_wh + plant_output_wh - metered_battery_net_wh
+    before = without + int(step.charge_wh.sum() - step.discharge_wh.sum())
+    before -= min(max(before, 0), plant_available_wh)
+    return before, step.stored_wh

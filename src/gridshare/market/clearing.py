@@ -194,6 +194,12 @@ class GridPrices:
         if not 0 <= self.sell <= self.buy:
             raise MarketError("grid prices must satisfy 0 <= export price <= import price")
 
+    def islanded(self) -> GridPrices:
+        """The island rule: with no main grid, every unmatched Wh, bought or sold among the
+        members, settles at one island price, the midpoint of the tariff (rounded down)."""
+        mid = (self.buy + self.sell) // 2
+        return GridPrices(mid, mid)
+
 
 class Mechanism(Protocol):
     """A rule that turns one interval's orders into trades."""

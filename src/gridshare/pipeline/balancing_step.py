@@ -45,13 +45,21 @@ from gridshare.balancing.dispatch import (
     rule_cost_micros,
 )
 from gridshare.balancing.forecast import SeasonalForecaster
-from gridshare.balancing.islanding import EmergencyProtocol, plan_shedding
-from gridshare.balancing.monitor import Alert, BalanceLimits, BalanceSnapshot, assess
+from gridshare.balancing.horizon import block_sum, horizon_spans
+from gridshare.balancing.islanding import EmergencyProtocol, Island, plan_shedding
+from gridshare.balancing.monitor import (
+    Alert,
+    BalanceLimits,
+    BalanceSnapshot,
+    NetworkFigures,
+    assess,
+    reserve_kw,
+)
+from gridshare.balancing.plants import load_following_plants
 from gridshare.balancing.power_flow import droop_frequency_hz
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
-from gridshare.balancing.self_consumption import community_batteries, self_consumption_step
-from gridshare.model import Community, DispatchMode
-from gridshare.model.assets import DispatchableGenerator
+from gridshare.balancing.self_consumption import community_batteries, rule_exchange_wh
+from gridshare.model import Community, ReadingBatch
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.demand_response import DemandResponseDesk
@@ -63,7 +71,7 @@ from gridshare.pipeline.ports import (
     StoreTransaction,
 )
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import kwh_to_wh, micros_to_currency
+from gridshare.units import micros_to_currency
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -115,22 +123,6 @@ class BalancingOptions:
     """Buses within this of a limit are watched: the plan keeps them inside."""
 
 
-def _blocks(horizon: int, fine: int, block: int) -> IntArray:
-    """Step lengths (intervals) covering ``horizon``: ``fine`` single steps, then blocks."""
-    fine = min(fine, horizon)
-    rest = horizon - fine
-    spans = [1] * fine + [block] * (rest // block)
-    if rest % block:
-        spans.append(rest % block)
-    return np.array(spans, dtype=np.int64)
-
-
-def _block_sum(series: FloatArray, spans: IntArray) -> FloatArray:
-    edges = np.concatenate(([0], np.cumsum(spans)[:-1]))
-    summed: FloatArray = np.add.reduceat(series, edges, axis=-1)
-    return summed
-
-
 class _Plan(NamedTuple):
     """A solved plan with what the chain records beside it."""
 
@@ -144,15 +136,6 @@ class _Plan(NamedTuple):
     member_net: Planned | None
     """Each member's planned net exchange in the interval after the dispatched one, when
     the plan has it at full resolution (the market's agents order from it)."""
-
-
-@dataclass
-class _Island:
-    start_s: int
-    shed_wh: int = 0
-    unserved_critical_wh: int = 0
-    served_critical_wh: int = 0
-    intervals: int = 0
 
 
 class BalancingStep:
@@ -197,32 +180,20 @@ class BalancingStep:
         self.batteries = community_batteries(c)
         b = self.batteries
         # one battery per owner carries the owner's forecast net load in the LP
-        first = np.zeros(b.owner.size, dtype=bool)
-        first[np.unique(b.owner, return_index=True)[1]] = True
-        self._carries_load = first
+        self._carries_load = np.zeros(b.owner.size, dtype=bool)
+        self._carries_load[np.unique(b.owner, return_index=True)[1]] = True
         self._rated_kw = float(b.fleet.max_step_wh.sum()) / 1000 / self.hours
-        plants = [
-            a
-            for a in c.assets
-            if isinstance(a, DispatchableGenerator) and a.dispatch_mode is DispatchMode.FOLLOW_LOAD
-        ]
-        participant = {p.participant_id: i for i, p in enumerate(c.participants)}
-        meter_of = {m.asset_id: i for i, m in enumerate(c.meters) if m.asset_id}
-        self.plant_ids = tuple(a.asset_id for a in plants)
-        self.plant_owner = np.array([participant[a.participant_id] for a in plants], np.int64)
-        self.plant_meter = np.array([meter_of[a.asset_id] for a in plants], dtype=np.int64)
-        self.plant_available_wh = np.array(
-            [kwh_to_wh(a.rated_power_kw * a.availability_fraction * self.hours) for a in plants],
-            dtype=np.int64,
-        )
+        plants = load_following_plants(c, self.hours, options.plant_cost_micros_per_kwh)
+        self.plant_ids = plants.asset_ids
+        self.plant_owner = plants.owner
+        self.plant_meter = plants.meter
+        self.plant_available_wh = plants.available_wh
+        self.plant_cost = plants.cost_micros_per_kwh
         self.device_meters = tuple(c.meters[int(m)].meter_id for m in b.meter_pos) + tuple(
             c.meters[int(m)].meter_id for m in self.plant_meter
         )
         """Meters of the planned devices: their setpoints are stored and hashed as net
         charge (a plant's output is a negative charge)."""
-        self.plant_cost = np.array(
-            [float(options.plant_cost_micros_per_kwh.get(a.kind.value, 0)) for a in plants]
-        )
         fleet = self.batteries.fleet
         eta = float(fleet.discharge_efficiency.mean()) if fleet.capacity_wh.size else 1.0
         self.tariff = community.tariff
@@ -235,7 +206,10 @@ class BalancingStep:
         self._stored: IntArray = c.catalogue.initial_stored_wh[self.batteries.meter_pos].copy()
         """The batteries' stored energy after the latest interval."""
         self._expected_consumption = np.zeros(n, dtype=np.float64)
-        # run figures
+        self._start_figures()
+
+    def _start_figures(self) -> None:
+        """The run's figures, accumulated interval by interval for the summary."""
         self.intervals = 0
         self.planned = 0
         self.solve_s: list[float] = []
@@ -245,13 +219,9 @@ class BalancingStep:
         self.energy_cost_before = 0.0
         self.energy_cost_after = 0.0
         self.min_reserve_margin: float | None = None
-        self.islands: list[_Island] = []
-        self._island: _Island | None = None
-        self.voltage_violations = 0
-        self.overloaded_line_intervals = 0
-        self.vm_min_pu: float | None = None
-        self.vm_max_pu: float | None = None
-        self.losses_wh = 0.0
+        self.islands: list[Island] = []
+        self._island: Island | None = None
+        self.network_figures = NetworkFigures()
         self.frequency_min_hz: float | None = None
         self.frequency_max_hz: float | None = None
         self._watched: IntArray = np.zeros(0, dtype=np.int64)
@@ -268,13 +238,7 @@ class BalancingStep:
         flows, balance = accounted.flows, accounted.balance
         start = closed.interval.start_s
         self.intervals += 1
-        batch = closed.batch
-        plant_out = np.zeros(self.plant_meter.size, dtype=np.int64)
-        if self.plant_meter.size:
-            position = {int(m): i for i, m in enumerate(batch.meter_index.tolist())}
-            for j, m in enumerate(self.plant_meter.tolist()):
-                if m in position:
-                    plant_out[j] = int(batch.export_wh[position[m]])
+        plant_out = self._plant_output(closed.batch)
         plant_by_owner = np.bincount(self.plant_owner, weights=plant_out, minlength=self.n)
         consumption = flows.consumption_wh.astype(np.float64)
         production = flows.production_wh - plant_by_owner
@@ -335,6 +299,16 @@ class BalancingStep:
         if self.intervals % self.flush_every == 0:
             self.flush()
 
+    def _plant_output(self, batch: ReadingBatch) -> IntArray:
+        """Each load-following plant's metered export in the interval (int Wh)."""
+        plant_out = np.zeros(self.plant_meter.size, dtype=np.int64)
+        if self.plant_meter.size:
+            position = {int(m): i for i, m in enumerate(batch.meter_index.tolist())}
+            for j, m in enumerate(self.plant_meter.tolist()):
+                if m in position:
+                    plant_out[j] = int(batch.export_wh[position[m]])
+        return plant_out
+
     def _record_plan(
         self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: StoreTransaction
     ) -> None:
@@ -368,11 +342,9 @@ class BalancingStep:
         shed_now: BoolArray,
     ) -> BalanceSnapshot:
         to_kw = 1 / 1000 / self.hours
-        fleet = self.batteries.fleet
-        usable = np.maximum(stored - fleet.min_stored_wh, 0) * fleet.discharge_efficiency
-        hour_steps = 1 / self.hours
-        reserve_wh = np.minimum(fleet.max_step_wh * hour_steps, usable).sum() / hour_steps
-        reserve_kw = float(reserve_wh) * to_kw + float(self.plant_available_wh.sum()) * to_kw
+        reserve = reserve_kw(
+            self.batteries.fleet, stored, float(self.plant_available_wh.sum()), self.hours
+        )
         frequency = None
         if islanded and self._rated_kw > 0:
             # the grid-forming storage carries the island's imbalance along its droop
@@ -397,11 +369,9 @@ class BalancingStep:
             vm_min, vm_max = float(vm.min()), float(vm.max())
             loading = float(np.max(result.line_loading_percent, initial=0.0))
             limits = self.options.limits
-            self.voltage_violations += int(((vm < limits.v_min_pu) | (vm > limits.v_max_pu)).sum())
-            self.overloaded_line_intervals += int(loading > limits.max_line_loading_percent)
-            self.losses_wh += float(result.losses_kw) * 1000 * self.hours
-            self.vm_min_pu = min(vm_min, self.vm_min_pu if self.vm_min_pu is not None else vm_min)
-            self.vm_max_pu = max(vm_max, self.vm_max_pu if self.vm_max_pu is not None else vm_max)
+            self.network_figures = self.network_figures.with_interval(
+                vm, loading, float(result.losses_kw), self.hours, limits
+            )
             margin = self.options.voltage_margin_pu
             self._watched = np.nonzero(
                 (vm < limits.v_min_pu + margin) | (vm > limits.v_max_pu - margin)
@@ -416,7 +386,7 @@ class BalancingStep:
             demand_kw=(balance.consumption_wh + balance.charge_wh + balance.pcc_export_wh) * to_kw,
             import_kw=balance.pcc_import_wh * to_kw,
             export_kw=balance.pcc_export_wh * to_kw,
-            reserve_kw=reserve_kw,
+            reserve_kw=reserve,
             islanded=islanded,
             frequency_hz=frequency,
             vm_min_pu=vm_min,
@@ -435,16 +405,8 @@ class BalancingStep:
         self, start: int, islanded: bool, shed_now: BoolArray, consumption: FloatArray
     ) -> None:
         if islanded:
-            if self._island is None:
-                self._island = _Island(start)
-            island = self._island
-            island.intervals += 1
-            shed = int(round(float(consumption[shed_now].sum())))
-            unserved = int(round(float(consumption[shed_now & self.options.critical].sum())))
-            served = int(round(float(consumption[~shed_now & self.options.critical].sum())))
-            island.shed_wh += shed
-            island.unserved_critical_wh += unserved
-            island.served_critical_wh += served
+            island = self._island or Island(start)
+            self._island = island.with_interval(consumption, shed_now, self.options.critical)
         elif self._island is not None:
             self._close_island(start)
 
@@ -476,23 +438,22 @@ class BalancingStep:
         b = self.batteries
         if self._shadow_stored is None:
             self._shadow_stored = self.community.catalogue.initial_stored_wh[b.meter_pos].copy()
-        actual_battery = int(flows.charge_wh.sum() - flows.discharge_wh.sum())
-        plants = int(plant_out.sum())
-        surplus = (
-            flows.production_wh[b.owner] - flows.consumption_wh[b.owner]
-            if b.owner.size
-            else np.zeros(0, dtype=np.int64)
-        )
-        step = self_consumption_step(b.fleet, self._shadow_stored, surplus)
-        self._shadow_stored = step.stored_wh
         after = balance.pcc_import_wh - balance.pcc_export_wh
+        before, self._shadow_stored = rule_exchange_wh(
+            b.fleet,
+            self._shadow_stored,
+            b.owner,
+            flows.production_wh,
+            flows.consumption_wh,
+            after,
+            int(flows.charge_wh.sum() - flows.discharge_wh.sum()),
+            int(plant_out.sum()),
+            int(self.plant_available_wh.sum()),
+        )
         if islanded:
             # both worlds live through the same island: storage forms the grid in each
             self._shadow_stored = stored.copy()
             return
-        without = after + plants - actual_battery
-        before = without + int(step.charge_wh.sum() - step.discharge_wh.sum())
-        before -= min(max(before, 0), int(self.plant_available_wh.sum()))
         buy, sell = self.tariff.prices(np.array([start]))
         self.energy_cost_before += (max(before, 0) * buy[0] - max(-before, 0) * sell[0]) / 1000
         self.energy_cost_after += (max(after, 0) * buy[0] - max(-after, 0) * sell[0]) / 1000
@@ -527,14 +488,14 @@ class BalancingStep:
         b = self.batteries
         owner_load = np.where(self._carries_load[:, None], net[b.owner], 0.0)
         rest = net.sum(axis=0) - owner_load.sum(axis=0)
-        spans = _blocks(horizon, o.fine_intervals, o.block_intervals)
+        spans = horizon_spans(horizon, o.fine_intervals, o.block_intervals)
         buy, sell = self.tariff.prices(starts)
         sold = None
         if sold_wh is not None and b.owner.size:
             sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.float64)
         voltage = self._voltage_limits(net, spans) if self._watched.size else None
-        owner_steps, rest_steps = _block_sum(owner_load, spans), _block_sum(rest, spans)
-        buy_steps, sell_steps = _block_sum(buy, spans) / spans, _block_sum(sell, spans) / spans
+        owner_steps, rest_steps = block_sum(owner_load, spans), block_sum(rest, spans)
+        buy_steps, sell_steps = block_sum(buy, spans) / spans, block_sum(sell, spans) / spans
         demand = self.tariff.demand_micros_per_kwh(self.hours)
         rule_cost = rule_cost_micros(
             b.fleet, stored, owner_steps, rest_steps, buy_steps, sell_steps, demand, steps=spans
@@ -624,7 +585,7 @@ class BalancingStep:
         forecast_kw = net_wh * per_wh
         delta = forecast_kw - self._last_p_kw[:, None]
         base = self._last_vm[self._watched][:, None] + sens_member @ delta
-        base_steps = _block_sum(base, spans) / spans
+        base_steps = block_sum(base, spans) / spans
         return VoltageLimits(sens_battery, base_steps, o.limits.v_min_pu, o.limits.v_max_pu)
 
     def _plan_island(self, start: int, stored: IntArray) -> Setpoints:
@@ -654,7 +615,7 @@ class BalancingStep:
 
     def finish(self, run_id: str, tx: StoreTransaction) -> None:
         if self._island is not None:
-            self._close_island(self._island.start_s + self._island.intervals * self.length_s)
+            self._close_island(self._island.end_s(self.length_s))
         self.flush()
         tx.write_island_events(
             [
@@ -687,11 +648,12 @@ class BalancingStep:
         solve = np.array(self.solve_s) if self.solve_s else np.zeros(1)
         network: JsonValue = None
         if self.network is not None:
+            figures = self.network_figures
             network = {
-                "vm_min_pu": None if self.vm_min_pu is None else round(self.vm_min_pu, 5),
-                "vm_max_pu": None if self.vm_max_pu is None else round(self.vm_max_pu, 5),
-                "overloaded_line_intervals": self.overloaded_line_intervals,
-                "losses_kwh": round(self.losses_wh / 1000, 3),
+                "vm_min_pu": None if figures.vm_min_pu is None else round(figures.vm_min_pu, 5),
+                "vm_max_pu": None if figures.vm_max_pu is None else round(figures.vm_max_pu, 5),
+                "overloaded_line_intervals": figures.overloaded_line_intervals,
+                "losses_kwh": round(figures.losses_kwh, 3),
             }
 
         def money(micros: float) -> str:
@@ -707,7 +669,7 @@ class BalancingStep:
                 sum(i.unserved_critical_wh for i in self.islands) / 1000, 3
             ),
             "islanded_hours": round(sum(i.intervals for i in self.islands) * self.hours, 3),
-            "voltage_violations": self.voltage_violations,
+            "voltage_violations": self.network_figures.voltage_violations,
             "balancing": {
                 "optimiser": "highs-lp" if self.options.optimise else "self-consumption rule",
                 "intervals": self.intervals,

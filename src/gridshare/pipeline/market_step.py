@@ -301,12 +301,11 @@ class MarketStep:
         in that interval (the one the plan optimises), or while islanded the island rule:
         no main grid, so one island price (the midpoint of the interval's tariff) for
         every unmatched Wh, bought or sold among the members."""
-        buy, sell = self.community.tariff.prices_at(start_s)
+        tariff = GridPrices(*self.community.tariff.prices_at(start_s))
         if self.grid_status is None or self.grid_status.is_connected(start_s):
-            return GridPrices(buy, sell)
-        mid = (buy + sell) // 2
+            return tariff
         self.islanded_intervals.add(start_s)
-        return GridPrices(mid, mid)
+        return tariff.islanded()
 
     def sold_wh(self, start_s: int) -> NDArray[np.int64]:
         """What each participant sold in the cleared interval at ``start_s`` (int Wh; zeros
