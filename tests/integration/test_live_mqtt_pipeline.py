@@ -285,7 +285,7 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
                     on_ready=ready.set,
                 )
             )  # fmt: skip
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
             failure.append(exc)
 
     listener = threading.Thread(target=community_side, daemon=True)
