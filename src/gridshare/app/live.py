@@ -23,13 +23,13 @@ from uvicorn import Server
 from gridshare.app.ledger import connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
+from gridshare.ingest.clock import IngestClock
 from gridshare.ingest.http import build_server
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest
 from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.keys import Signer
 from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode
 from gridshare.pipeline import JsonValue, Pipeline
-from gridshare.pipeline.live import IngestClock
 from gridshare.simulator.balancing import enrolments
 from gridshare.simulator.market import escrow_deposits, trading_agents
 from gridshare.simulator.meters import SimulatedMeterFleet
