@@ -30,6 +30,7 @@ from gridshare.errors import GridshareError
 
 __all__ = [
     "EPOCH",
+    "KW_PER_MW",
     "MICROS_PER_UNIT",
     "SECONDS_PER_HOUR",
     "WH_PER_KWH",
@@ -57,6 +58,8 @@ Micros = NewType("Micros", int)
 
 MICROS_PER_UNIT = 1_000_000
 WH_PER_KWH = 1_000
+KW_PER_MW = 1_000.0
+"""Power-flow tools (pandapower) work in MW and MVAr; members' powers are kW and kVAr."""
 SECONDS_PER_HOUR = 3_600
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridshare.units import (
+    KW_PER_MW,
     UnitError,
     currency_to_micros,
     energy_cost_micros,
@@ -173,3 +174,9 @@ def test_currency_to_micros_keeps_every_digit_of_large_amounts() -> None:
     )
     with pytest.raises(UnitError, match="more than 6 decimal places"):
         currency_to_micros("1234567890123456789012345.1234567")
+
+
+def test_kw_per_mw_converts_pandapower_megawatts_to_kilowatts() -> None:
+    """pandapower's 0.25 MW is a member's 250 kW, and back."""
+    assert 0.25 * KW_PER_MW == 250.0
+    assert 250.0 / KW_PER_MW == 0.25
