@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
@@ -39,6 +39,26 @@ class GridBalancingContract:
     def _send(self, contract_name: str, to: str, function: str, *args: Any, gas: int) -> None:
         data = calldata(contract_name, function, *args)
         self.sent.append(self.tm.send({"to": to, "data": data}, gas=gas))
+
+    def _send_batches(
+        self,
+        function: str,
+        items: Sequence[T],
+        size: int,
+        arguments: Callable[[Sequence[T]], tuple[Any, ...]],
+        *,
+        base_gas: int,
+        gas_per_item: int,
+    ) -> int:
+        """Call GridBalancing's ``function`` once per batch of at most ``size`` ``items``
+        with ``arguments(batch)``, gas ``base_gas + gas_per_item * len(batch)``; returns the
+        transactions sent."""
+        sent = 0
+        for part in batches(items, size):
+            gas = base_gas + gas_per_item * len(part)
+            self._send(CONTRACT, self.address, function, *arguments(part), gas=gas)
+            sent += 1
+        return sent
 
     @property
     def gas_used(self) -> int:

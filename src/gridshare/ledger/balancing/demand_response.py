@@ -257,20 +257,19 @@ class DemandResponseLedger(GridBalancingContract):
                     f"event 0x{event_id.hex()}: the chain recorded {response.participant}'s "
                     f"response as {record}, not as {response} (delivering {expected} Wh)"
                 )
-        sent = 0
-        for part in batches(todo, MAX_PARTICIPANTS):
-            self._send(
-                CONTRACT,
-                self.address,
-                "record_responses",
+        return self._send_batches(
+            "record_responses",
+            todo,
+            MAX_PARTICIPANTS,
+            lambda part: (
                 event_id,
                 [to_checksum_address(r.participant) for r in part],
                 [r.baseline_wh for r in part],
                 [NOT_MEASURED if r.measured_wh is None else r.measured_wh for r in part],
-                gas=RESPONSES_BASE_GAS + RESPONSES_GAS_PER_PARTICIPANT * len(part),
-            )
-            sent += 1
-        return sent
+            ),
+            base_gas=RESPONSES_BASE_GAS,
+            gas_per_item=RESPONSES_GAS_PER_PARTICIPANT,
+        )
 
     def event_state(self, event_id: bytes) -> EventState | None:
         """The contract's state of an event, or None when it was never opened."""

@@ -62,17 +62,14 @@ class BalancingLedger(DemandResponseLedger):
                     f"interval {ours.interval_start_s}: the chain holds the schedule {theirs}, "
                     f"not {ours}; a recorded schedule is never rewritten"
                 )
-        sent = 0
-        for part in batches(fresh, MAX_SCHEDULES_PER_TX):
-            self._send(
-                CONTRACT,
-                self.address,
-                "record_schedules",
-                [s.as_tuple() for s in part],
-                gas=SCHEDULE_BASE_GAS + SCHEDULE_GAS_PER_ENTRY * len(part),
-            )
-            sent += 1
-        return sent
+        return self._send_batches(
+            "record_schedules",
+            fresh,
+            MAX_SCHEDULES_PER_TX,
+            lambda part: ([s.as_tuple() for s in part],),
+            base_gas=SCHEDULE_BASE_GAS,
+            gas_per_item=SCHEDULE_GAS_PER_ENTRY,
+        )
 
     def schedule(self, interval_start_s: int) -> ScheduleRecord | None:
         """The schedule recorded for an interval, or None."""
