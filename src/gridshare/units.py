@@ -30,7 +30,9 @@ from gridshare.errors import GridshareError
 
 __all__ = [
     "EPOCH",
+    "KW_PER_MW",
     "MICROS_PER_UNIT",
+    "SECONDS_PER_DAY",
     "SECONDS_PER_HOUR",
     "WH_PER_KWH",
     "Interval",
@@ -46,6 +48,7 @@ __all__ = [
     "mul_div",
     "parse_utc_seconds",
     "power_kw_to_energy_wh",
+    "power_kw_to_wh",
     "require_utc",
     "split_pro_rata",
     "to_unix_seconds",
@@ -57,7 +60,10 @@ Micros = NewType("Micros", int)
 
 MICROS_PER_UNIT = 1_000_000
 WH_PER_KWH = 1_000
+KW_PER_MW = 1_000.0
+"""Power-flow tools (pandapower) work in MW and MVAr; members' powers are kW and kVAr."""
 SECONDS_PER_HOUR = 3_600
+SECONDS_PER_DAY = 86_400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -151,6 +157,12 @@ def power_kw_to_energy_wh(p_kw: float, duration: timedelta) -> float:
     return p_kw * WH_PER_KWH * duration.total_seconds() / SECONDS_PER_HOUR
 
 
+def power_kw_to_wh(p_kw: float, duration: timedelta) -> Wh:
+    """Energy in whole Wh of a constant power ``p_kw`` held for ``duration``: the nearest
+    Wh, halves to even (as :func:`kwh_to_wh`)."""
+    return Wh(round(power_kw_to_energy_wh(p_kw, duration)))
+
+
 def require_utc(moment: datetime, name: str = "timestamp") -> datetime:
     """Return ``moment`` in UTC, refusing naive datetimes."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -161,7 +173,7 @@ def require_utc(moment: datetime, name: str = "timestamp") -> datetime:
 def to_unix_seconds(moment: datetime) -> int:
     """Whole seconds since the UNIX epoch of an aware datetime."""
     delta = require_utc(moment) - EPOCH
-    return delta.days * 86_400 + delta.seconds
+    return delta.days * SECONDS_PER_DAY + delta.seconds
 
 
 def parse_utc_seconds(text: str) -> int:

@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridshare.units import (
+    KW_PER_MW,
+    SECONDS_PER_DAY,
     UnitError,
     currency_to_micros,
     energy_cost_micros,
@@ -20,6 +22,7 @@ from gridshare.units import (
     micros_to_currency,
     mul_div,
     power_kw_to_energy_wh,
+    power_kw_to_wh,
     wh_to_kwh,
 )
 
@@ -173,3 +176,33 @@ def test_currency_to_micros_keeps_every_digit_of_large_amounts() -> None:
     )
     with pytest.raises(UnitError, match="more than 6 decimal places"):
         currency_to_micros("1234567890123456789012345.1234567")
+
+
+def test_kw_per_mw_converts_pandapower_megawatts_to_kilowatts() -> None:
+    """pandapower's 0.25 MW is a member's 250 kW, and back."""
+    assert 0.25 * KW_PER_MW == 250.0
+    assert 250.0 / KW_PER_MW == 0.25
+
+
+@pytest.mark.parametrize(
+    ("p_kw", "minutes", "e_wh"),
+    [
+        (1.5, 60, 1500),
+        (2.0, 15, 500),
+        (0.002, 15, 0),
+        (0.006, 15, 2),
+        (0.01, 15, 2),
+        (-4.0, 30, -2000),
+    ],
+)
+def test_power_kw_to_wh_rounds_to_the_nearest_wh_half_to_even(
+    p_kw: float, minutes: int, e_wh: int
+) -> None:
+    """kW held for a duration -> whole Wh, halves to even (0.5 Wh -> 0, 2.5 Wh -> 2)."""
+    result = power_kw_to_wh(p_kw, timedelta(minutes=minutes))
+    assert result == e_wh
+    assert type(result) is int
+
+
+def test_a_day_has_86400_seconds() -> None:
+    assert timedelta(days=1).total_seconds() == SECONDS_PER_DAY
