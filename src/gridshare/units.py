@@ -30,6 +30,9 @@ from gridshare.errors import GridshareError
 
 __all__ = [
     "EPOCH",
+    "BoolArray",
+    "FloatArray",
+    "IntArray",
     "KW_PER_MW",
     "MICROS_PER_UNIT",
     "SECONDS_PER_DAY",
@@ -54,6 +57,12 @@ __all__ = [
     "to_unix_seconds",
     "wh_to_kwh",
 ]
+
+IntArray = NDArray[np.int64]
+"""A column of integers: Wh, micro-units, positions, unix seconds."""
+FloatArray = NDArray[np.float64]
+"""A column of floats with the unit in its name (``p_kw``, ``e_kwh``)."""
+BoolArray = NDArray[np.bool_]
 
 Wh = NewType("Wh", int)
 Micros = NewType("Micros", int)

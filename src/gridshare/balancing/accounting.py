@@ -24,8 +24,7 @@ from numpy.typing import NDArray
 
 from gridshare.model import NOT_REPORTED, MeterCatalogue, MeterKind, QualityFlag, ReadingBatch
 from gridshare.model.community import METER_KINDS, SOURCES
-
-IntArray = NDArray[np.int64]
+from gridshare.units import IntArray
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,8 @@ from scipy import sparse  # type: ignore[import-untyped]
 
 from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
+from gridshare.units import FloatArray, IntArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 OVER_LIMIT_PENALTY = 10_000_000.0
 """Micro-units per Wh over a grid limit (10,000 currency units per kWh): limits hold
 whenever they can."""

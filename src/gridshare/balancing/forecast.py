@@ -21,8 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridshare.errors import DataError
-
-FloatArray = NDArray[np.float64]
+from gridshare.units import FloatArray
 
 
 class SeasonalForecaster:

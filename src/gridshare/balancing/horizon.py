@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+
+from gridshare.units import FloatArray, IntArray
 
 __all__ = ["block_sum", "horizon_spans"]
-
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 
 
 def horizon_spans(horizon: int, fine: int, block: int) -> IntArray:

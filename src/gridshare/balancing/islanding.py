@@ -25,15 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.balancing.self_consumption import BatteryFleet, BatteryStep
 from gridshare.errors import DataError
-from gridshare.units import split_pro_rata
-
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+from gridshare.units import BoolArray, FloatArray, IntArray, split_pro_rata
 
 
 @dataclass(frozen=True, slots=True)

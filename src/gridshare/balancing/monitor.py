@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.balancing.self_consumption import BatteryFleet
 from gridshare.errors import DataError
-
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
+from gridshare.units import FloatArray, IntArray
 
 
 class Severity(StrEnum):

@@ -13,14 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.model import Community
 from gridshare.model.assets import Battery
-from gridshare.units import kwh_to_wh, split_pro_rata
-
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
+from gridshare.units import FloatArray, IntArray, kwh_to_wh, split_pro_rata
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import typer
 
-from gridshare.cli.certificates import certificates_app
-from gridshare.cli.chain import chain_app
-from gridshare.cli.keys import keys_app
-from gridshare.cli.market import market_app
-from gridshare.cli.meters import meters_app
-from gridshare.cli.simulate import simulate
-from gridshare.cli.verify import verify
+from gridshare.cli.certificates import certificates_app as _certificates
+from gridshare.cli.chain import chain_app as _chain
+from gridshare.cli.keys import keys_app as _keys
+from gridshare.cli.market import market_app as _market
+from gridshare.cli.meters import meters_app as _meters
+from gridshare.cli.simulate import simulate as _simulate
+from gridshare.cli.verify import verify as _verify
 
 __all__ = ["app"]
 
@@ -22,17 +22,17 @@ app = typer.Typer(
     help="gridshare: a community microgrid from meter to settlement.", no_args_is_help=True
 )
 
-app.add_typer(keys_app, name="keys")
-app.add_typer(chain_app, name="chain")
-app.add_typer(certificates_app, name="certificates")
-app.add_typer(meters_app, name="meters")
-app.add_typer(market_app, name="market")
+app.add_typer(_keys, name="keys")
+app.add_typer(_chain, name="chain")
+app.add_typer(_certificates, name="certificates")
+app.add_typer(_meters, name="meters")
+app.add_typer(_market, name="market")
 
 
 @app.callback()
-def main() -> None:
+def _main() -> None:
     """gridshare: a community microgrid from meter to settlement."""
 
 
-app.command()(verify)
-app.command()(simulate)
+app.command(name="verify")(_verify)
+app.command(name="simulate")(_simulate)

@@ -31,12 +31,9 @@ from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.errors import DataError
-from gridshare.units import WH_PER_KWH, split_pro_rata
-
-IntArray = NDArray[np.int64]
+from gridshare.units import WH_PER_KWH, IntArray, split_pro_rata
 
 
 class MarketError(DataError):

@@ -38,6 +38,7 @@ import orjson
 from numpy.typing import NDArray
 
 from gridshare.evm import address_of_public_key, recover_address
+from gridshare.units import FloatArray, IntArray
 
 WIRE_VERSION = 1
 _DOMAIN = b"gridshare.readings.v1"
@@ -52,9 +53,6 @@ ENERGY_COLUMNS = (
 QUALITY_COLUMNS = ("voltage_v", "frequency_hz", "power_factor", "thd_pct")
 MAX_BUNDLE_READINGS = 10_000
 MAX_INT = (1 << 63) - 1
-
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 
 
 class MalformedBundle(ValueError):

@@ -13,15 +13,12 @@ from datetime import datetime
 from enum import IntFlag
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.model.errors import ModelError
-from gridshare.units import Interval, require_utc
+from gridshare.units import IntArray, Interval, require_utc
 
 NOT_REPORTED = -1
 """Value of ``stored_wh`` for meters that report no stored energy."""
-
-IntArray = NDArray[np.int64]
 
 
 class QualityFlag(IntFlag):

@@ -19,11 +19,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from gridshare.model.errors import ModelError
+from gridshare.units import FloatArray, IntArray
 
 __all__ = ["GridTariff", "TouWindow"]
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridshare.model.errors import ModelError
-
-FloatArray = NDArray[np.float64]
+from gridshare.units import FloatArray
 
 
 def cumulative_energy(energy_per_step: FloatArray) -> FloatArray:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.balancing.dispatch import (
@@ -71,11 +70,7 @@ from gridshare.pipeline.ports import (
     StoreTransaction,
 )
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import micros_to_currency
-
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+from gridshare.units import BoolArray, FloatArray, IntArray, micros_to_currency
 
 
 class NetworkModel(Protocol):

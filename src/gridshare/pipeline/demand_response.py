@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.balancing.demand_response import (
     BaselineRule,
@@ -32,9 +31,8 @@ from gridshare.balancing.demand_response import (
 )
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.pipeline.steps import JsonValue
+from gridshare.units import FloatArray, IntArray
 
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 DAY_S = 86_400
 
 

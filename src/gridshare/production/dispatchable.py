@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.errors import DataError
-from gridshare.units import split_pro_rata
-
-IntArray = NDArray[np.int64]
+from gridshare.units import IntArray, split_pro_rata
 
 
 def follow_load(deficit_wh: int, available_wh: IntArray) -> IntArray:

@@ -10,7 +10,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.balancing import power_flow
 from gridshare.balancing.demand_response import (
@@ -26,11 +25,7 @@ from gridshare.ledger.balancing import BalancingLedger
 from gridshare.model import Community, FlexibleLoad
 from gridshare.pipeline.balancing_step import BalancingOptions
 from gridshare.simulator.scenario import Scenario, ScenarioError
-from gridshare.units import currency_to_micros
-
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
-FloatArray = NDArray[np.float64]
+from gridshare.units import BoolArray, FloatArray, IntArray, currency_to_micros
 
 
 def member_flags(scenario: Scenario) -> tuple[BoolArray, IntArray]:

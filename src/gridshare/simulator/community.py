@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridshare.model import (
     Asset,
@@ -35,10 +34,8 @@ from gridshare.model import (
 from gridshare.production.pv import PvDesign
 from gridshare.production.wind import rated_power_kw as wind_rated_power_kw
 from gridshare.simulator.scenario import Scenario
-from gridshare.units import currency_to_micros
+from gridshare.units import FloatArray, currency_to_micros
 
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 QUARTER_HOUR_S = 900
 
 

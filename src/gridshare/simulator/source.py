@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from gridshare.balancing.demand_response import DemandResponseEvent, Enrolment, EventKind
 from gridshare.balancing.islanding import island_interval
@@ -41,11 +40,8 @@ from gridshare.production import wind as wind_model
 from gridshare.production.dispatchable import follow_load
 from gridshare.simulator.community import SimulationPlan
 from gridshare.simulator.weather import TypicalYear, weather_for_year, year_start_utc
-from gridshare.units import Interval, kwh_to_wh, split_pro_rata
+from gridshare.units import BoolArray, FloatArray, IntArray, Interval, kwh_to_wh, split_pro_rata
 
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
 HOUR_S = 3600
 DAY_S = 86_400
 

@@ -23,7 +23,6 @@ import pandas as pd
 import psycopg
 from alembic import command
 from alembic.config import Config
-from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -39,9 +38,8 @@ from gridshare.metering.wire import (
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
 from gridshare.storage import tables as t
-from gridshare.units import Interval
+from gridshare.units import IntArray, Interval
 
-IntArray = NDArray[np.int64]
 MIGRATIONS = Path(__file__).parent / "migrations"
 _READING_COLUMNS = "interval_start_s, meter_pk, import_wh, export_wh, stored_wh"
 _UPSERT_STATE = {  # one statement per meter: insert, or replace the remembered reading

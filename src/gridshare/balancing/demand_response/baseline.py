@@ -47,12 +47,12 @@ from numpy.typing import NDArray
 from gridshare.balancing.demand_response.events import (
     BaselineMethod,
     DemandResponseError,
-    IntArray,
     check_window,
 )
 from gridshare.units import (
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
+    IntArray,
     mul_div,
 )
 

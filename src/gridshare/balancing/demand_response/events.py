@@ -17,16 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import numpy as np
-from numpy.typing import NDArray
-
 from gridshare.errors import DataError
 from gridshare.units import (
     from_unix_seconds,
     power_kw_to_wh,
 )
-
-IntArray = NDArray[np.int64]
 
 
 class DemandResponseError(DataError):

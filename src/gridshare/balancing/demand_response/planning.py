@@ -14,9 +14,9 @@ from gridshare.balancing.demand_response.events import (
     DemandResponseEvent,
     Enrolment,
     EventKind,
-    IntArray,
 )
 from gridshare.units import (
+    IntArray,
     energy_wh_to_mean_power_kw,
     from_unix_seconds,
 )

@@ -9,9 +9,6 @@ from numpy.typing import NDArray
 
 from gridshare.errors import DataError
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 ComplexArray = NDArray[np.complex128]
 PandapowerNet = Any
 """A ``pandapower.auxiliary.pandapowerNet`` (pandapower ships no type information)."""

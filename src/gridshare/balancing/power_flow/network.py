@@ -20,13 +20,8 @@ import pandapower as pp  # type: ignore[import-untyped]
 import pandapower.networks as pn  # type: ignore[import-untyped]
 from numpy.typing import ArrayLike
 
-from gridshare.balancing.power_flow.common import (
-    FloatArray,
-    IntArray,
-    PandapowerNet,
-    PowerFlowError,
-)
-from gridshare.units import KW_PER_MW
+from gridshare.balancing.power_flow.common import PandapowerNet, PowerFlowError
+from gridshare.units import KW_PER_MW, FloatArray, IntArray
 
 NAMED_NETWORKS: Final[dict[str, Callable[[], PandapowerNet]]] = {
     "case33bw": pn.case33bw,

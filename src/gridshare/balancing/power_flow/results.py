@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from gridshare.balancing.power_flow.common import BoolArray, FloatArray, IntArray
+from gridshare.units import BoolArray, FloatArray, IntArray
 
 VoltageKind = Literal["under", "over"]
 

@@ -46,16 +46,10 @@ from pandapower.auxiliary import LoadflowNotConverged  # type: ignore[import-unt
 from scipy import sparse  # type: ignore[import-untyped]
 from scipy.sparse.linalg import spsolve  # type: ignore[import-untyped]
 
-from gridshare.balancing.power_flow.common import (
-    ComplexArray,
-    FloatArray,
-    IntArray,
-    PandapowerNet,
-    PowerFlowError,
-)
+from gridshare.balancing.power_flow.common import ComplexArray, PandapowerNet, PowerFlowError
 from gridshare.balancing.power_flow.network import as_int_vector, check_member_buses
 from gridshare.balancing.power_flow.results import PowerFlowLimits, PowerFlowResult, SeriesResult
-from gridshare.units import KW_PER_MW
+from gridshare.units import KW_PER_MW, FloatArray, IntArray
 
 DENSE_MAX_BUSES: Final = 60
 """Networks with at most this many PQ buses are solved with dense linear algebra (faster
