@@ -62,6 +62,11 @@ from gridshare.pipeline.ports import (
     Setpoints,
     StoreTransaction,
 )
+from gridshare.pipeline.records import (
+    BalancingAlertRecord,
+    BalancingIntervalRecord,
+    IslandEventRecord,
+)
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import kwh_to_wh, micros_to_currency
 
@@ -301,7 +306,19 @@ class BalancingStep:
             if self.on_alert is not None:
                 self.on_alert(alert)
         if alerts:
-            tx.write_balancing_alerts([{**a.as_json()} for a in alerts])
+            tx.write_balancing_alerts(
+                [
+                    BalancingAlertRecord(
+                        interval_start_s=a.interval_start_s,
+                        kind=a.kind.value,
+                        severity=a.severity.value,
+                        value=round(a.value, 6),
+                        limit=round(a.limit, 6),
+                        message=a.message,
+                    )
+                    for a in alerts
+                ]
+            )
         self._track_island(start, islanded, shed_now, consumption)
         self._compare_with_rule(start, flows, balance, stored, plant_out, islanded)
         cleared = ctx.find(Cleared)
@@ -331,7 +348,7 @@ class BalancingStep:
                 self._record_plan(setpoints, plan, row, tx)
             if self.control is not None:
                 self.control.apply(setpoints)
-        tx.write_balancing_interval(row)
+        tx.write_balancing_interval(BalancingIntervalRecord(**row))
         if self.intervals % self.flush_every == 0:
             self.flush()
 
@@ -658,13 +675,13 @@ class BalancingStep:
         self.flush()
         tx.write_island_events(
             [
-                {
-                    "start_s": i.start_s,
-                    "end_s": i.start_s + i.intervals * self.length_s,
-                    "shed_wh": i.shed_wh,
-                    "unserved_critical_wh": i.unserved_critical_wh,
-                    "served_critical_wh": i.served_critical_wh,
-                }
+                IslandEventRecord(
+                    start_s=i.start_s,
+                    end_s=i.start_s + i.intervals * self.length_s,
+                    shed_wh=i.shed_wh,
+                    unserved_critical_wh=i.unserved_critical_wh,
+                    served_critical_wh=i.served_critical_wh,
+                )
                 for i in self.islands
             ]
         )

@@ -31,6 +31,7 @@ from gridshare.balancing.demand_response import (
     settle_event,
 )
 from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.records import DemandResponseEventRecord, DemandResponseRecord
 from gridshare.pipeline.steps import JsonValue
 
 IntArray = NDArray[np.int64]
@@ -149,16 +150,16 @@ class DemandResponseDesk:
         self.channel.issue(event, self.enrolments)
         self.open.append(event)
         tx.write_dr_event(
-            {
-                "event_id": event.event_id,
-                "kind": event.kind.value,
-                "start_s": event.start_s,
-                "end_s": event.end_s,
-                "rebound_end_s": event.rebound_end_s,
-                "target_kw": round(event.target_kw, 3),
-                "rate_micros_per_kwh": event.rate_micros_per_kwh,
-                "participants": len(event.participants),
-            }
+            DemandResponseEventRecord(
+                event_id=event.event_id,
+                kind=event.kind.value,
+                start_s=event.start_s,
+                end_s=event.end_s,
+                rebound_end_s=event.rebound_end_s,
+                target_kw=round(event.target_kw, 3),
+                rate_micros_per_kwh=event.rate_micros_per_kwh,
+                participants=len(event.participants),
+            )
         )
         if self.chain is not None:
             self.chain_transactions += self.chain.open_event(event)
@@ -180,18 +181,18 @@ class DemandResponseDesk:
             self.settled.append((event, settlement))
             tx.write_dr_responses(
                 [
-                    {
-                        "event_id": event.event_id,
-                        "participant_id": self.participant_ids[r.participant_index],
-                        "response": r.response.value,
-                        "requested_wh": r.requested_wh,
-                        "baseline_wh": r.baseline_wh,
-                        "measured_wh": r.measured_wh,
-                        "delivered_wh": r.delivered_wh,
-                        "payment_micros": r.payment_micros,
-                        "rebound_wh": r.rebound_wh,
-                        "baseline_method": r.baseline_method.value,
-                    }
+                    DemandResponseRecord(
+                        event_id=event.event_id,
+                        participant_id=self.participant_ids[r.participant_index],
+                        response=r.response.value,
+                        requested_wh=r.requested_wh,
+                        baseline_wh=r.baseline_wh,
+                        measured_wh=r.measured_wh,
+                        delivered_wh=r.delivered_wh,
+                        payment_micros=r.payment_micros,
+                        rebound_wh=r.rebound_wh,
+                        baseline_method=r.baseline_method.value,
+                    )
                     for r in settlement.participants
                 ]
             )

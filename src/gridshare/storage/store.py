@@ -38,6 +38,20 @@ from gridshare.metering.wire import (
 )
 from gridshare.model import NOT_REPORTED, Community, ReadingBatch, WriteReport
 from gridshare.model.chain import ChainEvent
+from gridshare.model.records import (
+    BalancingAlertRecord,
+    BalancingIntervalRecord,
+    CommitmentRecord,
+    DemandResponseEventRecord,
+    DemandResponseRecord,
+    IslandEventRecord,
+    MarketFillRecord,
+    MarketIntervalRecord,
+    MarketMemberTotalsRecord,
+    MarketRejectionRecord,
+    MarketTradeRecord,
+    as_row,
+)
 from gridshare.storage import tables as t
 from gridshare.units import Interval
 
@@ -375,37 +389,37 @@ class SqlTransaction:
         finally:
             cursor.close()
 
-    def write_commitment(self, commitment: dict[str, Any]) -> None:
+    def write_commitment(self, commitment: CommitmentRecord) -> None:
         """Record what was committed on chain for an interval (replacing an earlier row)."""
         table = t.interval_commitments
         self.connection.execute(
             delete(table).where(
-                table.c.community_id == commitment["community_id"],
-                table.c.interval_start_s == commitment["interval_start_s"],
+                table.c.community_id == commitment.community_id,
+                table.c.interval_start_s == commitment.interval_start_s,
             )
         )
-        self.connection.execute(table.insert(), commitment)
+        self.connection.execute(table.insert(), as_row(commitment))
 
     # -- balancing ------------------------------------------------------------------
-    def write_balancing_interval(self, row: dict[str, Any]) -> None:
+    def write_balancing_interval(self, row: BalancingIntervalRecord) -> None:
         """The balance monitor's figures of one interval (replacing an earlier row)."""
         table = t.balancing_intervals
         community_id = self.store.community.community_id
         self.connection.execute(
             delete(table).where(
                 table.c.community_id == community_id,
-                table.c.interval_start_s == row["interval_start_s"],
+                table.c.interval_start_s == row.interval_start_s,
             )
         )
-        self.connection.execute(table.insert(), {"community_id": community_id, **row})
+        self.connection.execute(table.insert(), {"community_id": community_id, **as_row(row)})
 
-    def write_balancing_alerts(self, alerts: Sequence[dict[str, Any]]) -> None:
+    def write_balancing_alerts(self, alerts: Sequence[BalancingAlertRecord]) -> None:
         """Alerts raised by the balance monitor."""
         if alerts:
             community_id = self.store.community.community_id
             self.connection.execute(
                 t.balancing_alerts.insert(),
-                [{"community_id": community_id, **a} for a in alerts],
+                [{"community_id": community_id, **as_row(a)} for a in alerts],
             )
 
     def write_dispatch_setpoints(
@@ -434,69 +448,72 @@ class SqlTransaction:
             ],
         )
 
-    def write_island_events(self, events: Sequence[dict[str, Any]]) -> None:
+    def write_island_events(self, events: Sequence[IslandEventRecord]) -> None:
         """Islanding events of a run (replacing events with the same start)."""
         table = t.island_events
         community_id = self.store.community.community_id
         for island in events:
             self.connection.execute(
                 delete(table).where(
-                    table.c.community_id == community_id, table.c.start_s == island["start_s"]
+                    table.c.community_id == community_id, table.c.start_s == island.start_s
                 )
             )
-            self.connection.execute(table.insert(), {"community_id": community_id, **island})
+            self.connection.execute(
+                table.insert(), {"community_id": community_id, **as_row(island)}
+            )
 
-    def write_dr_event(self, event: dict[str, Any]) -> None:
+    def write_dr_event(self, event: DemandResponseEventRecord) -> None:
         """A demand-response event as called (replacing one with the same id)."""
         table = t.dr_events
         community_id = self.store.community.community_id
         self.connection.execute(
             delete(table).where(
-                table.c.community_id == community_id, table.c.event_id == event["event_id"]
+                table.c.community_id == community_id, table.c.event_id == event.event_id
             )
         )
-        self.connection.execute(table.insert(), {"community_id": community_id, **event})
+        self.connection.execute(table.insert(), {"community_id": community_id, **as_row(event)})
 
-    def write_dr_responses(self, rows: Sequence[dict[str, Any]]) -> None:
+    def write_dr_responses(self, rows: Sequence[DemandResponseRecord]) -> None:
         """Measured responses and payments of a settled event."""
         if rows:
             community_id = self.store.community.community_id
             self.connection.execute(
-                t.dr_responses.insert(), [{"community_id": community_id, **r} for r in rows]
+                t.dr_responses.insert(),
+                [{"community_id": community_id, **as_row(r)} for r in rows],
             )
 
     # -- market ---------------------------------------------------------------------
     def write_market_interval(
         self,
-        interval: dict[str, Any],
-        fills: Sequence[dict[str, Any]],
-        trades: Sequence[dict[str, Any]],
+        interval: MarketIntervalRecord,
+        fills: Sequence[MarketFillRecord],
+        trades: Sequence[MarketTradeRecord],
     ) -> None:
         """Record one settled interval of the market (replacing an earlier record)."""
-        key = (interval["community_id"], interval["interval_start_s"])
+        key = (interval.community_id, interval.interval_start_s)
         for table in (t.market_intervals, t.market_fills, t.market_trades):
             self.connection.execute(
                 delete(table).where(
                     table.c.community_id == key[0], table.c.interval_start_s == key[1]
                 )
             )
-        self.connection.execute(t.market_intervals.insert(), interval)
+        self.connection.execute(t.market_intervals.insert(), as_row(interval))
         if fills:
-            self.connection.execute(t.market_fills.insert(), list(fills))
+            self.connection.execute(t.market_fills.insert(), [as_row(f) for f in fills])
         if trades:
-            self.connection.execute(t.market_trades.insert(), list(trades))
+            self.connection.execute(t.market_trades.insert(), [as_row(r) for r in trades])
 
-    def write_market_rejections(self, rejections: Sequence[dict[str, Any]]) -> None:
+    def write_market_rejections(self, rejections: Sequence[MarketRejectionRecord]) -> None:
         """Record refused orders with their reasons."""
         if rejections:
-            self.connection.execute(t.market_rejections.insert(), list(rejections))
+            self.connection.execute(t.market_rejections.insert(), [as_row(r) for r in rejections])
 
-    def write_market_member_totals(self, rows: Sequence[dict[str, Any]]) -> None:
+    def write_market_member_totals(self, rows: Sequence[MarketMemberTotalsRecord]) -> None:
         """Per-member market results of a run (replacing earlier rows of the run)."""
         if rows:
             table = t.market_member_totals
-            self.connection.execute(delete(table).where(table.c.run_id == rows[0]["run_id"]))
-            self.connection.execute(table.insert(), list(rows))
+            self.connection.execute(delete(table).where(table.c.run_id == rows[0].run_id))
+            self.connection.execute(table.insert(), [as_row(r) for r in rows])
 
     # -- results --------------------------------------------------------------------
     def write_balance(
