@@ -57,10 +57,10 @@ from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Plan
 from gridshare.pipeline.demand_response import DemandResponseDesk
 from gridshare.pipeline.ports import (
     NOT_EXPECTED,
+    BalancingStore,
     DeviceControl,
     GridStatus,
     Setpoints,
-    StoreTransaction,
 )
 from gridshare.pipeline.records import (
     BalancingAlertRecord,
@@ -267,7 +267,7 @@ class BalancingStep:
         self.short_sales_wh = 0.0
 
     # -- per interval ---------------------------------------------------------------------
-    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: BalancingStore) -> None:
         closed = ctx.closed
         accounted = ctx.require(Accounted)
         flows, balance = accounted.flows, accounted.balance
@@ -353,7 +353,7 @@ class BalancingStep:
             self.flush()
 
     def _record_plan(
-        self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: StoreTransaction
+        self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: BalancingStore
     ) -> None:
         """Store the dispatched setpoints, hash them for the chain with the plan's cost and
         the self-consumption rule's cost over the same forecast."""
@@ -610,7 +610,7 @@ class BalancingStep:
             ),
         )
 
-    def _call_demand_response(self, start: int, plan: _Plan, tx: StoreTransaction) -> None:
+    def _call_demand_response(self, start: int, plan: _Plan, tx: BalancingStore) -> None:
         """Call an event when the plan's import after the dispatched interval exceeds the
         trigger (the plan could not shave it with storage and plants)."""
         if self.dr is None:
@@ -669,7 +669,7 @@ class BalancingStep:
             self.chain_transactions += self.chain.record_schedules(self._pending_schedules)
         self._pending_schedules = []
 
-    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+    def finish(self, run_id: str, tx: BalancingStore) -> None:
         if self._island is not None:
             self._close_island(self._island.start_s + self._island.intervals * self.length_s)
         self.flush()

@@ -30,7 +30,7 @@ from gridshare.balancing.demand_response import (
     plan_event,
     settle_event,
 )
-from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.ports import DemandResponseStore
 from gridshare.pipeline.records import DemandResponseEventRecord, DemandResponseRecord
 from gridshare.pipeline.steps import JsonValue
 
@@ -125,7 +125,7 @@ class DemandResponseDesk:
         planned_import_wh: IntArray,
         import_limit_wh: int,
         prices_micros_per_kwh: IntArray,
-        tx: StoreTransaction,
+        tx: DemandResponseStore,
     ) -> DemandResponseEvent | None:
         """Call an event if the plan's import from ``horizon_start_s`` on exceeds the
         trigger, and no event is open."""
@@ -165,7 +165,7 @@ class DemandResponseDesk:
             self.chain_transactions += self.chain.open_event(event)
         return event
 
-    def settle_due(self, metered_until_s: int, tx: StoreTransaction) -> None:
+    def settle_due(self, metered_until_s: int, tx: DemandResponseStore) -> None:
         """Settle every open event whose window (and rebound) is metered."""
         for event in [e for e in self.open if e.settles_after_s <= metered_until_s]:
             self.open.remove(event)

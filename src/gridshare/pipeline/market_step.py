@@ -45,7 +45,7 @@ from gridshare.model import Community
 from gridshare.model.assets import Battery
 from gridshare.model.community import SOURCES
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
-from gridshare.pipeline.ports import GridStatus, StoreTransaction
+from gridshare.pipeline.ports import GridStatus, MarketStore
 from gridshare.pipeline.records import (
     MarketFillRecord,
     MarketIntervalRecord,
@@ -164,7 +164,7 @@ class MarketStep:
         self.rejected = 0
 
     # -- per interval -------------------------------------------------------------------
-    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: MarketStore) -> None:
         start = ctx.start_s
         accounted = ctx.require(Accounted)
         flows = accounted.flows
@@ -194,7 +194,7 @@ class MarketStep:
         clearing: IntervalClearing,
         flows: ParticipantFlows,
         net: np.ndarray,
-        tx: StoreTransaction,
+        tx: MarketStore,
     ) -> None:
         orders = clearing.orders
         exported = {
@@ -337,7 +337,7 @@ class MarketStep:
         return delivered / sold if sold else 1.0
 
     def _place_and_clear(
-        self, start: int, net: NDArray[np.int64], stored: NDArray[np.int64], tx: StoreTransaction
+        self, start: int, net: NDArray[np.int64], stored: NDArray[np.int64], tx: MarketStore
     ) -> None:
         prices = self.prices(start)
         soc_num = np.bincount(
@@ -417,7 +417,7 @@ class MarketStep:
                     sorted(self._credited_days.pop(day)), day
                 )
 
-    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+    def finish(self, run_id: str, tx: MarketStore) -> None:
         self.flush(final=True)
         tx.write_market_member_totals(
             [

@@ -28,7 +28,7 @@ from gridshare.metering.commitment import (
 )
 from gridshare.model import Community
 from gridshare.pipeline.context import IntervalContext
-from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.ports import CommitmentStore, StoreTransaction
 from gridshare.pipeline.records import CommitmentRecord
 from gridshare.pipeline.steps import JsonValue
 
@@ -89,7 +89,7 @@ class CommitmentStep(_ChainStep):
         self.committed = 0
         self.committed_readings = 0
 
-    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: CommitmentStore) -> None:
         closed = ctx.closed
         if not len(closed.batch):
             return

@@ -56,26 +56,8 @@ class ReadingSource(Protocol):
         ...
 
 
-class StoreTransaction(Protocol):
-    """Writes of one interval, committed together or not at all."""
-
-    def write_readings(self, batch: ReadingBatch) -> WriteReport:
-        """Store readings idempotently."""
-        ...
-
-    def read_readings(self, interval: Interval) -> ReadingBatch:
-        """The readings the store holds for ``interval`` (the first value of a conflict)."""
-        ...
-
-    def write_balance(
-        self, interval: Interval, balance: IntervalBalance, received: int, expected: int
-    ) -> None:
-        """Store the community balance of ``interval`` (replacing an earlier one)."""
-        ...
-
-    def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
-        """Store per-participant totals of a run (aligned with the community's participants)."""
-        ...
+class MarketStore(Protocol):
+    """What the market step writes (``pipeline.market_step.MarketStep``)."""
 
     def write_market_interval(
         self,
@@ -93,6 +75,23 @@ class StoreTransaction(Protocol):
     def write_market_member_totals(self, rows: Sequence[MarketMemberTotalsRecord]) -> None:
         """Per-member market results of a run."""
         ...
+
+
+class DemandResponseStore(Protocol):
+    """What the demand-response desk writes (``pipeline.demand_response``)."""
+
+    def write_dr_event(self, event: DemandResponseEventRecord) -> None:
+        """A demand-response event as called."""
+        ...
+
+    def write_dr_responses(self, rows: Sequence[DemandResponseRecord]) -> None:
+        """Measured responses and payments of a settled event."""
+        ...
+
+
+class BalancingStore(DemandResponseStore, Protocol):
+    """What the balancing step writes (``pipeline.balancing_step.BalancingStep``, with its
+    demand-response desk)."""
 
     def write_balancing_interval(self, row: BalancingIntervalRecord) -> None:
         """The balance monitor's figures of one interval."""
@@ -112,16 +111,35 @@ class StoreTransaction(Protocol):
         """Islanding events of a run."""
         ...
 
-    def write_dr_event(self, event: DemandResponseEventRecord) -> None:
-        """A demand-response event as called."""
-        ...
 
-    def write_dr_responses(self, rows: Sequence[DemandResponseRecord]) -> None:
-        """Measured responses and payments of a settled event."""
-        ...
+class CommitmentStore(Protocol):
+    """What the commitment step writes (``pipeline.metering_steps.CommitmentStep``)."""
 
     def write_commitment(self, commitment: CommitmentRecord) -> None:
         """Record what was committed on chain for an interval (replacing an earlier row)."""
+        ...
+
+
+class StoreTransaction(MarketStore, BalancingStore, CommitmentStore, Protocol):
+    """Writes of one interval, committed together or not at all: the readings and
+    results the loop and the accounting step write, and every step's narrow port."""
+
+    def write_readings(self, batch: ReadingBatch) -> WriteReport:
+        """Store readings idempotently."""
+        ...
+
+    def read_readings(self, interval: Interval) -> ReadingBatch:
+        """The readings the store holds for ``interval`` (the first value of a conflict)."""
+        ...
+
+    def write_balance(
+        self, interval: Interval, balance: IntervalBalance, received: int, expected: int
+    ) -> None:
+        """Store the community balance of ``interval`` (replacing an earlier one)."""
+        ...
+
+    def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
+        """Store per-participant totals of a run (aligned with the community's participants)."""
         ...
 
 
