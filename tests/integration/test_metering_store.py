@@ -10,6 +10,7 @@ from gridshare.metering.commitment import trees_of_rows
 from gridshare.metering.evidence import audit_signed_readings
 from gridshare.metering.wire import make_bundle, sign_bundle
 from gridshare.model import ReadingBatch
+from gridshare.pipeline.records import CommitmentRecord
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.storage import open_store
 from gridshare.units import Interval, from_unix_seconds
@@ -65,19 +66,19 @@ def test_ingest_tables_work_on_both_databases(database_url: str) -> None:
         assert trees.commitment.consumption_wh == 3 * 101  # the members' grid meters
         with store.transaction() as tx:
             tx.write_commitment(
-                {
-                    "community_id": "ms",
-                    "interval_start_s": T0 + 900,
-                    "production_root": "0x" + trees.commitment.production_root.hex(),
-                    "consumption_root": "0x" + trees.commitment.consumption_root.hex(),
-                    "production_wh": 0,
-                    "consumption_wh": 303,
-                    "import_wh": 101,
-                    "export_wh": 0,
-                    "readings": 4,
-                    "certified_wh": 0,
-                    "tx_hash": None,
-                }
+                CommitmentRecord(
+                    community_id="ms",
+                    interval_start_s=T0 + 900,
+                    production_root="0x" + trees.commitment.production_root.hex(),
+                    consumption_root="0x" + trees.commitment.consumption_root.hex(),
+                    production_wh=0,
+                    consumption_wh=303,
+                    import_wh=101,
+                    export_wh=0,
+                    readings=4,
+                    certified_wh=0,
+                    tx_hash=None,
+                )
             )
         assert store.committed_communities() == ["ms"]
         assert store.commitments("ms")["interval_start_s"].tolist() == [T0 + 900]

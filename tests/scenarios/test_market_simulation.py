@@ -40,7 +40,8 @@ def test_trades_settle_on_chain_and_money_is_conserved(chain_run: SimulationResu
     assert market["settle_transactions"] > 0
     with _db(chain_run) as c:
         paid, credited, to_fund = c.execute(
-            "SELECT SUM(buyers_paid), SUM(sellers_credited) + SUM(refunds), SUM(to_fund) "
+            "SELECT SUM(buyers_paid_micros), SUM(sellers_credited_micros) + SUM(refunds_micros), "
+            "SUM(to_fund_micros) "
             "FROM market_intervals"
         ).fetchone()
         # every micro buyers paid went to a seller, back to a buyer, or to the fund
@@ -53,8 +54,8 @@ def test_trades_settle_on_chain_and_money_is_conserved(chain_run: SimulationResu
         # nobody filled beyond their order; no buyer above its limit, no seller below it
         over = c.execute(
             "SELECT COUNT(*) FROM market_fills WHERE filled_wh > quantity_wh OR "
-            "(side = 'buy' AND amount * 1000 > filled_wh * price + 999) OR "
-            "(side = 'sell' AND amount < (filled_wh * price) / 1000)"
+            "(side = 'buy' AND amount_micros * 1000 > filled_wh * price_micros_per_kwh + 999) "
+            "OR (side = 'sell' AND amount_micros < (filled_wh * price_micros_per_kwh) / 1000)"
         ).fetchone()[0]
         assert over == 0
         # a seller is paid only for what its meter delivered
@@ -74,7 +75,8 @@ def test_members_save_against_the_grid_tariff(chain_run: SimulationResult) -> No
     as a whole pays less than it would to the grid alone."""
     with _db(chain_run) as c:
         rows = c.execute(
-            "SELECT grid_only_cost - (paid - credited + grid_cost), bought_wh, sold_wh "
+            "SELECT grid_only_cost_micros - (paid_micros - credited_micros + grid_cost_micros), "
+            "bought_wh, sold_wh "
             "FROM market_member_totals"
         ).fetchall()
     assert sum(r[0] for r in rows) > 0
@@ -97,17 +99,20 @@ def test_verify_catches_a_changed_trade_and_a_changed_order(
             "SELECT interval_start_s, row FROM market_trades ORDER BY interval_start_s LIMIT 1"
         ).fetchone()
         c.execute(
-            "UPDATE market_trades SET price = price + 1 WHERE interval_start_s = ? AND row = ?",
+            "UPDATE market_trades SET price_micros_per_kwh = price_micros_per_kwh + 1 "
+            "WHERE interval_start_s = ? AND row = ?",
             (start, row),
         )
         c.execute(
-            "UPDATE market_fills SET price = price + 50000 WHERE position = 0 AND "
+            "UPDATE market_fills SET price_micros_per_kwh = price_micros_per_kwh + 50000 "
+            "WHERE position = 0 AND "
             "interval_start_s = (SELECT MAX(interval_start_s) FROM market_fills)"
         )
         # a fill of the first (batch-settled) day: one micro less paid
         c.execute(
-            "UPDATE market_fills SET amount = amount - 1 WHERE side = 'buy' AND amount > 0 "
-            "AND rowid = (SELECT MIN(rowid) FROM market_fills WHERE side = 'buy' AND amount > 0)"
+            "UPDATE market_fills SET amount_micros = amount_micros - 1 WHERE side = 'buy' "
+            "AND amount_micros > 0 AND rowid = (SELECT MIN(rowid) FROM market_fills "
+            "WHERE side = 'buy' AND amount_micros > 0)"
         )
     bad = runner.invoke(app, ["verify", "--data-dir", str(copy)])
     assert bad.exit_code == 1, bad.output

@@ -64,10 +64,15 @@ from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Plan
 from gridshare.pipeline.demand_response import DemandResponseDesk
 from gridshare.pipeline.ports import (
     NOT_EXPECTED,
+    BalancingStore,
     DeviceControl,
     GridStatus,
     Setpoints,
-    StoreTransaction,
+)
+from gridshare.pipeline.records import (
+    BalancingAlertRecord,
+    BalancingIntervalRecord,
+    IslandEventRecord,
 )
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import BoolArray, FloatArray, IntArray, micros_to_currency
@@ -227,7 +232,7 @@ class BalancingStep:
         self.short_sales_wh = 0.0
 
     # -- per interval ---------------------------------------------------------------------
-    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: BalancingStore) -> None:
         closed = ctx.closed
         accounted = ctx.require(Accounted)
         flows, balance = accounted.flows, accounted.balance
@@ -260,7 +265,19 @@ class BalancingStep:
             if self.on_alert is not None:
                 self.on_alert(alert)
         if alerts:
-            tx.write_balancing_alerts([{**a.as_json()} for a in alerts])
+            tx.write_balancing_alerts(
+                [
+                    BalancingAlertRecord(
+                        interval_start_s=a.interval_start_s,
+                        kind=a.kind.value,
+                        severity=a.severity.value,
+                        value=round(a.value, 6),
+                        limit=round(a.limit, 6),
+                        message=a.message,
+                    )
+                    for a in alerts
+                ]
+            )
         self._track_island(start, islanded, shed_now, consumption)
         self._compare_with_rule(start, flows, balance, stored, plant_out, islanded)
         cleared = ctx.find(Cleared)
@@ -290,7 +307,7 @@ class BalancingStep:
                 self._record_plan(setpoints, plan, row, tx)
             if self.control is not None:
                 self.control.apply(setpoints)
-        tx.write_balancing_interval(row)
+        tx.write_balancing_interval(BalancingIntervalRecord(**row))
         if self.intervals % self.flush_every == 0:
             self.flush()
 
@@ -305,7 +322,7 @@ class BalancingStep:
         return plant_out
 
     def _record_plan(
-        self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: StoreTransaction
+        self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: BalancingStore
     ) -> None:
         """Store the dispatched setpoints, hash them for the chain with the plan's cost and
         the self-consumption rule's cost over the same forecast."""
@@ -549,7 +566,7 @@ class BalancingStep:
             ),
         )
 
-    def _call_demand_response(self, start: int, plan: _Plan, tx: StoreTransaction) -> None:
+    def _call_demand_response(self, start: int, plan: _Plan, tx: BalancingStore) -> None:
         """Call an event when the plan's import after the dispatched interval exceeds the
         trigger (the plan could not shave it with storage and plants)."""
         if self.dr is None:
@@ -608,19 +625,19 @@ class BalancingStep:
             self.chain_transactions += self.chain.record_schedules(self._pending_schedules)
         self._pending_schedules = []
 
-    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+    def finish(self, run_id: str, tx: BalancingStore) -> None:
         if self._island is not None:
             self._close_island(self._island.end_s(self.length_s))
         self.flush()
         tx.write_island_events(
             [
-                {
-                    "start_s": i.start_s,
-                    "end_s": i.start_s + i.intervals * self.length_s,
-                    "shed_wh": i.shed_wh,
-                    "unserved_critical_wh": i.unserved_critical_wh,
-                    "served_critical_wh": i.served_critical_wh,
-                }
+                IslandEventRecord(
+                    start_s=i.start_s,
+                    end_s=i.start_s + i.intervals * self.length_s,
+                    shed_wh=i.shed_wh,
+                    unserved_critical_wh=i.unserved_critical_wh,
+                    served_critical_wh=i.served_critical_wh,
+                )
                 for i in self.islands
             ]
         )

@@ -29,7 +29,8 @@ from gridshare.balancing.demand_response import (
     plan_event,
     settle_event,
 )
-from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.ports import DemandResponseStore
+from gridshare.pipeline.records import DemandResponseEventRecord, DemandResponseRecord
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import FloatArray, IntArray
 
@@ -122,7 +123,7 @@ class DemandResponseDesk:
         planned_import_wh: IntArray,
         import_limit_wh: int,
         prices_micros_per_kwh: IntArray,
-        tx: StoreTransaction,
+        tx: DemandResponseStore,
     ) -> DemandResponseEvent | None:
         """Call an event if the plan's import from ``horizon_start_s`` on exceeds the
         trigger, and no event is open."""
@@ -147,22 +148,22 @@ class DemandResponseDesk:
         self.channel.issue(event, self.enrolments)
         self.open.append(event)
         tx.write_dr_event(
-            {
-                "event_id": event.event_id,
-                "kind": event.kind.value,
-                "start_s": event.start_s,
-                "end_s": event.end_s,
-                "rebound_end_s": event.rebound_end_s,
-                "target_kw": round(event.target_kw, 3),
-                "rate_micros_per_kwh": event.rate_micros_per_kwh,
-                "participants": len(event.participants),
-            }
+            DemandResponseEventRecord(
+                event_id=event.event_id,
+                kind=event.kind.value,
+                start_s=event.start_s,
+                end_s=event.end_s,
+                rebound_end_s=event.rebound_end_s,
+                target_kw=round(event.target_kw, 3),
+                rate_micros_per_kwh=event.rate_micros_per_kwh,
+                participants=len(event.participants),
+            )
         )
         if self.chain is not None:
             self.chain_transactions += self.chain.open_event(event)
         return event
 
-    def settle_due(self, metered_until_s: int, tx: StoreTransaction) -> None:
+    def settle_due(self, metered_until_s: int, tx: DemandResponseStore) -> None:
         """Settle every open event whose window (and rebound) is metered."""
         for event in [e for e in self.open if e.settles_after_s <= metered_until_s]:
             self.open.remove(event)
@@ -178,18 +179,18 @@ class DemandResponseDesk:
             self.settled.append((event, settlement))
             tx.write_dr_responses(
                 [
-                    {
-                        "event_id": event.event_id,
-                        "participant_id": self.participant_ids[r.participant_index],
-                        "response": r.response.value,
-                        "requested_wh": r.requested_wh,
-                        "baseline_wh": r.baseline_wh,
-                        "measured_wh": r.measured_wh,
-                        "delivered_wh": r.delivered_wh,
-                        "payment_micros": r.payment_micros,
-                        "rebound_wh": r.rebound_wh,
-                        "baseline_method": r.baseline_method.value,
-                    }
+                    DemandResponseRecord(
+                        event_id=event.event_id,
+                        participant_id=self.participant_ids[r.participant_index],
+                        response=r.response.value,
+                        requested_wh=r.requested_wh,
+                        baseline_wh=r.baseline_wh,
+                        measured_wh=r.measured_wh,
+                        delivered_wh=r.delivered_wh,
+                        payment_micros=r.payment_micros,
+                        rebound_wh=r.rebound_wh,
+                        baseline_method=r.baseline_method.value,
+                    )
                     for r in settlement.participants
                 ]
             )

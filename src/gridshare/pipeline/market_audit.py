@@ -50,7 +50,7 @@ def _order(row: dict[str, Any]) -> Order:
         int(row["first_interval"]),
         int(row["intervals"]),
         int(row["quantity_wh"]),
-        int(row["price"]),
+        int(row["price_micros_per_kwh"]),
         int(row["nonce"]),
         int(row["expiry"]),
         Kind[str(row["kind"]).upper()],
@@ -132,14 +132,14 @@ def _stored_clearing(
     fills, amounts and trades."""
     clearing = IntervalClearing(start, [_order(r) for r in records], mechanism)
     clearing.filled_wh = [int(r["filled_wh"]) for r in records]
-    clearing.amount = [int(r["amount"]) for r in records]
+    clearing.amount = [int(r["amount_micros"]) for r in records]
     clearing.trades = [
         TradeRow(
             int(t["buy_position"]),
             int(t["sell_position"]),
             int(t["quantity_wh"]),
-            int(t["price"]),
-            int(t["seller_price"]),
+            int(t["price_micros_per_kwh"]),
+            int(t["seller_price_micros_per_kwh"]),
             str(t["stage"]),
         )
         for t in stored_trades
@@ -164,7 +164,7 @@ def _order_problems(
             problems.append(f"{who}: its fields no longer hash to the stored order hash")
         if settled_on_chain and order.signer(domain) != order.maker:
             problems.append(f"{who}: the signature does not recover the maker")
-        filled, amount = int(r["filled_wh"]), int(r["amount"])
+        filled, amount = int(r["filled_wh"]), int(r["amount_micros"])
         if filled > order.quantity_wh:
             problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
         if clearing.mechanism not in SCHEMES:  # schemes promise grid bounds, not limits
@@ -231,9 +231,9 @@ def _settlement_problems(
     if s.debits != s.credits:
         problems.append(f"{when}: money is not conserved ({s.debits} != {s.credits})")
     for name, ours in (("fee", s.fee), ("refund", s.refund), ("credited", s.credited)):
-        if [int(v) for v in group[name]] != ours:
+        if [int(v) for v in group[f"{name}_micros"]] != ours:
             problems.append(f"{when}: the stored {name}s differ from the settlement")
-    if int(row["buyers_paid"]) != s.debits or int(row["to_fund"]) != s.to_fund:
+    if int(row["buyers_paid_micros"]) != s.debits or int(row["to_fund_micros"]) != s.to_fund:
         problems.append(f"{when}: the stored totals differ from the settlement")
     return problems
 

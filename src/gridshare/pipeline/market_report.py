@@ -37,7 +37,7 @@ def reputation(fills: pd.DataFrame) -> pd.DataFrame:
             "sold_wh": fills["filled_wh"].where(sell, 0),
             "delivered_wh": fills["delivered_wh"].where(sell, 0),
             "bought_wh": fills["filled_wh"].where(~sell, 0),
-            "paid": (fills["amount"] + fills["fee"]).where(~sell, 0),
+            "paid": (fills["amount_micros"] + fills["fee_micros"]).where(~sell, 0),
         }
     )
     out = frame.groupby(["maker", "participant_id"], dropna=False).sum().reset_index()
@@ -49,8 +49,8 @@ def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[dict[str, Any
     """Each member's trades, money and savings against the grid tariff (currency, kWh)."""
     rows = []
     for m in members.to_dict("records") if len(members) else []:
-        savings = int(m["grid_only_cost"]) - (
-            int(m["paid"]) - int(m["credited"]) + int(m["grid_cost"])
+        savings = int(m["grid_only_cost_micros"]) - (
+            int(m["paid_micros"]) - int(m["credited_micros"]) + int(m["grid_cost_micros"])
         )
         r = rep[rep["participant_id"] == m["participant_id"]]
         reliability = r["reliability"].iloc[0] if len(r) else None
@@ -59,10 +59,10 @@ def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[dict[str, Any
                 "participant_id": m["participant_id"],
                 "bought_kwh": round(int(m["bought_wh"]) / 1000, 3),
                 "sold_kwh": round(int(m["sold_wh"]) / 1000, 3),
-                "paid": round(int(m["paid"]) / 1e6, 6),
-                "credited": round(int(m["credited"]) / 1e6, 6),
-                "fees": round(int(m["fees"]) / 1e6, 6),
-                "grid_only_cost": round(int(m["grid_only_cost"]) / 1e6, 6),
+                "paid": round(int(m["paid_micros"]) / 1e6, 6),
+                "credited": round(int(m["credited_micros"]) / 1e6, 6),
+                "fees": round(int(m["fees_micros"]) / 1e6, 6),
+                "grid_only_cost": round(int(m["grid_only_cost_micros"]) / 1e6, 6),
                 "savings": round(savings / 1e6, 6),
                 "reliability": None
                 if reliability is None or pd.isna(reliability)
@@ -83,7 +83,9 @@ def community_market_report(store: SqlStore, community_id: str) -> dict[str, Any
     members = store.market_member_totals(run_id) if run_id else pd.DataFrame()
     volume = int(intervals["volume_wh"].sum())
     trades = store.market_trades(community_id)
-    value = int((trades["quantity_wh"] * trades["price"]).sum()) if len(trades) else 0
+    value = 0
+    if len(trades):
+        value = int((trades["quantity_wh"] * trades["price_micros_per_kwh"]).sum())
     rows = _member_rows(members, reputation(fills))
     return {
         "community": community_id,
@@ -100,10 +102,10 @@ def community_market_report(store: SqlStore, community_id: str) -> dict[str, Any
         else {},
         "traded_kwh": round(volume / 1000, 3),
         "mean_price_per_kwh": round(value / volume / 1e6, 6) if volume else None,
-        "buyers_paid": round(int(intervals["buyers_paid"].sum()) / 1e6, 6),
-        "refunds": round(int(intervals["refunds"].sum()) / 1e6, 6),
-        "fees": round(int(intervals["fees"].sum()) / 1e6, 6),
-        "to_fund": round(int(intervals["to_fund"].sum()) / 1e6, 6),
+        "buyers_paid": round(int(intervals["buyers_paid_micros"].sum()) / 1e6, 6),
+        "refunds": round(int(intervals["refunds_micros"].sum()) / 1e6, 6),
+        "fees": round(int(intervals["fees_micros"].sum()) / 1e6, 6),
+        "to_fund": round(int(intervals["to_fund_micros"].sum()) / 1e6, 6),
         "settled_on_chain": int(intervals["settled_on_chain"].sum()),
         "member_savings": round(sum(r["savings"] for r in rows), 6),
         "members": rows,
@@ -141,7 +143,7 @@ def market_series(store: SqlStore, community_id: str) -> MarketSeries | None:
         return None
     when = pd.to_datetime(intervals["interval_start_s"], unit="s", utc=True)
     if len(trades):
-        weighted = trades.assign(value=trades["quantity_wh"] * trades["price"])
+        weighted = trades.assign(value=trades["quantity_wh"] * trades["price_micros_per_kwh"])
         per = weighted.groupby("interval_start_s")[["value", "quantity_wh"]].sum()
         price = (per["value"] / per["quantity_wh"] / 1e6).reindex(intervals["interval_start_s"])
     else:

@@ -45,7 +45,14 @@ from gridshare.model import Community
 from gridshare.model.assets import Battery
 from gridshare.model.community import SOURCES
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
-from gridshare.pipeline.ports import GridStatus, StoreTransaction
+from gridshare.pipeline.ports import GridStatus, MarketStore
+from gridshare.pipeline.records import (
+    MarketFillRecord,
+    MarketIntervalRecord,
+    MarketMemberTotalsRecord,
+    MarketRejectionRecord,
+    MarketTradeRecord,
+)
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import energy_cost_micros, micros_to_currency
 
@@ -157,7 +164,7 @@ class MarketStep:
         self.rejected = 0
 
     # -- per interval -------------------------------------------------------------------
-    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: MarketStore) -> None:
         start = ctx.start_s
         accounted = ctx.require(Accounted)
         flows = accounted.flows
@@ -187,7 +194,7 @@ class MarketStep:
         clearing: IntervalClearing,
         flows: ParticipantFlows,
         net: np.ndarray,
-        tx: StoreTransaction,
+        tx: MarketStore,
     ) -> None:
         orders = clearing.orders
         exported = {
@@ -233,61 +240,61 @@ class MarketStep:
         cid = self.community.community_id
         start = clearing.start_s
         tx.write_market_interval(
-            {
-                "community_id": cid,
-                "interval_start_s": start,
-                "mechanism": clearing.mechanism,
-                "orders": len(orders),
-                "volume_wh": volume,
-                "buyers_paid": s.debits,
-                "sellers_credited": sum(
+            MarketIntervalRecord(
+                community_id=cid,
+                interval_start_s=start,
+                mechanism=clearing.mechanism,
+                orders=len(orders),
+                volume_wh=volume,
+                buyers_paid_micros=s.debits,
+                sellers_credited_micros=sum(
                     s.credited[i] for i, o in enumerate(orders) if o.side is Side.SELL
                 ),
-                "refunds": sum(s.refund),
-                "fees": sum(s.fee),
-                "to_fund": s.to_fund,
-                "trades_root": "0x" + root.hex(),
-                "settled_on_chain": self.chain is not None and volume > 0,
-            },
+                refunds_micros=sum(s.refund),
+                fees_micros=sum(s.fee),
+                to_fund_micros=s.to_fund,
+                trades_root="0x" + root.hex(),
+                settled_on_chain=self.chain is not None and volume > 0,
+            ),
             [
-                {
-                    "community_id": cid,
-                    "interval_start_s": start,
-                    "position": i,
-                    "order_hash": "0x" + o.struct_hash().hex(),
-                    "maker": "0x" + o.maker.hex(),
-                    "participant_id": self._participant_id(o.maker),
-                    "side": o.side.name.lower(),
-                    "kind": o.kind.name.lower(),
-                    "first_interval": o.first_interval,
-                    "intervals": o.intervals,
-                    "quantity_wh": o.quantity_wh,
-                    "price": o.price,
-                    "nonce": o.nonce,
-                    "expiry": o.expiry,
-                    "terms": "0x" + o.terms.hex(),
-                    "signature": o.signature,
-                    "filled_wh": clearing.filled_wh[i],
-                    "amount": clearing.amount[i],
-                    "fee": s.fee[i],
-                    "delivered_wh": s.delivered_wh[i],
-                    "refund": s.refund[i],
-                    "credited": s.credited[i],
-                }
+                MarketFillRecord(
+                    community_id=cid,
+                    interval_start_s=start,
+                    position=i,
+                    order_hash="0x" + o.struct_hash().hex(),
+                    maker="0x" + o.maker.hex(),
+                    participant_id=self._participant_id(o.maker),
+                    side=o.side.name.lower(),
+                    kind=o.kind.name.lower(),
+                    first_interval=o.first_interval,
+                    intervals=o.intervals,
+                    quantity_wh=o.quantity_wh,
+                    price_micros_per_kwh=o.price,
+                    nonce=o.nonce,
+                    expiry=o.expiry,
+                    terms="0x" + o.terms.hex(),
+                    signature=o.signature,
+                    filled_wh=clearing.filled_wh[i],
+                    amount_micros=clearing.amount[i],
+                    fee_micros=s.fee[i],
+                    delivered_wh=s.delivered_wh[i],
+                    refund_micros=s.refund[i],
+                    credited_micros=s.credited[i],
+                )
                 for i, o in enumerate(orders)
             ],
             [
-                {
-                    "community_id": cid,
-                    "interval_start_s": start,
-                    "row": k,
-                    "buy_position": r.buy,
-                    "sell_position": r.sell,
-                    "quantity_wh": r.quantity_wh,
-                    "price": r.price,
-                    "seller_price": r.seller_price,
-                    "stage": r.stage,
-                }
+                MarketTradeRecord(
+                    community_id=cid,
+                    interval_start_s=start,
+                    row=k,
+                    buy_position=r.buy,
+                    sell_position=r.sell,
+                    quantity_wh=r.quantity_wh,
+                    price_micros_per_kwh=r.price,
+                    seller_price_micros_per_kwh=r.seller_price,
+                    stage=r.stage,
+                )
                 for k, r in enumerate(clearing.trades)
             ],
         )
@@ -329,7 +336,7 @@ class MarketStep:
         return delivered / sold if sold else 1.0
 
     def _place_and_clear(
-        self, start: int, net: NDArray[np.int64], stored: NDArray[np.int64], tx: StoreTransaction
+        self, start: int, net: NDArray[np.int64], stored: NDArray[np.int64], tx: MarketStore
     ) -> None:
         prices = self.prices(start)
         soc_num = np.bincount(
@@ -337,7 +344,7 @@ class MarketStep:
             weights=np.where(self._battery_wh > 0, stored, 0),
             minlength=len(self.totals),
         )
-        rejections = []
+        rejections: list[MarketRejectionRecord] = []
         for p, agent in self.agents.items():
             cap = self._capacity_of[p]
             soc = float(soc_num[p] / cap) if cap > 0 else None
@@ -349,14 +356,14 @@ class MarketStep:
             if refused is not None:
                 self.rejected += 1
                 rejections.append(
-                    {
-                        "community_id": self.community.community_id,
-                        "interval_start_s": start,
-                        "maker": "0x" + order.maker.hex(),
-                        "reason": refused.reason.value,
-                        "detail": refused.detail,
-                        "order_json": _json(order),
-                    }
+                    MarketRejectionRecord(
+                        community_id=self.community.community_id,
+                        interval_start_s=start,
+                        maker="0x" + order.maker.hex(),
+                        reason=refused.reason.value,
+                        detail=refused.detail,
+                        order_json=_json(order),
+                    )
                 )
         tx.write_market_rejections(rejections)
         orders = self.book.close(start)
@@ -409,23 +416,23 @@ class MarketStep:
                     sorted(self._credited_days.pop(day)), day
                 )
 
-    def finish(self, run_id: str, tx: StoreTransaction) -> None:
+    def finish(self, run_id: str, tx: MarketStore) -> None:
         self.flush(final=True)
         tx.write_market_member_totals(
             [
-                {
-                    "run_id": run_id,
-                    "participant_id": p.participant_id,
-                    "bought_wh": t.bought_wh,
-                    "sold_wh": t.sold_wh,
-                    "delivered_wh": t.delivered_wh,
-                    "received_wh": t.received_wh,
-                    "paid": t.paid,
-                    "credited": t.credited,
-                    "fees": t.fees,
-                    "grid_cost": t.grid_cost,
-                    "grid_only_cost": t.grid_only_cost,
-                }
+                MarketMemberTotalsRecord(
+                    run_id=run_id,
+                    participant_id=p.participant_id,
+                    bought_wh=t.bought_wh,
+                    sold_wh=t.sold_wh,
+                    delivered_wh=t.delivered_wh,
+                    received_wh=t.received_wh,
+                    paid_micros=t.paid,
+                    credited_micros=t.credited,
+                    fees_micros=t.fees,
+                    grid_cost_micros=t.grid_cost,
+                    grid_only_cost_micros=t.grid_only_cost,
+                )
                 for p, t in zip(self.community.participants, self.totals, strict=True)
             ]
         )

@@ -28,7 +28,8 @@ from gridshare.metering.commitment import (
 )
 from gridshare.model import Community
 from gridshare.pipeline.context import IntervalContext
-from gridshare.pipeline.ports import StoreTransaction
+from gridshare.pipeline.ports import CommitmentStore, StoreTransaction
+from gridshare.pipeline.records import CommitmentRecord
 from gridshare.pipeline.steps import JsonValue
 
 
@@ -88,25 +89,25 @@ class CommitmentStep(_ChainStep):
         self.committed = 0
         self.committed_readings = 0
 
-    def run(self, ctx: IntervalContext, tx: StoreTransaction) -> None:
+    def run(self, ctx: IntervalContext, tx: CommitmentStore) -> None:
         closed = ctx.closed
         if not len(closed.batch):
             return
         commitment = interval_trees(closed.batch, self._kinds, self.devices).commitment
         tx.write_commitment(
-            {
-                "community_id": self.community.community_id,
-                "interval_start_s": commitment.start_s,
-                "production_root": "0x" + commitment.production_root.hex(),
-                "consumption_root": "0x" + commitment.consumption_root.hex(),
-                "production_wh": commitment.production_wh,
-                "consumption_wh": commitment.consumption_wh,
-                "import_wh": commitment.import_wh,
-                "export_wh": commitment.export_wh,
-                "readings": commitment.readings,
-                "certified_wh": commitment.production_wh,
-                "tx_hash": None,
-            }
+            CommitmentRecord(
+                community_id=self.community.community_id,
+                interval_start_s=commitment.start_s,
+                production_root="0x" + commitment.production_root.hex(),
+                consumption_root="0x" + commitment.consumption_root.hex(),
+                production_wh=commitment.production_wh,
+                consumption_wh=commitment.consumption_wh,
+                import_wh=commitment.import_wh,
+                export_wh=commitment.export_wh,
+                readings=commitment.readings,
+                certified_wh=commitment.production_wh,
+                tx_hash=None,
+            )
         )
         self._pending.append(commitment)
         if len(self._pending) >= self.flush_every:

@@ -10,13 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.model import Community, ReadingBatch, WriteReport
+from gridshare.pipeline.records import (
+    BalancingAlertRecord,
+    BalancingIntervalRecord,
+    CommitmentRecord,
+    DemandResponseEventRecord,
+    DemandResponseRecord,
+    IslandEventRecord,
+    MarketFillRecord,
+    MarketIntervalRecord,
+    MarketMemberTotalsRecord,
+    MarketRejectionRecord,
+    MarketTradeRecord,
+)
 from gridshare.units import Interval
 
 
@@ -43,8 +56,73 @@ class ReadingSource(Protocol):
         ...
 
 
-class StoreTransaction(Protocol):
-    """Writes of one interval, committed together or not at all."""
+class MarketStore(Protocol):
+    """What the market step writes (``pipeline.market_step.MarketStep``)."""
+
+    def write_market_interval(
+        self,
+        interval: MarketIntervalRecord,
+        fills: Sequence[MarketFillRecord],
+        trades: Sequence[MarketTradeRecord],
+    ) -> None:
+        """Record one settled market interval: totals, per-order fills, trades."""
+        ...
+
+    def write_market_rejections(self, rejections: Sequence[MarketRejectionRecord]) -> None:
+        """Record refused orders with their reasons."""
+        ...
+
+    def write_market_member_totals(self, rows: Sequence[MarketMemberTotalsRecord]) -> None:
+        """Per-member market results of a run."""
+        ...
+
+
+class DemandResponseStore(Protocol):
+    """What the demand-response desk writes (``pipeline.demand_response``)."""
+
+    def write_dr_event(self, event: DemandResponseEventRecord) -> None:
+        """A demand-response event as called."""
+        ...
+
+    def write_dr_responses(self, rows: Sequence[DemandResponseRecord]) -> None:
+        """Measured responses and payments of a settled event."""
+        ...
+
+
+class BalancingStore(DemandResponseStore, Protocol):
+    """What the balancing step writes (``pipeline.balancing_step.BalancingStep``, with its
+    demand-response desk)."""
+
+    def write_balancing_interval(self, row: BalancingIntervalRecord) -> None:
+        """The balance monitor's figures of one interval."""
+        ...
+
+    def write_balancing_alerts(self, alerts: Sequence[BalancingAlertRecord]) -> None:
+        """Alerts raised by the balance monitor."""
+        ...
+
+    def write_dispatch_setpoints(
+        self, interval_start_s: int, meter_ids: Sequence[str], setpoints_wh: Sequence[int]
+    ) -> None:
+        """The setpoints sent to each device for an interval."""
+        ...
+
+    def write_island_events(self, events: Sequence[IslandEventRecord]) -> None:
+        """Islanding events of a run."""
+        ...
+
+
+class CommitmentStore(Protocol):
+    """What the commitment step writes (``pipeline.metering_steps.CommitmentStep``)."""
+
+    def write_commitment(self, commitment: CommitmentRecord) -> None:
+        """Record what was committed on chain for an interval (replacing an earlier row)."""
+        ...
+
+
+class StoreTransaction(MarketStore, BalancingStore, CommitmentStore, Protocol):
+    """Writes of one interval, committed together or not at all: the readings and
+    results the loop and the accounting step write, and every step's narrow port."""
 
     def write_readings(self, batch: ReadingBatch) -> WriteReport:
         """Store readings idempotently."""
@@ -62,53 +140,6 @@ class StoreTransaction(Protocol):
 
     def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
         """Store per-participant totals of a run (aligned with the community's participants)."""
-        ...
-
-    def write_market_interval(
-        self,
-        interval: dict[str, Any],
-        fills: Sequence[dict[str, Any]],
-        trades: Sequence[dict[str, Any]],
-    ) -> None:
-        """Record one settled market interval: totals, per-order fills, trades."""
-        ...
-
-    def write_market_rejections(self, rejections: Sequence[dict[str, Any]]) -> None:
-        """Record refused orders with their reasons."""
-        ...
-
-    def write_market_member_totals(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Per-member market results of a run."""
-        ...
-
-    def write_balancing_interval(self, row: dict[str, Any]) -> None:
-        """The balance monitor's figures of one interval."""
-        ...
-
-    def write_balancing_alerts(self, alerts: Sequence[dict[str, Any]]) -> None:
-        """Alerts raised by the balance monitor."""
-        ...
-
-    def write_dispatch_setpoints(
-        self, interval_start_s: int, meter_ids: Sequence[str], setpoints_wh: Sequence[int]
-    ) -> None:
-        """The setpoints sent to each device for an interval."""
-        ...
-
-    def write_island_events(self, events: Sequence[dict[str, Any]]) -> None:
-        """Islanding events of a run."""
-        ...
-
-    def write_dr_event(self, event: dict[str, Any]) -> None:
-        """A demand-response event as called."""
-        ...
-
-    def write_dr_responses(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Measured responses and payments of a settled event."""
-        ...
-
-    def write_commitment(self, commitment: dict[str, Any]) -> None:
-        """Record what was committed on chain for an interval (replacing an earlier row)."""
         ...
 
 

@@ -1,0 +1,224 @@
+"""Rows the pipeline's steps hand the store: one frozen record per row kind.
+
+Field names are the table columns (``storage.tables``), with units in the names: energy
+int Wh (``*_wh``), money int micro-units (``*_micros``), prices micro-units per kWh
+(``*_micros_per_kwh``), instants UNIX seconds (``*_s``). The records live in the model
+(below the adapters) so the store's adapters and the pipeline's ports share them; the
+ports (:mod:`gridshare.pipeline.ports`) re-export them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentRecord:
+    """What was committed on chain for one interval (``interval_commitments``)."""
+
+    community_id: str
+    interval_start_s: int
+    production_root: str
+    """0x-hex Merkle root of the production meters' leaves."""
+    consumption_root: str
+    production_wh: int
+    consumption_wh: int
+    import_wh: int
+    export_wh: int
+    readings: int
+    certified_wh: int
+    tx_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketIntervalRecord:
+    """One settled market interval's totals (``market_intervals``)."""
+
+    community_id: str
+    interval_start_s: int
+    mechanism: str
+    orders: int
+    volume_wh: int
+    buyers_paid_micros: int
+    sellers_credited_micros: int
+    refunds_micros: int
+    fees_micros: int
+    to_fund_micros: int
+    trades_root: str
+    settled_on_chain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFillRecord:
+    """One order of a settled interval with its fill and settlement (``market_fills``)."""
+
+    community_id: str
+    interval_start_s: int
+    position: int
+    order_hash: str
+    maker: str
+    participant_id: str | None
+    side: str
+    kind: str
+    first_interval: int
+    intervals: int
+    quantity_wh: int
+    price_micros_per_kwh: int
+    """The order's limit price."""
+    nonce: int
+    expiry: int
+    terms: str
+    signature: bytes
+    filled_wh: int
+    amount_micros: int
+    """What the cleared fill is worth (buyer: cost, rounded up; seller: proceeds)."""
+    fee_micros: int
+    delivered_wh: int
+    refund_micros: int
+    credited_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTradeRecord:
+    """One matched stretch between a buy and a sell order (``market_trades``)."""
+
+    community_id: str
+    interval_start_s: int
+    row: int
+    buy_position: int
+    sell_position: int
+    quantity_wh: int
+    price_micros_per_kwh: int
+    """What the buyer pays per kWh."""
+    seller_price_micros_per_kwh: int
+    """What the seller is credited per kWh."""
+    stage: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRejectionRecord:
+    """An order the book refused, with its reason (``market_rejections``)."""
+
+    community_id: str
+    interval_start_s: int | None
+    maker: str | None
+    reason: str
+    detail: str
+    order_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMemberTotalsRecord:
+    """One member's market results over a run (``market_member_totals``)."""
+
+    run_id: str
+    participant_id: str
+    bought_wh: int
+    sold_wh: int
+    delivered_wh: int
+    received_wh: int
+    paid_micros: int
+    credited_micros: int
+    fees_micros: int
+    grid_cost_micros: int
+    grid_only_cost_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalancingIntervalRecord:
+    """The balance monitor's figures of one interval (``balancing_intervals``; the store
+    adds the community)."""
+
+    interval_start_s: int
+    supply_wh: int
+    demand_wh: int
+    reserve_kw: float
+    islanded: bool
+    frequency_hz: float | None
+    vm_min_pu: float | None
+    vm_max_pu: float | None
+    max_line_loading_percent: float | None
+    shed_wh: int
+    alerts: int
+    next_plan_hash: str | None = None
+    next_planned_import_wh: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BalancingAlertRecord:
+    """An alert the balance monitor raised (``balancing_alerts``)."""
+
+    interval_start_s: int
+    kind: str
+    severity: str
+    value: float
+    limit: float
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class IslandEventRecord:
+    """One islanded stretch of a run (``island_events``)."""
+
+    start_s: int
+    end_s: int
+    shed_wh: int
+    unserved_critical_wh: int
+    served_critical_wh: int
+
+
+@dataclass(frozen=True, slots=True)
+class DemandResponseEventRecord:
+    """A demand-response event as called (``dr_events``)."""
+
+    event_id: str
+    kind: str
+    start_s: int
+    end_s: int
+    rebound_end_s: int | None
+    target_kw: float
+    rate_micros_per_kwh: int
+    participants: int
+
+
+@dataclass(frozen=True, slots=True)
+class DemandResponseRecord:
+    """One participant's measured response and payment (``dr_responses``)."""
+
+    event_id: str
+    participant_id: str
+    response: str
+    requested_wh: int
+    baseline_wh: int
+    measured_wh: int
+    delivered_wh: int
+    payment_micros: int
+    rebound_wh: int
+    baseline_method: str
+
+
+Record = (
+    CommitmentRecord
+    | MarketIntervalRecord
+    | MarketFillRecord
+    | MarketTradeRecord
+    | MarketRejectionRecord
+    | MarketMemberTotalsRecord
+    | BalancingIntervalRecord
+    | BalancingAlertRecord
+    | IslandEventRecord
+    | DemandResponseEventRecord
+    | DemandResponseRecord
+)
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def as_row(record: Record) -> dict[str, object]:
+    """The record as a table row: column name -> value (a shallow copy, no recursion)."""
+    kind = type(record)
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
