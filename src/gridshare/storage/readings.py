@@ -122,7 +122,7 @@ class ReadingWrites(TransactionBase):
         text = text.replace("\t-1\n", "\t\\N\n")  # stored_wh NOT_REPORTED -> NULL
         cursor.execute("SAVEPOINT gridshare_copy")
         try:
-            with cursor.copy(f"COPY readings ({_READING_COLUMNS}) FROM STDIN") as copy:  # noqa: S608
+            with cursor.copy(f"COPY readings ({_READING_COLUMNS}) FROM STDIN") as copy:
                 copy.write(text)
         except psycopg.errors.UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT gridshare_copy")
@@ -130,7 +130,7 @@ class ReadingWrites(TransactionBase):
             cursor.execute("RELEASE SAVEPOINT gridshare_copy")
             return int(interval_start_s.size)
         cursor.execute(_STAGE_DDL["postgresql"])
-        with cursor.copy(f"COPY readings_stage ({_READING_COLUMNS}) FROM STDIN") as copy:  # noqa: S608
+        with cursor.copy(f"COPY readings_stage ({_READING_COLUMNS}) FROM STDIN") as copy:
             copy.write(text)
         cursor.execute(
             f"INSERT INTO readings ({_READING_COLUMNS}) "  # noqa: S608 - constant column list
