@@ -27,7 +27,6 @@ On the close of interval ``t`` the step
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -50,7 +49,6 @@ from gridshare.balancing.monitor import (
     Alert,
     BalanceLimits,
     BalanceSnapshot,
-    NetworkFigures,
     assess,
     reserve_kw,
 )
@@ -59,6 +57,7 @@ from gridshare.balancing.power_flow import droop_frequency_hz
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.balancing.self_consumption import community_batteries, rule_exchange_wh
 from gridshare.model import Community, ReadingBatch
+from gridshare.pipeline.balancing_figures import BalancingFigures
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.demand_response import DemandResponseDesk
@@ -75,7 +74,7 @@ from gridshare.pipeline.records import (
     IslandEventRecord,
 )
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import BoolArray, FloatArray, IntArray, micros_to_currency
+from gridshare.units import BoolArray, FloatArray, IntArray
 
 
 class NetworkModel(Protocol):
@@ -210,26 +209,18 @@ class BalancingStep:
 
     def _start_figures(self) -> None:
         """The run's figures, accumulated interval by interval for the summary."""
-        self.intervals = 0
-        self.planned = 0
-        self.solve_s: list[float] = []
-        self.alert_counts: Counter[tuple[str, str]] = Counter()
-        self.peak_before_wh = 0
-        self.peak_after_wh = 0
-        self.energy_cost_before = 0.0
-        self.energy_cost_after = 0.0
-        self.min_reserve_margin: float | None = None
-        self.islands: list[Island] = []
+        self.figures = BalancingFigures(
+            optimise=self.options.optimise,
+            horizon_intervals=self.options.horizon_intervals,
+            interval_hours=self.hours,
+            demand_charge_micros_per_kw=self.tariff.demand_charge_micros_per_kw,
+            terminal_value_micros_per_kwh=self._terminal_value,
+        )
         self._island: Island | None = None
-        self.network_figures = NetworkFigures()
-        self.frequency_min_hz: float | None = None
-        self.frequency_max_hz: float | None = None
         self._watched: IntArray = np.zeros(0, dtype=np.int64)
         self._last_vm: FloatArray | None = None
         self._last_p_kw: FloatArray | None = None
         self._pending_schedules: list[tuple[int, int, bytes, int, int]] = []
-        self.chain_transactions = 0
-        self.short_sales_wh = 0.0
 
     # -- per interval ---------------------------------------------------------------------
     def run(self, ctx: IntervalContext, tx: BalancingStore) -> None:
@@ -237,7 +228,7 @@ class BalancingStep:
         accounted = ctx.require(Accounted)
         flows, balance = accounted.flows, accounted.balance
         start = closed.interval.start_s
-        self.intervals += 1
+        self.figures.intervals += 1
         plant_out = self._plant_output(closed.batch)
         plant_by_owner = np.bincount(self.plant_owner, weights=plant_out, minlength=self.n)
         consumption = flows.consumption_wh.astype(np.float64)
@@ -261,7 +252,7 @@ class BalancingStep:
         snapshot = self._monitor(closed, flows, balance, stored, islanded, shed_now)
         alerts = assess(snapshot, self.options.limits)
         for alert in alerts:
-            self.alert_counts[(alert.kind.value, alert.severity.value)] += 1
+            self.figures.alert_counts[(alert.kind.value, alert.severity.value)] += 1
             if self.on_alert is not None:
                 self.on_alert(alert)
         if alerts:
@@ -308,7 +299,7 @@ class BalancingStep:
             if self.control is not None:
                 self.control.apply(setpoints)
         tx.write_balancing_interval(BalancingIntervalRecord(**row))
-        if self.intervals % self.flush_every == 0:
+        if self.figures.intervals % self.flush_every == 0:
             self.flush()
 
     def _plant_output(self, batch: ReadingBatch) -> IntArray:
@@ -366,8 +357,7 @@ class BalancingStep:
                 rated_kw=self._rated_kw,
                 nominal_hz=self.options.nominal_hz,
             )
-            self.frequency_min_hz = min(frequency, self.frequency_min_hz or frequency)
-            self.frequency_max_hz = max(frequency, self.frequency_max_hz or frequency)
+            self.figures.observe_frequency(frequency)
         vm_min = vm_max = loading = None
         converged = True
         if self.network is not None:
@@ -381,7 +371,7 @@ class BalancingStep:
             vm_min, vm_max = float(vm.min()), float(vm.max())
             loading = float(np.max(result.line_loading_percent, initial=0.0))
             limits = self.options.limits
-            self.network_figures = self.network_figures.with_interval(
+            self.figures.network = self.figures.network.with_interval(
                 vm, loading, float(result.losses_kw), self.hours, limits
             )
             margin = self.options.voltage_margin_pu
@@ -408,9 +398,7 @@ class BalancingStep:
             shed_kw=shed_kw,
             unserved_critical_kw=float(self._expected_consumption[critical_shed].sum()) * to_kw,
         )
-        margin_now = snapshot.reserve_margin
-        if margin_now is not None:
-            self.min_reserve_margin = min(margin_now, self.min_reserve_margin or margin_now)
+        self.figures.observe_reserve_margin(snapshot.reserve_margin)
         return snapshot
 
     def _track_island(
@@ -426,10 +414,10 @@ class BalancingStep:
         island = self._island
         if island is None:
             return
-        self.islands.append(island)
+        self.figures.islands.append(island)
         self._island = None
         if self.chain is not None:
-            self.chain_transactions += self.chain.record_island(
+            self.figures.chain_transactions += self.chain.record_island(
                 island.start_s,
                 end_s,
                 island.shed_wh,
@@ -467,10 +455,7 @@ class BalancingStep:
             self._shadow_stored = stored.copy()
             return
         buy, sell = self.tariff.prices(np.array([start]))
-        self.energy_cost_before += (max(before, 0) * buy[0] - max(-before, 0) * sell[0]) / 1000
-        self.energy_cost_after += (max(after, 0) * buy[0] - max(-after, 0) * sell[0]) / 1000
-        self.peak_before_wh = max(self.peak_before_wh, before)
-        self.peak_after_wh = max(self.peak_after_wh, after)
+        self.figures.observe_exchange(before, after, float(buy[0]), float(sell[0]))
 
     # -- planning -------------------------------------------------------------------------
     def _plan(
@@ -530,17 +515,17 @@ class BalancingStep:
             sold_wh=sold,
             voltage=voltage,
             terminal_value_micros_per_kwh=self._terminal_value,
-            peak_floor_wh=float(self.peak_after_wh),
+            peak_floor_wh=float(self.figures.peak_after_wh),
         )
-        self.solve_s.append(time.perf_counter() - began)
+        self.figures.solve_s.append(time.perf_counter() - began)
         member_net = None
         if horizon > 1 and spans[0] == 1 and spans.size > 1 and spans[1] == 1:
             planned = net[:, 1].copy()
             battery_net = plan.charge_wh[:, 1] - plan.discharge_wh[:, 1]
             np.add.at(planned, b.owner, battery_net)
             member_net = Planned(start + self.length_s, np.rint(planned).astype(np.int64))
-        self.planned += 1
-        self.short_sales_wh += float(plan.short_wh.sum())
+        self.figures.planned += 1
+        self.figures.short_sales_wh += float(plan.short_wh.sum())
         return (
             Setpoints(
                 start,
@@ -622,7 +607,7 @@ class BalancingStep:
     # -- end of run -----------------------------------------------------------------------
     def flush(self) -> None:
         if self.chain is not None and self._pending_schedules:
-            self.chain_transactions += self.chain.record_schedules(self._pending_schedules)
+            self.figures.chain_transactions += self.chain.record_schedules(self._pending_schedules)
         self._pending_schedules = []
 
     def finish(self, run_id: str, tx: BalancingStore) -> None:
@@ -638,92 +623,16 @@ class BalancingStep:
                     unserved_critical_wh=i.unserved_critical_wh,
                     served_critical_wh=i.served_critical_wh,
                 )
-                for i in self.islands
+                for i in self.figures.islands
             ]
         )
 
     def summary(self) -> dict[str, JsonValue]:
-        to_kw = 1 / 1000 / self.hours
-        demand = self.tariff.demand_charge_micros_per_kw
-        cost_before = self.energy_cost_before + demand * self.peak_before_wh * to_kw
-        cost_after = self.energy_cost_after + demand * self.peak_after_wh * to_kw
-        stored_after = int(self._stored.sum())
-        stored_before = (
-            stored_after if self._shadow_stored is None else int(self._shadow_stored.sum())
+        shadow = self._shadow_stored
+        return self.figures.summary(
+            stored_after_wh=int(self._stored.sum()),
+            stored_before_wh=None if shadow is None else int(shadow.sum()),
+            has_network=self.network is not None,
+            demand_response=None if self.dr is None else self.dr.summary(),
+            dr_chain_transactions=self.dr.chain_transactions if self.dr is not None else 0,
         )
-        # what each run leaves in storage is worth something: count it at the same value
-        left_value = (stored_after - stored_before) * self._terminal_value / 1000
-        by_kind: dict[str, dict[str, JsonValue]] = {}
-        for (kind, severity), count in sorted(self.alert_counts.items()):
-            by_kind.setdefault(kind, {})[severity] = count
-        alerts: dict[str, JsonValue] = dict(by_kind.items())
-        solve = np.array(self.solve_s) if self.solve_s else np.zeros(1)
-        network: JsonValue = None
-        if self.network is not None:
-            figures = self.network_figures
-            network = {
-                "vm_min_pu": None if figures.vm_min_pu is None else round(figures.vm_min_pu, 5),
-                "vm_max_pu": None if figures.vm_max_pu is None else round(figures.vm_max_pu, 5),
-                "overloaded_line_intervals": figures.overloaded_line_intervals,
-                "losses_kwh": round(figures.losses_kwh, 3),
-            }
-
-        def money(micros: float) -> str:
-            return str(micros_to_currency(int(round(micros))))
-
-        return {
-            "timings": {  # wall-clock: the only figures that differ between equal runs
-                "dispatch_solve_ms_mean": round(float(solve.mean()) * 1000, 2),
-                "dispatch_solve_ms_max": round(float(solve.max()) * 1000, 2),
-            },
-            "peak_import_kw_before": round(self.peak_before_wh * to_kw, 3),
-            "unserved_critical_kwh": round(
-                sum(i.unserved_critical_wh for i in self.islands) / 1000, 3
-            ),
-            "islanded_hours": round(sum(i.intervals for i in self.islands) * self.hours, 3),
-            "voltage_violations": self.network_figures.voltage_violations,
-            "balancing": {
-                "optimiser": "highs-lp" if self.options.optimise else "self-consumption rule",
-                "intervals": self.intervals,
-                "plans": self.planned,
-                "horizon_hours": round(self.options.horizon_intervals * self.hours, 3),
-                "peak_import_kw": {
-                    "before": round(self.peak_before_wh * to_kw, 3),
-                    "after": round(self.peak_after_wh * to_kw, 3),
-                },
-                "grid_cost": {
-                    "before": money(cost_before),
-                    "after": money(cost_after),
-                    "stored_kwh_at_end": {
-                        "before": round(stored_before / 1000, 3),
-                        "after": round(stored_after / 1000, 3),
-                    },
-                    "saving": money(cost_before - cost_after + left_value),
-                },
-                "min_reserve_margin": None
-                if self.min_reserve_margin is None
-                else round(self.min_reserve_margin, 4),
-                "alerts": alerts,
-                "islands": [
-                    {
-                        "start_s": i.start_s,
-                        "hours": round(i.intervals * self.hours, 3),
-                        "shed_kwh": round(i.shed_wh / 1000, 3),
-                        "unserved_critical_kwh": round(i.unserved_critical_wh / 1000, 3),
-                        "served_critical_kwh": round(i.served_critical_wh / 1000, 3),
-                    }
-                    for i in self.islands
-                ],
-                "frequency_hz": None
-                if self.frequency_min_hz is None
-                else {
-                    "min": round(self.frequency_min_hz, 4),
-                    "max": round(self.frequency_max_hz or 0.0, 4),
-                },
-                "network": network,
-                "sales_short_kwh": round(self.short_sales_wh / 1000, 3),
-                "demand_response": None if self.dr is None else self.dr.summary(),
-                "chain_transactions": self.chain_transactions
-                + (self.dr.chain_transactions if self.dr is not None else 0),
-            },
-        }

@@ -1,0 +1,164 @@
+"""What a run of the balancing step reports: its figures, accumulated interval by
+interval, and the summary made from them (peak import and connection cost before and after
+the plan, islands, frequency, network, alerts, timings)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gridshare.balancing.islanding import Island
+from gridshare.balancing.monitor import NetworkFigures
+from gridshare.pipeline.steps import JsonValue
+from gridshare.units import WH_PER_KWH, micros_to_currency
+
+__all__ = ["BalancingFigures"]
+
+
+@dataclass
+class BalancingFigures:
+    """The balancing step's run figures (the step updates them; nothing else does)."""
+
+    optimise: bool
+    horizon_intervals: int
+    interval_hours: float
+    demand_charge_micros_per_kw: int
+    terminal_value_micros_per_kwh: float
+    """What a kWh left in storage at the end is worth (both runs count it)."""
+    intervals: int = 0
+    planned: int = 0
+    solve_s: list[float] = field(default_factory=list)
+    alert_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    peak_before_wh: int = 0
+    """The self-consumption rule's (the counterfactual's) peak import."""
+    peak_after_wh: int = 0
+    energy_cost_before: float = 0.0
+    energy_cost_after: float = 0.0
+    min_reserve_margin: float | None = None
+    islands: list[Island] = field(default_factory=list)
+    network: NetworkFigures = field(default_factory=NetworkFigures)
+    frequency_min_hz: float | None = None
+    frequency_max_hz: float | None = None
+    chain_transactions: int = 0
+    short_sales_wh: float = 0.0
+
+    def observe_frequency(self, frequency_hz: float) -> None:
+        """An islanded interval's frequency."""
+        self.frequency_min_hz = min(frequency_hz, self.frequency_min_hz or frequency_hz)
+        self.frequency_max_hz = max(frequency_hz, self.frequency_max_hz or frequency_hz)
+
+    def observe_reserve_margin(self, margin: float | None) -> None:
+        if margin is not None:
+            self.min_reserve_margin = min(margin, self.min_reserve_margin or margin)
+
+    def observe_exchange(
+        self, before_wh: int, after_wh: int, buy_micros_per_kwh: float, sell_micros_per_kwh: float
+    ) -> None:
+        """One connected interval's net import (> 0) with the rule (before) and with the
+        plan (after), priced at the interval's tariff."""
+
+        def cost_micros(net_wh: int) -> float:
+            bought = max(net_wh, 0) * buy_micros_per_kwh
+            return (bought - max(-net_wh, 0) * sell_micros_per_kwh) / WH_PER_KWH
+
+        self.energy_cost_before += cost_micros(before_wh)
+        self.energy_cost_after += cost_micros(after_wh)
+        self.peak_before_wh = max(self.peak_before_wh, before_wh)
+        self.peak_after_wh = max(self.peak_after_wh, after_wh)
+
+    def summary(
+        self,
+        *,
+        stored_after_wh: int,
+        stored_before_wh: int | None,
+        has_network: bool,
+        demand_response: JsonValue,
+        dr_chain_transactions: int,
+    ) -> dict[str, JsonValue]:
+        """The step's part of the run summary; ``stored_*`` are the batteries' energy at the
+        end with the plan and with the rule (None: the rule never ran)."""
+        to_kw = 1 / 1000 / self.interval_hours
+        demand = self.demand_charge_micros_per_kw
+        cost_before = self.energy_cost_before + demand * self.peak_before_wh * to_kw
+        cost_after = self.energy_cost_after + demand * self.peak_after_wh * to_kw
+        stored_after = stored_after_wh
+        stored_before = stored_after if stored_before_wh is None else stored_before_wh
+        # what each run leaves in storage is worth something: count it at the same value
+        left_value = (stored_after - stored_before) * self.terminal_value_micros_per_kwh / 1000
+        by_kind: dict[str, dict[str, JsonValue]] = {}
+        for (kind, severity), count in sorted(self.alert_counts.items()):
+            by_kind.setdefault(kind, {})[severity] = count
+        alerts: dict[str, JsonValue] = dict(by_kind.items())
+        solve = np.array(self.solve_s) if self.solve_s else np.zeros(1)
+        network: JsonValue = None
+        if has_network:
+            figures = self.network
+            network = {
+                "vm_min_pu": None if figures.vm_min_pu is None else round(figures.vm_min_pu, 5),
+                "vm_max_pu": None if figures.vm_max_pu is None else round(figures.vm_max_pu, 5),
+                "overloaded_line_intervals": figures.overloaded_line_intervals,
+                "losses_kwh": round(figures.losses_kwh, 3),
+            }
+
+        def money(micros: float) -> str:
+            return str(micros_to_currency(int(round(micros))))
+
+        return {
+            "timings": {  # wall-clock: the only figures that differ between equal runs
+                "dispatch_solve_ms_mean": round(float(solve.mean()) * 1000, 2),
+                "dispatch_solve_ms_max": round(float(solve.max()) * 1000, 2),
+            },
+            "peak_import_kw_before": round(self.peak_before_wh * to_kw, 3),
+            "unserved_critical_kwh": round(
+                sum(i.unserved_critical_wh for i in self.islands) / 1000, 3
+            ),
+            "islanded_hours": round(
+                sum(i.intervals for i in self.islands) * self.interval_hours, 3
+            ),
+            "voltage_violations": self.network.voltage_violations,
+            "balancing": {
+                "optimiser": "highs-lp" if self.optimise else "self-consumption rule",
+                "intervals": self.intervals,
+                "plans": self.planned,
+                "horizon_hours": round(self.horizon_intervals * self.interval_hours, 3),
+                "peak_import_kw": {
+                    "before": round(self.peak_before_wh * to_kw, 3),
+                    "after": round(self.peak_after_wh * to_kw, 3),
+                },
+                "grid_cost": {
+                    "before": money(cost_before),
+                    "after": money(cost_after),
+                    "stored_kwh_at_end": {
+                        "before": round(stored_before / 1000, 3),
+                        "after": round(stored_after / 1000, 3),
+                    },
+                    "saving": money(cost_before - cost_after + left_value),
+                },
+                "min_reserve_margin": None
+                if self.min_reserve_margin is None
+                else round(self.min_reserve_margin, 4),
+                "alerts": alerts,
+                "islands": [
+                    {
+                        "start_s": i.start_s,
+                        "hours": round(i.intervals * self.interval_hours, 3),
+                        "shed_kwh": round(i.shed_wh / 1000, 3),
+                        "unserved_critical_kwh": round(i.unserved_critical_wh / 1000, 3),
+                        "served_critical_kwh": round(i.served_critical_wh / 1000, 3),
+                    }
+                    for i in self.islands
+                ],
+                "frequency_hz": None
+                if self.frequency_min_hz is None
+                else {
+                    "min": round(self.frequency_min_hz, 4),
+                    "max": round(self.frequency_max_hz or 0.0, 4),
+                },
+                "network": network,
+                "sales_short_kwh": round(self.short_sales_wh / 1000, 3),
+                "demand_response": demand_response,
+                "chain_transactions": self.chain_transactions + dr_chain_transactions,
+            },
+        }
