@@ -17,6 +17,7 @@ from gridshare.units import (
     energy_cost_micros,
     energy_wh_to_mean_power_kw,
     micros_to_currency,
+    power_kw_to_energy_wh,
     wh_to_kwh,
 )
 
@@ -68,14 +69,12 @@ class EnergyAccountingStep:
         closed = ctx.closed
         quality = closed.quality
         tariff = self.community.tariff
-        hours = closed.interval.hours
         balance, flows, self._stored = account_interval(
             closed.batch, self.catalogue, len(self.community.participants), self._stored, quality
         )
-        if (
-            balance.pcc_import_wh > tariff.import_limit_kw * 1000 * hours
-            or balance.pcc_export_wh > tariff.export_limit_kw * 1000 * hours
-        ):
+        if balance.pcc_import_wh > power_kw_to_energy_wh(
+            tariff.import_limit_kw, self._length
+        ) or balance.pcc_export_wh > power_kw_to_energy_wh(tariff.export_limit_kw, self._length):
             balance = replace(balance, quality=balance.quality | QualityFlag.LIMIT_EXCEEDED)
         for flag in QualityFlag:
             if flag and flag in balance.quality:

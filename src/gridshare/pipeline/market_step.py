@@ -54,7 +54,13 @@ from gridshare.pipeline.records import (
     MarketTradeRecord,
 )
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import energy_cost_micros, micros_to_currency
+from gridshare.units import (
+    MICROS_PER_UNIT,
+    WH_PER_KWH,
+    energy_cost_micros,
+    micros_to_currency,
+    wh_to_kwh,
+)
 
 
 class MarketChain(Protocol):
@@ -88,15 +94,16 @@ class MemberTotals:
     sold_wh: int = 0
     delivered_wh: int = 0
     received_wh: int = 0
-    paid: int = 0
-    credited: int = 0
-    fees: int = 0
-    grid_cost: int = 0
-    grid_only_cost: int = 0
+    paid_micros: int = 0
+    credited_micros: int = 0
+    fees_micros: int = 0
+    grid_cost_micros: int = 0
+    grid_only_cost_micros: int = 0
 
     @property
-    def savings(self) -> int:
-        return self.grid_only_cost - (self.paid - self.credited + self.grid_cost)
+    def savings_micros(self) -> int:
+        spent = self.paid_micros - self.credited_micros + self.grid_cost_micros
+        return self.grid_only_cost_micros - spent
 
 
 @dataclass
@@ -139,7 +146,7 @@ class MarketStep:
         batteries = {a.asset_id: a for a in c.assets if isinstance(a, Battery)}
         for i, meter in enumerate(c.meters):
             if meter.asset_id in batteries:
-                self._battery_wh[i] = batteries[meter.asset_id].capacity_kwh * 1000
+                self._battery_wh[i] = batteries[meter.asset_id].capacity_kwh * WH_PER_KWH
         n = len(c.participants)
         self._capacity_of = np.bincount(
             catalogue.participant_index, weights=self._battery_wh, minlength=n
@@ -156,9 +163,9 @@ class MarketStep:
         self.islanded_intervals: set[int] = set()
         self.intervals = 0
         self.traded_wh = 0
-        self.traded_value = 0  # micro-units * Wh / kWh, exact (volume-weighted price)
-        self.fees = 0
-        self.to_fund = 0
+        self.traded_value = 0  # micro-units per kWh x Wh, exact (volume-weighted price)
+        self.fees_micros = 0
+        self.to_fund_micros = 0
         self.settle_transactions = 0
         self.orders = 0
         self.rejected = 0
@@ -177,8 +184,8 @@ class MarketStep:
             prices = self.prices(start)
             for i, t in enumerate(self.totals):
                 cost = _cost(int(net[i]), prices)
-                t.grid_cost += cost
-                t.grid_only_cost += cost
+                t.grid_cost_micros += cost
+                t.grid_only_cost_micros += cost
         following = start + self.interval_s
         planned = ctx.previous(Planned)
         if planned is not None and planned.start_s == following:
@@ -211,9 +218,9 @@ class MarketStep:
             if p is None:
                 continue
             t = self.totals[p]
-            t.paid += s.paid[i]
-            t.credited += s.credited[i]
-            t.fees += s.fee[i]
+            t.paid_micros += s.paid[i]
+            t.credited_micros += s.credited[i]
+            t.fees_micros += s.fee[i]
             agent = self.agents.get(p)
             if agent is not None:
                 agent.paid(s.paid[i] - s.credited[i])
@@ -230,13 +237,13 @@ class MarketStep:
                 record[1] += s.delivered_wh[i]
         prices = self.prices(clearing.start_s)
         for p, t in enumerate(self.totals):
-            t.grid_cost += _cost(int(net[p]) - traded[p], prices)
-            t.grid_only_cost += _cost(int(net[p]), prices)
+            t.grid_cost_micros += _cost(int(net[p]) - traded[p], prices)
+            t.grid_only_cost_micros += _cost(int(net[p]), prices)
         volume = clearing.volume_wh
         self.traded_wh += volume
         self.traded_value += sum(r.quantity_wh * r.price for r in clearing.trades)
-        self.fees += sum(s.fee)
-        self.to_fund += s.to_fund
+        self.fees_micros += sum(s.fee)
+        self.to_fund_micros += s.to_fund
         cid = self.community.community_id
         start = clearing.start_s
         tx.write_market_interval(
@@ -427,18 +434,18 @@ class MarketStep:
                     sold_wh=t.sold_wh,
                     delivered_wh=t.delivered_wh,
                     received_wh=t.received_wh,
-                    paid_micros=t.paid,
-                    credited_micros=t.credited,
-                    fees_micros=t.fees,
-                    grid_cost_micros=t.grid_cost,
-                    grid_only_cost_micros=t.grid_only_cost,
+                    paid_micros=t.paid_micros,
+                    credited_micros=t.credited_micros,
+                    fees_micros=t.fees_micros,
+                    grid_cost_micros=t.grid_cost_micros,
+                    grid_only_cost_micros=t.grid_only_cost_micros,
                 )
                 for p, t in zip(self.community.participants, self.totals, strict=True)
             ]
         )
 
     def summary(self) -> dict[str, JsonValue]:
-        savings = sum(t.savings for t in self.totals)
+        savings = sum(t.savings_micros for t in self.totals)
         mean_price = self.traded_value / self.traded_wh if self.traded_wh else None
         return {
             "market": {
@@ -448,13 +455,15 @@ class MarketStep:
                 "rejections": {r.value: n for r, n in sorted(self.book.rejected.items())},
                 "settlement": self.settlement,
                 "settle_transactions": self.settle_transactions,
-                "to_fund": str(micros_to_currency(self.to_fund)),
+                "to_fund": str(micros_to_currency(self.to_fund_micros)),
                 "islanded_intervals": len(self.islanded_intervals),
             },
-            "traded_kwh": round(self.traded_wh / 1000, 3),
-            "mean_clearing_price": None if mean_price is None else round(mean_price / 1e6, 6),
+            "traded_kwh": round(wh_to_kwh(self.traded_wh), 3),
+            "mean_clearing_price": None
+            if mean_price is None
+            else round(mean_price / MICROS_PER_UNIT, 6),
             "member_savings": str(micros_to_currency(savings)),
-            "fees": str(micros_to_currency(self.fees)),
+            "fees": str(micros_to_currency(self.fees_micros)),
         }
 
 
