@@ -39,6 +39,33 @@ def community_of(spec):  # type: ignore[no-untyped-def]
     return build_community(spec, read_typical_year(spec.weather.source).location)[0]
 
 
+class Listener:
+    """`listen` on a background thread, as a node runs beside its meters: started, then
+    waited on until it subscribed (onboarding on chain done), then joined."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.ready = threading.Event()
+        self.result: list[ListenResult] = []
+        self.failure: list[BaseException] = []
+        kwargs["on_ready"] = self.ready.set
+        self._thread = threading.Thread(target=self._run, args=args, kwargs=kwargs, daemon=True)
+        self._thread.start()
+        assert self.ready.wait(120), repr(self.failure[:1])
+
+    def _run(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            self.result.append(listen(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
+            self.failure.append(exc)
+            self.ready.set()
+
+    def join(self) -> ListenResult:
+        self._thread.join(timeout=900)
+        assert not self.failure, repr(self.failure[:1])
+        assert self.result, "the live pipeline did not finish"
+        return self.result[0]
+
+
 def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     tmp_path: Path, broker: BrokerConfig
 ) -> None:
@@ -47,37 +74,14 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     now = time.time()
     first = rebased_start_s(spec, intervals, 0, now)
     operator = LocalSigner.generate()
-    result: list[ListenResult] = []
-    failure: list[BaseException] = []
-    ready = threading.Event()
-
-    def community_side() -> None:
-        try:
-            result.append(
-                listen(
-                    spec,
-                    broker,
-                    tmp_path,
-                    operator,
-                    first_start_s=first,
-                    intervals=intervals,
-                    grace_s=900,
-                    client_id=unique_id("test-", 8),
-                    on_ready=ready.set,
-                )
-            )
-        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
-            failure.append(exc)
-
-    listener = threading.Thread(target=community_side, daemon=True)
-    listener.start()
+    listener = Listener(
+        spec, broker, tmp_path, operator, first_start_s=first, intervals=intervals,
+        grace_s=900, client_id=unique_id("test-", 8),
+    )  # fmt: skip
     # publish once the subscriber holds its session (after onboarding on chain)
-    assert ready.wait(120), repr(failure[:1])
     published = publish_scenario(spec, broker, now=lambda: now)
-    listener.join(timeout=900)
-    assert not failure, repr(failure[:1])
-    assert result, "the live pipeline did not finish"
-    summary = result[0].summary
+    done = listener.join()
+    summary = done.summary
     ingest = summary["ingest"]
     assert isinstance(ingest, dict)
     assert ingest["inserted"] == published > 0, (ingest["rejected"], summary["pipeline"])
@@ -85,7 +89,7 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     assert summary["commitments"] == intervals
     assert summary["closed_complete"] == intervals  # every meter reported every interval
 
-    store = open_store(result[0].database_url)
+    store = open_store(done.database_url)
     connection = open_chain(tmp_path, operator)
     try:
         assert store.count("readings") == published
@@ -112,7 +116,7 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     )
 
     # after a restart, intervals already committed stay closed
-    store = open_store(result[0].database_url)
+    store = open_store(done.database_url)
     try:
         store.register_community(community_of(spec))
         restarted = IngestService.for_store(store, now=lambda: now)
@@ -151,25 +155,10 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path, broker: Broker
     intervals = 96
     first = rebased_start_s(spec, intervals, 0, time.time())
     port = free_port()
-    result: list[ListenResult] = []
-    failure: list[BaseException] = []
-    ready = threading.Event()
-
-    def community_side() -> None:
-        try:
-            result.append(
-                listen(
-                    spec, broker, tmp_path, LocalSigner.generate(), first_start_s=first,
-                    intervals=intervals, grace_s=900, mqtt=False, http_port=port,
-                    api_token=TOKEN, on_ready=ready.set,
-                )
-            )  # fmt: skip
-        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
-            failure.append(exc)
-
-    listener = threading.Thread(target=community_side, daemon=True)
-    listener.start()
-    assert ready.wait(120), repr(failure[:1])
+    listener = Listener(
+        spec, broker, tmp_path, LocalSigner.generate(), first_start_s=first,
+        intervals=intervals, grace_s=900, mqtt=False, http_port=port, api_token=TOKEN,
+    )  # fmt: skip
     posted = 0
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -183,9 +172,7 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path, broker: Broker
             posted += len(bundles)
         again = client.post("/v1/readings", content=body, headers=headers).json()
         assert (again["inserted"], again["duplicates"]) == (0, len(bundles))
-    listener.join(timeout=900)
-    assert not failure, repr(failure[:1])
-    summary = result[0].summary
+    summary = listener.join().summary
     assert summary["commitments"] == intervals
     assert summary["closed_complete"] == intervals
     ingest = summary["ingest"]
@@ -203,23 +190,12 @@ def test_verify_catches_added_readings_and_lost_commitment_records(
     intervals = 8
     now = time.time()
     first = rebased_start_s(spec, 96, 0, now)
-    result: list[ListenResult] = []
-    ready = threading.Event()
-    listener = threading.Thread(
-        target=lambda: result.append(
-            listen(
-                spec, broker, tmp_path, LocalSigner.generate(), first_start_s=first,
-                intervals=intervals, grace_s=900, client_id=unique_id("test-", 8),
-                on_ready=ready.set,
-            )
-        ),
-        daemon=True,
+    listener = Listener(
+        spec, broker, tmp_path, LocalSigner.generate(), first_start_s=first,
+        intervals=intervals, grace_s=900, client_id=unique_id("test-", 8),
     )  # fmt: skip
-    listener.start()
-    assert ready.wait(120)
     publish_scenario(spec, broker, now=lambda: now)
-    listener.join(timeout=900)
-    assert result
+    listener.join()
     runner = CliRunner()
     assert runner.invoke(app, ["verify", "--data-dir", str(tmp_path)]).exit_code == 0
 
@@ -272,30 +248,13 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
     now = time.time()
     first = rebased_start_s(spec, intervals, 0, now)
     operator = LocalSigner.generate()
-    result: list[ListenResult] = []
-    failure: list[BaseException] = []
-    ready = threading.Event()
-
-    def community_side() -> None:
-        try:
-            result.append(
-                listen(
-                    spec, broker, tmp_path / "live", operator, first_start_s=first,
-                    intervals=intervals, grace_s=900, client_id=unique_id("test-", 8),
-                    on_ready=ready.set,
-                )
-            )  # fmt: skip
-        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
-            failure.append(exc)
-
-    listener = threading.Thread(target=community_side, daemon=True)
-    listener.start()
-    assert ready.wait(120), repr(failure[:1])
+    listener = Listener(
+        spec, broker, tmp_path / "live", operator, first_start_s=first, intervals=intervals,
+        grace_s=900, client_id=unique_id("test-", 8),
+    )  # fmt: skip
     published = publish_scenario(spec, broker, now=lambda: now)
-    listener.join(timeout=900)
-    assert not failure, repr(failure[:1])
-    assert result, "the live pipeline did not finish"
-    summary = result[0].summary
+    done = listener.join()
+    summary = done.summary
     ingest = summary["ingest"]
     assert isinstance(ingest, dict)
     assert ingest["inserted"] == published > 0
@@ -311,7 +270,7 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
     assert isinstance(settle_transactions, int)
     assert settle_transactions > 0
 
-    store = open_store(result[0].database_url)
+    store = open_store(done.database_url)
     try:
         assert store.count("market_trades") > 0
         assert store.count("market_intervals") >= intervals - 1
