@@ -12,7 +12,7 @@ import numpy as np
 from gridshare.balancing.islanding import Island
 from gridshare.balancing.monitor import NetworkFigures
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import WH_PER_KWH, micros_to_currency
+from gridshare.units import WH_PER_KWH, micros_to_currency, wh_to_kwh
 
 __all__ = ["BalancingFigures"]
 
@@ -86,7 +86,9 @@ class BalancingFigures:
         stored_after = stored_after_wh
         stored_before = stored_after if stored_before_wh is None else stored_before_wh
         # what each run leaves in storage is worth something: count it at the same value
-        left_value = (stored_after - stored_before) * self.terminal_value_micros_per_kwh / 1000
+        left_value = (
+            (stored_after - stored_before) * self.terminal_value_micros_per_kwh / WH_PER_KWH
+        )
         by_kind: dict[str, dict[str, JsonValue]] = {}
         for (kind, severity), count in sorted(self.alert_counts.items()):
             by_kind.setdefault(kind, {})[severity] = count
@@ -112,7 +114,7 @@ class BalancingFigures:
             },
             "peak_import_kw_before": round(self.peak_before_wh * to_kw, 3),
             "unserved_critical_kwh": round(
-                sum(i.unserved_critical_wh for i in self.islands) / 1000, 3
+                wh_to_kwh(sum(i.unserved_critical_wh for i in self.islands)), 3
             ),
             "islanded_hours": round(
                 sum(i.intervals for i in self.islands) * self.interval_hours, 3
@@ -131,8 +133,8 @@ class BalancingFigures:
                     "before": money(cost_before),
                     "after": money(cost_after),
                     "stored_kwh_at_end": {
-                        "before": round(stored_before / 1000, 3),
-                        "after": round(stored_after / 1000, 3),
+                        "before": round(wh_to_kwh(stored_before), 3),
+                        "after": round(wh_to_kwh(stored_after), 3),
                     },
                     "saving": money(cost_before - cost_after + left_value),
                 },
@@ -144,9 +146,9 @@ class BalancingFigures:
                     {
                         "start_s": i.start_s,
                         "hours": round(i.intervals * self.interval_hours, 3),
-                        "shed_kwh": round(i.shed_wh / 1000, 3),
-                        "unserved_critical_kwh": round(i.unserved_critical_wh / 1000, 3),
-                        "served_critical_kwh": round(i.served_critical_wh / 1000, 3),
+                        "shed_kwh": round(wh_to_kwh(i.shed_wh), 3),
+                        "unserved_critical_kwh": round(wh_to_kwh(i.unserved_critical_wh), 3),
+                        "served_critical_kwh": round(wh_to_kwh(i.served_critical_wh), 3),
                     }
                     for i in self.islands
                 ],

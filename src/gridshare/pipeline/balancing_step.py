@@ -74,7 +74,7 @@ from gridshare.pipeline.records import (
     IslandEventRecord,
 )
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import BoolArray, FloatArray, IntArray
+from gridshare.units import SECONDS_PER_HOUR, WH_PER_KWH, BoolArray, FloatArray, IntArray
 
 
 class NetworkModel(Protocol):
@@ -173,7 +173,7 @@ class BalancingStep:
         n = len(c.participants)
         self.n = n
         self.length_s = int(c.interval_length.total_seconds())
-        self.hours = self.length_s / 3600
+        self.hours = self.length_s / SECONDS_PER_HOUR
         if options.critical.shape != (n,) or options.priority.shape != (n,):
             raise ValueError("critical and priority need one value per participant")
         self.batteries = community_batteries(c)
@@ -181,7 +181,7 @@ class BalancingStep:
         # one battery per owner carries the owner's forecast net load in the LP
         self._carries_load = np.zeros(b.owner.size, dtype=bool)
         self._carries_load[np.unique(b.owner, return_index=True)[1]] = True
-        self._rated_kw = float(b.fleet.max_step_wh.sum()) / 1000 / self.hours
+        self._rated_kw = float(b.fleet.max_step_wh.sum()) / WH_PER_KWH / self.hours
         plants = load_following_plants(c, self.hours, options.plant_cost_micros_per_kwh)
         self.plant_ids = plants.asset_ids
         self.plant_owner = plants.owner
