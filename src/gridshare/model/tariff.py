@@ -11,7 +11,7 @@ connection's, in kW at the point of common coupling.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -99,9 +99,17 @@ class GridTariff:
         return buy, sell
 
     def prices_at(self, start_s: int) -> tuple[int, int]:
-        """(buy, sell) integer micro-units per kWh in the interval starting at ``start_s``."""
-        buy, sell = self.prices(np.array([start_s], dtype=np.int64))
-        return int(buy[0]), int(sell[0])
+        """(buy, sell) integer micro-units per kWh in the interval starting at ``start_s``:
+        the same prices as :meth:`prices`, for one interval without building an index (the
+        market and accounting ask once or twice per interval)."""
+        buy = self.import_price_micros_per_kwh
+        if self.windows:
+            local = datetime.fromtimestamp(start_s, ZoneInfo(self.time_zone))
+            minute = np.array([local.hour * 60 + local.minute], dtype=np.int64)
+            for window in self.windows:
+                if window.covers(minute)[0]:
+                    buy = window.import_price_micros_per_kwh
+        return buy, self.export_price_micros_per_kwh
 
     def demand_micros_per_kwh(self, interval_hours: float) -> float:
         """The demand charge per kWh of the peak interval's import (what the LP takes)."""

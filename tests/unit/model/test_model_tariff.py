@@ -229,3 +229,23 @@ def test_prices_at_is_the_integer_price_of_one_interval() -> None:
     peak = utc(2024, 7, 4, 21, 30)  # 17:30 EDT, inside the evening window
     assert EVENING.prices_at(peak) == (PEAK, SELL)
     assert EVENING.prices_at(peak - 3 * 3600) == (BASE, SELL)
+
+
+@settings(max_examples=300)
+@given(st.integers(utc(2023, 1, 1), utc(2026, 1, 1)).map(lambda s: s // 900 * 900))
+def test_prices_at_agrees_with_prices_across_the_year(start_s: int) -> None:
+    night = TouWindow(time(22, 0), time(6, 0), NIGHT)
+    tariff = GridTariff(
+        BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, windows=(night, EVENING.windows[0])
+    )
+    buy, sell = tariff.prices(np.array([start_s], dtype=np.int64))
+    assert tariff.prices_at(start_s) == (int(buy[0]), int(sell[0]))
+
+
+def test_prices_at_agrees_with_prices_on_the_clock_change_days() -> None:
+    night = TouWindow(time(1, 0), time(3, 0), NIGHT)
+    tariff = GridTariff(BASE, SELL, LIMIT_KW, LIMIT_KW, NEW_YORK, windows=(night,))
+    for day in (utc(2024, 3, 10, 5), utc(2024, 11, 3, 4)):
+        starts = day + 900 * np.arange(2 * 96, dtype=np.int64)
+        buy, _ = tariff.prices(starts)
+        assert [tariff.prices_at(int(s))[0] for s in starts] == buy.astype(int).tolist()
