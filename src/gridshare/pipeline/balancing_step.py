@@ -57,6 +57,11 @@ from gridshare.balancing.power_flow import droop_frequency_hz
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.balancing.self_consumption import community_batteries, rule_exchange_wh
 from gridshare.model import Community, ReadingBatch
+from gridshare.model.records import (
+    BalancingAlertRecord,
+    BalancingIntervalRecord,
+    IslandEventRecord,
+)
 from gridshare.pipeline.balancing_figures import BalancingFigures
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
@@ -67,11 +72,6 @@ from gridshare.pipeline.ports import (
     DeviceControl,
     GridStatus,
     Setpoints,
-)
-from gridshare.pipeline.records import (
-    BalancingAlertRecord,
-    BalancingIntervalRecord,
-    IslandEventRecord,
 )
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import SECONDS_PER_HOUR, WH_PER_KWH, BoolArray, FloatArray, IntArray
@@ -278,27 +278,30 @@ class BalancingStep:
             ctx.provide(plan.member_net)
         if plan is not None and self.dr is not None:
             self._call_demand_response(start + self.length_s, plan, tx)
-        row: dict[str, Any] = {
-            "interval_start_s": start,
-            "supply_wh": int(round(snapshot.supply_kw * 1000 * self.hours)),
-            "demand_wh": int(round(snapshot.demand_kw * 1000 * self.hours)),
-            "reserve_kw": round(snapshot.reserve_kw, 3),
-            "islanded": islanded,
-            "frequency_hz": snapshot.frequency_hz,
-            "vm_min_pu": snapshot.vm_min_pu,
-            "vm_max_pu": snapshot.vm_max_pu,
-            "max_line_loading_percent": snapshot.max_line_loading_percent,
-            "shed_wh": int(round(snapshot.shed_kw * 1000 * self.hours)),
-            "alerts": len(alerts),
-            "next_plan_hash": None,
-            "next_planned_import_wh": None,
-        }
+        plan_hash: str | None = None
+        planned_import_wh: int | None = None
         if setpoints is not None:
             if plan is not None:
-                self._record_plan(setpoints, plan, row, tx)
+                plan_hash, planned_import_wh = self._record_plan(setpoints, plan, tx)
             if self.control is not None:
                 self.control.apply(setpoints)
-        tx.write_balancing_interval(BalancingIntervalRecord(**row))
+        tx.write_balancing_interval(
+            BalancingIntervalRecord(
+                interval_start_s=start,
+                supply_wh=int(round(snapshot.supply_kw * 1000 * self.hours)),
+                demand_wh=int(round(snapshot.demand_kw * 1000 * self.hours)),
+                reserve_kw=round(snapshot.reserve_kw, 3),
+                islanded=islanded,
+                frequency_hz=snapshot.frequency_hz,
+                vm_min_pu=snapshot.vm_min_pu,
+                vm_max_pu=snapshot.vm_max_pu,
+                max_line_loading_percent=snapshot.max_line_loading_percent,
+                shed_wh=int(round(snapshot.shed_kw * 1000 * self.hours)),
+                alerts=len(alerts),
+                next_plan_hash=plan_hash,
+                next_planned_import_wh=planned_import_wh,
+            )
+        )
         if self.figures.intervals % self.flush_every == 0:
             self.flush()
 
@@ -313,16 +316,15 @@ class BalancingStep:
         return plant_out
 
     def _record_plan(
-        self, setpoints: Setpoints, plan: _Plan, row: dict[str, Any], tx: BalancingStore
-    ) -> None:
+        self, setpoints: Setpoints, plan: _Plan, tx: BalancingStore
+    ) -> tuple[str, int]:
         """Store the dispatched setpoints, hash them for the chain with the plan's cost and
-        the self-consumption rule's cost over the same forecast."""
+        the self-consumption rule's cost over the same forecast; returns the hash (0x-hex)
+        and the plan's import in the dispatched interval (int Wh)."""
         battery = [] if setpoints.battery_net_wh is None else setpoints.battery_net_wh.tolist()
         plant = [] if setpoints.plant_net_wh is None else setpoints.plant_net_wh.tolist()
         net = battery + plant
         digest = schedule_hash(setpoints.interval_start_s, [net_setpoints(self.device_meters, net)])
-        row["next_plan_hash"] = "0x" + digest.hex()
-        row["next_planned_import_wh"] = int(round(plan.schedule.import_wh[0]))
         tx.write_dispatch_setpoints(setpoints.interval_start_s, self.device_meters, net)
         self._pending_schedules.append(
             (
@@ -333,6 +335,7 @@ class BalancingStep:
                 int(round(plan.rule_cost_micros)),
             )
         )
+        return "0x" + digest.hex(), int(round(plan.schedule.import_wh[0]))
 
     # -- monitoring -----------------------------------------------------------------------
     def _monitor(
