@@ -10,7 +10,7 @@ from gridshare.metering.commitment import trees_of_rows
 from gridshare.metering.evidence import audit_signed_readings
 from gridshare.metering.wire import make_bundle, sign_bundle
 from gridshare.model import ReadingBatch
-from gridshare.pipeline.records import CommitmentRecord
+from gridshare.model.records import CommitmentRecord
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.storage import open_store
 from gridshare.units import Interval, from_unix_seconds

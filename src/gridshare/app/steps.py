@@ -32,7 +32,7 @@ from gridshare.simulator.market import market_rules
 from gridshare.simulator.scenario import Scenario, ScenarioError
 from gridshare.units import currency_to_micros
 
-__all__ = ["Chains", "Surroundings", "Trading", "build_steps", "step_names"]
+__all__ = ["Chains", "Surroundings", "Trading", "build_steps"]
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,6 @@ def build_steps(
             )
         )
     return steps
-
-
-def step_names(steps: Sequence[Step]) -> list[str]:
-    return [step.name for step in steps]
 
 
 def _market_step(

@@ -29,8 +29,8 @@ from gridshare.balancing.demand_response import (
     plan_event,
     settle_event,
 )
+from gridshare.model.records import DemandResponseEventRecord, DemandResponseRecord
 from gridshare.pipeline.ports import DemandResponseStore
-from gridshare.pipeline.records import DemandResponseEventRecord, DemandResponseRecord
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import FloatArray, IntArray
 

@@ -44,15 +44,15 @@ from gridshare.metering.merkle import MerkleTree
 from gridshare.model import Community
 from gridshare.model.assets import Battery
 from gridshare.model.community import SOURCES
-from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
-from gridshare.pipeline.ports import GridStatus, MarketStore
-from gridshare.pipeline.records import (
+from gridshare.model.records import (
     MarketFillRecord,
     MarketIntervalRecord,
     MarketMemberTotalsRecord,
     MarketRejectionRecord,
     MarketTradeRecord,
 )
+from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
+from gridshare.pipeline.ports import GridStatus, MarketStore
 from gridshare.pipeline.steps import JsonValue
 from gridshare.units import (
     MICROS_PER_UNIT,

@@ -27,9 +27,9 @@ from gridshare.metering.commitment import (
     trees_of_rows,
 )
 from gridshare.model import Community
+from gridshare.model.records import CommitmentRecord
 from gridshare.pipeline.context import IntervalContext
 from gridshare.pipeline.ports import CommitmentStore, StoreTransaction
-from gridshare.pipeline.records import CommitmentRecord
 from gridshare.pipeline.steps import JsonValue
 
 

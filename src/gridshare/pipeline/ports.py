@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.model import Community, ReadingBatch, WriteReport
-from gridshare.pipeline.records import (
+from gridshare.model.records import (
     BalancingAlertRecord,
     BalancingIntervalRecord,
     CommitmentRecord,
