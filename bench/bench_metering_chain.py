@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gridshare.app.simulate import run_simulation
 from gridshare.ledger.keys import LocalSigner
+from gridshare.model.summary import AccountingSummary, CertificateSummary, CommitSummary
 from gridshare.simulator.run import prepare
 
 
@@ -35,10 +36,11 @@ def main() -> None:
             spec, Path(tmp) / "chain", plots=False, operator=LocalSigner.generate()
         )
         t_chain = time.perf_counter() - started
-    s = chained.summary
-    intervals = int(s["commitments"])  # type: ignore[arg-type]
-    meters = int(s["committed_readings"]) // intervals  # type: ignore[arg-type]
-    tokens = int(s["certificate_tokens"])  # type: ignore[arg-type]
+    commits = chained.summary.section(CommitSummary)
+    certificates = chained.summary.section(CertificateSummary)
+    intervals = commits.commitments
+    meters = commits.committed_readings // intervals
+    tokens = certificates.certificate_tokens
     extra = t_chain - t_plain
     print(f"{meters} meters, {intervals} intervals, {tokens:,} certificate tokens")
     print(f"without ledger {t_plain:.1f} s, with ledger {t_chain:.1f} s (incl. onboarding + audit)")
@@ -48,8 +50,10 @@ def main() -> None:
         f"{extra / max(tokens, 1) * 1e3:.2f} ms per certificate; "
         f"{extra / intervals / meters * 1000 * 1000:.0f} ms per interval scaled to 1,000 meters"
     )
-    print(f"verified: {s['verified']}, certificates {s['certificates_issued_wh']:,} Wh")
-    assert plain.summary["production_kwh"] == s["production_kwh"]
+    issued = certificates.certificates_issued_wh
+    print(f"verified: {chained.summary.verified}, certificates {issued:,} Wh")
+    production = [r.summary.section(AccountingSummary).production_kwh for r in (plain, chained)]
+    assert production[0] == production[1]
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from gridshare.app.simulate import run_simulation
+from gridshare.model.summary import AccountingSummary
 from gridshare.simulator.run import prepare
 from gridshare.simulator.scenario import Scenario
 
@@ -74,19 +75,16 @@ def main() -> None:
         if profiler:
             profiler.disable()
         total = time.perf_counter() - started
-    pipeline = result.summary["pipeline"]
-    assert isinstance(pipeline, dict)
-    intervals = pipeline["intervals"]
-    readings = pipeline["readings_inserted"]
-    assert isinstance(intervals, int)
-    assert isinstance(readings, int)
+    intervals = result.summary.pipeline.intervals
+    readings = result.summary.pipeline.readings.inserted
     store = "postgresql" if args.database_url else "sqlite"
     print(f"members={scenario.member_count} days={args.days} store={store}")
     print(f"profiles (weather, pvlib, windpowerlib, BDEW): {phases.get('profiles', 0.0):.1f} s")
     seconds = phases["intervals"]
     print(f"pipeline: {seconds:.1f} s for {intervals} intervals, {readings} readings")
     print(f"  {intervals / seconds:,.0f} intervals/s, {readings / seconds:,.0f} readings/s")
-    print(f"total: {total:.1f} s; residual {result.summary['energy_balance_residual_wh']} Wh")
+    residual = result.summary.section(AccountingSummary).energy_balance_residual_wh
+    print(f"total: {total:.1f} s; residual {residual} Wh")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 

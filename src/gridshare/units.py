@@ -35,6 +35,7 @@ __all__ = [
     "IntArray",
     "KW_PER_MW",
     "MICROS_PER_UNIT",
+    "MS_PER_S",
     "SECONDS_PER_DAY",
     "SECONDS_PER_HOUR",
     "WH_PER_KWH",
@@ -73,6 +74,7 @@ KW_PER_MW = 1_000.0
 """Power-flow tools (pandapower) work in MW and MVAr; members' powers are kW and kVAr."""
 SECONDS_PER_HOUR = 3_600
 SECONDS_PER_DAY = 86_400
+MS_PER_S = 1_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

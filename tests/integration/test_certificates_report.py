@@ -42,6 +42,7 @@ from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.transactions import TransactionManager
 from gridshare.model.chain import ChainEvent, JsonScalar
+from gridshare.model.summary import CertificateSummary, RunSummary
 from gridshare.simulator.meters import simulated_device_key
 from gridshare.simulator.run import prepare
 from gridshare.storage import open_store
@@ -392,7 +393,7 @@ PRODUCER_RETIRES_WH = 1_000
 @dataclass
 class Run:
     directory: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     accounts: dict[str, str]
     """Chain account of the participants involved, and of "outsider"."""
     balances: dict[str, int]
@@ -506,7 +507,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     result = run_simulation(
         prepare(scenario), directory / "run", scenario_name="tiny", plots=False, operator=operator
     )
-    assert result.summary["verified"] is True
+    assert result.summary.verified is True
     connection = open_chain(directory / "run", operator)
     try:
         deployment = Deployment.read(connection.deployment_file())
@@ -554,7 +555,8 @@ def test_report_adds_up_to_the_certified_production(run: Run, tmp_path: Path) ->
     document = _report(run, tmp_path)
     rows = {row["participant_id"] or row["account"]: row for row in document["participants"]}
     totals = document["totals"]
-    assert totals["issued_wh"] == run.summary["certificates_issued_wh"] > 0
+    issued_wh = run.summary.section(CertificateSummary).certificates_issued_wh
+    assert totals["issued_wh"] == issued_wh > 0
     assert sum(row["issued_wh"] for row in rows.values()) == totals["issued_wh"]
     production = _production_wh(run)
     assert set(production) == {"tiny:pv-homes-001", "tiny:pv-homes-002", "tiny:pv-homes-003"}

@@ -20,6 +20,7 @@ from gridshare.ledger.chain import open_chain
 from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.metering import MeteringLedger
+from gridshare.model.summary import CertificateSummary, CommitSummary, MarketSummary
 from gridshare.pipeline.metering_steps import audit_metering
 from gridshare.simulator.community import build_community
 from gridshare.simulator.live import publish_scenario, rebased_start_s, scenario_bundles
@@ -82,12 +83,12 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
     published = publish_scenario(spec, broker, now=lambda: now)
     done = listener.join()
     summary = done.summary
-    ingest = summary["ingest"]
-    assert isinstance(ingest, dict)
-    assert ingest["inserted"] == published > 0, (ingest["rejected"], summary["pipeline"])
-    assert ingest["rejected"] == {}
-    assert summary["commitments"] == intervals
-    assert summary["closed_complete"] == intervals  # every meter reported every interval
+    assert summary.live is not None
+    ingest = summary.live.ingest
+    assert ingest.inserted == published > 0, (ingest.rejected, summary.pipeline)
+    assert ingest.rejected == {}
+    assert summary.section(CommitSummary).commitments == intervals
+    assert summary.live.closed_complete == intervals  # every meter reported every interval
 
     store = open_store(done.database_url)
     connection = open_chain(tmp_path, operator)
@@ -101,7 +102,8 @@ def test_readings_over_the_broker_are_verified_stored_committed_and_certified(
         ledger = MeteringLedger(connection.transactions, deployment)
         audit = audit_metering(starts, lambda s: store.leaf_rows(community_id, s), ledger)
         assert audit.ok, audit.problems[:3]
-        assert audit.certified_wh == audit.production_wh == summary["certificates_issued_wh"]
+        issued = summary.section(CertificateSummary).certificates_issued_wh
+        assert audit.certified_wh == audit.production_wh == issued
         assert audit.production_wh > 0
     finally:
         connection.close()
@@ -173,11 +175,10 @@ def test_http_batches_feed_the_same_live_pipeline(tmp_path: Path, broker: Broker
         again = client.post("/v1/readings", content=body, headers=headers).json()
         assert (again["inserted"], again["duplicates"]) == (0, len(bundles))
     summary = listener.join().summary
-    assert summary["commitments"] == intervals
-    assert summary["closed_complete"] == intervals
-    ingest = summary["ingest"]
-    assert isinstance(ingest, dict)
-    assert ingest["inserted"] == posted
+    assert summary.live is not None
+    assert summary.section(CommitSummary).commitments == intervals
+    assert summary.live.closed_complete == intervals
+    assert summary.live.ingest.inserted == posted
     runner = CliRunner()
     ok = runner.invoke(app, ["verify", "--data-dir", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
@@ -255,20 +256,14 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
     published = publish_scenario(spec, broker, now=lambda: now)
     done = listener.join()
     summary = done.summary
-    ingest = summary["ingest"]
-    assert isinstance(ingest, dict)
-    assert ingest["inserted"] == published > 0
-    assert summary["closed_complete"] == intervals
+    assert summary.live is not None
+    assert summary.live.ingest.inserted == published > 0
+    assert summary.live.closed_complete == intervals
 
-    traded = summary["traded_kwh"]
-    assert isinstance(traded, float)
-    assert traded > 0, summary["market"]
-    market = summary["market"]
-    assert isinstance(market, dict)
-    assert market["orders"] > 0
-    settle_transactions = market["settle_transactions"]
-    assert isinstance(settle_transactions, int)
-    assert settle_transactions > 0
+    market = summary.section(MarketSummary)
+    assert market.traded_kwh > 0, market
+    assert market.market.orders > 0
+    assert market.market.settle_transactions > 0
 
     store = open_store(done.database_url)
     try:

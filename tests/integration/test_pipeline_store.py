@@ -81,7 +81,7 @@ def test_redelivered_interval_is_not_counted_twice(store: SqlStore) -> None:
     assert (report.readings.inserted, report.readings.duplicates) == (0, 16)
     assert store.count("readings") == 16
     assert store.count("interval_balances") == 4
-    assert step.summary()["consumption_kwh"] == pytest.approx(4 * 0.6)
+    assert step.summary().consumption_kwh == pytest.approx(4 * 0.6)
 
 
 def test_conflicting_reading_keeps_first_value_everywhere(store: SqlStore) -> None:
@@ -95,11 +95,9 @@ def test_conflicting_reading_keeps_first_value_everywhere(store: SqlStore) -> No
     assert report.readings.conflicts == 8  # the member's and the PCC's readings, 4 intervals
     assert len(store.conflicts()) == 8
     summary = step.summary()
-    assert summary["consumption_kwh"] == pytest.approx(4 * 0.6)  # stored values, not offered
-    assert summary["energy_balance_residual_wh"] == 0
-    flagged = summary["intervals_flagged"]
-    assert isinstance(flagged, dict)
-    assert flagged["conflict"] == 4
+    assert summary.consumption_kwh == pytest.approx(4 * 0.6)  # stored values, not offered
+    assert summary.energy_balance_residual_wh == 0
+    assert summary.intervals_flagged["conflict"] == 4
     balances = store.interval_balances("t")
     assert balances["consumption_wh"].tolist() == [600] * 4
     assert (balances["quality"] & 16).all()

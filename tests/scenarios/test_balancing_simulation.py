@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.cli import app
 from gridshare.ledger.keys import LocalSigner
+from gridshare.model.summary import AccountingSummary, BalancingSummary, MarketSummary
 from gridshare.simulator.run import prepare
 from gridshare.simulator.scenario import GridEventSpec, Scenario
 from gridshare.storage import open_store
@@ -74,7 +75,7 @@ def _readings(result: SimulationResult) -> pd.DataFrame:
 
 
 def test_summary_reports_the_balancing_keys(planned: SimulationResult) -> None:
-    s = planned.summary
+    s = planned.summary.as_json()
     for key in (
         "unserved_critical_kwh",
         "islanded_hours",
@@ -83,27 +84,28 @@ def test_summary_reports_the_balancing_keys(planned: SimulationResult) -> None:
         "peak_import_kw_before",
     ):
         assert key in s
-    assert s["islanded_hours"] == 4.0
-    b = s["balancing"]
-    assert isinstance(b, dict)
-    assert b["plans"] > 0
-    assert b["peak_import_kw"]["after"] == s["peak_import_kw"]  # type: ignore[index]
-    assert b["network"]["vm_min_pu"] > 0.9  # type: ignore[index]
+    balancing = planned.summary.section(BalancingSummary)
+    assert balancing.islanded_hours == 4.0
+    b = balancing.balancing
+    assert b.plans > 0
+    assert b.peak_import_kw.after == planned.summary.section(AccountingSummary).peak_import_kw
+    assert b.network is not None
+    assert b.network.vm_min_pu is not None
+    assert b.network.vm_min_pu > 0.9
     # the market ran on its island rule through the outage's 16 intervals
-    assert s["market"]["islanded_intervals"] == 16  # type: ignore[index]
+    assert planned.summary.section(MarketSummary).market.islanded_intervals == 16
 
 
 def test_accounting_stays_exact_through_islands_and_demand_response(
     planned: SimulationResult,
 ) -> None:
-    s = planned.summary
-    e = s["energy_wh"]
-    assert isinstance(e, dict)
-    assert s["energy_balance_residual_wh"] == 0
+    a = planned.summary.section(AccountingSummary)
+    e = a.energy_wh
+    assert a.energy_balance_residual_wh == 0
     truth = planned.source.truth
-    assert e["consumption"] == int(truth.consumption_wh.sum())
-    assert e["production"] == int(truth.production_wh.sum())
-    assert e["storage_losses"] == truth.storage_losses_wh
+    assert e.consumption == int(truth.consumption_wh.sum())
+    assert e.production == int(truth.production_wh.sum())
+    assert e.storage_losses == truth.storage_losses_wh
 
 
 def test_the_connection_is_open_while_islanded(planned: SimulationResult) -> None:
@@ -119,12 +121,11 @@ def test_the_connection_is_open_while_islanded(planned: SimulationResult) -> Non
 def test_the_rule_run_is_its_own_counterfactual(rule: SimulationResult) -> None:
     """Without the optimiser the shadow rule and the metered world are the same run: the
     report's 'before' figures are computed, not copied."""
-    b = rule.summary["balancing"]
-    assert isinstance(b, dict)
-    assert b["plans"] == 0
-    assert b["peak_import_kw"]["before"] == b["peak_import_kw"]["after"]  # type: ignore[index]
-    assert b["grid_cost"]["before"] == b["grid_cost"]["after"]  # type: ignore[index]
-    assert b["grid_cost"]["saving"] == "0.000000"  # type: ignore[index]
+    b = rule.summary.section(BalancingSummary).balancing
+    assert b.plans == 0
+    assert b.peak_import_kw.before == b.peak_import_kw.after
+    assert b.grid_cost.before == b.grid_cost.after
+    assert b.grid_cost.saving == 0
 
 
 def test_the_plan_beats_the_rule_on_the_connection_cost(
@@ -133,18 +134,18 @@ def test_the_plan_beats_the_rule_on_the_connection_cost(
     """Two real runs on the same weather and loads: the metered connection cost with the
     plan is below the metered cost with the rule, and the planned run's own estimate of
     its saving agrees in sign."""
-    with_plan = planned.summary["balancing"]["grid_cost"]  # type: ignore[index]
-    with_rule = rule.summary["balancing"]["grid_cost"]  # type: ignore[index]
-    assert float(with_plan["after"]) < float(with_rule["after"])
-    assert float(with_plan["saving"]) > 0
-    assert planned.summary["import_kwh"] < rule.summary["import_kwh"]  # type: ignore[operator]
+    with_plan = planned.summary.section(BalancingSummary).balancing.grid_cost
+    with_rule = rule.summary.section(BalancingSummary).balancing.grid_cost
+    assert with_plan.after < with_rule.after
+    assert with_plan.saving > 0
+    imported = [r.summary.section(AccountingSummary).import_kwh for r in (planned, rule)]
+    assert imported[0] < imported[1]
 
 
 def test_critical_loads_are_served_first(blackout: SimulationResult) -> None:
     """In every islanded interval, if the clinic is disconnected then so is every
     non-critical load (the homes and shops)."""
-    s = blackout.summary
-    assert s["islanded_hours"] == 14.0
+    assert blackout.summary.section(BalancingSummary).islanded_hours == 14.0
     readings = _readings(blackout)
     grid = readings[readings["meter_id"].str.endswith("/grid")]
     islanded = _frame(blackout, "balancing_intervals").set_index("interval_start_s")["islanded"]
@@ -173,8 +174,8 @@ def test_islands_are_recorded_with_shed_and_served_energy(blackout: SimulationRe
     assert int(row["end_s"]) - int(row["start_s"]) == 14 * 3600
     assert int(row["shed_wh"]) > 0
     assert int(row["served_critical_wh"]) > 0
-    summary = blackout.summary["balancing"]["islands"][0]  # type: ignore[index]
-    assert summary["shed_kwh"] == pytest.approx(int(row["shed_wh"]) / 1000, abs=0.001)
+    summary = blackout.summary.section(BalancingSummary).balancing.islands[0]
+    assert summary.shed_kwh == pytest.approx(int(row["shed_wh"]) / 1000, abs=0.001)
 
 
 def test_demand_response_pays_measured_curtailment_only(planned: SimulationResult) -> None:
@@ -196,15 +197,16 @@ def test_demand_response_pays_measured_curtailment_only(planned: SimulationResul
         responses.loc[paid_in, "payment_micros"].to_numpy(),
         np.array(expected)[paid_in.to_numpy()],
     )
-    dr = planned.summary["balancing"]["demand_response"]  # type: ignore[index]
-    assert dr["paid_micros"] == int(responses["payment_micros"].sum())
+    dr = planned.summary.section(BalancingSummary).balancing.demand_response
+    assert dr is not None
+    assert dr.paid_micros == int(responses["payment_micros"].sum())
 
 
 def test_dispatched_setpoints_are_stored_and_hashed(planned: SimulationResult) -> None:
     setpoints = _frame(planned, "dispatch_setpoints")
     intervals = _frame(planned, "balancing_intervals")
     planned_rows = intervals["next_plan_hash"].notna().sum()
-    assert planned_rows == planned.summary["balancing"]["plans"]  # type: ignore[index]
+    assert planned_rows == planned.summary.section(BalancingSummary).balancing.plans
     # one row per battery and load-following plant for each dispatched interval
     devices = setpoints.groupby("interval_start_s").size()
     assert set(devices) == {7}
@@ -223,13 +225,12 @@ def on_chain(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
 
 
 def test_balancing_actions_are_on_chain_and_verified(on_chain: SimulationResult) -> None:
-    s = on_chain.summary
-    assert s["verified"] is True, s["verification"]
-    findings = " ".join(s["verification"]["findings"])  # type: ignore[index]
-    assert "Balancing of isle" in findings
-    b = s["balancing"]
-    assert isinstance(b, dict)
-    assert b["chain_transactions"] > 0
+    audit = on_chain.summary.audit
+    assert audit is not None
+    assert audit.verified is True, audit.verification.problems
+    assert "Balancing of isle" in " ".join(audit.verification.findings)
+    b = on_chain.summary.section(BalancingSummary).balancing
+    assert b.chain_transactions > 0
     store = open_store(on_chain.database_url)
     try:
         events = store.chain_events(store_chain_id(on_chain))
@@ -239,11 +240,11 @@ def test_balancing_actions_are_on_chain_and_verified(on_chain: SimulationResult)
     schedules = [e for e in recorded if e.event == "ScheduleRecorded"]
     islands = [e for e in recorded if e.event == "IslandRecorded"]
     paid = [e for e in recorded if e.event == "ResponseRecorded"]
-    assert len(schedules) == b["plans"]
+    assert len(schedules) == b.plans
     assert len(islands) == 1
-    dr = b["demand_response"]
-    assert isinstance(dr, dict)
-    assert sum(int(str(e.arg("payment_micros"))) for e in paid) == dr["paid_micros"]
+    dr = b.demand_response
+    assert dr is not None
+    assert sum(int(str(e.arg("payment_micros"))) for e in paid) == dr.paid_micros
 
 
 def test_verify_catches_a_tampered_setpoint(on_chain: SimulationResult, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gridshare.app.simulate import SimulationResult, run_simulation
+from gridshare.model.summary import AccountingSummary, RunSummary
 from gridshare.simulator.run import prepare
 from gridshare.storage import StorageError, open_store
 
@@ -16,10 +17,11 @@ pytestmark = pytest.mark.slow  # two demo days, simulated up to five times
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.toml"
 
 
-def same_run(a: dict[str, object], b: dict[str, object]) -> bool:
+def same_run(a: RunSummary, b: RunSummary) -> bool:
     """Equal summaries but for wall-clock timings (which must be reported by both)."""
-    first, second = dict(a), dict(b)
-    return set(first.pop("timings")) == set(second.pop("timings")) and first == second
+    first, second = a.as_json(), b.as_json()
+    timings = first.pop("timings"), second.pop("timings")
+    return all(isinstance(t, dict) and len(t) == 2 for t in timings) and first == second
 
 
 @pytest.fixture(scope="module")
@@ -51,43 +53,43 @@ def test_summary_has_what_an_engineer_needs(demo: SimulationResult) -> None:
 
 
 def test_energy_balance_residual_is_zero(demo: SimulationResult) -> None:
-    s = demo.summary
-    e = s["energy_wh"]
-    assert isinstance(e, dict)
-    assert s["energy_balance_residual_wh"] == 0
-    lhs = e["production"] + e["import"]
-    rhs = e["consumption"] + e["export"] + e["storage_losses"] + e["storage_change"]
-    assert lhs == rhs
+    a = demo.summary.section(AccountingSummary)
+    e = a.energy_wh
+    assert a.energy_balance_residual_wh == 0
+    assert (
+        e.production + e.import_ == e.consumption + e.export + e.storage_losses + e.storage_change
+    )
 
 
 def test_accounting_from_meters_matches_the_simulated_world(demo: SimulationResult) -> None:
     """Consumption is derived from meters; the simulator knows the truth."""
-    e = demo.summary["energy_wh"]
-    assert isinstance(e, dict)
+    e = demo.summary.section(AccountingSummary).energy_wh
     truth = demo.source.truth
-    assert e["consumption"] == int(truth.consumption_wh.sum())
-    assert e["production"] == int(truth.production_wh.sum())
-    assert e["storage_losses"] == truth.storage_losses_wh
+    assert e.consumption == int(truth.consumption_wh.sum())
+    assert e.production == int(truth.production_wh.sum())
+    assert e.storage_losses == truth.storage_losses_wh
 
 
 def test_participant_totals_add_up(demo: SimulationResult) -> None:
-    participants = demo.summary["participants"]
-    assert isinstance(participants, list)
-    total = sum(p["consumption_kwh"] for p in participants if isinstance(p, dict))
-    assert total == pytest.approx(demo.summary["consumption_kwh"], abs=0.001 * len(participants))
-    assert len(participants) == demo.summary["members"] + 1  # + the operator
+    accounting = demo.summary.section(AccountingSummary)
+    participants = accounting.participants
+    total = sum(p.consumption_kwh for p in participants)
+    assert total == pytest.approx(accounting.consumption_kwh, abs=0.001 * len(participants))
+    assert demo.summary.simulation is not None
+    assert len(participants) == demo.summary.simulation.members + 1  # + the operator
 
 
 def test_store_holds_every_reading_once(demo: SimulationResult) -> None:
     store = open_store(demo.database_url)
     try:
-        pipeline = demo.summary["pipeline"]
-        assert isinstance(pipeline, dict)
-        assert store.count("readings") == pipeline["readings_inserted"]
-        assert store.count("interval_balances") == pipeline["intervals"] == 2 * 96
+        pipeline = demo.summary.pipeline
+        assert store.count("readings") == pipeline.readings.inserted
+        assert store.count("interval_balances") == pipeline.intervals == 2 * 96
         pcc = store.readings(["demo:pcc"])
-        assert int(pcc["import_wh"].sum()) == demo.summary["energy_wh"]["import"]  # type: ignore[index]
-        assert store.count("participant_totals") == demo.summary["members"] + 1  # type: ignore[operator]
+        energy = demo.summary.section(AccountingSummary).energy_wh
+        assert int(pcc["import_wh"].sum()) == energy.import_
+        participants = len(demo.summary.section(AccountingSummary).participants)
+        assert store.count("participant_totals") == participants
     finally:
         store.close()
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.cli import app
 from gridshare.ledger.keys import LocalSigner
+from gridshare.model.summary import CertificateSummary, CommitSummary
 from gridshare.simulator.run import prepare
 
 pytestmark = pytest.mark.slow  # a simulated day committed and certified on chain
@@ -35,13 +36,14 @@ def _production_wh(db: Path) -> int:
 
 def test_every_interval_is_committed_and_certified_exactly(run: SimulationResult) -> None:
     summary = run.summary
-    assert summary["commitments"] == summary["pipeline"]["intervals"] == 96  # type: ignore[index]
-    assert summary["verified"] is True
+    assert summary.section(CommitSummary).commitments == summary.pipeline.intervals == 96
+    assert summary.audit is not None
+    assert summary.audit.verified is True
     production = _production_wh(run.out_dir / "gridshare.sqlite")
     assert production > 0
     # certificate supply for the period == verified renewable production, to the Wh
-    assert summary["certificates_issued_wh"] == production
-    assert summary["verification"]["certified_wh"] == production  # type: ignore[index]
+    assert summary.section(CertificateSummary).certificates_issued_wh == production
+    assert summary.audit.verification.as_json()["certified_wh"] == production
 
 
 def test_verify_proves_the_store_then_catches_a_tampered_reading(

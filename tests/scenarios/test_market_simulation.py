@@ -14,6 +14,7 @@ from gridshare.app.simulate import SimulationResult, run_simulation
 from gridshare.cli import app
 from gridshare.ledger.keys import LocalSigner
 from gridshare.market.clearing import MECHANISMS
+from gridshare.model.summary import AccountingSummary, MarketSummary
 from gridshare.simulator.run import prepare
 
 TINY = Path(__file__).parent / "data" / "tiny.toml"
@@ -31,13 +32,10 @@ def _db(run: SimulationResult) -> sqlite3.Connection:
 
 @pytest.mark.slow  # chain_run: a simulated day settled on chain
 def test_trades_settle_on_chain_and_money_is_conserved(chain_run: SimulationResult) -> None:
-    s = chain_run.summary
-    assert s["verified"] is True, s["verification"]
-    assert isinstance(s["traded_kwh"], float)
-    assert s["traded_kwh"] > 0
-    market = s["market"]
-    assert isinstance(market, dict)
-    assert market["settle_transactions"] > 0
+    assert chain_run.summary.verified is True, chain_run.summary.audit
+    s = chain_run.summary.section(MarketSummary)
+    assert s.traded_kwh > 0
+    assert s.market.settle_transactions > 0
     with _db(chain_run) as c:
         paid, credited, to_fund = c.execute(
             "SELECT SUM(buyers_paid_micros), SUM(sellers_credited_micros) + SUM(refunds_micros), "
@@ -50,7 +48,7 @@ def test_trades_settle_on_chain_and_money_is_conserved(chain_run: SimulationResu
             "SELECT SUM(CASE WHEN side = 'buy' THEN filled_wh END), "
             "SUM(CASE WHEN side = 'sell' THEN filled_wh END) FROM market_fills"
         ).fetchone()
-        assert bought == sold == round(s["traded_kwh"] * 1000)
+        assert bought == sold == round(s.traded_kwh * 1000)
         # nobody filled beyond their order; no buyer above its limit, no seller below it
         over = c.execute(
             "SELECT COUNT(*) FROM market_fills WHERE filled_wh > quantity_wh OR "
@@ -145,14 +143,11 @@ def test_every_mechanism_runs_in_the_pipeline(mechanism: str, tmp_path: Path) ->
     """`--market NAME` swaps the mechanism and nothing else: the same community, the same
     energy, a different market result."""
     result = run_simulation(prepare(TINY), tmp_path, plots=False, market=mechanism)
-    s = result.summary
-    market = s["market"]
-    assert isinstance(market, dict)
-    assert market["mechanism"] == mechanism
-    assert isinstance(s["traded_kwh"], float)
-    assert s["traded_kwh"] > 0
-    assert s["energy_balance_residual_wh"] == 0
-    price = s["mean_clearing_price"]
-    assert isinstance(price, float)
+    s = result.summary.section(MarketSummary)
+    assert s.market.mechanism == mechanism
+    assert s.traded_kwh > 0
+    assert result.summary.section(AccountingSummary).energy_balance_residual_wh == 0
+    price = s.mean_clearing_price
+    assert price is not None
     # every mechanism here prices within the grid's tariffs (0.07 .. 0.28 /kWh)
     assert 0.0 <= price <= 0.28

@@ -20,6 +20,7 @@ from pvlib.pvsystem import PVSystem
 from pvlib.temperature import TEMPERATURE_MODEL_PARAMETERS
 
 from gridshare.app.simulate import SimulationResult, run_simulation
+from gridshare.model.summary import AccountingSummary
 from gridshare.simulator.scenario import parse_scenario
 from gridshare.storage import open_store
 
@@ -117,22 +118,16 @@ def test_pv_yield_matches_pvlib_modelchain(year: SimulationResult) -> None:
 
 
 def test_h0_member_consumes_its_annual_kwh(year: SimulationResult) -> None:
-    participants = year.summary["participants"]
-    assert isinstance(participants, list)
-    household = next(
-        p
-        for p in participants
-        if isinstance(p, dict) and p["participant_id"] == "ref:household-001"
-    )
-    assert household["consumption_kwh"] == pytest.approx(3500.0, rel=0.001)
+    participants = year.summary.section(AccountingSummary).participants
+    household = next(p for p in participants if p.participant_id == "ref:household-001")
+    assert household.consumption_kwh == pytest.approx(3500.0, rel=0.001)
     # Meter-register rounding: the yearly total is exact to within 1 Wh.
-    assert abs(household["consumption_kwh"] - 3500.0) <= 0.001
+    assert abs(household.consumption_kwh - 3500.0) <= 0.001
 
 
 def test_year_balances_to_the_watt_hour(year: SimulationResult) -> None:
-    summary = year.summary
-    assert summary["energy_balance_residual_wh"] == 0
-    energy = summary["energy_wh"]
-    assert isinstance(energy, dict)
-    assert energy["interval_residual_sum"] == 0
-    assert energy["consumption"] == int(year.source.truth.consumption_wh.sum())
+    summary = year.summary.section(AccountingSummary)
+    assert summary.energy_balance_residual_wh == 0
+    energy = summary.energy_wh
+    assert energy.interval_residual_sum == 0
+    assert energy.consumption == int(year.source.truth.consumption_wh.sum())

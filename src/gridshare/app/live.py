@@ -29,7 +29,8 @@ from gridshare.ingest.mqtt import BrokerConfig, MqttIngest
 from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.keys import Signer
 from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode
-from gridshare.pipeline import JsonValue, Pipeline
+from gridshare.model.summary import LiveFacts, RunSummary
+from gridshare.pipeline import Pipeline
 from gridshare.simulator.balancing import enrolments
 from gridshare.simulator.market import escrow_deposits, trading_agents
 from gridshare.simulator.meters import SimulatedMeterFleet
@@ -42,7 +43,7 @@ __all__ = ["ListenResult", "listen"]
 
 @dataclass
 class ListenResult:
-    summary: dict[str, JsonValue]
+    summary: RunSummary
     out_dir: Path
     database_url: str
 
@@ -227,14 +228,8 @@ def listen(
         finally:
             field.close()
             ingress.close()
-        summary: dict[str, JsonValue] = {
-            "community": community.community_id,
-            "pipeline": report.as_json(),
-            "ingest": service.counts.as_json(),  # type: ignore[dict-item]
-            "closed_complete": clock.closed_complete,
-            "closed_overdue": clock.closed_overdue,
-            **pipeline.summary(),
-        }
+        live = LiveFacts(service.counts.figures(), clock.closed_complete, clock.closed_overdue)
+        summary = RunSummary(community.community_id, report, pipeline.summaries(), live=live)
         store.finish_run(run_id, "finished", summary)
         return ListenResult(summary, out_dir, url)
     finally:

@@ -14,7 +14,8 @@ from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.balancing.monitor import Alert
 from gridshare.ledger.keys import Signer
 from gridshare.model import Community
-from gridshare.pipeline import ClosedInterval, JsonValue, Pipeline
+from gridshare.model.summary import RunSummary, SimulationFacts, Verification
+from gridshare.pipeline import ClosedInterval, Pipeline
 from gridshare.pipeline.audit import audit_all
 from gridshare.simulator.balancing import build_network
 from gridshare.simulator.market import escrow_deposits, trading_agents
@@ -32,7 +33,7 @@ SIMULATION_INTERVALS_PER_TRANSACTION = 96
 
 @dataclass
 class SimulationResult:
-    summary: dict[str, JsonValue]
+    summary: RunSummary
     out_dir: Path
     database_url: str
     source: SimulatedMeterSource
@@ -113,18 +114,16 @@ def run_simulation(
         except BaseException:
             store.finish_run(run_id, "failed", None)
             raise
-        summary: dict[str, JsonValue] = {
-            "community": community.community_id,
-            "scenario": scenario_name,
-            "seed": seed,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "interval_minutes": simulation.interval_minutes,
-            "members": scenario.member_count,
-            "weather_station": weather.station,
-            "pipeline": report.as_json(),
-            **pipeline.summary(),
-        }
+        facts = SimulationFacts(
+            scenario=scenario_name,
+            seed=seed,
+            start=start,
+            end=end,
+            interval_minutes=simulation.interval_minutes,
+            members=scenario.member_count,
+            weather_station=weather.station,
+        )
+        verification = None
         if ledger is not None:
             audit = audit_all(
                 ledger.connection.web3,
@@ -135,11 +134,13 @@ def run_simulation(
                 progress,
                 recheck_events=False,  # indexed just now; `gridshare verify` re-reads them
             )
-            summary["verified"] = audit.ok
-            summary["verification"] = audit.as_json()
+            verification = Verification(audit.ok, audit)
+        summary = RunSummary(
+            community.community_id, report, pipeline.summaries(), facts, audit=verification
+        )
         store.finish_run(run_id, "finished", summary)
         (out_dir / "summary.json").write_text(
-            json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+            json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8"
         )
         result = SimulationResult(summary, out_dir, database_url, source)
         if plots:

@@ -118,5 +118,7 @@ def listen_meters(
             )
     except GridshareError as exc:
         raise fail(exc) from None
-    (out / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n", "utf-8")
-    console.print_json(json.dumps(result.summary))
+    (out / "summary.json").write_text(
+        json.dumps(result.summary.as_json(), indent=2) + "\n", "utf-8"
+    )
+    console.print_json(json.dumps(result.summary.as_json()))

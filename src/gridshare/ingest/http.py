@@ -43,6 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from gridshare.errors import GridshareError
 from gridshare.ingest.service import IngestCounts, IngestService, Offered
 from gridshare.metering.wire import MalformedBundle, bundle_from_json
+from gridshare.model.summary import JsonValue
 
 MIB = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 64 * MIB
@@ -77,7 +78,7 @@ class IngestReply:
     parse_s: float
     submit_s: float
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> dict[str, JsonValue]:
         body = self.counts.as_json()
         body["rejections"] = [
             {

@@ -29,6 +29,7 @@ from gridshare.metering.validation import (
 )
 from gridshare.metering.wire import MalformedBundle, ReadingBundle
 from gridshare.model import NOT_REPORTED, Community, MeterKind, ReadingBatch, WriteReport
+from gridshare.model.summary import IngestFigures, JsonValue, record_json
 from gridshare.storage.store import SqlStore
 from gridshare.units import Interval
 
@@ -68,14 +69,18 @@ class IngestCounts:
         self.rejected.update(r.reason.value for r in rejected)
         self.received += written.offered + duplicates + len(rejected)
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "received": self.received,
-            "inserted": self.inserted,
-            "duplicates": self.duplicates,
-            "conflicts": self.conflicts,
-            "rejected": dict(sorted(self.rejected.items())),
-        }
+    def figures(self) -> IngestFigures:
+        """The counts so far, as the run summary reports them."""
+        return IngestFigures(
+            received=self.received,
+            inserted=self.inserted,
+            duplicates=self.duplicates,
+            conflicts=self.conflicts,
+            rejected=dict(sorted(self.rejected.items())),
+        )
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return record_json(self.figures())
 
 
 def _text(value: str) -> str:

@@ -4,8 +4,9 @@ ingest -> close interval -> steps (accounting now; certify, clear, settle, balan
 """
 
 from gridshare.model import WriteReport
+from gridshare.model.summary import JsonValue, PipelineReport
 from gridshare.pipeline.closing import ClosedInterval, close_interval
-from gridshare.pipeline.loop import Pipeline, PipelineReport
+from gridshare.pipeline.loop import Pipeline
 from gridshare.pipeline.ports import (
     Clock,
     ContractCall,
@@ -15,7 +16,7 @@ from gridshare.pipeline.ports import (
     Store,
     StoreTransaction,
 )
-from gridshare.pipeline.steps import JsonValue, Step
+from gridshare.pipeline.steps import Step
 
 __all__ = [
     "Clock",

@@ -9,9 +9,15 @@ import numpy as np
 from gridshare.balancing.accounting import ParticipantFlows, account_interval
 from gridshare.model import Community, QualityFlag
 from gridshare.model.community import SOURCES
+from gridshare.model.summary import (
+    AccountingSummary,
+    EnergyWh,
+    GridCostSummary,
+    ParticipantSummary,
+    ProductionKwh,
+)
 from gridshare.pipeline.context import Accounted, IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
-from gridshare.pipeline.steps import JsonValue
 from gridshare.units import (
     demand_charge_micros,
     energy_cost_micros,
@@ -20,6 +26,11 @@ from gridshare.units import (
     power_kw_to_energy_wh,
     wh_to_kwh,
 )
+
+
+def _kwh(wh: int) -> float:
+    """A summary's kWh figure: exact to the Wh."""
+    return round(wh_to_kwh(wh), 3)
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -113,7 +124,7 @@ class EnergyAccountingStep:
     def finish(self, run_id: str, tx: StoreTransaction) -> None:
         tx.write_participant_totals(run_id, self.totals())
 
-    def summary(self) -> dict[str, JsonValue]:
+    def summary(self) -> AccountingSummary:
         s = self._sums
         production = int(self._by_source.sum())
         storage_change = int(self._stored.sum()) - self._initial_stored_wh
@@ -130,62 +141,60 @@ class EnergyAccountingStep:
         demand = demand_charge_micros(
             self._peak_import_wh, self.community.tariff.demand_charge_micros_per_kw, self._length
         )
-
-        def kwh(wh: int) -> float:
-            return round(wh_to_kwh(wh), 3)
-
-        participants: list[JsonValue] = []
-        for i, participant in enumerate(self.community.participants):
-            row: dict[str, JsonValue] = {
-                "participant_id": participant.participant_id,
-                "role": participant.role.value,
-                "category": participant.category.value,
-            }
-            for name, total in self._totals.items():
-                row[name.replace("_wh", "_kwh")] = kwh(int(total[i]))
-            participants.append(row)
-
-        return {
-            "production_kwh": {
-                "total": kwh(production),
-                "by_source": {
-                    source.value: kwh(int(wh))
+        return AccountingSummary(
+            production_kwh=ProductionKwh(
+                total=_kwh(production),
+                by_source={
+                    source.value: _kwh(int(wh))
                     for source, wh in zip(SOURCES, self._by_source, strict=True)
                 },
-            },
-            "consumption_kwh": kwh(s["consumption"]),
-            "import_kwh": kwh(s["pcc_import"]),
-            "export_kwh": kwh(s["pcc_export"]),
-            "storage_charge_kwh": kwh(s["charge"]),
-            "storage_discharge_kwh": kwh(s["discharge"]),
-            "storage_losses_kwh": kwh(s["storage_losses"]),
-            "storage_change_kwh": kwh(storage_change),
-            "self_consumption_ratio": _ratio(production - s["pcc_export"], production),
-            "self_sufficiency_ratio": _ratio(s["consumption"] - s["pcc_import"], s["consumption"]),
-            "peak_import_kw": round(
-                energy_wh_to_mean_power_kw(self._peak_import_wh, self._length), 3
             ),
-            "peak_export_kw": round(
-                energy_wh_to_mean_power_kw(self._peak_export_wh, self._length), 3
+            consumption_kwh=_kwh(s["consumption"]),
+            import_kwh=_kwh(s["pcc_import"]),
+            export_kwh=_kwh(s["pcc_export"]),
+            storage_charge_kwh=_kwh(s["charge"]),
+            storage_discharge_kwh=_kwh(s["discharge"]),
+            storage_losses_kwh=_kwh(s["storage_losses"]),
+            storage_change_kwh=_kwh(storage_change),
+            self_consumption_ratio=_ratio(production - s["pcc_export"], production),
+            self_sufficiency_ratio=_ratio(s["consumption"] - s["pcc_import"], s["consumption"]),
+            peak_import_kw=round(energy_wh_to_mean_power_kw(self._peak_import_wh, self._length), 3),
+            peak_export_kw=round(energy_wh_to_mean_power_kw(self._peak_export_wh, self._length), 3),
+            energy_balance_residual_wh=residual,
+            energy_wh=EnergyWh(
+                production=production,
+                consumption=s["consumption"],
+                import_=s["pcc_import"],
+                export=s["pcc_export"],
+                storage_losses=s["storage_losses"],
+                storage_change=storage_change,
+                member_import=s["member_import"],
+                member_export=s["member_export"],
+                interval_residual_sum=s["residual"],
             ),
-            "energy_balance_residual_wh": residual,
-            "energy_wh": {
-                "production": production,
-                "consumption": s["consumption"],
-                "import": s["pcc_import"],
-                "export": s["pcc_export"],
-                "storage_losses": s["storage_losses"],
-                "storage_change": storage_change,
-                "member_import": s["member_import"],
-                "member_export": s["member_export"],
-                "interval_residual_sum": s["residual"],
-            },
-            "grid_cost": {
-                "import_cost": str(micros_to_currency(import_cost)),
-                "export_revenue": str(micros_to_currency(export_revenue)),
-                "demand_charge": str(micros_to_currency(demand)),
-                "net_cost": str(micros_to_currency(import_cost - export_revenue + demand)),
-            },
-            "intervals_flagged": dict(self._flagged),
-            "participants": participants,
-        }
+            grid_cost=GridCostSummary(
+                import_cost=micros_to_currency(import_cost),
+                export_revenue=micros_to_currency(export_revenue),
+                demand_charge=micros_to_currency(demand),
+                net_cost=micros_to_currency(import_cost - export_revenue + demand),
+            ),
+            intervals_flagged=dict(self._flagged),
+            participants=self._participant_summaries(),
+        )
+
+    def _participant_summaries(self) -> tuple[ParticipantSummary, ...]:
+        t = {name: total.tolist() for name, total in self._totals.items()}
+        return tuple(
+            ParticipantSummary(
+                participant_id=p.participant_id,
+                role=p.role.value,
+                category=p.category.value,
+                grid_import_kwh=_kwh(t["grid_import_wh"][i]),
+                grid_export_kwh=_kwh(t["grid_export_wh"][i]),
+                production_kwh=_kwh(t["production_wh"][i]),
+                consumption_kwh=_kwh(t["consumption_wh"][i]),
+                charge_kwh=_kwh(t["charge_wh"][i]),
+                discharge_kwh=_kwh(t["discharge_wh"][i]),
+            )
+            for i, p in enumerate(self.community.participants)
+        )

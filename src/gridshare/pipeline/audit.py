@@ -32,11 +32,11 @@ from gridshare.ledger.state import CommunityState
 from gridshare.market.orders import MarketRules, domain_separator
 from gridshare.metering.evidence import audit_signed_readings
 from gridshare.model.chain import ChainEvent
+from gridshare.model.summary import JsonValue
 from gridshare.pipeline.balancing_audit import audit_balancing
 from gridshare.pipeline.chain_sync import index_chain, verify
 from gridshare.pipeline.market_audit import audit_market
 from gridshare.pipeline.metering_steps import audit_metering
-from gridshare.pipeline.steps import JsonValue
 from gridshare.storage.store import SqlStore
 
 Progress = Callable[[str, int, int], None]

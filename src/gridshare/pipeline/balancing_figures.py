@@ -6,13 +6,24 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
 from gridshare.balancing.islanding import Island
 from gridshare.balancing.monitor import NetworkFigures
-from gridshare.pipeline.steps import JsonValue
-from gridshare.units import WH_PER_KWH, micros_to_currency, wh_to_kwh
+from gridshare.model.summary import (
+    BalancingSummary,
+    BeforeAfter,
+    DemandResponseSummary,
+    DispatchTimings,
+    FrequencyRange,
+    IslandSummary,
+    NetworkSummary,
+    PlanCost,
+    PlanSummary,
+)
+from gridshare.units import MS_PER_S, WH_PER_KWH, micros_to_currency, wh_to_kwh
 
 __all__ = ["BalancingFigures"]
 
@@ -74,12 +85,12 @@ class BalancingFigures:
         stored_after_wh: int,
         stored_before_wh: int | None,
         has_network: bool,
-        demand_response: JsonValue,
+        demand_response: DemandResponseSummary | None,
         dr_chain_transactions: int,
-    ) -> dict[str, JsonValue]:
+    ) -> BalancingSummary:
         """The step's part of the run summary; ``stored_*`` are the batteries' energy at the
         end with the plan and with the rule (None: the rule never ran)."""
-        to_kw = 1 / 1000 / self.interval_hours
+        to_kw = 1 / WH_PER_KWH / self.interval_hours
         demand = self.demand_charge_micros_per_kw
         cost_before = self.energy_cost_before + demand * self.peak_before_wh * to_kw
         cost_after = self.energy_cost_after + demand * self.peak_after_wh * to_kw
@@ -89,78 +100,79 @@ class BalancingFigures:
         left_value = (
             (stored_after - stored_before) * self.terminal_value_micros_per_kwh / WH_PER_KWH
         )
-        by_kind: dict[str, dict[str, JsonValue]] = {}
-        for (kind, severity), count in sorted(self.alert_counts.items()):
-            by_kind.setdefault(kind, {})[severity] = count
-        alerts: dict[str, JsonValue] = dict(by_kind.items())
         solve = np.array(self.solve_s) if self.solve_s else np.zeros(1)
-        network: JsonValue = None
-        if has_network:
-            figures = self.network
-            network = {
-                "vm_min_pu": None if figures.vm_min_pu is None else round(figures.vm_min_pu, 5),
-                "vm_max_pu": None if figures.vm_max_pu is None else round(figures.vm_max_pu, 5),
-                "overloaded_line_intervals": figures.overloaded_line_intervals,
-                "losses_kwh": round(figures.losses_kwh, 3),
-            }
-
-        def money(micros: float) -> str:
-            return str(micros_to_currency(int(round(micros))))
-
-        return {
-            "timings": {  # wall-clock: the only figures that differ between equal runs
-                "dispatch_solve_ms_mean": round(float(solve.mean()) * 1000, 2),
-                "dispatch_solve_ms_max": round(float(solve.max()) * 1000, 2),
-            },
-            "peak_import_kw_before": round(self.peak_before_wh * to_kw, 3),
-            "unserved_critical_kwh": round(
-                wh_to_kwh(sum(i.unserved_critical_wh for i in self.islands)), 3
+        return BalancingSummary(
+            timings=DispatchTimings(
+                dispatch_solve_ms_mean=round(float(solve.mean()) * MS_PER_S, 2),
+                dispatch_solve_ms_max=round(float(solve.max()) * MS_PER_S, 2),
             ),
-            "islanded_hours": round(
-                sum(i.intervals for i in self.islands) * self.interval_hours, 3
-            ),
-            "voltage_violations": self.network.voltage_violations,
-            "balancing": {
-                "optimiser": "highs-lp" if self.optimise else "self-consumption rule",
-                "intervals": self.intervals,
-                "plans": self.planned,
-                "horizon_hours": round(self.horizon_intervals * self.interval_hours, 3),
-                "peak_import_kw": {
-                    "before": round(self.peak_before_wh * to_kw, 3),
-                    "after": round(self.peak_after_wh * to_kw, 3),
-                },
-                "grid_cost": {
-                    "before": money(cost_before),
-                    "after": money(cost_after),
-                    "stored_kwh_at_end": {
-                        "before": round(wh_to_kwh(stored_before), 3),
-                        "after": round(wh_to_kwh(stored_after), 3),
-                    },
-                    "saving": money(cost_before - cost_after + left_value),
-                },
-                "min_reserve_margin": None
+            peak_import_kw_before=round(self.peak_before_wh * to_kw, 3),
+            unserved_critical_kwh=_kwh(sum(i.unserved_critical_wh for i in self.islands)),
+            islanded_hours=round(sum(i.intervals for i in self.islands) * self.interval_hours, 3),
+            voltage_violations=self.network.voltage_violations,
+            balancing=PlanSummary(
+                optimiser="highs-lp" if self.optimise else "self-consumption rule",
+                intervals=self.intervals,
+                plans=self.planned,
+                horizon_hours=round(self.horizon_intervals * self.interval_hours, 3),
+                peak_import_kw=BeforeAfter(
+                    before=round(self.peak_before_wh * to_kw, 3),
+                    after=round(self.peak_after_wh * to_kw, 3),
+                ),
+                grid_cost=PlanCost(
+                    before=_money(cost_before),
+                    after=_money(cost_after),
+                    stored_kwh_at_end=BeforeAfter(
+                        before=_kwh(stored_before), after=_kwh(stored_after)
+                    ),
+                    saving=_money(cost_before - cost_after + left_value),
+                ),
+                min_reserve_margin=None
                 if self.min_reserve_margin is None
                 else round(self.min_reserve_margin, 4),
-                "alerts": alerts,
-                "islands": [
-                    {
-                        "start_s": i.start_s,
-                        "hours": round(i.intervals * self.interval_hours, 3),
-                        "shed_kwh": round(wh_to_kwh(i.shed_wh), 3),
-                        "unserved_critical_kwh": round(wh_to_kwh(i.unserved_critical_wh), 3),
-                        "served_critical_kwh": round(wh_to_kwh(i.served_critical_wh), 3),
-                    }
-                    for i in self.islands
-                ],
-                "frequency_hz": None
+                alerts=self._alerts_by_kind(),
+                islands=tuple(self._island(i) for i in self.islands),
+                frequency_hz=None
                 if self.frequency_min_hz is None
-                else {
-                    "min": round(self.frequency_min_hz, 4),
-                    "max": round(self.frequency_max_hz or 0.0, 4),
-                },
-                "network": network,
-                "sales_short_kwh": round(self.short_sales_wh / 1000, 3),
-                "demand_response": demand_response,
-                "chain_transactions": self.chain_transactions + dr_chain_transactions,
-            },
-        }
+                else FrequencyRange(
+                    min_hz=round(self.frequency_min_hz, 4),
+                    max_hz=round(self.frequency_max_hz or 0.0, 4),
+                ),
+                network=self._network() if has_network else None,
+                sales_short_kwh=round(self.short_sales_wh / WH_PER_KWH, 3),
+                demand_response=demand_response,
+                chain_transactions=self.chain_transactions + dr_chain_transactions,
+            ),
+        )
+
+    def _alerts_by_kind(self) -> dict[str, dict[str, int]]:
+        by_kind: dict[str, dict[str, int]] = {}
+        for (kind, severity), count in sorted(self.alert_counts.items()):
+            by_kind.setdefault(kind, {})[severity] = count
+        return by_kind
+
+    def _island(self, island: Island) -> IslandSummary:
+        return IslandSummary(
+            start_s=island.start_s,
+            hours=round(island.intervals * self.interval_hours, 3),
+            shed_kwh=_kwh(island.shed_wh),
+            unserved_critical_kwh=_kwh(island.unserved_critical_wh),
+            served_critical_kwh=_kwh(island.served_critical_wh),
+        )
+
+    def _network(self) -> NetworkSummary:
+        figures = self.network
+        return NetworkSummary(
+            vm_min_pu=None if figures.vm_min_pu is None else round(figures.vm_min_pu, 5),
+            vm_max_pu=None if figures.vm_max_pu is None else round(figures.vm_max_pu, 5),
+            overloaded_line_intervals=figures.overloaded_line_intervals,
+            losses_kwh=round(figures.losses_kwh, 3),
+        )
+
+
+def _kwh(wh: int) -> float:
+    return round(wh_to_kwh(wh), 3)
+
+
+def _money(micros: float) -> Decimal:
+    return micros_to_currency(int(round(micros)))

@@ -62,6 +62,7 @@ from gridshare.model.records import (
     BalancingIntervalRecord,
     IslandEventRecord,
 )
+from gridshare.model.summary import BalancingSummary
 from gridshare.pipeline.balancing_figures import BalancingFigures
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
@@ -73,7 +74,6 @@ from gridshare.pipeline.ports import (
     GridStatus,
     Setpoints,
 )
-from gridshare.pipeline.steps import JsonValue
 from gridshare.units import SECONDS_PER_HOUR, WH_PER_KWH, BoolArray, FloatArray, IntArray
 
 
@@ -630,7 +630,7 @@ class BalancingStep:
             ]
         )
 
-    def summary(self) -> dict[str, JsonValue]:
+    def summary(self) -> BalancingSummary:
         shadow = self._shadow_stored
         return self.figures.summary(
             stored_after_wh=int(self._stored.sum()),

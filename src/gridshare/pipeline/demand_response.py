@@ -30,9 +30,9 @@ from gridshare.balancing.demand_response import (
     settle_event,
 )
 from gridshare.model.records import DemandResponseEventRecord, DemandResponseRecord
+from gridshare.model.summary import DemandResponseSummary
 from gridshare.pipeline.ports import DemandResponseStore
-from gridshare.pipeline.steps import JsonValue
-from gridshare.units import FloatArray, IntArray
+from gridshare.units import FloatArray, IntArray, wh_to_kwh
 
 DAY_S = 86_400
 
@@ -197,15 +197,15 @@ class DemandResponseDesk:
             if self.chain is not None:
                 self.chain_transactions += self.chain.record_responses(event, settlement)
 
-    def summary(self) -> dict[str, JsonValue]:
+    def summary(self) -> DemandResponseSummary:
         rows = [r for _, s in self.settled for r in s.participants]
-        return {
-            "enrolled": len(self.enrolments),
-            "events": len(self.settled) + len(self.open),
-            "settled": len(self.settled),
-            "calls": len(rows),
-            "opted_out": sum(len(s.opted_out) for _, s in self.settled),
-            "requested_kwh": round(sum(r.requested_wh for r in rows) / 1000, 3),
-            "delivered_kwh": round(sum(r.delivered_wh for r in rows) / 1000, 3),
-            "paid_micros": sum(r.payment_micros for r in rows),
-        }
+        return DemandResponseSummary(
+            enrolled=len(self.enrolments),
+            events=len(self.settled) + len(self.open),
+            settled=len(self.settled),
+            calls=len(rows),
+            opted_out=sum(len(s.opted_out) for _, s in self.settled),
+            requested_kwh=round(wh_to_kwh(sum(r.requested_wh for r in rows)), 3),
+            delivered_kwh=round(wh_to_kwh(sum(r.delivered_wh for r in rows)), 3),
+            paid_micros=sum(r.payment_micros for r in rows),
+        )

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
 
 from gridshare.model import Community, QualityFlag, WriteReport
+from gridshare.model.summary import PipelineReport, StepSummary
 from gridshare.pipeline.closing import ClosedInterval, close_interval
 from gridshare.pipeline.context import IntervalContext, check_step_order
 from gridshare.pipeline.ports import Clock, ReadingSource, Store, StoreTransaction
-from gridshare.pipeline.steps import JsonValue, Step
+from gridshare.pipeline.steps import Step
 from gridshare.units import Interval
-
-
-@dataclass(slots=True)
-class PipelineReport:
-    """What a run did: intervals and readings (each offered reading counted once)."""
-
-    intervals: int = 0
-    readings: WriteReport = field(default_factory=WriteReport)
-    missing_readings: int = 0
-    stored_on_arrival: int = 0
-    """Readings a durable source (live ingest) had stored before their interval closed."""
-
-    def as_json(self) -> dict[str, JsonValue]:
-        return {
-            "intervals": self.intervals,
-            "readings_inserted": self.readings.inserted,
-            "readings_duplicate": self.readings.duplicates,
-            "readings_conflicting": self.readings.conflicts,
-            "readings_missing": self.missing_readings,
-            "readings_stored_on_arrival": self.stored_on_arrival,
-        }
 
 
 class Pipeline:
@@ -117,9 +96,6 @@ class Pipeline:
         self._carried = ctx.outputs()
         return closed, written
 
-    def summary(self) -> dict[str, JsonValue]:
-        """The steps' contributions to the run summary, merged in step order."""
-        merged: dict[str, JsonValue] = {}
-        for step in self.steps:
-            merged.update(step.summary())
-        return merged
+    def summaries(self) -> tuple[StepSummary, ...]:
+        """What each step reported, in step order."""
+        return tuple(step.summary() for step in self.steps)

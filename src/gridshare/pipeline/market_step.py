@@ -51,9 +51,9 @@ from gridshare.model.records import (
     MarketRejectionRecord,
     MarketTradeRecord,
 )
+from gridshare.model.summary import MarketFigures, MarketSummary
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.ports import GridStatus, MarketStore
-from gridshare.pipeline.steps import JsonValue
 from gridshare.units import (
     MICROS_PER_UNIT,
     WH_PER_KWH,
@@ -444,27 +444,27 @@ class MarketStep:
             ]
         )
 
-    def summary(self) -> dict[str, JsonValue]:
+    def summary(self) -> MarketSummary:
         savings = sum(t.savings_micros for t in self.totals)
         mean_price = self.traded_value / self.traded_wh if self.traded_wh else None
-        return {
-            "market": {
-                "mechanism": self.mechanism.name,
-                "orders": self.orders,
-                "orders_rejected": self.rejected,
-                "rejections": {r.value: n for r, n in sorted(self.book.rejected.items())},
-                "settlement": self.settlement,
-                "settle_transactions": self.settle_transactions,
-                "to_fund": str(micros_to_currency(self.to_fund_micros)),
-                "islanded_intervals": len(self.islanded_intervals),
-            },
-            "traded_kwh": round(wh_to_kwh(self.traded_wh), 3),
-            "mean_clearing_price": None
+        return MarketSummary(
+            market=MarketFigures(
+                mechanism=self.mechanism.name,
+                orders=self.orders,
+                orders_rejected=self.rejected,
+                rejections={r.value: n for r, n in sorted(self.book.rejected.items())},
+                settlement=self.settlement,
+                settle_transactions=self.settle_transactions,
+                to_fund=micros_to_currency(self.to_fund_micros),
+                islanded_intervals=len(self.islanded_intervals),
+            ),
+            traded_kwh=round(wh_to_kwh(self.traded_wh), 3),
+            mean_clearing_price=None
             if mean_price is None
             else round(mean_price / MICROS_PER_UNIT, 6),
-            "member_savings": str(micros_to_currency(savings)),
-            "fees": str(micros_to_currency(self.fees_micros)),
-        }
+            member_savings=micros_to_currency(savings),
+            fees=micros_to_currency(self.fees_micros),
+        )
 
 
 def _json(order: Order) -> str:

@@ -28,9 +28,9 @@ from gridshare.metering.commitment import (
 )
 from gridshare.model import Community
 from gridshare.model.records import CommitmentRecord
+from gridshare.model.summary import CertificateSummary, CommitSummary, JsonValue
 from gridshare.pipeline.context import IntervalContext
 from gridshare.pipeline.ports import CommitmentStore, StoreTransaction
-from gridshare.pipeline.steps import JsonValue
 
 
 class MeteringChain(Protocol):
@@ -120,12 +120,8 @@ class CommitmentStep(_ChainStep):
             self.committed_readings += sum(c.readings for c in self._pending)
             self._pending = []
 
-    def summary(self) -> dict[str, JsonValue]:
-        return {
-            "commitments": self.committed,
-            "committed_readings": self.committed_readings,
-            "commit_transactions": self.transactions,
-        }
+    def summary(self) -> CommitSummary:
+        return CommitSummary(self.committed, self.committed_readings, self.transactions)
 
 
 class CertificationStep(_ChainStep):
@@ -155,12 +151,8 @@ class CertificationStep(_ChainStep):
         self._pending = []
         self._intervals = 0
 
-    def summary(self) -> dict[str, JsonValue]:
-        return {
-            "certificates_issued_wh": self.issued_wh,
-            "certificate_tokens": self.certificates,
-            "certificate_transactions": self.transactions,
-        }
+    def summary(self) -> CertificateSummary:
+        return CertificateSummary(self.issued_wh, self.certificates, self.transactions)
 
 
 @dataclass

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from gridshare.model.summary import StepSummary
 from gridshare.pipeline.context import IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
-
-JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 class Step(Protocol):
@@ -44,6 +43,7 @@ class Step(Protocol):
         """Write what the step accumulated over the run, once, after the last interval."""
         ...
 
-    def summary(self) -> dict[str, JsonValue]:
-        """What the step contributes to the run's summary."""
+    def summary(self) -> StepSummary:
+        """What the step contributes to the run's summary: a frozen record (see
+        :mod:`gridshare.model.summary`), serialised with the rest of the run's."""
         ...

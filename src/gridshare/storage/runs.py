@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
+from gridshare.model.summary import RunSummary
 from gridshare.storage import tables as t
 from gridshare.storage.base import StoreBase, TransactionBase
 from gridshare.units import Interval
@@ -98,7 +98,7 @@ class RunQueries(StoreBase):
                 },
             )
 
-    def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None) -> None:
+    def finish_run(self, run_id: str, status: str, summary: RunSummary | None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 t.runs.update()
@@ -106,7 +106,9 @@ class RunQueries(StoreBase):
                 .values(
                     status=status,
                     finished_at_s=int(time.time()),
-                    summary_json=None if summary is None else json.dumps(summary, sort_keys=True),
+                    summary_json=None
+                    if summary is None
+                    else json.dumps(summary.as_json(), sort_keys=True),
                 )
             )
 
