@@ -202,7 +202,7 @@ def assess(snap: BalanceSnapshot, limits: BalanceLimits) -> list[Alert]:
 
 
 def reserve_kw(
-    fleet: BatteryFleet, stored_wh: IntArray, plant_available_wh: float, interval_hours: float
+    fleet: BatteryFleet, stored_wh: IntArray, plant_available_wh: int, interval_hours: float
 ) -> float:
     """What storage and load-following plants could still add for the next hour, kW: each
     battery the lesser of its rated power and what its usable stored energy (above its

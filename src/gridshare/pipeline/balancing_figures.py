@@ -59,12 +59,12 @@ class BalancingFigures:
         """One connected interval's net import (> 0) with the rule (before) and with the
         plan (after), priced at the interval's tariff."""
 
-        def cost_micros(net_wh: int) -> float:
+        def cost_micros_f(net_wh: int) -> float:
             bought = max(net_wh, 0) * buy_micros_per_kwh
             return (bought - max(-net_wh, 0) * sell_micros_per_kwh) / WH_PER_KWH
 
-        self.energy_cost_before += cost_micros(before_wh)
-        self.energy_cost_after += cost_micros(after_wh)
+        self.energy_cost_before += cost_micros_f(before_wh)
+        self.energy_cost_after += cost_micros_f(after_wh)
         self.peak_before_wh = max(self.peak_before_wh, before_wh)
         self.peak_after_wh = max(self.peak_after_wh, after_wh)
 

@@ -38,9 +38,9 @@ from gridshare.balancing.dispatch import (
     Generators,
     Schedule,
     VoltageLimits,
-    grid_cost_micros,
+    grid_cost_micros_f,
     optimise_dispatch,
-    rule_cost_micros,
+    rule_cost_micros_f,
 )
 from gridshare.balancing.forecast import SeasonalForecaster
 from gridshare.balancing.horizon import block_sum, horizon_spans
@@ -128,10 +128,10 @@ class _Plan(NamedTuple):
     schedule: Schedule
     spans: IntArray
     """Intervals per step of the plan."""
-    cost_micros: float
-    """The plan's cost at the connection (without penalties)."""
-    rule_cost_micros: float
-    """The self-consumption rule's cost on the same forecast."""
+    cost_micros: int
+    """The plan's cost at the connection (without penalties), to the nearest micro-unit."""
+    rule_cost_micros: int
+    """The self-consumption rule's cost on the same forecast, to the nearest micro-unit."""
     member_net: Planned | None
     """Each member's planned net exchange in the interval after the dispatched one, when
     the plan has it at full resolution (the market's agents order from it)."""
@@ -331,11 +331,11 @@ class BalancingStep:
                 setpoints.interval_start_s,
                 self.options.horizon_intervals,
                 digest,
-                int(round(plan.cost_micros)),
-                int(round(plan.rule_cost_micros)),
+                plan.cost_micros,
+                plan.rule_cost_micros,
             )
         )
-        return "0x" + digest.hex(), int(round(plan.schedule.import_wh[0]))
+        return "0x" + digest.hex(), int(round(plan.schedule.import_wh_f[0]))
 
     # -- monitoring -----------------------------------------------------------------------
     def _monitor(
@@ -349,7 +349,7 @@ class BalancingStep:
     ) -> BalanceSnapshot:
         to_kw = 1 / 1000 / self.hours
         reserve = reserve_kw(
-            self.batteries.fleet, stored, float(self.plant_available_wh.sum()), self.hours
+            self.batteries.fleet, stored, int(self.plant_available_wh.sum()), self.hours
         )
         frequency = None
         if islanded and self._rated_kw > 0:
@@ -482,7 +482,7 @@ class BalancingStep:
         production = self._production.forecast(horizon)
         starts = start + self.length_s * np.arange(horizon, dtype=np.int64)
         if self.dr is not None:  # the loads called in open events will use less
-            consumption = np.maximum(consumption - self.dr.curtailment_wh(starts), 0.0)
+            consumption = np.maximum(consumption - self.dr.curtailment_wh_f(starts), 0.0)
         self._expected_consumption = consumption[:, 0]
         net = consumption - production
         b = self.batteries
@@ -492,12 +492,12 @@ class BalancingStep:
         buy, sell = self.tariff.prices(starts)
         sold = None
         if sold_wh is not None and b.owner.size:
-            sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.float64)
+            sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.int64)
         voltage = self._voltage_limits(net, spans) if self._watched.size else None
         owner_steps, rest_steps = block_sum(owner_load, spans), block_sum(rest, spans)
         buy_steps, sell_steps = block_sum(buy, spans) / spans, block_sum(sell, spans) / spans
         demand = self.tariff.demand_micros_per_kwh(self.hours)
-        rule_cost = rule_cost_micros(
+        rule_cost = rule_cost_micros_f(
             b.fleet, stored, owner_steps, rest_steps, buy_steps, sell_steps, demand, steps=spans
         )
         began = time.perf_counter()
@@ -508,27 +508,30 @@ class BalancingStep:
             rest_steps,
             buy_steps,
             sell_steps,
-            import_limit_wh=o.limits.import_limit_kw * 1000 * self.hours,
-            export_limit_wh=o.limits.export_limit_kw * 1000 * self.hours,
+            import_limit_wh_f=o.limits.import_limit_kw * 1000 * self.hours,
+            export_limit_wh_f=o.limits.export_limit_kw * 1000 * self.hours,
             demand_micros_per_kwh=demand,
             steps=spans,
-            generators=Generators(self.plant_available_wh.astype(np.float64), self.plant_cost)
+            generators=Generators(self.plant_available_wh, self.plant_cost)
             if self.plant_ids
             else None,
             sold_wh=sold,
             voltage=voltage,
             terminal_value_micros_per_kwh=self._terminal_value,
-            peak_floor_wh=float(self.figures.peak_after_wh),
+            peak_floor_wh=self.figures.peak_after_wh,
         )
         self.figures.solve_s.append(time.perf_counter() - began)
         member_net = None
         if horizon > 1 and spans[0] == 1 and spans.size > 1 and spans[1] == 1:
             planned = net[:, 1].copy()
-            battery_net = plan.charge_wh[:, 1] - plan.discharge_wh[:, 1]
+            battery_net = plan.charge_wh_f[:, 1] - plan.discharge_wh_f[:, 1]
             np.add.at(planned, b.owner, battery_net)
             member_net = Planned(start + self.length_s, np.rint(planned).astype(np.int64))
         self.figures.planned += 1
-        self.figures.short_sales_wh += float(plan.short_wh.sum())
+        self.figures.short_sales_wh += float(plan.short_wh_f.sum())
+        cost = grid_cost_micros_f(
+            plan.import_wh_f, plan.export_wh_f, buy_steps, sell_steps, demand, steps=spans
+        )
         return (
             Setpoints(
                 start,
@@ -537,21 +540,13 @@ class BalancingStep:
                 expected_net_wh=np.where(
                     self._carries_load, np.rint(owner_load[:, 0]).astype(np.int64), NOT_EXPECTED
                 ),
-                planned_exchange_wh=int(round(plan.import_wh[0] - plan.export_wh[0])),
+                planned_exchange_wh=int(round(plan.import_wh_f[0] - plan.export_wh_f[0])),
                 plant_ids=self.plant_ids,
-                plant_net_wh=-np.rint(plan.generation_wh[:, 0]).astype(np.int64)
+                plant_net_wh=-np.rint(plan.generation_wh_f[:, 0]).astype(np.int64)
                 if self.plant_ids
                 else None,
             ),
-            _Plan(
-                plan,
-                spans,
-                grid_cost_micros(
-                    plan.import_wh, plan.export_wh, buy_steps, sell_steps, demand, steps=spans
-                ),
-                rule_cost,
-                member_net,
-            ),
+            _Plan(plan, spans, round(cost), round(rule_cost), member_net),
         )
 
     def _call_demand_response(self, start: int, plan: _Plan, tx: BalancingStore) -> None:
@@ -560,7 +555,7 @@ class BalancingStep:
         if self.dr is None:
             return
         spans = plan.spans
-        per_interval = np.repeat(plan.schedule.import_wh / spans, spans)[1:]
+        per_interval = np.repeat(plan.schedule.import_wh_f / spans, spans)[1:]
         starts = start + self.length_s * np.arange(1, per_interval.size + 1, dtype=np.int64)
         buy, _ = self.tariff.prices(starts)
         trigger_wh = self.options.dr_trigger_kw * 1000 * self.hours
@@ -572,9 +567,9 @@ class BalancingStep:
             tx,
         )
 
-    def _voltage_limits(self, net_wh: FloatArray, spans: IntArray) -> VoltageLimits | None:
+    def _voltage_limits(self, net_wh_f: FloatArray, spans: IntArray) -> VoltageLimits | None:
         """Linearised limits for the watched buses over the plan's steps, around the
-        plan's own forecast of each member's net load (``net_wh``, (n, T))."""
+        plan's own forecast of each member's net load (``net_wh_f``, (n, T), fractional Wh)."""
         if self.network is None or self._last_vm is None or self._last_p_kw is None:
             return None
         o = self.options
@@ -582,7 +577,7 @@ class BalancingStep:
         b = self.batteries
         per_wh = 1 / 1000 / self.hours
         sens_battery = sens_member[:, b.owner] * per_wh  # pu per Wh of net charge
-        forecast_kw = net_wh * per_wh
+        forecast_kw = net_wh_f * per_wh
         delta = forecast_kw - self._last_p_kw[:, None]
         base = self._last_vm[self._watched][:, None] + sens_member @ delta
         base_steps = block_sum(base, spans) / spans

@@ -52,10 +52,10 @@ class _Series:
 
     origin_s: int
     step_s: int
-    cumulative_wh: FloatArray
+    cumulative_wh_f: FloatArray
 
     def at(self, instants_s: IntArray) -> FloatArray:
-        return cumulative_at(self.cumulative_wh, self.origin_s, self.step_s, instants_s)
+        return cumulative_at(self.cumulative_wh_f, self.origin_s, self.step_s, instants_s)
 
 
 @dataclass

@@ -58,12 +58,12 @@ def _fleet(n: int) -> BatteryFleet:
 def test_reserve_is_power_limited_when_full_and_energy_limited_when_low() -> None:
     fleet = _fleet(2)
     # full batteries: each gives its rated 5 kW (1,250 Wh in a quarter hour) for an hour
-    assert reserve_kw(fleet, np.array([10_000, 10_000]), 0.0, 0.25) == pytest.approx(10.0)
+    assert reserve_kw(fleet, np.array([10_000, 10_000]), 0, 0.25) == pytest.approx(10.0)
     # 500 Wh above the minimum of 1,000 Wh, after losses: under 0.5 kW for an hour each
-    low = reserve_kw(fleet, np.array([1_500, 1_500]), 0.0, 0.25)
+    low = reserve_kw(fleet, np.array([1_500, 1_500]), 0, 0.25)
     assert low == pytest.approx(2 * 500 * np.sqrt(0.9) / 1000)
     # plants add their available output per interval as power
-    assert reserve_kw(fleet, np.array([1_000, 1_000]), 250.0, 0.25) == pytest.approx(1.0)
+    assert reserve_kw(fleet, np.array([1_000, 1_000]), 250, 0.25) == pytest.approx(1.0)
 
 
 @given(
