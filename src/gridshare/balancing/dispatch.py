@@ -34,7 +34,7 @@ from scipy import sparse  # type: ignore[import-untyped]
 
 from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
-from gridshare.units import FloatArray, IntArray
+from gridshare.units import WH_PER_KWH, FloatArray, IntArray
 
 OVER_LIMIT_PENALTY = 10_000_000.0
 """Micro-units per Wh over a grid limit (10,000 currency units per kWh): limits hold
@@ -114,9 +114,9 @@ def grid_cost_micros_f(
     """The model's cost of an exchange with the grid (micro-units), without penalties; a
     step of ``steps[t]`` intervals counts its mean import towards the peak."""
     span = _spans(steps, np.size(import_wh_f))
-    energy = float(np.dot(buy, import_wh_f) - np.dot(sell, export_wh_f)) / 1000
+    energy = float(np.dot(buy, import_wh_f) - np.dot(sell, export_wh_f)) / WH_PER_KWH
     peak = float(np.max(np.asarray(import_wh_f) / span, initial=0.0))
-    return energy + demand_micros_per_kwh * peak / 1000
+    return energy + demand_micros_per_kwh * peak / WH_PER_KWH
 
 
 _banner_hidden = False
@@ -405,14 +405,14 @@ def _column_costs(
     """The objective's coefficients (micro-units per Wh, per pu of voltage slack)."""
     c0, s0, nt, t = col.c0, col.s0, col.nt, col.t
     cost = np.zeros(col.n_var)
-    cost[col.i0 : col.i0 + t] = buy / 1000
-    cost[col.e0 : col.e0 + t] = -sell / 1000
+    cost[col.i0 : col.i0 + t] = buy / WH_PER_KWH
+    cost[col.e0 : col.e0 + t] = -sell / WH_PER_KWH
     cost[col.oi0 : col.oi0 + t] = OVER_LIMIT_PENALTY
     cost[col.oe0 : col.oe0 + t] = OVER_LIMIT_PENALTY
-    cost[col.p0] = demand_micros_per_kwh / 1000
-    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / 1000
+    cost[col.p0] = demand_micros_per_kwh / WH_PER_KWH
+    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / WH_PER_KWH
     if generators is not None:
-        cost[col.g0 : col.v0] = np.repeat(generators.cost_micros_per_kwh / 1000, t)
+        cost[col.g0 : col.v0] = np.repeat(generators.cost_micros_per_kwh / WH_PER_KWH, t)
     cost[col.v0 : col.n_var] = VOLTAGE_PENALTY
     # tiny charges break ties: against charging and discharging at once, and for storing
     # surplus early rather than late (a plan that defers charging to an equally good

@@ -16,7 +16,7 @@ import numpy as np
 
 from gridshare.balancing.self_consumption import BatteryFleet
 from gridshare.errors import DataError
-from gridshare.units import FloatArray, IntArray
+from gridshare.units import FloatArray, IntArray, kw_per_wh
 
 
 class Severity(StrEnum):
@@ -208,7 +208,7 @@ def reserve_kw(
     battery the lesser of its rated power and what its usable stored energy (above its
     minimum, after discharge losses) sustains for an hour, plus the plants' available
     output in an interval of ``interval_hours``."""
-    to_kw = 1 / 1000 / interval_hours
+    to_kw = kw_per_wh(interval_hours)
     usable = np.maximum(stored_wh - fleet.min_stored_wh, 0) * fleet.discharge_efficiency
     hour_steps = 1 / interval_hours
     storage_wh = np.minimum(fleet.max_step_wh * hour_steps, usable).sum() / hour_steps

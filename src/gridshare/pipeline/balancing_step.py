@@ -74,7 +74,16 @@ from gridshare.pipeline.ports import (
     Setpoints,
 )
 from gridshare.pipeline.steps import JsonValue
-from gridshare.units import SECONDS_PER_HOUR, WH_PER_KWH, BoolArray, FloatArray, IntArray
+from gridshare.units import (
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    WH_PER_KWH,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    kw_per_wh,
+    kw_to_wh_f,
+)
 
 
 class NetworkModel(Protocol):
@@ -198,7 +207,7 @@ class BalancingStep:
         self.tariff = community.tariff
         self._terminal_value = self.tariff.export_price_micros_per_kwh * eta
         """Stored energy is surely worth what it would earn exported (docs/balancing.md)."""
-        per_day = 86_400 // self.length_s
+        per_day = SECONDS_PER_DAY // self.length_s
         self._consumption = SeasonalForecaster(n, per_day)
         self._production = SeasonalForecaster(n, per_day)
         self._shadow_stored: IntArray | None = None
@@ -288,15 +297,15 @@ class BalancingStep:
         tx.write_balancing_interval(
             BalancingIntervalRecord(
                 interval_start_s=start,
-                supply_wh=int(round(snapshot.supply_kw * 1000 * self.hours)),
-                demand_wh=int(round(snapshot.demand_kw * 1000 * self.hours)),
+                supply_wh=round(kw_to_wh_f(snapshot.supply_kw, self.hours)),
+                demand_wh=round(kw_to_wh_f(snapshot.demand_kw, self.hours)),
                 reserve_kw=round(snapshot.reserve_kw, 3),
                 islanded=islanded,
                 frequency_hz=snapshot.frequency_hz,
                 vm_min_pu=snapshot.vm_min_pu,
                 vm_max_pu=snapshot.vm_max_pu,
                 max_line_loading_percent=snapshot.max_line_loading_percent,
-                shed_wh=int(round(snapshot.shed_kw * 1000 * self.hours)),
+                shed_wh=round(kw_to_wh_f(snapshot.shed_kw, self.hours)),
                 alerts=len(alerts),
                 next_plan_hash=plan_hash,
                 next_planned_import_wh=planned_import_wh,
@@ -347,7 +356,7 @@ class BalancingStep:
         islanded: bool,
         shed_now: BoolArray,
     ) -> BalanceSnapshot:
-        to_kw = 1 / 1000 / self.hours
+        to_kw = kw_per_wh(self.hours)
         reserve = reserve_kw(
             self.batteries.fleet, stored, int(self.plant_available_wh.sum()), self.hours
         )
@@ -508,8 +517,8 @@ class BalancingStep:
             rest_steps,
             buy_steps,
             sell_steps,
-            import_limit_wh_f=o.limits.import_limit_kw * 1000 * self.hours,
-            export_limit_wh_f=o.limits.export_limit_kw * 1000 * self.hours,
+            import_limit_wh_f=kw_to_wh_f(o.limits.import_limit_kw, self.hours),
+            export_limit_wh_f=kw_to_wh_f(o.limits.export_limit_kw, self.hours),
             demand_micros_per_kwh=demand,
             steps=spans,
             generators=Generators(self.plant_available_wh, self.plant_cost)
@@ -558,7 +567,7 @@ class BalancingStep:
         per_interval = np.repeat(plan.schedule.import_wh_f / spans, spans)[1:]
         starts = start + self.length_s * np.arange(1, per_interval.size + 1, dtype=np.int64)
         buy, _ = self.tariff.prices(starts)
-        trigger_wh = self.options.dr_trigger_kw * 1000 * self.hours
+        trigger_wh = kw_to_wh_f(self.options.dr_trigger_kw, self.hours)
         self.dr.consider(
             start + self.length_s,
             np.rint(per_interval).astype(np.int64),
@@ -575,7 +584,7 @@ class BalancingStep:
         o = self.options
         sens_member = self.network.sensitivity(self._last_p_kw)[self._watched]  # (K, n) pu/kW
         b = self.batteries
-        per_wh = 1 / 1000 / self.hours
+        per_wh = kw_per_wh(self.hours)
         sens_battery = sens_member[:, b.owner] * per_wh  # pu per Wh of net charge
         forecast_kw = net_wh_f * per_wh
         delta = forecast_kw - self._last_p_kw[:, None]
