@@ -32,9 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse  # type: ignore[import-untyped]
 
+from gridshare.balancing.horizon import block_sum
+from gridshare.balancing.monitor import BalanceLimits
 from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
-from gridshare.units import WH_PER_KWH, FloatArray, IntArray
+from gridshare.units import WH_PER_KWH, FloatArray, IntArray, kw_per_wh
 
 OVER_LIMIT_PENALTY = 10_000_000.0
 """Micro-units per Wh over a grid limit (10,000 currency units per kWh): limits hold
@@ -95,6 +97,43 @@ class VoltageLimits:
     """(K, T): the forecast voltage without any battery action."""
     v_min_pu: float = 0.95
     v_max_pu: float = 1.05
+
+
+def linearised_voltage_limits(
+    sensitivity_pu_per_kw: FloatArray,
+    vm_pu: FloatArray,
+    p_kw: FloatArray,
+    owner: IntArray,
+    net_wh_f: FloatArray,
+    spans: IntArray,
+    interval_hours: float,
+    limits: BalanceLimits,
+) -> VoltageLimits:
+    """Voltage limits for the watched buses over a plan's steps, linearised around the
+    last power flow: ``vm_pu`` (K,) the watched buses' voltages at members' powers
+    ``p_kw`` (n,), ``sensitivity_pu_per_kw`` (K, n) their change per kW of each member's
+    net load; the base is moved to the plan's own forecast ``net_wh_f`` (n, T, fractional
+    Wh per interval) and averaged over each step of ``spans``; a battery acts through its
+    ``owner``'s bus; the band is ``limits``'."""
+    per_wh = kw_per_wh(interval_hours)
+    sens_battery = sensitivity_pu_per_kw[:, owner] * per_wh  # pu per Wh of net charge
+    delta = net_wh_f * per_wh - p_kw[:, None]
+    base = vm_pu[:, None] + sensitivity_pu_per_kw @ delta
+    base_steps = block_sum(base, spans) / spans
+    return VoltageLimits(sens_battery, base_steps, limits.v_min_pu, limits.v_max_pu)
+
+
+def planned_member_net_wh(
+    schedule: Schedule, net_wh_f: FloatArray, owner: IntArray, spans: IntArray
+) -> IntArray | None:
+    """Each member's planned net import in the plan's second interval, whole Wh: its
+    forecast net load (``net_wh_f``, (n, T)) plus the planned net charge of the batteries
+    it ``owner``s; None when the plan does not hold that interval at full resolution."""
+    if spans.size < 2 or spans[0] != 1 or spans[1] != 1:
+        return None
+    planned = net_wh_f[:, 1].copy()
+    np.add.at(planned, owner, schedule.charge_wh_f[:, 1] - schedule.discharge_wh_f[:, 1])
+    return np.rint(planned).astype(np.int64)
 
 
 def _spans(steps: IntArray | None, t: int) -> IntArray:

@@ -39,7 +39,9 @@ from gridshare.balancing.dispatch import (
     Schedule,
     VoltageLimits,
     grid_cost_micros_f,
+    linearised_voltage_limits,
     optimise_dispatch,
+    planned_member_net_wh,
     rule_cost_micros_f,
 )
 from gridshare.balancing.forecast import SeasonalForecaster
@@ -52,17 +54,17 @@ from gridshare.balancing.monitor import (
     assess,
     reserve_kw,
 )
-from gridshare.balancing.plants import load_following_plants
+from gridshare.balancing.plants import load_following_plants, plant_output_wh
 from gridshare.balancing.power_flow import droop_frequency_hz
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.balancing.self_consumption import community_batteries, rule_exchange_wh
-from gridshare.model import Community, ReadingBatch
-from gridshare.model.records import (
-    BalancingAlertRecord,
-    BalancingIntervalRecord,
-    IslandEventRecord,
-)
+from gridshare.model import Community
 from gridshare.pipeline.balancing_figures import BalancingFigures
+from gridshare.pipeline.balancing_records import (
+    alert_records,
+    interval_record,
+    island_event_records,
+)
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.demand_response import DemandResponseDesk
@@ -238,7 +240,7 @@ class BalancingStep:
         flows, balance = accounted.flows, accounted.balance
         start = closed.interval.start_s
         self.figures.intervals += 1
-        plant_out = self._plant_output(closed.batch)
+        plant_out = plant_output_wh(closed.batch, self.plant_meter)
         plant_by_owner = np.bincount(self.plant_owner, weights=plant_out, minlength=self.n)
         consumption = flows.consumption_wh.astype(np.float64)
         production = flows.production_wh - plant_by_owner
@@ -265,19 +267,7 @@ class BalancingStep:
             if self.on_alert is not None:
                 self.on_alert(alert)
         if alerts:
-            tx.write_balancing_alerts(
-                [
-                    BalancingAlertRecord(
-                        interval_start_s=a.interval_start_s,
-                        kind=a.kind.value,
-                        severity=a.severity.value,
-                        value=round(a.value, 6),
-                        limit=round(a.limit, 6),
-                        message=a.message,
-                    )
-                    for a in alerts
-                ]
-            )
+            tx.write_balancing_alerts(alert_records(alerts))
         self._track_island(start, islanded, shed_now, consumption)
         self._compare_with_rule(start, flows, balance, stored, plant_out, islanded)
         cleared = ctx.find(Cleared)
@@ -295,17 +285,9 @@ class BalancingStep:
             if self.control is not None:
                 self.control.apply(setpoints)
         tx.write_balancing_interval(
-            BalancingIntervalRecord(
-                interval_start_s=start,
-                supply_wh=round(kw_to_wh_f(snapshot.supply_kw, self.hours)),
-                demand_wh=round(kw_to_wh_f(snapshot.demand_kw, self.hours)),
-                reserve_kw=round(snapshot.reserve_kw, 3),
-                islanded=islanded,
-                frequency_hz=snapshot.frequency_hz,
-                vm_min_pu=snapshot.vm_min_pu,
-                vm_max_pu=snapshot.vm_max_pu,
-                max_line_loading_percent=snapshot.max_line_loading_percent,
-                shed_wh=round(kw_to_wh_f(snapshot.shed_kw, self.hours)),
+            interval_record(
+                snapshot,
+                self.hours,
                 alerts=len(alerts),
                 next_plan_hash=plan_hash,
                 next_planned_import_wh=planned_import_wh,
@@ -313,16 +295,6 @@ class BalancingStep:
         )
         if self.figures.intervals % self.flush_every == 0:
             self.flush()
-
-    def _plant_output(self, batch: ReadingBatch) -> IntArray:
-        """Each load-following plant's metered export in the interval (int Wh)."""
-        plant_out = np.zeros(self.plant_meter.size, dtype=np.int64)
-        if self.plant_meter.size:
-            position = {int(m): i for i, m in enumerate(batch.meter_index.tolist())}
-            for j, m in enumerate(self.plant_meter.tolist()):
-                if m in position:
-                    plant_out[j] = int(batch.export_wh[position[m]])
-        return plant_out
 
     def _record_plan(
         self, setpoints: Setpoints, plan: _Plan, tx: BalancingStore
@@ -530,12 +502,8 @@ class BalancingStep:
             peak_floor_wh=self.figures.peak_after_wh,
         )
         self.figures.solve_s.append(time.perf_counter() - began)
-        member_net = None
-        if horizon > 1 and spans[0] == 1 and spans.size > 1 and spans[1] == 1:
-            planned = net[:, 1].copy()
-            battery_net = plan.charge_wh_f[:, 1] - plan.discharge_wh_f[:, 1]
-            np.add.at(planned, b.owner, battery_net)
-            member_net = Planned(start + self.length_s, np.rint(planned).astype(np.int64))
+        member_wh = planned_member_net_wh(plan, net, b.owner, spans)
+        member_net = None if member_wh is None else Planned(start + self.length_s, member_wh)
         self.figures.planned += 1
         self.figures.short_sales_wh += float(plan.short_wh_f.sum())
         cost = grid_cost_micros_f(
@@ -581,16 +549,11 @@ class BalancingStep:
         plan's own forecast of each member's net load (``net_wh_f``, (n, T), fractional Wh)."""
         if self.network is None or self._last_vm is None or self._last_p_kw is None:
             return None
-        o = self.options
-        sens_member = self.network.sensitivity(self._last_p_kw)[self._watched]  # (K, n) pu/kW
-        b = self.batteries
-        per_wh = kw_per_wh(self.hours)
-        sens_battery = sens_member[:, b.owner] * per_wh  # pu per Wh of net charge
-        forecast_kw = net_wh_f * per_wh
-        delta = forecast_kw - self._last_p_kw[:, None]
-        base = self._last_vm[self._watched][:, None] + sens_member @ delta
-        base_steps = block_sum(base, spans) / spans
-        return VoltageLimits(sens_battery, base_steps, o.limits.v_min_pu, o.limits.v_max_pu)
+        sens = self.network.sensitivity(self._last_p_kw)[self._watched]  # (K, n) pu/kW
+        vm, p_kw, limits = self._last_vm[self._watched], self._last_p_kw, self.options.limits
+        return linearised_voltage_limits(
+            sens, vm, p_kw, self.batteries.owner, net_wh_f, spans, self.hours, limits
+        )
 
     def _plan_island(self, start: int, stored: IntArray) -> Setpoints:
         o = self.options
@@ -621,18 +584,7 @@ class BalancingStep:
         if self._island is not None:
             self._close_island(self._island.end_s(self.length_s))
         self.flush()
-        tx.write_island_events(
-            [
-                IslandEventRecord(
-                    start_s=i.start_s,
-                    end_s=i.start_s + i.intervals * self.length_s,
-                    shed_wh=i.shed_wh,
-                    unserved_critical_wh=i.unserved_critical_wh,
-                    served_critical_wh=i.served_critical_wh,
-                )
-                for i in self.figures.islands
-            ]
-        )
+        tx.write_island_events(island_event_records(self.figures.islands, self.length_s))
 
     def summary(self) -> dict[str, JsonValue]:
         shadow = self._shadow_stored
