@@ -35,18 +35,24 @@ __all__ = [
     "IntArray",
     "KW_PER_MW",
     "MICROS_PER_UNIT",
+    "MINUTES_PER_HOUR",
     "MS_PER_S",
     "SECONDS_PER_DAY",
     "SECONDS_PER_HOUR",
+    "SECONDS_PER_MINUTE",
     "WH_PER_KWH",
+    "W_PER_KW",
     "Interval",
     "Micros",
     "UnitError",
     "Wh",
     "currency_to_micros",
+    "demand_charge_micros",
     "energy_cost_micros",
     "energy_wh_to_mean_power_kw",
     "from_unix_seconds",
+    "kw_per_wh",
+    "kw_to_wh_f",
     "kwh_to_wh",
     "micros_to_currency",
     "mul_div",
@@ -72,6 +78,10 @@ MICROS_PER_UNIT = 1_000_000
 WH_PER_KWH = 1_000
 KW_PER_MW = 1_000.0
 """Power-flow tools (pandapower) work in MW and MVAr; members' powers are kW and kVAr."""
+W_PER_KW = 1_000
+"""Device ratings (pvlib, windpowerlib) are in W; members' powers are kW."""
+SECONDS_PER_MINUTE = 60
+MINUTES_PER_HOUR = 60
 SECONDS_PER_HOUR = 3_600
 SECONDS_PER_DAY = 86_400
 MS_PER_S = 1_000
@@ -152,7 +162,11 @@ def demand_charge_micros(peak_wh: int, charge_micros_per_kw: int, duration: time
     """The demand charge on a peak interval's import: micro-units per kW of its mean power
     (``peak_wh`` over ``duration``), rounded up (the community pays it)."""
     seconds = int(duration.total_seconds())
-    return Micros(mul_div(charge_micros_per_kw, peak_wh * 3600, 1000 * seconds, round_up=True))
+    return Micros(
+        mul_div(
+            charge_micros_per_kw, peak_wh * SECONDS_PER_HOUR, WH_PER_KWH * seconds, round_up=True
+        )
+    )
 
 
 def energy_wh_to_mean_power_kw(e_wh: int | float, duration: timedelta) -> float:
@@ -172,6 +186,19 @@ def power_kw_to_wh(p_kw: float, duration: timedelta) -> Wh:
     """Energy in whole Wh of a constant power ``p_kw`` held for ``duration``: the nearest
     Wh, halves to even (as :func:`kwh_to_wh`)."""
     return Wh(round(power_kw_to_energy_wh(p_kw, duration)))
+
+
+def kw_to_wh_f(p_kw: float, interval_hours: float) -> float:
+    """Energy in fractional Wh (``*_wh_f``) of a constant ``p_kw`` held for
+    ``interval_hours``: ``p_kw * 1000 * interval_hours``, in that order (a step's limits
+    and records round it as they need)."""
+    return p_kw * WH_PER_KWH * interval_hours
+
+
+def kw_per_wh(interval_hours: float) -> float:
+    """The mean power in kW of one Wh delivered over ``interval_hours``: multiply an
+    interval's Wh by it for kW (``1 / 1000 / interval_hours``)."""
+    return 1 / WH_PER_KWH / interval_hours
 
 
 def require_utc(moment: datetime, name: str = "timestamp") -> datetime:

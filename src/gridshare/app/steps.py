@@ -30,7 +30,7 @@ from gridshare.simulator.balancing import (
 )
 from gridshare.simulator.market import market_rules
 from gridshare.simulator.scenario import Scenario, ScenarioError
-from gridshare.units import currency_to_micros
+from gridshare.units import SECONDS_PER_HOUR, currency_to_micros
 
 __all__ = ["Chains", "Surroundings", "Trading", "build_steps"]
 
@@ -165,7 +165,7 @@ def _balancing_step(
             surroundings.channel,
             DemandResponseOptions(
                 rate_micros_per_kwh=currency_to_micros(spec.rate_per_kwh),
-                max_intervals=max(1, round(spec.event_hours * 3600 / interval_s)),
+                max_intervals=max(1, round(spec.event_hours * SECONDS_PER_HOUR / interval_s)),
                 kind=EventKind(spec.kind),
                 utc_offset_s=int(offset.total_seconds()) if offset else 0,
             ),

@@ -32,9 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse  # type: ignore[import-untyped]
 
+from gridshare.balancing.horizon import block_sum
+from gridshare.balancing.monitor import BalanceLimits
 from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
-from gridshare.units import FloatArray, IntArray
+from gridshare.units import WH_PER_KWH, FloatArray, IntArray, kw_per_wh
 
 OVER_LIMIT_PENALTY = 10_000_000.0
 """Micro-units per Wh over a grid limit (10,000 currency units per kWh): limits hold
@@ -45,36 +47,38 @@ VOLTAGE_PENALTY = 10_000_000_000.0
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """The optimal plan (float Wh; the caller rounds to integer Wh at the meter)."""
+    """The optimal plan in fractional Wh (``*_wh_f``, floats) and fractional micro-units
+    (``cost_micros_f``): the LP's solution, which the caller rounds to whole Wh at the
+    meter (:meth:`first_setpoints_wh`) and to whole micro-units on the chain."""
 
-    charge_wh: FloatArray
+    charge_wh_f: FloatArray
     """(N, T)"""
-    discharge_wh: FloatArray
-    stored_wh: FloatArray
+    discharge_wh_f: FloatArray
+    stored_wh_f: FloatArray
     """(N, T): stored energy at the end of each interval."""
-    import_wh: FloatArray
+    import_wh_f: FloatArray
     """(T,)"""
-    export_wh: FloatArray
-    peak_import_wh: float
-    cost_micros: float
+    export_wh_f: FloatArray
+    peak_import_wh_f: float
+    cost_micros_f: float
     """The objective: energy cost minus export revenue, plus demand charge and penalties."""
-    generation_wh: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    generation_wh_f: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     """(G, T): the dispatchable generators' planned output."""
-    short_wh: FloatArray = field(default_factory=lambda: np.zeros(0))
+    short_wh_f: FloatArray = field(default_factory=lambda: np.zeros(0))
     """(N,): how far each owner's forecast first-step export falls short of what it sold
     (its battery never charges from sold energy; it is not made to discharge for it)."""
 
     def first_setpoints_wh(self) -> NDArray[np.int64]:
         """Each battery's net charge for the next interval (> 0 charge), in whole Wh."""
-        return np.rint(self.charge_wh[:, 0] - self.discharge_wh[:, 0]).astype(np.int64)
+        return np.rint(self.charge_wh_f[:, 0] - self.discharge_wh_f[:, 0]).astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
 class Generators:
     """Dispatchable plants (hydro, biomass) the plan may run."""
 
-    max_wh: FloatArray
-    """(G,): most energy per interval (available power times the interval)."""
+    max_wh: IntArray
+    """(G,): most energy per interval (available power times the interval, whole Wh)."""
     cost_micros_per_kwh: FloatArray
     """(G,): marginal cost of running (fuel, wear)."""
 
@@ -95,9 +99,51 @@ class VoltageLimits:
     v_max_pu: float = 1.05
 
 
-def grid_cost_micros(
-    import_wh: FloatArray,
-    export_wh: FloatArray,
+def linearised_voltage_limits(
+    sensitivity_pu_per_kw: FloatArray,
+    vm_pu: FloatArray,
+    p_kw: FloatArray,
+    owner: IntArray,
+    net_wh_f: FloatArray,
+    spans: IntArray,
+    interval_hours: float,
+    limits: BalanceLimits,
+) -> VoltageLimits:
+    """Voltage limits for the watched buses over a plan's steps, linearised around the
+    last power flow: ``vm_pu`` (K,) the watched buses' voltages at members' powers
+    ``p_kw`` (n,), ``sensitivity_pu_per_kw`` (K, n) their change per kW of each member's
+    net load; the base is moved to the plan's own forecast ``net_wh_f`` (n, T, fractional
+    Wh per interval) and averaged over each step of ``spans``; a battery acts through its
+    ``owner``'s bus; the band is ``limits``'."""
+    per_wh = kw_per_wh(interval_hours)
+    sens_battery = sensitivity_pu_per_kw[:, owner] * per_wh  # pu per Wh of net charge
+    delta = net_wh_f * per_wh - p_kw[:, None]
+    base = vm_pu[:, None] + sensitivity_pu_per_kw @ delta
+    base_steps = block_sum(base, spans) / spans
+    return VoltageLimits(sens_battery, base_steps, limits.v_min_pu, limits.v_max_pu)
+
+
+def planned_member_net_wh(
+    schedule: Schedule, net_wh_f: FloatArray, owner: IntArray, spans: IntArray
+) -> IntArray | None:
+    """Each member's planned net import in the plan's second interval, whole Wh: its
+    forecast net load (``net_wh_f``, (n, T)) plus the planned net charge of the batteries
+    it ``owner``s; None when the plan does not hold that interval at full resolution."""
+    if spans.size < 2 or spans[0] != 1 or spans[1] != 1:
+        return None
+    planned = net_wh_f[:, 1].copy()
+    np.add.at(planned, owner, schedule.charge_wh_f[:, 1] - schedule.discharge_wh_f[:, 1])
+    return np.rint(planned).astype(np.int64)
+
+
+def _spans(steps: IntArray | None, t: int) -> IntArray:
+    """The intervals each of ``t`` steps spans: ``steps``, or one each."""
+    return np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
+
+
+def grid_cost_micros_f(
+    import_wh_f: FloatArray,
+    export_wh_f: FloatArray,
     buy: FloatArray,
     sell: FloatArray,
     demand_micros_per_kwh: float = 0.0,
@@ -106,10 +152,10 @@ def grid_cost_micros(
 ) -> float:
     """The model's cost of an exchange with the grid (micro-units), without penalties; a
     step of ``steps[t]`` intervals counts its mean import towards the peak."""
-    span = np.ones(np.size(import_wh)) if steps is None else np.asarray(steps)
-    energy = float(np.dot(buy, import_wh) - np.dot(sell, export_wh)) / 1000
-    peak = float(np.max(np.asarray(import_wh) / span, initial=0.0))
-    return energy + demand_micros_per_kwh * peak / 1000
+    span = _spans(steps, np.size(import_wh_f))
+    energy = float(np.dot(buy, import_wh_f) - np.dot(sell, export_wh_f)) / WH_PER_KWH
+    peak = float(np.max(np.asarray(import_wh_f) / span, initial=0.0))
+    return energy + demand_micros_per_kwh * peak / WH_PER_KWH
 
 
 _banner_hidden = False
@@ -143,11 +189,11 @@ def _solve(solver: highspy.Highs) -> FloatArray:
     return np.asarray(solver.getSolution().col_value)
 
 
-def rule_cost_micros(
+def rule_cost_micros_f(
     fleet: BatteryFleet,
     stored_wh: NDArray[np.int64],
-    owner_load_wh: FloatArray,
-    rest_load_wh: FloatArray,
+    owner_load_wh_f: FloatArray,
+    rest_load_wh_f: FloatArray,
     buy: FloatArray,
     sell: FloatArray,
     demand_micros_per_kwh: float = 0.0,
@@ -157,11 +203,11 @@ def rule_cost_micros(
     """What the self-consumption rule would cost on the same forecast: each battery
     charges from its owner's surplus and covers its deficit, step by step (a step of
     ``steps[t]`` intervals has that many times an interval's power), and the community's
-    exchange is priced as :func:`grid_cost_micros` prices the plan's."""
-    t = rest_load_wh.size
-    span = np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
+    exchange is priced as :func:`grid_cost_micros_f` prices the plan's."""
+    t = rest_load_wh_f.size
+    span = _spans(steps, t)
     stored = np.asarray(stored_wh, dtype=np.int64)
-    net = np.asarray(rest_load_wh, dtype=np.float64).copy()
+    net = np.asarray(rest_load_wh_f, dtype=np.float64).copy()
     for k in range(t):
         scaled = BatteryFleet(
             fleet.capacity_wh,
@@ -170,10 +216,11 @@ def rule_cost_micros(
             fleet.charge_efficiency,
             fleet.discharge_efficiency,
         )
-        step = self_consumption_step(scaled, stored, -np.rint(owner_load_wh[:, k]).astype(np.int64))
+        surplus = -np.rint(owner_load_wh_f[:, k]).astype(np.int64)
+        step = self_consumption_step(scaled, stored, surplus)
         stored = step.stored_wh
-        net[k] += float((owner_load_wh[:, k] + step.charge_wh - step.discharge_wh).sum())
-    return grid_cost_micros(
+        net[k] += float((owner_load_wh_f[:, k] + step.charge_wh - step.discharge_wh).sum())
+    return grid_cost_micros_f(
         np.maximum(net, 0), np.maximum(-net, 0), buy, sell, demand_micros_per_kwh, steps=span
     )
 
@@ -275,21 +322,21 @@ class _Triplets:
 
 def _checked_steps(
     fleet: BatteryFleet,
-    owner_load_wh: FloatArray,
-    rest_load_wh: FloatArray,
+    owner_load_wh_f: FloatArray,
+    rest_load_wh_f: FloatArray,
     buy: FloatArray,
     sell: FloatArray,
     steps: IntArray | None,
     generators: Generators | None,
-    sold_wh: FloatArray | None,
+    sold_wh: IntArray | None,
 ) -> IntArray:
     """The intervals each step spans, once the inputs' shapes agree with one another."""
-    n, t = owner_load_wh.shape
-    if rest_load_wh.shape != (t,) or buy.shape != (t,) or sell.shape != (t,):
+    n, t = owner_load_wh_f.shape
+    if rest_load_wh_f.shape != (t,) or buy.shape != (t,) or sell.shape != (t,):
         raise DataError("the rest load and the prices need one value per interval")
     if n != fleet.capacity_wh.size:
         raise DataError(f"{n} battery owners' loads for {fleet.capacity_wh.size} batteries")
-    span = np.ones(t, dtype=np.int64) if steps is None else np.asarray(steps, dtype=np.int64)
+    span = _spans(steps, t)
     if span.shape != (t,) or (span < 1).any():
         raise DataError("steps needs one whole number of intervals >= 1 per step")
     g = 0 if generators is None else generators.max_wh.size
@@ -362,10 +409,10 @@ def _column_bounds(
     col: _Columns,
     fleet: BatteryFleet,
     span: IntArray,
-    owner_load_wh: FloatArray,
+    owner_load_wh_f: FloatArray,
     generators: Generators | None,
-    sold_wh: FloatArray | None,
-    peak_floor_wh: float,
+    sold_wh: IntArray | None,
+    peak_floor_wh: int,
 ) -> tuple[FloatArray, FloatArray]:
     """Each variable's lower and upper bound: the batteries' step and energy limits, the
     generators' output, no first-step charging from sold energy, the peak already set."""
@@ -379,7 +426,7 @@ def _column_bounds(
     if generators is not None:
         col_hi[col.g0 : col.v0] = np.outer(generators.max_wh, span).ravel()
     if sold_wh is not None:  # no charging from sold energy in the first step
-        unsold = np.maximum(-owner_load_wh[:, 0] - np.asarray(sold_wh), 0.0)
+        unsold = np.maximum(-owner_load_wh_f[:, 0] - np.asarray(sold_wh), 0.0)
         col_hi[c0 : c0 + nt : t] = np.minimum(col_hi[c0 : c0 + nt : t], unsold)
     col_lo[s0 : s0 + nt] = np.repeat(fleet.min_stored_wh.astype(np.float64), t)
     col_hi[s0 : s0 + nt] = np.repeat(fleet.capacity_wh.astype(np.float64), t)
@@ -397,14 +444,14 @@ def _column_costs(
     """The objective's coefficients (micro-units per Wh, per pu of voltage slack)."""
     c0, s0, nt, t = col.c0, col.s0, col.nt, col.t
     cost = np.zeros(col.n_var)
-    cost[col.i0 : col.i0 + t] = buy / 1000
-    cost[col.e0 : col.e0 + t] = -sell / 1000
+    cost[col.i0 : col.i0 + t] = buy / WH_PER_KWH
+    cost[col.e0 : col.e0 + t] = -sell / WH_PER_KWH
     cost[col.oi0 : col.oi0 + t] = OVER_LIMIT_PENALTY
     cost[col.oe0 : col.oe0 + t] = OVER_LIMIT_PENALTY
-    cost[col.p0] = demand_micros_per_kwh / 1000
-    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / 1000
+    cost[col.p0] = demand_micros_per_kwh / WH_PER_KWH
+    cost[s0 + t - 1 : s0 + nt : t] -= terminal_value_micros_per_kwh / WH_PER_KWH
     if generators is not None:
-        cost[col.g0 : col.v0] = np.repeat(generators.cost_micros_per_kwh / 1000, t)
+        cost[col.g0 : col.v0] = np.repeat(generators.cost_micros_per_kwh / WH_PER_KWH, t)
     cost[col.v0 : col.n_var] = VOLTAGE_PENALTY
     # tiny charges break ties: against charging and discharging at once, and for storing
     # surplus early rather than late (a plan that defers charging to an equally good
@@ -453,22 +500,22 @@ def _one_direction_in_first_step(solver: highspy.Highs, x: FloatArray, col: _Col
 def optimise_dispatch(
     fleet: BatteryFleet,
     stored_wh: NDArray[np.int64],
-    owner_load_wh: FloatArray,
-    rest_load_wh: FloatArray,
+    owner_load_wh_f: FloatArray,
+    rest_load_wh_f: FloatArray,
     buy: FloatArray,
     sell: FloatArray,
     *,
-    import_limit_wh: float = np.inf,
-    export_limit_wh: float = np.inf,
+    import_limit_wh_f: float = np.inf,
+    export_limit_wh_f: float = np.inf,
     demand_micros_per_kwh: float = 0.0,
     steps: IntArray | None = None,
     generators: Generators | None = None,
-    sold_wh: FloatArray | None = None,
+    sold_wh: IntArray | None = None,
     voltage: VoltageLimits | None = None,
     terminal_value_micros_per_kwh: float = 0.0,
-    peak_floor_wh: float = 0.0,
+    peak_floor_wh: int = 0,
 ) -> Schedule:
-    """Solve the dispatch LP over ``T = rest_load_wh.size`` steps.
+    """Solve the dispatch LP over ``T = rest_load_wh_f.size`` steps.
 
     ``steps`` (T,) is how many intervals each step spans (default one each): a rolling
     24-hour plan keeps the next hours at the interval's resolution and blocks the rest
@@ -488,9 +535,11 @@ def optimise_dispatch(
     peak import (per interval) already set in the billing period: the demand charge
     only counts what a plan adds above it.
     """
-    owner_load_wh = np.asarray(owner_load_wh)
-    n, t = owner_load_wh.shape
-    span = _checked_steps(fleet, owner_load_wh, rest_load_wh, buy, sell, steps, generators, sold_wh)
+    owner_load_wh_f = np.asarray(owner_load_wh_f)
+    n, t = owner_load_wh_f.shape
+    span = _checked_steps(
+        fleet, owner_load_wh_f, rest_load_wh_f, buy, sell, steps, generators, sold_wh
+    )
     g = 0 if generators is None else generators.max_wh.size
     k = 0 if voltage is None else voltage.sensitivity_pu_per_wh.shape[0]
     col = _Columns(n, t, g, k)
@@ -501,7 +550,7 @@ def optimise_dispatch(
     _put_limit_rows(a, col, span)
     if voltage is not None:
         _put_voltage_rows(a, col, voltage, span)
-    balance_rhs = rest_load_wh + owner_load_wh.sum(axis=0)
+    balance_rhs = rest_load_wh_f + owner_load_wh_f.sum(axis=0)
     storage_rhs = np.where(
         np.arange(col.nt) % t == 0, np.repeat(stored_wh.astype(np.float64), t), 0.0
     )
@@ -512,14 +561,14 @@ def optimise_dispatch(
         (
             balance_rhs,
             storage_rhs,
-            np.minimum(import_limit_wh * span, highspy.kHighsInf),
-            np.minimum(export_limit_wh * span, highspy.kHighsInf),
+            np.minimum(import_limit_wh_f * span, highspy.kHighsInf),
+            np.minimum(export_limit_wh_f * span, highspy.kHighsInf),
             np.zeros(t),
             *_voltage_hi(voltage),
         )
     )
     col_lo, col_hi = _column_bounds(
-        col, fleet, span, owner_load_wh, generators, sold_wh, peak_floor_wh
+        col, fleet, span, owner_load_wh_f, generators, sold_wh, peak_floor_wh
     )
     cost = _column_costs(
         col, buy, sell, demand_micros_per_kwh, terminal_value_micros_per_kwh, generators
@@ -540,7 +589,7 @@ def optimise_dispatch(
     short = np.zeros(0)
     if sold_wh is not None:
         first = x[c0 : c0 + nt : t] - x[d0 : d0 + nt : t]
-        short = np.maximum(np.asarray(sold_wh) + owner_load_wh[:, 0] + first, 0.0)
+        short = np.maximum(np.asarray(sold_wh) + owner_load_wh_f[:, 0] + first, 0.0)
     return Schedule(
         x[c0 : c0 + nt].reshape(n, t),
         x[d0 : d0 + nt].reshape(n, t),

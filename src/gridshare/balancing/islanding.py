@@ -211,14 +211,14 @@ class Island:
         return self.start_s + self.intervals * interval_s
 
     def with_interval(
-        self, consumption_wh: FloatArray, shed: BoolArray, critical: BoolArray
+        self, consumption_wh_f: FloatArray, shed: BoolArray, critical: BoolArray
     ) -> Island:
-        """The island after one more interval: ``consumption_wh`` is each member's (a shed
+        """The island after one more interval: ``consumption_wh_f`` is each member's (a shed
         member's forecast one), ``shed`` who was disconnected."""
         return Island(
             self.start_s,
             self.intervals + 1,
-            self.shed_wh + int(round(float(consumption_wh[shed].sum()))),
-            self.unserved_critical_wh + int(round(float(consumption_wh[shed & critical].sum()))),
-            self.served_critical_wh + int(round(float(consumption_wh[~shed & critical].sum()))),
+            self.shed_wh + int(round(float(consumption_wh_f[shed].sum()))),
+            self.unserved_critical_wh + int(round(float(consumption_wh_f[shed & critical].sum()))),
+            self.served_critical_wh + int(round(float(consumption_wh_f[~shed & critical].sum()))),
         )

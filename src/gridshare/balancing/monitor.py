@@ -16,7 +16,7 @@ import numpy as np
 
 from gridshare.balancing.self_consumption import BatteryFleet
 from gridshare.errors import DataError
-from gridshare.units import FloatArray, IntArray
+from gridshare.units import FloatArray, IntArray, kw_per_wh
 
 
 class Severity(StrEnum):
@@ -202,13 +202,13 @@ def assess(snap: BalanceSnapshot, limits: BalanceLimits) -> list[Alert]:
 
 
 def reserve_kw(
-    fleet: BatteryFleet, stored_wh: IntArray, plant_available_wh: float, interval_hours: float
+    fleet: BatteryFleet, stored_wh: IntArray, plant_available_wh: int, interval_hours: float
 ) -> float:
     """What storage and load-following plants could still add for the next hour, kW: each
     battery the lesser of its rated power and what its usable stored energy (above its
     minimum, after discharge losses) sustains for an hour, plus the plants' available
     output in an interval of ``interval_hours``."""
-    to_kw = 1 / 1000 / interval_hours
+    to_kw = kw_per_wh(interval_hours)
     usable = np.maximum(stored_wh - fleet.min_stored_wh, 0) * fleet.discharge_efficiency
     hour_steps = 1 / interval_hours
     storage_wh = np.minimum(fleet.max_step_wh * hour_steps, usable).sum() / hour_steps

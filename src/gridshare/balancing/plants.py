@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gridshare.model import Community, DispatchMode
+from gridshare.model import Community, DispatchMode, ReadingBatch
 from gridshare.model.assets import DispatchableGenerator
-from gridshare.units import kwh_to_wh
+from gridshare.units import IntArray, kwh_to_wh
 
-__all__ = ["LoadFollowingPlants", "load_following_plants"]
+__all__ = ["LoadFollowingPlants", "load_following_plants", "plant_output_wh"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +55,15 @@ def load_following_plants(
         ),
         np.array([float(cost_micros_per_kwh.get(a.kind.value, 0)) for a in plants]),
     )
+
+
+def plant_output_wh(batch: ReadingBatch, plant_meter: IntArray) -> IntArray:
+    """Each plant's metered export in ``batch``'s interval (int Wh; 0 for a plant whose
+    meter did not report), ``plant_meter`` being the plants' meter positions."""
+    plant_out = np.zeros(plant_meter.size, dtype=np.int64)
+    if plant_meter.size:
+        position = {int(m): i for i, m in enumerate(batch.meter_index.tolist())}
+        for j, m in enumerate(plant_meter.tolist()):
+            if m in position:
+                plant_out[j] = int(batch.export_wh[position[m]])
+    return plant_out

@@ -16,7 +16,7 @@ import numpy as np
 
 from gridshare.model import Community
 from gridshare.model.assets import Battery
-from gridshare.units import FloatArray, IntArray, kwh_to_wh, split_pro_rata
+from gridshare.units import SECONDS_PER_HOUR, FloatArray, IntArray, kwh_to_wh, split_pro_rata
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class CommunityBatteries:
 def community_batteries(community: Community) -> CommunityBatteries:
     """The community's batteries with per-interval power limits for its interval length."""
     batteries = [a for a in community.assets if isinstance(a, Battery)]
-    hours = community.interval_length.total_seconds() / 3600
+    hours = community.interval_length.total_seconds() / SECONDS_PER_HOUR
     participant = {p.participant_id: i for i, p in enumerate(community.participants)}
     meter_of = {m.asset_id: i for i, m in enumerate(community.meters) if m.asset_id}
     fleet = BatteryFleet.from_round_trip(

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from gridshare.model import EnergySource, MeterKind, ReadingBatch
 from gridshare.model.community import METER_KINDS, SOURCES
+from gridshare.units import WH_PER_KWH
 
 PRODUCTION = METER_KINDS.index(MeterKind.PRODUCTION)
 SOURCE_CODES = {
@@ -76,4 +77,4 @@ def source_code(source_index: int) -> int:
 
 def avoided_co2_g(energy_wh: int, g_per_kwh: int) -> int:
     """Emissions avoided by ``energy_wh`` of renewable energy, whole grams (rounded down)."""
-    return energy_wh * g_per_kwh // 1000
+    return energy_wh * g_per_kwh // WH_PER_KWH

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
+from gridshare.units import SECONDS_PER_MINUTE
 
 meters_app = typer.Typer(help="Meters over MQTT: publish simulated meters, run the live pipeline.")
 BROKER_HELP = "MQTT broker URL: mqtt://[user:pass@]host[:port] or mqtts:// for TLS"
@@ -97,7 +98,7 @@ def listen_meters(
         first = (
             parse_utc_seconds(start) if start else rebased_start_s(spec, intervals, 0, time.time())
         )
-        length = spec.simulation.interval_minutes * 60
+        length = spec.simulation.interval_minutes * SECONDS_PER_MINUTE
         if first % length:
             raise GridshareError(
                 f"--start {start}: interval starts are multiples of {length} s since the epoch"

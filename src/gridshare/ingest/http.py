@@ -44,6 +44,7 @@ from gridshare.errors import GridshareError
 from gridshare.ingest.service import IngestCounts, IngestService, Offered
 from gridshare.metering.wire import MalformedBundle, bundle_from_json
 from gridshare.model.summary import JsonValue
+from gridshare.units import MS_PER_S
 
 MIB = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 64 * MIB
@@ -93,7 +94,7 @@ class IngestReply:
         return body
 
     def server_timing(self) -> str:
-        return f"parse;dur={self.parse_s * 1e3:.1f}, submit;dur={self.submit_s * 1e3:.1f}"
+        return f"parse;dur={self.parse_s * MS_PER_S:.1f}, submit;dur={self.submit_s * MS_PER_S:.1f}"
 
 
 def parse_body(body: bytes) -> list[Offered]:

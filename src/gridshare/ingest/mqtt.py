@@ -30,11 +30,12 @@ from paho.mqtt.properties import Properties
 from gridshare.errors import ConfigurationError
 from gridshare.ingest.service import IngestCounts, IngestService, Offered
 from gridshare.metering.wire import MalformedBundle, decode_bundle
+from gridshare.units import SECONDS_PER_DAY
 
 log = logging.getLogger("gridshare.ingest.mqtt")
 TOPIC_ROOT = "gridshare"
 RECEIVE_MAXIMUM = 65_535
-SESSION_EXPIRY_S = 7 * 86_400
+SESSION_EXPIRY_S = 7 * SECONDS_PER_DAY
 """How long the broker keeps the subscriber's session (and queued readings) while it is away."""
 
 

@@ -31,7 +31,7 @@ from gridshare.metering.wire import MalformedBundle, ReadingBundle
 from gridshare.model import NOT_REPORTED, Community, MeterKind, ReadingBatch, WriteReport
 from gridshare.model.summary import IngestFigures, JsonValue, record_json
 from gridshare.storage.store import SqlStore
-from gridshare.units import Interval
+from gridshare.units import SECONDS_PER_DAY, Interval
 
 MAX_PAYLOAD_KEPT = 65_536
 """Bytes of a refused payload kept in quarantine (enough for any real bundle)."""
@@ -169,7 +169,7 @@ class IngestService:
         store: SqlStore,
         *,
         now: Callable[[], float] = time.time,
-        max_age_s: int = 7 * 86_400,
+        max_age_s: int = 7 * SECONDS_PER_DAY,
         inactive: set[str] | None = None,
         closed_before_s: int | None = None,
     ) -> IngestService:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from gridshare.market.clearing import GridPrices
 from gridshare.market.orders import NO_EXPIRY, Kind, MarketRules, Order, Side, terms_hash
 from gridshare.market.session import Preferences
+from gridshare.units import WH_PER_KWH
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ class TradingAgent:
             if s.budget_micros is not None:
                 left = s.budget_micros - self.spent_micros
                 if price:  # the largest quantity whose worst case, fees rounded up, fits
-                    quantity = min(quantity, max(left, 0) * 1000 // price)
+                    quantity = min(quantity, max(left, 0) * WH_PER_KWH // price)
                     while quantity > 0 and rules.max_cost(quantity, price) > left:
                         quantity -= 1
                 if quantity < max(s.min_trade_wh, 1):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from gridshare.errors import DataError
+from gridshare.units import WH_PER_KWH
 
 SCHEMES = ("sdr", "mid-market", "bill-sharing")
 
@@ -111,13 +112,13 @@ def settle_community(
     demand = sum(p for p in positions_wh if p > 0)
     supply = -sum(p for p in positions_wh if p < 0)
     buy, sell = _prices(scheme, supply, demand, grid_buy, grid_sell)
-    pays = [_ceil(p * buy / 1000) if p > 0 else 0 for p in positions_wh]
-    receives = [_floor(-p * sell / 1000) if p < 0 else 0 for p in positions_wh]
+    pays = [_ceil(p * buy / WH_PER_KWH) if p > 0 else 0 for p in positions_wh]
+    receives = [_floor(-p * sell / WH_PER_KWH) if p < 0 else 0 for p in positions_wh]
     net = demand - supply
     bill = (
-        _ceil(net * Fraction(grid_buy) / 1000)
+        _ceil(net * Fraction(grid_buy) / WH_PER_KWH)
         if net > 0
-        else -_floor(-net * Fraction(grid_sell) / 1000)
+        else -_floor(-net * Fraction(grid_sell) / WH_PER_KWH)
     )
     return CommunitySettlement(buy, sell, pays, receives, bill)
 

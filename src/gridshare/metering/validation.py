@@ -31,6 +31,7 @@ from gridshare.metering.wire import (
     quality_in_range,
     recover_message_signer,
 )
+from gridshare.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, W_PER_KW
 
 RATING_MARGIN = 1.1
 """Tolerance above a device's rating (power curves and inverters exceed nameplate briefly)."""
@@ -39,12 +40,12 @@ RATING_MARGIN = 1.1
 def capacity_w(rated_kw: float, margin: float = RATING_MARGIN) -> int:
     """Whole watts a device may deliver: its rating with the margin, rounded up. The same
     number is registered on chain for a generator, so ingest and minting agree."""
-    return math.ceil(rated_kw * 1000 * margin)
+    return math.ceil(rated_kw * W_PER_KW * margin)
 
 
 def interval_limit_wh(watts: int, interval_s: int) -> int:
     """Most energy ``watts`` deliver in one interval, Wh (as EnergyCertificate bounds it)."""
-    return watts * interval_s // 3600
+    return watts * interval_s // SECONDS_PER_HOUR
 
 
 class Reason(StrEnum):
@@ -165,7 +166,7 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class ValidationPolicy:
     interval_s: int
-    max_age_s: int = 7 * 86_400
+    max_age_s: int = 7 * SECONDS_PER_DAY
     """Readings whose interval started longer ago are refused as stale."""
     future_tolerance_s: int = 60
     """Clock skew allowed: an interval may end at most this far in the future."""
@@ -289,7 +290,7 @@ class ReadingValidator:
             (b.start > now_s + p.future_tolerance_s - p.interval_s, Reason.FUTURE_TIMESTAMP,
              "the interval has not ended yet (check the meter's clock)"),
             (b.start < now_s - p.max_age_s, Reason.STALE_TIMESTAMP,
-             f"older than the {p.max_age_s // 3600} h the community accepts"),
+             f"older than the {p.max_age_s // SECONDS_PER_HOUR} h the community accepts"),
             ((b.import_wh < 0) | (b.export_wh < 0) | (b.import_register_wh < 0)
              | (b.export_register_wh < 0)
              | (b.stored_wh < 0 if b.stored_wh is not None else np.zeros(len(b), bool)),

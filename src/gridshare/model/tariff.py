@@ -19,7 +19,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from gridshare.model.errors import ModelError
-from gridshare.units import FloatArray, IntArray
+from gridshare.units import MINUTES_PER_HOUR, FloatArray, IntArray
 
 __all__ = ["GridTariff", "TouWindow"]
 
@@ -40,8 +40,8 @@ class TouWindow:
 
     def covers(self, minute_of_day: IntArray) -> NDArray[np.bool_]:
         """Which local minutes of the day fall in the window (it may wrap midnight)."""
-        a = self.start.hour * 60 + self.start.minute
-        b = self.end.hour * 60 + self.end.minute
+        a = self.start.hour * MINUTES_PER_HOUR + self.start.minute
+        b = self.end.hour * MINUTES_PER_HOUR + self.end.minute
         inside: NDArray[np.bool_] = (
             (minute_of_day >= a) & (minute_of_day < b)
             if a < b
@@ -93,7 +93,7 @@ class GridTariff:
             local = pd.DatetimeIndex(pd.to_datetime(starts, unit="s", utc=True)).tz_convert(
                 ZoneInfo(self.time_zone)
             )
-            minute = np.asarray(local.hour * 60 + local.minute, dtype=np.int64)
+            minute = np.asarray(local.hour * MINUTES_PER_HOUR + local.minute, dtype=np.int64)
             for window in self.windows:
                 buy[window.covers(minute)] = float(window.import_price_micros_per_kwh)
         return buy, sell
@@ -105,7 +105,7 @@ class GridTariff:
         buy = self.import_price_micros_per_kwh
         if self.windows:
             local = datetime.fromtimestamp(start_s, ZoneInfo(self.time_zone))
-            minute = np.array([local.hour * 60 + local.minute], dtype=np.int64)
+            minute = np.array([local.hour * MINUTES_PER_HOUR + local.minute], dtype=np.int64)
             for window in self.windows:
                 if window.covers(minute)[0]:
                     buy = window.import_price_micros_per_kwh

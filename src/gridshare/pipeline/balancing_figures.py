@@ -53,7 +53,7 @@ class BalancingFigures:
     frequency_min_hz: float | None = None
     frequency_max_hz: float | None = None
     chain_transactions: int = 0
-    short_sales_wh: float = 0.0
+    short_sales_wh_f: float = 0.0
 
     def observe_frequency(self, frequency_hz: float) -> None:
         """An islanded interval's frequency."""
@@ -70,12 +70,12 @@ class BalancingFigures:
         """One connected interval's net import (> 0) with the rule (before) and with the
         plan (after), priced at the interval's tariff."""
 
-        def cost_micros(net_wh: int) -> float:
+        def cost_micros_f(net_wh: int) -> float:
             bought = max(net_wh, 0) * buy_micros_per_kwh
             return (bought - max(-net_wh, 0) * sell_micros_per_kwh) / WH_PER_KWH
 
-        self.energy_cost_before += cost_micros(before_wh)
-        self.energy_cost_after += cost_micros(after_wh)
+        self.energy_cost_before += cost_micros_f(before_wh)
+        self.energy_cost_after += cost_micros_f(after_wh)
         self.peak_before_wh = max(self.peak_before_wh, before_wh)
         self.peak_after_wh = max(self.peak_after_wh, after_wh)
 
@@ -139,7 +139,7 @@ class BalancingFigures:
                     max_hz=round(self.frequency_max_hz or 0.0, 4),
                 ),
                 network=self._network() if has_network else None,
-                sales_short_kwh=round(self.short_sales_wh / WH_PER_KWH, 3),
+                sales_short_kwh=round(self.short_sales_wh_f / WH_PER_KWH, 3),
                 demand_response=demand_response,
                 chain_transactions=self.chain_transactions + dr_chain_transactions,
             ),

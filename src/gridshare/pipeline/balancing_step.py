@@ -38,9 +38,11 @@ from gridshare.balancing.dispatch import (
     Generators,
     Schedule,
     VoltageLimits,
-    grid_cost_micros,
+    grid_cost_micros_f,
+    linearised_voltage_limits,
     optimise_dispatch,
-    rule_cost_micros,
+    planned_member_net_wh,
+    rule_cost_micros_f,
 )
 from gridshare.balancing.forecast import SeasonalForecaster
 from gridshare.balancing.horizon import block_sum, horizon_spans
@@ -52,18 +54,18 @@ from gridshare.balancing.monitor import (
     assess,
     reserve_kw,
 )
-from gridshare.balancing.plants import load_following_plants
+from gridshare.balancing.plants import load_following_plants, plant_output_wh
 from gridshare.balancing.power_flow import droop_frequency_hz
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.balancing.self_consumption import community_batteries, rule_exchange_wh
-from gridshare.model import Community, ReadingBatch
-from gridshare.model.records import (
-    BalancingAlertRecord,
-    BalancingIntervalRecord,
-    IslandEventRecord,
-)
+from gridshare.model import Community
 from gridshare.model.summary import BalancingSummary
 from gridshare.pipeline.balancing_figures import BalancingFigures
+from gridshare.pipeline.balancing_records import (
+    alert_records,
+    interval_record,
+    island_event_records,
+)
 from gridshare.pipeline.closing import ClosedInterval
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
 from gridshare.pipeline.demand_response import DemandResponseDesk
@@ -74,7 +76,16 @@ from gridshare.pipeline.ports import (
     GridStatus,
     Setpoints,
 )
-from gridshare.units import SECONDS_PER_HOUR, WH_PER_KWH, BoolArray, FloatArray, IntArray
+from gridshare.units import (
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    WH_PER_KWH,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    kw_per_wh,
+    kw_to_wh_f,
+)
 
 
 class NetworkModel(Protocol):
@@ -128,10 +139,10 @@ class _Plan(NamedTuple):
     schedule: Schedule
     spans: IntArray
     """Intervals per step of the plan."""
-    cost_micros: float
-    """The plan's cost at the connection (without penalties)."""
-    rule_cost_micros: float
-    """The self-consumption rule's cost on the same forecast."""
+    cost_micros: int
+    """The plan's cost at the connection (without penalties), to the nearest micro-unit."""
+    rule_cost_micros: int
+    """The self-consumption rule's cost on the same forecast, to the nearest micro-unit."""
     member_net: Planned | None
     """Each member's planned net exchange in the interval after the dispatched one, when
     the plan has it at full resolution (the market's agents order from it)."""
@@ -198,7 +209,7 @@ class BalancingStep:
         self.tariff = community.tariff
         self._terminal_value = self.tariff.export_price_micros_per_kwh * eta
         """Stored energy is surely worth what it would earn exported (docs/balancing.md)."""
-        per_day = 86_400 // self.length_s
+        per_day = SECONDS_PER_DAY // self.length_s
         self._consumption = SeasonalForecaster(n, per_day)
         self._production = SeasonalForecaster(n, per_day)
         self._shadow_stored: IntArray | None = None
@@ -229,7 +240,7 @@ class BalancingStep:
         flows, balance = accounted.flows, accounted.balance
         start = closed.interval.start_s
         self.figures.intervals += 1
-        plant_out = self._plant_output(closed.batch)
+        plant_out = plant_output_wh(closed.batch, self.plant_meter)
         plant_by_owner = np.bincount(self.plant_owner, weights=plant_out, minlength=self.n)
         consumption = flows.consumption_wh.astype(np.float64)
         production = flows.production_wh - plant_by_owner
@@ -256,19 +267,7 @@ class BalancingStep:
             if self.on_alert is not None:
                 self.on_alert(alert)
         if alerts:
-            tx.write_balancing_alerts(
-                [
-                    BalancingAlertRecord(
-                        interval_start_s=a.interval_start_s,
-                        kind=a.kind.value,
-                        severity=a.severity.value,
-                        value=round(a.value, 6),
-                        limit=round(a.limit, 6),
-                        message=a.message,
-                    )
-                    for a in alerts
-                ]
-            )
+            tx.write_balancing_alerts(alert_records(alerts))
         self._track_island(start, islanded, shed_now, consumption)
         self._compare_with_rule(start, flows, balance, stored, plant_out, islanded)
         cleared = ctx.find(Cleared)
@@ -286,17 +285,9 @@ class BalancingStep:
             if self.control is not None:
                 self.control.apply(setpoints)
         tx.write_balancing_interval(
-            BalancingIntervalRecord(
-                interval_start_s=start,
-                supply_wh=int(round(snapshot.supply_kw * 1000 * self.hours)),
-                demand_wh=int(round(snapshot.demand_kw * 1000 * self.hours)),
-                reserve_kw=round(snapshot.reserve_kw, 3),
-                islanded=islanded,
-                frequency_hz=snapshot.frequency_hz,
-                vm_min_pu=snapshot.vm_min_pu,
-                vm_max_pu=snapshot.vm_max_pu,
-                max_line_loading_percent=snapshot.max_line_loading_percent,
-                shed_wh=int(round(snapshot.shed_kw * 1000 * self.hours)),
+            interval_record(
+                snapshot,
+                self.hours,
                 alerts=len(alerts),
                 next_plan_hash=plan_hash,
                 next_planned_import_wh=planned_import_wh,
@@ -304,16 +295,6 @@ class BalancingStep:
         )
         if self.figures.intervals % self.flush_every == 0:
             self.flush()
-
-    def _plant_output(self, batch: ReadingBatch) -> IntArray:
-        """Each load-following plant's metered export in the interval (int Wh)."""
-        plant_out = np.zeros(self.plant_meter.size, dtype=np.int64)
-        if self.plant_meter.size:
-            position = {int(m): i for i, m in enumerate(batch.meter_index.tolist())}
-            for j, m in enumerate(self.plant_meter.tolist()):
-                if m in position:
-                    plant_out[j] = int(batch.export_wh[position[m]])
-        return plant_out
 
     def _record_plan(
         self, setpoints: Setpoints, plan: _Plan, tx: BalancingStore
@@ -331,11 +312,11 @@ class BalancingStep:
                 setpoints.interval_start_s,
                 self.options.horizon_intervals,
                 digest,
-                int(round(plan.cost_micros)),
-                int(round(plan.rule_cost_micros)),
+                plan.cost_micros,
+                plan.rule_cost_micros,
             )
         )
-        return "0x" + digest.hex(), int(round(plan.schedule.import_wh[0]))
+        return "0x" + digest.hex(), int(round(plan.schedule.import_wh_f[0]))
 
     # -- monitoring -----------------------------------------------------------------------
     def _monitor(
@@ -347,9 +328,9 @@ class BalancingStep:
         islanded: bool,
         shed_now: BoolArray,
     ) -> BalanceSnapshot:
-        to_kw = 1 / 1000 / self.hours
+        to_kw = kw_per_wh(self.hours)
         reserve = reserve_kw(
-            self.batteries.fleet, stored, float(self.plant_available_wh.sum()), self.hours
+            self.batteries.fleet, stored, int(self.plant_available_wh.sum()), self.hours
         )
         frequency = None
         if islanded and self._rated_kw > 0:
@@ -482,7 +463,7 @@ class BalancingStep:
         production = self._production.forecast(horizon)
         starts = start + self.length_s * np.arange(horizon, dtype=np.int64)
         if self.dr is not None:  # the loads called in open events will use less
-            consumption = np.maximum(consumption - self.dr.curtailment_wh(starts), 0.0)
+            consumption = np.maximum(consumption - self.dr.curtailment_wh_f(starts), 0.0)
         self._expected_consumption = consumption[:, 0]
         net = consumption - production
         b = self.batteries
@@ -492,12 +473,12 @@ class BalancingStep:
         buy, sell = self.tariff.prices(starts)
         sold = None
         if sold_wh is not None and b.owner.size:
-            sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.float64)
+            sold = np.where(self._carries_load, sold_wh[b.owner], 0).astype(np.int64)
         voltage = self._voltage_limits(net, spans) if self._watched.size else None
         owner_steps, rest_steps = block_sum(owner_load, spans), block_sum(rest, spans)
         buy_steps, sell_steps = block_sum(buy, spans) / spans, block_sum(sell, spans) / spans
         demand = self.tariff.demand_micros_per_kwh(self.hours)
-        rule_cost = rule_cost_micros(
+        rule_cost = rule_cost_micros_f(
             b.fleet, stored, owner_steps, rest_steps, buy_steps, sell_steps, demand, steps=spans
         )
         began = time.perf_counter()
@@ -508,27 +489,26 @@ class BalancingStep:
             rest_steps,
             buy_steps,
             sell_steps,
-            import_limit_wh=o.limits.import_limit_kw * 1000 * self.hours,
-            export_limit_wh=o.limits.export_limit_kw * 1000 * self.hours,
+            import_limit_wh_f=kw_to_wh_f(o.limits.import_limit_kw, self.hours),
+            export_limit_wh_f=kw_to_wh_f(o.limits.export_limit_kw, self.hours),
             demand_micros_per_kwh=demand,
             steps=spans,
-            generators=Generators(self.plant_available_wh.astype(np.float64), self.plant_cost)
+            generators=Generators(self.plant_available_wh, self.plant_cost)
             if self.plant_ids
             else None,
             sold_wh=sold,
             voltage=voltage,
             terminal_value_micros_per_kwh=self._terminal_value,
-            peak_floor_wh=float(self.figures.peak_after_wh),
+            peak_floor_wh=self.figures.peak_after_wh,
         )
         self.figures.solve_s.append(time.perf_counter() - began)
-        member_net = None
-        if horizon > 1 and spans[0] == 1 and spans.size > 1 and spans[1] == 1:
-            planned = net[:, 1].copy()
-            battery_net = plan.charge_wh[:, 1] - plan.discharge_wh[:, 1]
-            np.add.at(planned, b.owner, battery_net)
-            member_net = Planned(start + self.length_s, np.rint(planned).astype(np.int64))
+        member_wh = planned_member_net_wh(plan, net, b.owner, spans)
+        member_net = None if member_wh is None else Planned(start + self.length_s, member_wh)
         self.figures.planned += 1
-        self.figures.short_sales_wh += float(plan.short_wh.sum())
+        self.figures.short_sales_wh_f += float(plan.short_wh_f.sum())
+        cost = grid_cost_micros_f(
+            plan.import_wh_f, plan.export_wh_f, buy_steps, sell_steps, demand, steps=spans
+        )
         return (
             Setpoints(
                 start,
@@ -537,21 +517,13 @@ class BalancingStep:
                 expected_net_wh=np.where(
                     self._carries_load, np.rint(owner_load[:, 0]).astype(np.int64), NOT_EXPECTED
                 ),
-                planned_exchange_wh=int(round(plan.import_wh[0] - plan.export_wh[0])),
+                planned_exchange_wh=int(round(plan.import_wh_f[0] - plan.export_wh_f[0])),
                 plant_ids=self.plant_ids,
-                plant_net_wh=-np.rint(plan.generation_wh[:, 0]).astype(np.int64)
+                plant_net_wh=-np.rint(plan.generation_wh_f[:, 0]).astype(np.int64)
                 if self.plant_ids
                 else None,
             ),
-            _Plan(
-                plan,
-                spans,
-                grid_cost_micros(
-                    plan.import_wh, plan.export_wh, buy_steps, sell_steps, demand, steps=spans
-                ),
-                rule_cost,
-                member_net,
-            ),
+            _Plan(plan, spans, round(cost), round(rule_cost), member_net),
         )
 
     def _call_demand_response(self, start: int, plan: _Plan, tx: BalancingStore) -> None:
@@ -560,10 +532,10 @@ class BalancingStep:
         if self.dr is None:
             return
         spans = plan.spans
-        per_interval = np.repeat(plan.schedule.import_wh / spans, spans)[1:]
+        per_interval = np.repeat(plan.schedule.import_wh_f / spans, spans)[1:]
         starts = start + self.length_s * np.arange(1, per_interval.size + 1, dtype=np.int64)
         buy, _ = self.tariff.prices(starts)
-        trigger_wh = self.options.dr_trigger_kw * 1000 * self.hours
+        trigger_wh = kw_to_wh_f(self.options.dr_trigger_kw, self.hours)
         self.dr.consider(
             start + self.length_s,
             np.rint(per_interval).astype(np.int64),
@@ -572,21 +544,16 @@ class BalancingStep:
             tx,
         )
 
-    def _voltage_limits(self, net_wh: FloatArray, spans: IntArray) -> VoltageLimits | None:
+    def _voltage_limits(self, net_wh_f: FloatArray, spans: IntArray) -> VoltageLimits | None:
         """Linearised limits for the watched buses over the plan's steps, around the
-        plan's own forecast of each member's net load (``net_wh``, (n, T))."""
+        plan's own forecast of each member's net load (``net_wh_f``, (n, T), fractional Wh)."""
         if self.network is None or self._last_vm is None or self._last_p_kw is None:
             return None
-        o = self.options
-        sens_member = self.network.sensitivity(self._last_p_kw)[self._watched]  # (K, n) pu/kW
-        b = self.batteries
-        per_wh = 1 / 1000 / self.hours
-        sens_battery = sens_member[:, b.owner] * per_wh  # pu per Wh of net charge
-        forecast_kw = net_wh * per_wh
-        delta = forecast_kw - self._last_p_kw[:, None]
-        base = self._last_vm[self._watched][:, None] + sens_member @ delta
-        base_steps = block_sum(base, spans) / spans
-        return VoltageLimits(sens_battery, base_steps, o.limits.v_min_pu, o.limits.v_max_pu)
+        sens = self.network.sensitivity(self._last_p_kw)[self._watched]  # (K, n) pu/kW
+        vm, p_kw, limits = self._last_vm[self._watched], self._last_p_kw, self.options.limits
+        return linearised_voltage_limits(
+            sens, vm, p_kw, self.batteries.owner, net_wh_f, spans, self.hours, limits
+        )
 
     def _plan_island(self, start: int, stored: IntArray) -> Setpoints:
         o = self.options
@@ -617,18 +584,7 @@ class BalancingStep:
         if self._island is not None:
             self._close_island(self._island.end_s(self.length_s))
         self.flush()
-        tx.write_island_events(
-            [
-                IslandEventRecord(
-                    start_s=i.start_s,
-                    end_s=i.start_s + i.intervals * self.length_s,
-                    shed_wh=i.shed_wh,
-                    unserved_critical_wh=i.unserved_critical_wh,
-                    served_critical_wh=i.served_critical_wh,
-                )
-                for i in self.figures.islands
-            ]
-        )
+        tx.write_island_events(island_event_records(self.figures.islands, self.length_s))
 
     def summary(self) -> BalancingSummary:
         shadow = self._shadow_stored

@@ -106,7 +106,7 @@ class DemandResponseDesk:
         )
 
     # -- events -------------------------------------------------------------------------
-    def curtailment_wh(self, starts_s: IntArray) -> FloatArray:
+    def curtailment_wh_f(self, starts_s: IntArray) -> FloatArray:
         """(n, T): what open events ask each participant to curtail in each interval, so
         the plan counts on it."""
         out = np.zeros((self.n, starts_s.size), dtype=np.float64)

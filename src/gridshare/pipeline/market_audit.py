@@ -33,6 +33,7 @@ from gridshare.market.settlement import (
     trades_root,
 )
 from gridshare.metering.merkle import MerkleTree
+from gridshare.units import SECONDS_PER_DAY, WH_PER_KWH
 
 
 @dataclass
@@ -107,8 +108,8 @@ def audit_market(
         if not on_chain:
             continue
         event = settled.get(start)
-        if event is None and start // 86_400 in day_settled:
-            days.setdefault(start // 86_400, []).append((clearing, s))
+        if event is None and start // SECONDS_PER_DAY in day_settled:
+            days.setdefault(start // SECONDS_PER_DAY, []).append((clearing, s))
             continue
         if event is None:
             audit.problems.append(f"{when}: recorded as settled, the chain has no settlement")
@@ -168,9 +169,12 @@ def _order_problems(
         if filled > order.quantity_wh:
             problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
         if clearing.mechanism not in SCHEMES:  # schemes promise grid bounds, not limits
-            if order.side is Side.BUY and amount * 1000 > filled * order.price + 999:
+            if (
+                order.side is Side.BUY
+                and amount * WH_PER_KWH > filled * order.price + WH_PER_KWH - 1
+            ):
                 problems.append(f"{who}: pays {amount} for {filled} Wh, above its limit")
-            if order.side is Side.SELL and amount < filled * order.price // 1000:
+            if order.side is Side.SELL and amount < filled * order.price // WH_PER_KWH:
                 problems.append(f"{who}: receives {amount}, below its limit")
     return problems
 
@@ -294,7 +298,7 @@ def _unrecorded_settlements(
     starts = [int(s) for s in intervals["interval_start_s"]]
     problems = [
         f"market day {day}: settled on chain, the store has no record"
-        for day in sorted(set(day_settled) - {s // 86_400 for s in starts})
+        for day in sorted(set(day_settled) - {s // SECONDS_PER_DAY for s in starts})
     ]
     problems += [
         f"market interval {start}: settled on chain, the store has no record"

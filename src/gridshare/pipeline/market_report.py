@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from gridshare.market.orders import MarketRules
 from gridshare.storage.store import SqlStore
-from gridshare.units import MICROS_PER_UNIT, energy_cost_micros, kwh_to_wh
+from gridshare.units import MICROS_PER_UNIT, WH_PER_KWH, energy_cost_micros, kwh_to_wh, wh_to_kwh
 
 
 def reputation(fills: pd.DataFrame) -> pd.DataFrame:
@@ -57,13 +57,13 @@ def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[dict[str, Any
         rows.append(
             {
                 "participant_id": m["participant_id"],
-                "bought_kwh": round(int(m["bought_wh"]) / 1000, 3),
-                "sold_kwh": round(int(m["sold_wh"]) / 1000, 3),
-                "paid": round(int(m["paid_micros"]) / 1e6, 6),
-                "credited": round(int(m["credited_micros"]) / 1e6, 6),
-                "fees": round(int(m["fees_micros"]) / 1e6, 6),
-                "grid_only_cost": round(int(m["grid_only_cost_micros"]) / 1e6, 6),
-                "savings": round(savings / 1e6, 6),
+                "bought_kwh": round(wh_to_kwh(int(m["bought_wh"])), 3),
+                "sold_kwh": round(wh_to_kwh(int(m["sold_wh"])), 3),
+                "paid": round(int(m["paid_micros"]) / MICROS_PER_UNIT, 6),
+                "credited": round(int(m["credited_micros"]) / MICROS_PER_UNIT, 6),
+                "fees": round(int(m["fees_micros"]) / MICROS_PER_UNIT, 6),
+                "grid_only_cost": round(int(m["grid_only_cost_micros"]) / MICROS_PER_UNIT, 6),
+                "savings": round(savings / MICROS_PER_UNIT, 6),
                 "reliability": None
                 if reliability is None or pd.isna(reliability)
                 else round(float(reliability), 4),
@@ -100,12 +100,12 @@ def community_market_report(store: SqlStore, community_id: str) -> dict[str, Any
         }
         if len(rejections)
         else {},
-        "traded_kwh": round(volume / 1000, 3),
-        "mean_price_per_kwh": round(value / volume / 1e6, 6) if volume else None,
-        "buyers_paid": round(int(intervals["buyers_paid_micros"].sum()) / 1e6, 6),
-        "refunds": round(int(intervals["refunds_micros"].sum()) / 1e6, 6),
-        "fees": round(int(intervals["fees_micros"].sum()) / 1e6, 6),
-        "to_fund": round(int(intervals["to_fund_micros"].sum()) / 1e6, 6),
+        "traded_kwh": round(wh_to_kwh(volume), 3),
+        "mean_price_per_kwh": round(value / volume / MICROS_PER_UNIT, 6) if volume else None,
+        "buyers_paid": round(int(intervals["buyers_paid_micros"].sum()) / MICROS_PER_UNIT, 6),
+        "refunds": round(int(intervals["refunds_micros"].sum()) / MICROS_PER_UNIT, 6),
+        "fees": round(int(intervals["fees_micros"].sum()) / MICROS_PER_UNIT, 6),
+        "to_fund": round(int(intervals["to_fund_micros"].sum()) / MICROS_PER_UNIT, 6),
         "settled_on_chain": int(intervals["settled_on_chain"].sum()),
         "member_savings": round(sum(r["savings"] for r in rows), 6),
         "members": rows,
@@ -145,7 +145,9 @@ def market_series(store: SqlStore, community_id: str) -> MarketSeries | None:
     if len(trades):
         weighted = trades.assign(value=trades["quantity_wh"] * trades["price_micros_per_kwh"])
         per = weighted.groupby("interval_start_s")[["value", "quantity_wh"]].sum()
-        price = (per["value"] / per["quantity_wh"] / 1e6).reindex(intervals["interval_start_s"])
+        price = (per["value"] / per["quantity_wh"] / MICROS_PER_UNIT).reindex(
+            intervals["interval_start_s"]
+        )
     else:
         price = pd.Series(index=intervals["interval_start_s"], dtype=float)
     return MarketSeries(
@@ -153,7 +155,7 @@ def market_series(store: SqlStore, community_id: str) -> MarketSeries | None:
         mechanisms=sorted(set(intervals["mechanism"])),
         start_at=when,
         mean_price_per_kwh=price.to_numpy(dtype=np.float64),
-        traded_kwh=(intervals["volume_wh"] / 1000).to_numpy(dtype=np.float64),
+        traded_kwh=(intervals["volume_wh"] / WH_PER_KWH).to_numpy(dtype=np.float64),
     )
 
 

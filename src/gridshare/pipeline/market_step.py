@@ -56,6 +56,7 @@ from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Plan
 from gridshare.pipeline.ports import GridStatus, MarketStore
 from gridshare.units import (
     MICROS_PER_UNIT,
+    SECONDS_PER_DAY,
     WH_PER_KWH,
     energy_cost_micros,
     micros_to_currency,
@@ -307,7 +308,7 @@ class MarketStep:
         )
         if volume:
             self._pending.append((clearing, s, root))
-            day = self._credited_days.setdefault(start // 86_400, set())
+            day = self._credited_days.setdefault(start // SECONDS_PER_DAY, set())
             day.update(o.maker for i, o in enumerate(orders) if s.credited[i])
 
     def prices(self, start_s: int) -> GridPrices:
@@ -401,10 +402,10 @@ class MarketStep:
         if self.settlement == "day":
             days: dict[int, list[tuple[IntervalClearing, Settlement, bytes]]] = {}
             for item in pending:
-                days.setdefault(item[0].start_s // 86_400, []).append(item)
+                days.setdefault(item[0].start_s // SECONDS_PER_DAY, []).append(item)
             last_closed = self._last_start
             for day, items in sorted(days.items()):
-                complete = last_closed >= (day + 1) * 86_400 - self.interval_s
+                complete = last_closed >= (day + 1) * SECONDS_PER_DAY - self.interval_s
                 if complete:
                     batch = day_batch(day, [(c, st) for c, st, _ in items], self.book.domain)
                     root = MerkleTree.build(batch.leaves).root
@@ -415,8 +416,8 @@ class MarketStep:
                     self._pending += items  # the rest of the day is still to come
         else:
             self.settle_transactions += self.chain.settle(pending)
-        open_days = {c.start_s // 86_400 for c, _, _ in self._pending}
-        current = self._last_start // 86_400
+        open_days = {c.start_s // SECONDS_PER_DAY for c, _, _ in self._pending}
+        current = self._last_start // SECONDS_PER_DAY
         for day in sorted(self._credited_days):
             if final or (day < current and day not in open_days):
                 self.settle_transactions += self.chain.release(

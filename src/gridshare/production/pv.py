@@ -19,6 +19,7 @@ from pvlib.temperature import TEMPERATURE_MODEL_PARAMETERS
 
 from gridshare.errors import ConfigurationError
 from gridshare.model import Location
+from gridshare.units import W_PER_KW
 
 NOMINAL_INVERTER_EFFICIENCY = 0.96
 """PVWatts nominal inverter efficiency (dimensionless)."""
@@ -125,9 +126,9 @@ def model_chain(design: PvDesign, location: Location, kwp: float) -> ModelChain:
     system = PVSystem(
         surface_tilt=design.tilt_deg,
         surface_azimuth=design.azimuth_deg,
-        module_parameters={"pdc0": kwp * 1000.0, "gamma_pdc": GAMMA_PDC_PER_C},
+        module_parameters={"pdc0": kwp * W_PER_KW, "gamma_pdc": GAMMA_PDC_PER_C},
         inverter_parameters={
-            "pdc0": kwp * 1000.0 / design.dc_ac_ratio / NOMINAL_INVERTER_EFFICIENCY,
+            "pdc0": kwp * W_PER_KW / design.dc_ac_ratio / NOMINAL_INVERTER_EFFICIENCY,
             "eta_inv_nom": NOMINAL_INVERTER_EFFICIENCY,
         },
         temperature_model_parameters=TEMPERATURE_MODEL_PARAMETERS["sapm"][design.temperature_model],
@@ -157,4 +158,4 @@ def ac_power_kw(
     chain = model_chain(design, location, kwp)
     chain.run_model(weather)
     ac_w = pd.Series(chain.results.ac, index=weather.index).fillna(0.0).clip(lower=0.0)
-    return ac_w / 1000.0
+    return ac_w / W_PER_KW

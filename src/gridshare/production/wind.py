@@ -11,6 +11,7 @@ from windpowerlib import ModelChain, WindTurbine
 from windpowerlib.data import get_turbine_types
 
 from gridshare.errors import ConfigurationError
+from gridshare.units import W_PER_KW
 
 ROUGHNESS_LENGTH_M = 0.15
 """Default surface roughness length: farmland with some hedges and buildings."""
@@ -39,7 +40,7 @@ def rated_power_kw(turbine_type: str, hub_height_m: float) -> float:
     """Nominal power of a library turbine in kW."""
     require_turbine_type(turbine_type)
     turbine = WindTurbine(turbine_type=turbine_type, hub_height=hub_height_m)
-    return float(turbine.nominal_power) / 1000.0
+    return float(turbine.nominal_power) / W_PER_KW
 
 
 def ac_power_kw(
@@ -71,4 +72,4 @@ def ac_power_kw(
         index=weather.index,
     )
     chain = ModelChain(turbine).run_model(frame)
-    return pd.Series(chain.power_output.to_numpy(dtype=float) / 1000.0, index=weather.index)
+    return pd.Series(chain.power_output.to_numpy(dtype=float) / W_PER_KW, index=weather.index)

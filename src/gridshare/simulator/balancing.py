@@ -25,7 +25,7 @@ from gridshare.ledger.balancing import BalancingLedger
 from gridshare.model import Community, FlexibleLoad
 from gridshare.pipeline.balancing_step import BalancingOptions
 from gridshare.simulator.scenario import Scenario, ScenarioError
-from gridshare.units import BoolArray, FloatArray, IntArray, currency_to_micros
+from gridshare.units import SECONDS_PER_HOUR, BoolArray, FloatArray, IntArray, currency_to_micros
 
 
 def member_flags(scenario: Scenario) -> tuple[BoolArray, IntArray]:
@@ -57,7 +57,7 @@ def balancing_options(scenario: Scenario, community: Community) -> BalancingOpti
     spec = scenario.balancing
     grid = scenario.grid
     interval_s = int(community.interval_length.total_seconds())
-    per_hour = 3600 // interval_s
+    per_hour = SECONDS_PER_HOUR // interval_s
     critical, priority = member_flags(scenario)
     nominal = float(spec.island.nominal_hz)
     band = spec.island.frequency_band_hz

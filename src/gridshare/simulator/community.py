@@ -34,7 +34,7 @@ from gridshare.model import (
 from gridshare.production.pv import PvDesign
 from gridshare.production.wind import rated_power_kw as wind_rated_power_kw
 from gridshare.simulator.scenario import Scenario
-from gridshare.units import FloatArray, currency_to_micros
+from gridshare.units import SECONDS_PER_MINUTE, FloatArray, currency_to_micros
 
 QUARTER_HOUR_S = 900
 
@@ -86,7 +86,11 @@ def build_community(scenario: Scenario, location: Location) -> tuple[Community, 
         rng = np.random.default_rng([spec.seed, number])
         load_factor = _members(group.count, rng, group.load.variation if group.load else 0.0)
         pv_factor = _members(group.count, rng, group.pv.variation if group.pv else 0.0)
-        max_shift = (group.load.time_shift_minutes * 60 // QUARTER_HOUR_S) if group.load else 0
+        max_shift = (
+            (group.load.time_shift_minutes * SECONDS_PER_MINUTE // QUARTER_HOUR_S)
+            if group.load
+            else 0
+        )
         shifts = rng.integers(-max_shift, max_shift + 1, size=group.count) * QUARTER_HOUR_S
         width = max(3, len(str(group.count)))
         for i in range(group.count):

@@ -21,14 +21,14 @@ from gridshare.model import ReadingBatch
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import build_simulation, simulation_window
 from gridshare.simulator.scenario import Scenario
-from gridshare.units import Interval, from_unix_seconds
+from gridshare.units import SECONDS_PER_MINUTE, Interval, from_unix_seconds
 
 Progress = Callable[[str, int, int], None]
 
 
 def rebased_start_s(scenario: Scenario, intervals: int, speed: float, now_s: float) -> int:
     """First published interval: ends now at real time, else ``intervals`` before now."""
-    length = scenario.simulation.interval_minutes * 60
+    length = scenario.simulation.interval_minutes * SECONDS_PER_MINUTE
     aligned = int(now_s) // length * length
     return aligned if speed == 1 else aligned - intervals * length
 
@@ -66,7 +66,7 @@ def publish_scenario(
     rate limit matters with a broker's default per-subscriber queue (Mosquitto: 1,000
     messages), which drops what a burst puts beyond it.
     """
-    length = scenario.simulation.interval_minutes * 60
+    length = scenario.simulation.interval_minutes * SECONDS_PER_MINUTE
     window_start, window_end = simulation_window(scenario)
     count = int((window_end - window_start).total_seconds()) // length
     first = rebased_start_s(scenario, count, speed, now())

@@ -10,6 +10,8 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt  # after mpl.use: the backend must be chosen first
 import pandas as pd
 
+from gridshare.units import MINUTES_PER_HOUR, SECONDS_PER_HOUR, WH_PER_KWH, wh_to_kwh
+
 SOURCE_COLOURS = {
     "solar_wh": ("Solar", "#f2b705"),
     "wind_wh": ("Wind", "#4c9be8"),
@@ -25,7 +27,7 @@ def _local(balances: pd.DataFrame, time_zone: str) -> pd.DataFrame:
 
 
 def plot_daily_energy(frame: pd.DataFrame, path: Path) -> Path:
-    daily = frame.resample("D").sum(numeric_only=True) / 1000.0
+    daily = frame.resample("D").sum(numeric_only=True) / WH_PER_KWH
     fig, ax = plt.subplots(figsize=(11, 5))
     bottom = pd.Series(0.0, index=daily.index)
     labels = [d.strftime("%b %d") for d in daily.index]
@@ -50,11 +52,11 @@ def plot_daily_energy(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_typical_day(frame: pd.DataFrame, path: Path) -> Path:
-    hours = frame["length_s"].iloc[0] / 3600.0
+    hours = frame["length_s"].iloc[0] / SECONDS_PER_HOUR
     power = frame.drop(columns=["community_id"], errors="ignore").select_dtypes("number")
-    power = power / 1000.0 / hours
+    power = power / WH_PER_KWH / hours
     index = pd.DatetimeIndex(frame.index)
-    time_of_day = index.hour + index.minute / 60.0
+    time_of_day = index.hour + index.minute / MINUTES_PER_HOUR
     mean = power.groupby(time_of_day).mean()
     fig, ax = plt.subplots(figsize=(10, 5))
     present = [c for c in SOURCE_COLOURS if mean[c].sum() > 0]
@@ -82,18 +84,18 @@ def plot_typical_day(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_battery(frame: pd.DataFrame, capacity_wh: int, path: Path) -> Path:
-    hours = frame["length_s"].iloc[0] / 3600.0
+    hours = frame["length_s"].iloc[0] / SECONDS_PER_HOUR
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
     top.plot(frame.index, 100.0 * frame["stored_wh"] / capacity_wh, color="#6d597a")
     top.set_ylabel("State of charge [%]")
     top.set_ylim(0, 100)
-    top.set_title(f"Community batteries ({capacity_wh / 1000:.0f} kWh in all)")
+    top.set_title(f"Community batteries ({wh_to_kwh(capacity_wh):.0f} kWh in all)")
     top.grid(alpha=0.3)
     bottom.fill_between(
-        frame.index, frame["charge_wh"] / 1000 / hours, color="#2a9d8f", label="Charge"
+        frame.index, frame["charge_wh"] / WH_PER_KWH / hours, color="#2a9d8f", label="Charge"
     )
     bottom.fill_between(
-        frame.index, -frame["discharge_wh"] / 1000 / hours, color="#e76f51", label="Discharge"
+        frame.index, -frame["discharge_wh"] / WH_PER_KWH / hours, color="#e76f51", label="Discharge"
     )
     bottom.set_ylabel("Power [kW]")
     bottom.legend(fontsize=8)
@@ -114,15 +116,15 @@ def plot_balancing(
 ) -> Path:
     """The connection's exchange against the plan, islanded hours and demand-response
     windows; bus voltages (power flow) or the island frequency below."""
-    hours = frame["length_s"].iloc[0] / 3600.0
+    hours = frame["length_s"].iloc[0] / SECONDS_PER_HOUR
     plan = balancing.copy()
     plan.index = pd.DatetimeIndex(
         pd.to_datetime(plan["interval_start_s"], unit="s", utc=True)
     ).tz_convert(time_zone)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
-    net_kw = (frame["pcc_import_wh"] - frame["pcc_export_wh"]) / 1000 / hours
+    net_kw = (frame["pcc_import_wh"] - frame["pcc_export_wh"]) / WH_PER_KWH / hours
     top.plot(frame.index, net_kw, color="#264653", lw=0.9, label="Metered import - export")
-    planned = plan["next_planned_import_wh"].shift(1) / 1000 / hours
+    planned = plan["next_planned_import_wh"].shift(1) / WH_PER_KWH / hours
     top.plot(plan.index, planned, color="#e9c46a", lw=0.8, ls="--", label="Planned import")
     islanded = plan["islanded"].astype(bool)
     for start in plan.index[islanded & ~islanded.shift(1, fill_value=False)]:

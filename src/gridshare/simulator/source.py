@@ -40,10 +40,20 @@ from gridshare.production import wind as wind_model
 from gridshare.production.dispatchable import follow_load
 from gridshare.simulator.community import SimulationPlan
 from gridshare.simulator.weather import TypicalYear, weather_for_year, year_start_utc
-from gridshare.units import BoolArray, FloatArray, IntArray, Interval, kwh_to_wh, split_pro_rata
+from gridshare.units import (
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    WH_PER_KWH,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Interval,
+    kwh_to_wh,
+    split_pro_rata,
+)
 
-HOUR_S = 3600
-DAY_S = 86_400
+HOUR_S = SECONDS_PER_HOUR
+DAY_S = SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -52,10 +62,10 @@ class _Series:
 
     origin_s: int
     step_s: int
-    cumulative_wh: FloatArray
+    cumulative_wh_f: FloatArray
 
     def at(self, instants_s: IntArray) -> FloatArray:
-        return cumulative_at(self.cumulative_wh, self.origin_s, self.step_s, instants_s)
+        return cumulative_at(self.cumulative_wh_f, self.origin_s, self.step_s, instants_s)
 
 
 @dataclass
@@ -167,7 +177,7 @@ class SimulatedMeterSource:
         for array, design in plan.pv:
             if design not in per_kwp:
                 power_kw = pv_model.ac_power_kw(mid_hour, design, plan.location, kwp=1.0)
-                per_kwp[design] = power_kw.to_numpy(dtype=np.float64) * 1000.0
+                per_kwp[design] = power_kw.to_numpy(dtype=np.float64) * WH_PER_KWH
             series.append(_Series(origin_s, HOUR_S, cumulative_energy(per_kwp[design] * array.kwp)))
             owners.append(self.participant_index[array.participant_id])
             meter_pos.append(self.asset_meter_pos[array.asset_id])
@@ -175,7 +185,7 @@ class SimulatedMeterSource:
             power_kw = wind_model.ac_power_kw(
                 weather, turbine.turbine_type, turbine.hub_height_m, plan.roughness_length_m
             )
-            hourly_wh = power_kw.to_numpy(dtype=np.float64) * 1000.0
+            hourly_wh = power_kw.to_numpy(dtype=np.float64) * WH_PER_KWH
             series.append(_Series(origin_s, HOUR_S, cumulative_energy(hourly_wh)))
             owners.append(self.participant_index[turbine.participant_id])
             meter_pos.append(self.asset_meter_pos[turbine.asset_id])
@@ -205,7 +215,7 @@ class SimulatedMeterSource:
         tz = self.community.time_zone
         loads = self.plan.loads
         self.load_owner = np.array([m.participant_index for m in loads], dtype=np.int64)
-        self.load_annual_wh = np.array([m.annual_kwh * 1000.0 for m in loads], dtype=np.float64)
+        self.load_annual_wh = np.array([m.annual_kwh * WH_PER_KWH for m in loads], dtype=np.float64)
         combos = sorted({(m.profile, m.shift_s) for m in loads})
         self.load_combo = np.array(
             [combos.index((m.profile, m.shift_s)) for m in loads], dtype=np.int64

@@ -20,6 +20,7 @@ from pvlib.iotools import read_tmy3
 
 from gridshare.errors import ConfigurationError
 from gridshare.model import Location
+from gridshare.units import SECONDS_PER_HOUR
 
 HOURS_PER_TYPICAL_YEAR = 8760
 PVLIB_PREFIX = "pvlib:"
@@ -102,7 +103,7 @@ def year_start_utc(typical: TypicalYear, year: int) -> datetime:
 def weather_for_year(typical: TypicalYear, year: int) -> pd.DataFrame:
     """Hourly weather for calendar ``year``, indexed by each hour's UTC start."""
     start = year_start_utc(typical, year)
-    hours = int((year_start_utc(typical, year + 1) - start).total_seconds() // 3600)
+    hours = int((year_start_utc(typical, year + 1) - start).total_seconds() // SECONDS_PER_HOUR)
     positions = np.arange(hours)
     if hours > HOURS_PER_TYPICAL_YEAR:  # leap year: 29 February repeats 28 February
         feb29 = 59 * 24

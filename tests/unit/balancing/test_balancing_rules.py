@@ -4,20 +4,26 @@ counterfactual exchange, and the market's island price."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gridshare.balancing.dispatch import Schedule, planned_member_net_wh
 from gridshare.balancing.horizon import block_sum, horizon_spans
 from gridshare.balancing.islanding import Island
 from gridshare.balancing.monitor import reserve_kw
+from gridshare.balancing.plants import plant_output_wh
 from gridshare.balancing.self_consumption import (
     BatteryFleet,
     rule_exchange_wh,
     self_consumption_step,
 )
 from gridshare.market.clearing import GridPrices
+from gridshare.model import ReadingBatch
+from gridshare.units import EPOCH, Interval
 
 
 @given(st.integers(1, 400), st.integers(0, 50), st.integers(1, 12))
@@ -58,12 +64,12 @@ def _fleet(n: int) -> BatteryFleet:
 def test_reserve_is_power_limited_when_full_and_energy_limited_when_low() -> None:
     fleet = _fleet(2)
     # full batteries: each gives its rated 5 kW (1,250 Wh in a quarter hour) for an hour
-    assert reserve_kw(fleet, np.array([10_000, 10_000]), 0.0, 0.25) == pytest.approx(10.0)
+    assert reserve_kw(fleet, np.array([10_000, 10_000]), 0, 0.25) == pytest.approx(10.0)
     # 500 Wh above the minimum of 1,000 Wh, after losses: under 0.5 kW for an hour each
-    low = reserve_kw(fleet, np.array([1_500, 1_500]), 0.0, 0.25)
+    low = reserve_kw(fleet, np.array([1_500, 1_500]), 0, 0.25)
     assert low == pytest.approx(2 * 500 * np.sqrt(0.9) / 1000)
     # plants add their available output per interval as power
-    assert reserve_kw(fleet, np.array([1_000, 1_000]), 250.0, 0.25) == pytest.approx(1.0)
+    assert reserve_kw(fleet, np.array([1_000, 1_000]), 250, 0.25) == pytest.approx(1.0)
 
 
 @given(
@@ -101,3 +107,31 @@ def test_the_rules_exchange_swaps_metered_battery_and_plant_flows_for_the_rules(
 def test_the_island_price_is_the_tariffs_midpoint() -> None:
     assert GridPrices(280_000, 70_000).islanded() == GridPrices(175_000, 175_000)
     assert GridPrices(3, 0).islanded() == GridPrices(1, 1)
+
+
+def test_a_plants_output_is_its_meters_export_or_nothing() -> None:
+    batch = ReadingBatch(
+        Interval(EPOCH, timedelta(minutes=15)),
+        np.array([0, 2, 3]),
+        np.array([5, 0, 0]),
+        np.array([0, 700, 40]),
+        np.full(3, -1),
+    )
+    out = plant_output_wh(batch, np.array([2, 1, 3]))
+    assert out.tolist() == [700, 0, 40]
+    assert out.dtype == np.int64
+    assert plant_output_wh(batch, np.zeros(0, dtype=np.int64)).size == 0
+
+
+def test_members_planned_net_adds_their_batteries_net_charge() -> None:
+    zeros = np.zeros((2, 3))
+    charge = np.array([[0.0, 300.4, 0.0], [0.0, 0.0, 0.0]])
+    discharge = np.array([[0.0, 0.0, 0.0], [0.0, 100.0, 0.0]])
+    schedule = Schedule(charge, discharge, zeros, np.zeros(3), np.zeros(3), 0.0, 0.0)
+    net = np.array([[10.0, 1_000.0, 0.0], [0.0, -200.2, 0.0], [0.0, 50.0, 0.0]])
+    owner = np.array([0, 2])
+    planned = planned_member_net_wh(schedule, net, owner, np.array([1, 1, 1]))
+    assert planned is not None
+    assert planned.tolist() == [1_300, -200, -50]
+    assert planned_member_net_wh(schedule, net, owner, np.array([1, 2])) is None
+    assert planned_member_net_wh(schedule, net, owner, np.array([3])) is None

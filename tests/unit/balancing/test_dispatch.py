@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridshare.balancing.dispatch import grid_cost_micros, optimise_dispatch
+from gridshare.balancing.dispatch import grid_cost_micros_f, optimise_dispatch
 from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
 
@@ -41,7 +41,7 @@ def rule_cost(
         step = self_consumption_step(fleet, stored, surplus)
         stored = step.stored_wh
         net[k] += float((load[:, k] + step.charge_wh - step.discharge_wh).sum())
-    return grid_cost_micros(np.maximum(net, 0), np.maximum(-net, 0), buy, sell, demand)
+    return grid_cost_micros_f(np.maximum(net, 0), np.maximum(-net, 0), buy, sell, demand)
 
 
 @settings(max_examples=40, deadline=None)
@@ -65,27 +65,27 @@ def test_limits_hold_and_the_plan_beats_the_rule(n: int, t: int, seed: int, dema
 
     # power and state-of-charge limits
     step = fleet.max_step_wh[:, None]
-    assert (plan.charge_wh >= -TOL).all()
-    assert (plan.charge_wh <= step + TOL).all()
-    assert (plan.discharge_wh >= -TOL).all()
-    assert (plan.discharge_wh <= step + TOL).all()
-    assert (plan.stored_wh >= fleet.min_stored_wh[:, None] - TOL).all()
-    assert (plan.stored_wh <= fleet.capacity_wh[:, None] + TOL).all()
+    assert (plan.charge_wh_f >= -TOL).all()
+    assert (plan.charge_wh_f <= step + TOL).all()
+    assert (plan.discharge_wh_f >= -TOL).all()
+    assert (plan.discharge_wh_f <= step + TOL).all()
+    assert (plan.stored_wh_f >= fleet.min_stored_wh[:, None] - TOL).all()
+    assert (plan.stored_wh_f <= fleet.capacity_wh[:, None] + TOL).all()
     # stored energy follows the battery model, from the given start
-    before = np.concatenate((stored[:, None], plan.stored_wh[:, :-1]), axis=1)
+    before = np.concatenate((stored[:, None], plan.stored_wh_f[:, :-1]), axis=1)
     expected = (
         before
-        + fleet.charge_efficiency[:, None] * plan.charge_wh
-        - plan.discharge_wh / fleet.discharge_efficiency[:, None]
+        + fleet.charge_efficiency[:, None] * plan.charge_wh_f
+        - plan.discharge_wh_f / fleet.discharge_efficiency[:, None]
     )
-    assert np.allclose(plan.stored_wh, expected, atol=1e-3)
+    assert np.allclose(plan.stored_wh_f, expected, atol=1e-3)
     # the community balance at the connection
-    net = rest + (load + plan.charge_wh - plan.discharge_wh).sum(axis=0)
-    assert np.allclose(plan.import_wh - plan.export_wh, net, atol=1e-3)
+    net = rest + (load + plan.charge_wh_f - plan.discharge_wh_f).sum(axis=0)
+    assert np.allclose(plan.import_wh_f - plan.export_wh_f, net, atol=1e-3)
 
     # never worse than the rule (up to 1 Wh per battery-interval of its integer rounding)
     slack = float(buy.max()) * n * t / 1000 + demand * n / 1000
-    assert plan.cost_micros <= rule_cost(fleet, stored, load, rest, buy, sell, demand) + slack
+    assert plan.cost_micros_f <= rule_cost(fleet, stored, load, rest, buy, sell, demand) + slack
 
 
 def test_peak_shaving_and_load_shifting_fall_out_of_the_same_model() -> None:
@@ -98,8 +98,8 @@ def test_peak_shaving_and_load_shifting_fall_out_of_the_same_model() -> None:
     rest = np.array([1_000.0, 1_000.0, 6_000.0, 6_000.0])
     buy = np.array([100_000.0, 100_000.0, 400_000.0, 400_000.0])
     plan = optimise_dispatch(fleet, np.array([0]), load, rest, buy, np.zeros(4))
-    assert plan.charge_wh[0, :2].sum() == pytest.approx(5_000, abs=1e-3)
-    assert plan.import_wh[2:] == pytest.approx([3_500, 3_500], abs=1e-3)
+    assert plan.charge_wh_f[0, :2].sum() == pytest.approx(5_000, abs=1e-3)
+    assert plan.import_wh_f[2:] == pytest.approx([3_500, 3_500], abs=1e-3)
     flat = optimise_dispatch(
         fleet,
         np.array([0]),
@@ -109,7 +109,7 @@ def test_peak_shaving_and_load_shifting_fall_out_of_the_same_model() -> None:
         np.zeros(4),
         demand_micros_per_kwh=50_000_000,
     )
-    assert flat.peak_import_wh == pytest.approx(3_500, abs=1e-3)  # flattened to the mean
+    assert flat.peak_import_wh_f == pytest.approx(3_500, abs=1e-3)  # flattened to the mean
 
 
 def test_grid_limits_are_met_when_they_can_be() -> None:
@@ -123,9 +123,9 @@ def test_grid_limits_are_met_when_they_can_be() -> None:
         np.array([5_000.0, 5_000.0]),
         np.full(2, 200_000.0),
         np.zeros(2),
-        import_limit_wh=1_000,
+        import_limit_wh_f=1_000,
     )
-    assert (plan.import_wh <= 1_000 + 1e-3).all()
+    assert (plan.import_wh_f <= 1_000 + 1e-3).all()
 
 
 def test_shapes_are_checked() -> None:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from gridshare.balancing.dispatch import (
     Generators,
     VoltageLimits,
-    grid_cost_micros,
+    grid_cost_micros_f,
     optimise_dispatch,
-    rule_cost_micros,
+    rule_cost_micros_f,
 )
 from gridshare.balancing.self_consumption import BatteryFleet, self_consumption_step
 from gridshare.errors import DataError
@@ -63,25 +63,25 @@ def random_problem(seed: int, n: int, t: int):
 def check_plan(plan, fleet, stored, load, rest, span, gen_max=None) -> None:
     """Limits scaled by the step length, the battery model and the community balance."""
     step = fleet.max_step_wh[:, None] * span[None, :]
-    assert (plan.charge_wh >= -TOL).all()
-    assert (plan.charge_wh <= step + TOL).all()
-    assert (plan.discharge_wh >= -TOL).all()
-    assert (plan.discharge_wh <= step + TOL).all()
-    assert (plan.stored_wh >= fleet.min_stored_wh[:, None] - TOL).all()
-    assert (plan.stored_wh <= fleet.capacity_wh[:, None] + TOL).all()
-    before = np.concatenate((stored[:, None], plan.stored_wh[:, :-1]), axis=1)
+    assert (plan.charge_wh_f >= -TOL).all()
+    assert (plan.charge_wh_f <= step + TOL).all()
+    assert (plan.discharge_wh_f >= -TOL).all()
+    assert (plan.discharge_wh_f <= step + TOL).all()
+    assert (plan.stored_wh_f >= fleet.min_stored_wh[:, None] - TOL).all()
+    assert (plan.stored_wh_f <= fleet.capacity_wh[:, None] + TOL).all()
+    before = np.concatenate((stored[:, None], plan.stored_wh_f[:, :-1]), axis=1)
     expected = (
         before
-        + fleet.charge_efficiency[:, None] * plan.charge_wh
-        - plan.discharge_wh / fleet.discharge_efficiency[:, None]
+        + fleet.charge_efficiency[:, None] * plan.charge_wh_f
+        - plan.discharge_wh_f / fleet.discharge_efficiency[:, None]
     )
-    assert np.allclose(plan.stored_wh, expected, atol=TOL)
-    generation = plan.generation_wh.sum(axis=0) if plan.generation_wh.size else 0.0
-    net = rest + (load + plan.charge_wh - plan.discharge_wh).sum(axis=0) - generation
-    assert np.allclose(plan.import_wh - plan.export_wh, net, atol=TOL)
+    assert np.allclose(plan.stored_wh_f, expected, atol=TOL)
+    generation = plan.generation_wh_f.sum(axis=0) if plan.generation_wh_f.size else 0.0
+    net = rest + (load + plan.charge_wh_f - plan.discharge_wh_f).sum(axis=0) - generation
+    assert np.allclose(plan.import_wh_f - plan.export_wh_f, net, atol=TOL)
     if gen_max is not None:
-        assert (plan.generation_wh >= -TOL).all()
-        assert (plan.generation_wh <= np.outer(gen_max, span) + TOL).all()
+        assert (plan.generation_wh_f >= -TOL).all()
+        assert (plan.generation_wh_f <= np.outer(gen_max, span) + TOL).all()
 
 
 spans = st.lists(st.integers(1, 4), min_size=1, max_size=10)
@@ -97,21 +97,21 @@ def test_one_interval_steps_are_the_same_as_no_steps(
 ) -> None:
     _, fleet, stored, load, rest, buy, sell = random_problem(seed, n, t)
     charge = 8_000_000.0 if demand else 0.0
-    kwargs = {"demand_micros_per_kwh": charge, "import_limit_wh": 4_000.0}
+    kwargs = {"demand_micros_per_kwh": charge, "import_limit_wh_f": 4_000.0}
     plain = optimise_dispatch(fleet, stored, load, rest, buy, sell, **kwargs)
     ones = optimise_dispatch(
         fleet, stored, load, rest, buy, sell, steps=np.ones(t, dtype=np.int64), **kwargs
     )
-    assert ones.cost_micros == pytest.approx(plain.cost_micros, rel=1e-12, abs=1e-9)
+    assert ones.cost_micros_f == pytest.approx(plain.cost_micros_f, rel=1e-12, abs=1e-9)
     for a, b in [
-        (ones.charge_wh, plain.charge_wh),
-        (ones.discharge_wh, plain.discharge_wh),
-        (ones.stored_wh, plain.stored_wh),
-        (ones.import_wh, plain.import_wh),
-        (ones.export_wh, plain.export_wh),
+        (ones.charge_wh_f, plain.charge_wh_f),
+        (ones.discharge_wh_f, plain.discharge_wh_f),
+        (ones.stored_wh_f, plain.stored_wh_f),
+        (ones.import_wh_f, plain.import_wh_f),
+        (ones.export_wh_f, plain.export_wh_f),
     ]:
         assert np.allclose(a, b, atol=1e-6)
-    assert ones.peak_import_wh == pytest.approx(plain.peak_import_wh, abs=1e-6)
+    assert ones.peak_import_wh_f == pytest.approx(plain.peak_import_wh_f, abs=1e-6)
 
 
 @settings(max_examples=25, deadline=None)
@@ -135,9 +135,9 @@ def test_a_blocked_plan_respects_limits_scaled_by_the_block(
     )
     check_plan(plan, fleet, stored, load, rest, span)
     # the peak is the highest mean import per interval of a step
-    assert plan.peak_import_wh >= (plan.import_wh / span).max() - TOL
+    assert plan.peak_import_wh_f >= (plan.import_wh_f / span).max() - TOL
     if demand:
-        assert plan.peak_import_wh == pytest.approx((plan.import_wh / span).max(), abs=TOL)
+        assert plan.peak_import_wh_f == pytest.approx((plan.import_wh_f / span).max(), abs=TOL)
 
 
 def test_a_block_has_its_intervals_power() -> None:
@@ -153,10 +153,10 @@ def test_a_block_has_its_intervals_power() -> None:
         np.zeros(3),
         steps=np.array([1, 4, 4]),
     )
-    assert plan.charge_wh[0] == pytest.approx([0, 4_000, 0], abs=TOL)
-    assert plan.discharge_wh[0] == pytest.approx([0, 0, 4_000], abs=TOL)
-    assert plan.import_wh == pytest.approx([0, 4_000, 16_000], abs=TOL)
-    assert plan.cost_micros == pytest.approx(400_000 + 8_000_000, abs=5.0)
+    assert plan.charge_wh_f[0] == pytest.approx([0, 4_000, 0], abs=TOL)
+    assert plan.discharge_wh_f[0] == pytest.approx([0, 0, 4_000], abs=TOL)
+    assert plan.import_wh_f == pytest.approx([0, 4_000, 16_000], abs=TOL)
+    assert plan.cost_micros_f == pytest.approx(400_000 + 8_000_000, abs=5.0)
 
 
 @pytest.mark.parametrize(("rest", "kind"), [(3_000.0, "import"), (-3_000.0, "export")])
@@ -165,12 +165,12 @@ def test_grid_limits_scale_with_the_block(rest: float, kind: str) -> None:
     empty = lossless(0, 0, 0)
     args = (empty, np.array([0]), np.zeros((1, 1)), np.array([rest]))
     prices = (np.array([100_000.0]), np.array([50_000.0]))
-    limit = {f"{kind}_limit_wh": 1_000.0}
+    limit = {f"{kind}_limit_wh_f": 1_000.0}
     blocked = optimise_dispatch(*args, *prices, steps=np.array([4]), **limit)
     energy = 300_000.0 if kind == "import" else -150_000.0
-    assert blocked.cost_micros == pytest.approx(energy, abs=1e-6)
+    assert blocked.cost_micros_f == pytest.approx(energy, abs=1e-6)
     single = optimise_dispatch(*args, *prices, **limit)
-    assert single.cost_micros > energy + 1e9  # 2000 Wh over the limit are penalised
+    assert single.cost_micros_f > energy + 1e9  # 2000 Wh over the limit are penalised
 
 
 def test_the_peak_of_a_block_is_its_mean_import() -> None:
@@ -186,11 +186,11 @@ def test_the_peak_of_a_block_is_its_mean_import() -> None:
         steps=np.array([4, 1]),
         demand_micros_per_kwh=1_000_000.0,
     )
-    assert plan.peak_import_wh == pytest.approx(1_500, abs=TOL)
+    assert plan.peak_import_wh_f == pytest.approx(1_500, abs=TOL)
     expected = 5_500 * 100 + 1_000_000.0 * 1_500 / 1000
-    assert plan.cost_micros == pytest.approx(expected, abs=1e-3)
-    priced = grid_cost_micros(
-        plan.import_wh, plan.export_wh, buy, np.zeros(2), 1_000_000.0, steps=np.array([4, 1])
+    assert plan.cost_micros_f == pytest.approx(expected, abs=1e-3)
+    priced = grid_cost_micros_f(
+        plan.import_wh_f, plan.export_wh_f, buy, np.zeros(2), 1_000_000.0, steps=np.array([4, 1])
     )
     assert priced == pytest.approx(expected, abs=1e-3)
 
@@ -202,9 +202,10 @@ def test_grid_cost_with_steps_by_hand() -> None:
     sell = np.full(3, 50_000.0)
     # energy: (4000 * 100k + 1500 * 200k - 2000 * 50k) / 1000 = 600,000
     # peak: max(4000 / 4, 1500 / 1, 0 / 2) = 1500 Wh -> 8e6 * 1.5 = 12,000,000
-    cost = grid_cost_micros(imports, exports, buy, sell, 8_000_000.0, steps=np.array([4, 1, 2]))
+    cost = grid_cost_micros_f(imports, exports, buy, sell, 8_000_000.0, steps=np.array([4, 1, 2]))
     assert cost == pytest.approx(12_600_000.0)
-    assert grid_cost_micros(imports, exports, buy, sell, 8_000_000.0) == pytest.approx(32_600_000.0)
+    whole = grid_cost_micros_f(imports, exports, buy, sell, 8_000_000.0)
+    assert whole == pytest.approx(32_600_000.0)
 
 
 def test_steps_must_be_whole_intervals_one_per_step() -> None:
@@ -226,11 +227,11 @@ def test_a_generator_runs_when_cheaper_than_import() -> None:
         np.array([2_000.0, 2_000.0]),
         np.full(2, 300_000.0),
         np.full(2, 50_000.0),
-        generators=Generators(np.array([1_500.0]), np.array([100_000.0])),
+        generators=Generators(np.array([1_500]), np.array([100_000.0])),
     )
-    assert plan.generation_wh == pytest.approx(np.array([[1_500, 1_500]]), abs=TOL)
-    assert plan.import_wh == pytest.approx([500, 500], abs=TOL)
-    assert plan.cost_micros == pytest.approx(2 * (1_500 * 100 + 500 * 300), abs=1e-3)
+    assert plan.generation_wh_f == pytest.approx(np.array([[1_500, 1_500]]), abs=TOL)
+    assert plan.import_wh_f == pytest.approx([500, 500], abs=TOL)
+    assert plan.cost_micros_f == pytest.approx(2 * (1_500 * 100 + 500 * 300), abs=1e-3)
 
 
 def test_a_generator_dearer_than_import_stays_off() -> None:
@@ -241,10 +242,10 @@ def test_a_generator_dearer_than_import_stays_off() -> None:
         np.array([2_000.0]),
         np.array([300_000.0]),
         np.array([50_000.0]),
-        generators=Generators(np.array([1_500.0]), np.array([400_000.0])),
+        generators=Generators(np.array([1_500]), np.array([400_000.0])),
     )
-    assert plan.generation_wh == pytest.approx(np.array([[0.0]]), abs=TOL)
-    assert plan.import_wh == pytest.approx([2_000], abs=TOL)
+    assert plan.generation_wh_f == pytest.approx(np.array([[0.0]]), abs=TOL)
+    assert plan.import_wh_f == pytest.approx([2_000], abs=TOL)
 
 
 @pytest.mark.parametrize(
@@ -262,10 +263,10 @@ def test_a_generator_exports_only_when_export_pays_its_cost(
         np.array([500.0, 500.0]),
         np.full(2, 300_000.0),
         np.full(2, sell),
-        generators=Generators(np.array([1_000.0]), np.array([100_000.0])),
+        generators=Generators(np.array([1_000]), np.array([100_000.0])),
     )
-    assert plan.generation_wh[0] == pytest.approx([generation] * 2, abs=TOL)
-    assert plan.export_wh == pytest.approx([export] * 2, abs=TOL)
+    assert plan.generation_wh_f[0] == pytest.approx([generation] * 2, abs=TOL)
+    assert plan.export_wh_f == pytest.approx([export] * 2, abs=TOL)
 
 
 def test_a_generator_is_bounded_by_its_power_times_the_block() -> None:
@@ -277,9 +278,9 @@ def test_a_generator_is_bounded_by_its_power_times_the_block() -> None:
         np.full(2, 300_000.0),
         np.zeros(2),
         steps=np.array([1, 3]),
-        generators=Generators(np.array([1_000.0]), np.array([100_000.0])),
+        generators=Generators(np.array([1_000]), np.array([100_000.0])),
     )
-    assert plan.generation_wh[0] == pytest.approx([1_000, 3_000], abs=TOL)
+    assert plan.generation_wh_f[0] == pytest.approx([1_000, 3_000], abs=TOL)
 
 
 @settings(max_examples=25, deadline=None)
@@ -302,17 +303,17 @@ def test_generators_run_when_cheaper_and_never_to_export_at_a_loss(
     # export never pays more than import (else the LP trades with the grid without end)
     sell = np.minimum(rng.choice([30_000.0, 70_000.0, 250_000.0], t), 0.9 * buy)
     gens = Generators(
-        rng.integers(0, 3_000, g).astype(np.float64),
+        rng.integers(0, 3_000, g),
         rng.choice([20_000.0, 150_000.0, 300_000.0, 600_000.0], g),
     )
     plan = optimise_dispatch(fleet, stored, load, rest, buy, sell, steps=span, generators=gens)
     check_plan(plan, fleet, stored, load, rest, span, gens.max_wh)
     for k in range(g):
         for s in range(t):
-            produced = plan.generation_wh[k, s]
-            if gens.cost_micros_per_kwh[k] < buy[s] and plan.import_wh[s] > TOL:
+            produced = plan.generation_wh_f[k, s]
+            if gens.cost_micros_per_kwh[k] < buy[s] and plan.import_wh_f[s] > TOL:
                 assert produced >= gens.max_wh[k] * span[s] - TOL
-            if gens.cost_micros_per_kwh[k] > sell[s] and plan.export_wh[s] > TOL:
+            if gens.cost_micros_per_kwh[k] > sell[s] and plan.export_wh_f[s] > TOL:
                 assert produced <= TOL
 
 
@@ -325,14 +326,14 @@ def test_each_generator_needs_a_cost() -> None:
             np.zeros(1),
             np.zeros(1),
             np.zeros(1),
-            generators=Generators(np.array([1.0, 2.0]), np.array([1.0])),
+            generators=Generators(np.array([1, 2]), np.array([1.0])),
         )
 
 
 # -- sold energy -------------------------------------------------------------------------
 
 
-def sold_case(sold: float | None, first_load: float, stored: int):
+def sold_case(sold: int | None, first_load: float, stored: int):
     return optimise_dispatch(
         lossless(10_000, 0, 2_500),
         np.array([stored]),
@@ -340,7 +341,7 @@ def sold_case(sold: float | None, first_load: float, stored: int):
         np.array([0.0, 4_000.0]),
         np.array([100_000.0, 500_000.0]),
         np.zeros(2),
-        sold_wh=None if sold is None else np.array([sold]),
+        sold_wh=None if sold is None else np.array([sold], dtype=np.int64),
     )
 
 
@@ -348,35 +349,35 @@ def test_sold_energy_is_not_charged() -> None:
     """The owner has 3000 Wh of surplus and sold 2000: its battery charges at most the
     1000 left, though charging up to its 2500 Wh rating would pay."""
     free = sold_case(None, -3_000.0, 0)
-    assert free.charge_wh[0, 0] == pytest.approx(2_500, abs=TOL)
-    plan = sold_case(2_000.0, -3_000.0, 0)
-    assert plan.charge_wh[0, 0] == pytest.approx(1_000, abs=TOL)
-    assert plan.short_wh == pytest.approx([0.0], abs=TOL)
+    assert free.charge_wh_f[0, 0] == pytest.approx(2_500, abs=TOL)
+    plan = sold_case(2_000, -3_000.0, 0)
+    assert plan.charge_wh_f[0, 0] == pytest.approx(1_000, abs=TOL)
+    assert plan.short_wh_f == pytest.approx([0.0], abs=TOL)
 
 
 def test_a_shortfall_against_the_sale_is_reported() -> None:
     """1000 Wh of surplus, 2500 Wh sold, an empty battery: 1500 Wh short."""
-    plan = sold_case(2_500.0, -1_000.0, 0)
-    assert plan.charge_wh[0, 0] == pytest.approx(0, abs=TOL)
-    assert plan.discharge_wh[0, 0] == pytest.approx(0, abs=TOL)
-    assert plan.short_wh == pytest.approx([1_500.0], abs=TOL)
+    plan = sold_case(2_500, -1_000.0, 0)
+    assert plan.charge_wh_f[0, 0] == pytest.approx(0, abs=TOL)
+    assert plan.discharge_wh_f[0, 0] == pytest.approx(0, abs=TOL)
+    assert plan.short_wh_f == pytest.approx([1_500.0], abs=TOL)
 
 
 def test_without_sales_no_shortfall_is_reported() -> None:
-    assert sold_case(None, -1_000.0, 0).short_wh.shape == (0,)
+    assert sold_case(None, -1_000.0, 0).short_wh_f.shape == (0,)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 8), st.integers(0, 2**32 - 1))
 def test_first_step_charge_never_exceeds_the_unsold_surplus(n: int, t: int, seed: int) -> None:
     rng, fleet, stored, load, rest, buy, sell = random_problem(seed, n, t)
-    sold = np.round(rng.uniform(0, 3_000, n))
+    sold = rng.integers(0, 3_001, n)
     plan = optimise_dispatch(fleet, stored, load, rest, buy, sell, sold_wh=sold)
     check_plan(plan, fleet, stored, load, rest, np.ones(t, dtype=np.int64))
     unsold = np.maximum(-load[:, 0] - sold, 0.0)
-    assert (plan.charge_wh[:, 0] <= unsold + TOL).all()
-    first = plan.charge_wh[:, 0] - plan.discharge_wh[:, 0]
-    assert np.allclose(plan.short_wh, np.maximum(sold + load[:, 0] + first, 0.0), atol=TOL)
+    assert (plan.charge_wh_f[:, 0] <= unsold + TOL).all()
+    first = plan.charge_wh_f[:, 0] - plan.discharge_wh_f[:, 0]
+    assert np.allclose(plan.short_wh_f, np.maximum(sold + load[:, 0] + first, 0.0), atol=TOL)
 
 
 def test_sold_needs_one_value_per_owner() -> None:
@@ -388,7 +389,7 @@ def test_sold_needs_one_value_per_owner() -> None:
             np.zeros(1),
             np.zeros(1),
             np.zeros(1),
-            sold_wh=np.zeros(2),
+            sold_wh=np.zeros(2, dtype=np.int64),
         )
 
 
@@ -411,19 +412,19 @@ def dump_case(terminal: float):
 @pytest.mark.parametrize("terminal", [0.0, 50_000.0])
 def test_stored_energy_is_dumped_when_it_is_worth_less_than_export(terminal: float) -> None:
     plan = dump_case(terminal)
-    assert plan.discharge_wh[0] == pytest.approx([2_000, 2_000], abs=TOL)
-    assert plan.export_wh == pytest.approx([2_000, 2_000], abs=TOL)
-    assert plan.stored_wh[0, -1] == pytest.approx(1_000, abs=TOL)
+    assert plan.discharge_wh_f[0] == pytest.approx([2_000, 2_000], abs=TOL)
+    assert plan.export_wh_f == pytest.approx([2_000, 2_000], abs=TOL)
+    assert plan.stored_wh_f[0, -1] == pytest.approx(1_000, abs=TOL)
 
 
 @pytest.mark.parametrize("terminal", [100_001.0, 200_000.0])
 def test_stored_energy_is_kept_when_worth_more_than_export(terminal: float) -> None:
     plan = dump_case(terminal)
-    assert plan.discharge_wh[0] == pytest.approx([0, 0], abs=TOL)
-    assert plan.export_wh == pytest.approx([0, 0], abs=TOL)
-    assert plan.stored_wh[0, -1] == pytest.approx(5_000, abs=TOL)
+    assert plan.discharge_wh_f[0] == pytest.approx([0, 0], abs=TOL)
+    assert plan.export_wh_f == pytest.approx([0, 0], abs=TOL)
+    assert plan.stored_wh_f[0, -1] == pytest.approx(5_000, abs=TOL)
     # the objective credits the stored energy
-    assert plan.cost_micros == pytest.approx(-terminal * 5, abs=1.0)
+    assert plan.cost_micros_f == pytest.approx(-terminal * 5, abs=1.0)
 
 
 def test_a_terminal_value_still_serves_dear_imports() -> None:
@@ -437,8 +438,8 @@ def test_a_terminal_value_still_serves_dear_imports() -> None:
         np.full(2, 100_000.0),
         terminal_value_micros_per_kwh=200_000.0,
     )
-    assert plan.discharge_wh[0] == pytest.approx([1_500, 1_500], abs=TOL)
-    assert plan.export_wh == pytest.approx([0, 0], abs=TOL)
+    assert plan.discharge_wh_f[0] == pytest.approx([1_500, 1_500], abs=TOL)
+    assert plan.export_wh_f == pytest.approx([0, 0], abs=TOL)
 
 
 # -- peak floor --------------------------------------------------------------------------
@@ -458,11 +459,11 @@ def test_the_demand_charge_does_not_shave_below_the_floor() -> None:
         np.zeros(4),
     )
     unfloored = optimise_dispatch(*args, demand_micros_per_kwh=50_000_000.0)
-    assert unfloored.import_wh.max() == pytest.approx(3_500, abs=TOL)
-    plan = optimise_dispatch(*args, demand_micros_per_kwh=50_000_000.0, peak_floor_wh=5_000.0)
-    assert plan.peak_import_wh == pytest.approx(5_000, abs=TOL)
-    assert plan.import_wh.max() == pytest.approx(5_000, abs=TOL)
-    assert plan.charge_wh.sum() == pytest.approx(2_000, abs=TOL)
+    assert unfloored.import_wh_f.max() == pytest.approx(3_500, abs=TOL)
+    plan = optimise_dispatch(*args, demand_micros_per_kwh=50_000_000.0, peak_floor_wh=5_000)
+    assert plan.peak_import_wh_f == pytest.approx(5_000, abs=TOL)
+    assert plan.import_wh_f.max() == pytest.approx(5_000, abs=TOL)
+    assert plan.charge_wh_f.sum() == pytest.approx(2_000, abs=TOL)
 
 
 @settings(max_examples=25, deadline=None)
@@ -477,16 +478,16 @@ def test_a_floor_above_the_natural_peak_leaves_the_energy_cost_alone(
 ) -> None:
     _, fleet, stored, load, rest, buy, sell = random_problem(seed, n, t)
     free = optimise_dispatch(fleet, stored, load, rest, buy, sell)
-    floor = max(float(free.import_wh.max()), 0.0) * factor
+    floor = int(np.ceil(max(float(free.import_wh_f.max()), 0.0) * factor))  # whole Wh, above
     demand = 8_000_000.0
     plan = optimise_dispatch(
         fleet, stored, load, rest, buy, sell, demand_micros_per_kwh=demand, peak_floor_wh=floor
     )
-    assert plan.peak_import_wh == pytest.approx(floor, abs=TOL)
-    expected = free.cost_micros + demand * floor / 1000
-    assert plan.cost_micros == pytest.approx(expected, rel=1e-9, abs=1e-2)
-    energy = grid_cost_micros(plan.import_wh, plan.export_wh, buy, sell)
-    free_energy = grid_cost_micros(free.import_wh, free.export_wh, buy, sell)
+    assert plan.peak_import_wh_f == pytest.approx(floor, abs=TOL)
+    expected = free.cost_micros_f + demand * floor / 1000
+    assert plan.cost_micros_f == pytest.approx(expected, rel=1e-9, abs=1e-2)
+    energy = grid_cost_micros_f(plan.import_wh_f, plan.export_wh_f, buy, sell)
+    free_energy = grid_cost_micros_f(free.import_wh_f, free.export_wh_f, buy, sell)
     assert energy == pytest.approx(free_energy, abs=50.0)  # tie-breaking charges only
 
 
@@ -506,14 +507,14 @@ def voltage_case(sensitivity: float, base: float, *, span: int = 1, stored: int 
         steps=np.array([span]),
         voltage=limits,
     )
-    x = plan.charge_wh[0, 0] - plan.discharge_wh[0, 0]
+    x = plan.charge_wh_f[0, 0] - plan.discharge_wh_f[0, 0]
     return plan, base + sensitivity * x / span
 
 
 def test_without_a_voltage_problem_the_battery_rests() -> None:
     plan, v = voltage_case(-1e-5, 1.0)
-    assert plan.discharge_wh[0, 0] == pytest.approx(0, abs=TOL)
-    assert plan.charge_wh[0, 0] == pytest.approx(0, abs=TOL)
+    assert plan.discharge_wh_f[0, 0] == pytest.approx(0, abs=TOL)
+    assert plan.charge_wh_f[0, 0] == pytest.approx(0, abs=TOL)
     assert v == pytest.approx(1.0)
 
 
@@ -521,32 +522,32 @@ def test_a_low_voltage_is_lifted_by_discharging() -> None:
     """Charging lowers the bus voltage by 1e-5 pu per Wh: at 0.93 pu the battery must
     discharge 2000 Wh to bring it to 0.95, and does no more (the energy has no use)."""
     plan, v = voltage_case(-1e-5, 0.93)
-    assert plan.discharge_wh[0, 0] == pytest.approx(2_000, abs=0.01)
+    assert plan.discharge_wh_f[0, 0] == pytest.approx(2_000, abs=0.01)
     assert 0.95 - 1e-7 <= v <= 1.05
 
 
 def test_a_low_voltage_is_lifted_by_charging_where_charging_raises_it() -> None:
     plan, v = voltage_case(+1e-5, 0.93)
-    assert plan.charge_wh[0, 0] == pytest.approx(2_000, abs=0.01)
+    assert plan.charge_wh_f[0, 0] == pytest.approx(2_000, abs=0.01)
     assert 0.95 - 1e-7 <= v <= 1.05
 
 
 def test_a_high_voltage_is_pulled_down_by_charging() -> None:
     plan, v = voltage_case(-1e-5, 1.07)
-    assert plan.charge_wh[0, 0] == pytest.approx(2_000, abs=0.01)
+    assert plan.charge_wh_f[0, 0] == pytest.approx(2_000, abs=0.01)
     assert 0.95 <= v <= 1.05 + 1e-7
 
 
 def test_an_unreachable_band_gets_as_close_as_the_battery_can() -> None:
     plan, v = voltage_case(-1e-5, 0.80)
-    assert plan.discharge_wh[0, 0] == pytest.approx(3_000, abs=TOL)
+    assert plan.discharge_wh_f[0, 0] == pytest.approx(3_000, abs=TOL)
     assert v == pytest.approx(0.83, abs=1e-7)
 
 
 def test_a_blocks_voltage_is_its_mean_over_the_block() -> None:
     """Over two intervals the battery moves 2 * 2000 Wh for the mean lift of 0.02 pu."""
     plan, v = voltage_case(-1e-5, 0.93, span=2)
-    assert plan.discharge_wh[0, 0] == pytest.approx(4_000, abs=0.01)
+    assert plan.discharge_wh_f[0, 0] == pytest.approx(4_000, abs=0.01)
     assert 0.95 - 1e-7 <= v <= 1.05
 
 
@@ -574,7 +575,7 @@ def test_voltage_lands_in_the_band_when_it_can(
         fleet, stored, load, rest, buy, sell, steps=np.array([span]), voltage=limits
     )
     check_plan(plan, fleet, stored, load, rest, np.array([span]))
-    x = plan.charge_wh[:, 0] - plan.discharge_wh[:, 0]
+    x = plan.charge_wh_f[:, 0] - plan.discharge_wh_f[:, 0]
     v = base + float(s @ x) / span
     most_in = np.minimum(
         fleet.max_step_wh * span, (fleet.capacity_wh - stored) / fleet.charge_efficiency
@@ -613,7 +614,7 @@ def test_a_penalty_does_not_make_the_plan_cycle_a_battery(penalty: str) -> None:
             np.array([-5_000.0]),
             np.array([300_000.0]),
             np.array([50_000.0]),
-            export_limit_wh=1_000.0,
+            export_limit_wh_f=1_000.0,
         )
     else:
         plan = optimise_dispatch(
@@ -627,9 +628,9 @@ def test_a_penalty_does_not_make_the_plan_cycle_a_battery(penalty: str) -> None:
         )
     setpoint = plan.first_setpoints_wh()
     followed = self_consumption_step(fleet, stored, setpoint)
-    assert min(plan.charge_wh[0, 0], plan.discharge_wh[0, 0]) <= TOL, (
-        plan.charge_wh,
-        plan.discharge_wh,
+    assert min(plan.charge_wh_f[0, 0], plan.discharge_wh_f[0, 0]) <= TOL, (
+        plan.charge_wh_f,
+        plan.discharge_wh_f,
     )
     assert abs(int(followed.charge_wh[0] - followed.discharge_wh[0]) - int(setpoint[0])) <= 1
 
@@ -681,7 +682,7 @@ def test_rule_cost_equals_a_step_by_step_simulation(
     span = np.array(span_list, dtype=np.int64) if blocked else np.ones(t, dtype=np.int64)
     _, fleet, stored, load, rest, buy, sell = random_problem(seed, n, t)
     load, rest = load * span, rest * span
-    cost = rule_cost_micros(
+    cost = rule_cost_micros_f(
         fleet, stored, load, rest, buy, sell, demand, steps=span if blocked else None
     )
     expected = simulate_rule(fleet, stored, load, rest, buy, sell, demand, span)
@@ -700,7 +701,7 @@ def test_a_blocked_plan_never_costs_more_than_the_rule(
     plan = optimise_dispatch(
         fleet, stored, load, rest, buy, sell, demand_micros_per_kwh=demand, steps=span
     )
-    rule = rule_cost_micros(fleet, stored, load, rest, buy, sell, demand, steps=span)
+    rule = rule_cost_micros_f(fleet, stored, load, rest, buy, sell, demand, steps=span)
     # up to 1 Wh per battery-step of the rule's integer rounding
     slack = float(buy.max()) * n * t / 1000 + demand * n / 1000
-    assert plan.cost_micros <= rule + slack
+    assert plan.cost_micros_f <= rule + slack

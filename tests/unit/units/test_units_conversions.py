@@ -13,11 +13,18 @@ from hypothesis import strategies as st
 
 from gridshare.units import (
     KW_PER_MW,
+    MINUTES_PER_HOUR,
+    MS_PER_S,
     SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_MINUTE,
+    W_PER_KW,
     UnitError,
     currency_to_micros,
     energy_cost_micros,
     energy_wh_to_mean_power_kw,
+    kw_per_wh,
+    kw_to_wh_f,
     kwh_to_wh,
     micros_to_currency,
     mul_div,
@@ -206,3 +213,27 @@ def test_power_kw_to_wh_rounds_to_the_nearest_wh_half_to_even(
 
 def test_a_day_has_86400_seconds() -> None:
     assert timedelta(days=1).total_seconds() == SECONDS_PER_DAY
+
+
+def test_time_and_power_constants() -> None:
+    assert timedelta(minutes=1).total_seconds() == SECONDS_PER_MINUTE
+    assert SECONDS_PER_MINUTE * MINUTES_PER_HOUR == SECONDS_PER_HOUR
+    assert timedelta(seconds=1) / timedelta(milliseconds=1) == MS_PER_S
+    assert W_PER_KW * KW_PER_MW == 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("p_kw", "hours", "e_wh_f"), [(4.0, 0.25, 1_000.0), (0.3, 0.25, 75.0), (2.5, 1.0, 2_500.0)]
+)
+def test_kw_to_wh_f_is_power_times_hours_in_wh(p_kw: float, hours: float, e_wh_f: float) -> None:
+    assert kw_to_wh_f(p_kw, hours) == pytest.approx(e_wh_f)
+    assert kw_to_wh_f(p_kw, hours) == p_kw * 1000 * hours  # the same float, bit for bit
+
+
+@settings(max_examples=200)
+@given(st.integers(-(10**9), 10**9), st.sampled_from([1 / 60, 0.25, 0.5, 1.0, 24.0]))
+def test_kw_per_wh_turns_an_intervals_wh_into_mean_kw(e_wh: int, hours: float) -> None:
+    factor = kw_per_wh(hours)
+    assert factor == 1 / 1000 / hours
+    assert e_wh * factor == pytest.approx(e_wh / 1000 / hours, rel=1e-12, abs=1e-12)
+    assert kw_to_wh_f(e_wh * factor, hours) == pytest.approx(e_wh, rel=1e-9, abs=1e-6)
