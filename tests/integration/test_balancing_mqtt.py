@@ -10,14 +10,9 @@ import numpy as np
 import orjson
 import pytest
 
-from gridshare.control.mqtt import (
-    MqttCommandPublisher,
-    MqttDeviceAgent,
-    MqttDeviceControl,
-    MqttGridStatus,
-    SetpointCommand,
-    grid_status_topic,
-)
+from gridshare.control.mqtt.commands import MqttCommandPublisher, MqttDeviceAgent
+from gridshare.control.mqtt.grid import MqttDeviceControl, MqttGridStatus, grid_status_topic
+from gridshare.control.mqtt.messages import SetpointCommand
 from gridshare.ingest.mqtt import BrokerConfig
 from gridshare.pipeline.ports import Setpoints
 from tests.integration.conftest import unique_id, wait_until

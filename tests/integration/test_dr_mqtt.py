@@ -20,13 +20,11 @@ from gridshare.balancing.demand_response import (
     Enrolment,
     EventKind,
 )
-from gridshare.control.mqtt import (
+from gridshare.control.mqtt.commands import Decision, MqttCommandPublisher, MqttDeviceAgent
+from gridshare.control.mqtt.messages import (
     CommandError,
-    Decision,
     DrCommand,
     MalformedMessage,
-    MqttCommandPublisher,
-    MqttDeviceAgent,
     SetpointCommand,
     commands_topic,
     encode_dr_command,

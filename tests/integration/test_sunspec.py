@@ -13,15 +13,10 @@ from typing import Any
 import pytest
 
 from gridshare.errors import ConfigurationError
-from gridshare.ingest.sunspec import (
-    BoundaryReport,
-    ProblemKind,
-    SunSpecDevice,
-    SunSpecError,
-    SunSpecFault,
-    SunSpecPoller,
-    scaled_wh,
-)
+from gridshare.ingest.sunspec.decoding import scaled_wh
+from gridshare.ingest.sunspec.device import SunSpecDevice, SunSpecError, SunSpecFault
+from gridshare.ingest.sunspec.poller import BoundaryReport, SunSpecPoller
+from gridshare.ingest.sunspec.readings import ProblemKind
 from gridshare.metering.validation import MeterIdentity, ReadingValidator, ValidationPolicy
 from gridshare.metering.wire import ReadingBundle, device_address, recover_signer
 from tests.integration.conftest import free_port

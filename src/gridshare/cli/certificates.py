@@ -14,15 +14,16 @@ from eth_utils.address import to_checksum_address
 from rich.table import Table
 
 from gridshare.certificates.report import MG_PER_KG, CertificateFlows, CertificateReport
+from gridshare.cli.chain import chain_and_store
 from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
-from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.chain import ChainConnection
 from gridshare.ledger.deployment import Deployment, verify_deployment
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import LocalSigner
 from gridshare.pipeline.certificates_report import CertificateReportError, chain_certificate_report
 from gridshare.settings import Settings
-from gridshare.storage import SqlStore, default_sqlite_url, open_store
+from gridshare.storage import SqlStore
 
 certificates_app = typer.Typer(
     help="Granular energy certificates: issued, transferred, retired, held.",
@@ -38,15 +39,8 @@ def _open(directory: Path, settings: Settings) -> Iterator[tuple[ChainConnection
             f"no chain in {directory}: pass --data-dir with a run directory "
             "(`gridshare simulate SCENARIO --out DIR`) or set GRIDSHARE_DATA_DIR"
         )
-    connection = open_chain(directory, LocalSigner.generate(), settings.chain_url)
-    try:
-        store = open_store(settings.database_url or default_sqlite_url(directory))
-        try:
-            yield connection, store
-        finally:
-            store.close()
-    finally:
-        connection.close()
+    with chain_and_store(directory, LocalSigner.generate(), settings) as opened:
+        yield opened
 
 
 def _deployment(connection: ChainConnection) -> Deployment:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -14,16 +15,13 @@ from gridshare.errors import GridshareError
 from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment, verify_deployment
 from gridshare.ledger.events import EventReader
+from gridshare.ledger.keys import Signer
 from gridshare.ledger.state import CommunityState
 from gridshare.pipeline.chain_sync import index_chain, verify
 from gridshare.settings import Settings
 from gridshare.storage import SqlStore, default_sqlite_url, open_store
 
 chain_app = typer.Typer(help="The community's chain: deploy, status, verify.", no_args_is_help=True)
-
-
-def _store(settings: Settings) -> SqlStore:
-    return open_store(settings.database_url or default_sqlite_url(settings.data_dir))
 
 
 def _contracts_table(deployment: Deployment) -> Table:
@@ -43,21 +41,27 @@ def _index(connection: ChainConnection, deployment: Deployment, store: SqlStore)
 
 
 @contextmanager
+def chain_and_store(
+    directory: Path, signer: Signer, settings: Settings
+) -> Iterator[tuple[ChainConnection, SqlStore]]:
+    """The chain of ``directory`` (or ``settings.chain_url``), sending as ``signer``, and
+    the store of ``directory`` (or ``settings.database_url``); both closed afterwards."""
+    with (
+        closing(open_chain(directory, signer, settings.chain_url)) as connection,
+        closing(open_store(settings.database_url or default_sqlite_url(directory))) as store,
+    ):
+        yield connection, store
+
+
+@contextmanager
 def _session(*, create_operator: bool) -> Iterator[tuple[ChainConnection, SqlStore]]:
     """The operator's chain connection and the store, closed afterwards; errors become
     a red message and exit code 2."""
     settings = Settings()
     try:
         signer = operator(settings, create=create_operator)
-        connection = open_chain(settings.data_dir, signer, settings.chain_url)
-        try:
-            store = _store(settings)
-            try:
-                yield connection, store
-            finally:
-                store.close()
-        finally:
-            connection.close()
+        with chain_and_store(settings.data_dir, signer, settings) as opened:
+            yield opened
     except GridshareError as exc:
         raise fail(exc) from None
 

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gridshare.cli.chain import recorded_deployment
+from gridshare.cli.chain import chain_and_store, recorded_deployment
 from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
-from gridshare.ledger.chain import ChainConnection, open_chain
+from gridshare.ledger.chain import ChainConnection
 from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.keys import LocalSigner
 from gridshare.settings import Settings
-from gridshare.storage import SqlStore, default_sqlite_url, open_store
+from gridshare.storage import SqlStore
 
 if TYPE_CHECKING:
     from gridshare.ledger.metering import MeteringLedger
@@ -32,18 +32,11 @@ def _open(directory: Path, settings: Settings) -> Iterator[tuple[ChainConnection
     throwaway account has no gas money) and the store of ``directory``."""
     from eth_utils.address import to_checksum_address
 
-    connection = open_chain(directory, LocalSigner.generate(), settings.chain_url)
-    try:
-        store = open_store(settings.database_url or default_sqlite_url(directory))
-        try:
-            if connection.deployment_file().exists():
-                deployer = Deployment.read(connection.deployment_file()).deployer
-                connection.web3.eth.default_account = to_checksum_address(deployer)
-            yield connection, store
-        finally:
-            store.close()
-    finally:
-        connection.close()
+    with chain_and_store(directory, LocalSigner.generate(), settings) as (connection, store):
+        if connection.deployment_file().exists():
+            deployer = Deployment.read(connection.deployment_file()).deployer
+            connection.web3.eth.default_account = to_checksum_address(deployer)
+        yield connection, store
 
 
 def _print_proof(proof: ReadingProof, when: str) -> None:

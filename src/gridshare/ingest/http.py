@@ -221,23 +221,3 @@ def build_server(
     app = create_app(service, max_body_bytes=max_body_bytes, api_token=api_token)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
     return uvicorn.Server(config)
-
-
-def serve(
-    service: IngestService,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    api_token: str | None = None,
-    log_level: str = "info",
-) -> None:
-    """Serve the API until interrupted (Ctrl-C / SIGTERM)."""
-    build_server(
-        service,
-        host,
-        port,
-        max_body_bytes=max_body_bytes,
-        api_token=api_token,
-        log_level=log_level,
-    ).run()

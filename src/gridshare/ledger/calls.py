@@ -7,9 +7,9 @@ This encoder looks each function up once in the artifact's ABI and encodes with 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
@@ -19,6 +19,8 @@ from gridshare.ledger.transactions import SentTransaction, TransactionManager
 
 MAX_BATCH = 256
 """Items per call of the contracts' batch functions."""
+
+T = TypeVar("T")
 
 
 def _abi_type(item: dict[str, Any]) -> str:
@@ -75,3 +77,18 @@ def send_in_batches(
         gas = base_gas + gas_per_item * len(chunk[0])
         sent.append(tm.send({"to": address, "data": data}, gas=gas))
     return sent
+
+
+def not_on_chain(
+    ours: Sequence[T], onchain: Sequence[T | None], refuse: Callable[[T, T], Exception]
+) -> list[T]:
+    """The records of ``ours`` the chain does not hold yet; ``onchain`` is what it holds
+    for each (aligned, None for nothing). A record it holds with other values is never
+    rewritten: ``refuse(ours, theirs)`` is raised."""
+    fresh = []
+    for mine, theirs in zip(ours, onchain, strict=True):
+        if theirs is None:
+            fresh.append(mine)
+        elif theirs != mine:
+            raise refuse(mine, theirs)
+    return fresh

@@ -21,7 +21,7 @@ from web3.contract import Contract
 from gridshare.balancing.schedule import meter_key
 from gridshare.certificates.issuance import Issue, token_id
 from gridshare.errors import GridshareError
-from gridshare.ledger.calls import send_in_batches
+from gridshare.ledger.calls import not_on_chain, send_in_batches
 from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.transactions import (
     SentTransaction,
@@ -172,17 +172,15 @@ class MeteringLedger:
         todo = [c for c in commitments if c.readings]
         if not todo:
             return []
-        onchain = self.commitments([c.start_s for c in todo])
-        fresh = []
-        for ours, theirs in zip(todo, onchain, strict=True):
-            if theirs is None:
-                fresh.append(ours)
-            elif theirs != ours:
-                raise CommitmentMismatch(
-                    f"interval {ours.start_s} is already committed on chain with other values "
-                    f"({theirs}) than the store now gives ({ours}); readings changed after "
-                    "the commitment: investigate with `gridshare verify`"
-                )
+        fresh = not_on_chain(
+            todo,
+            self.commitments([c.start_s for c in todo]),
+            lambda ours, theirs: CommitmentMismatch(
+                f"interval {ours.start_s} is already committed on chain with other values "
+                f"({theirs}) than the store now gives ({ours}); readings changed after "
+                "the commitment: investigate with `gridshare verify`"
+            ),
+        )
         if not fresh:
             return []
         sent = send_in_batches(

@@ -273,9 +273,10 @@ class McAfee:
             return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
         volume = int(c.quantity_wh.sum())
         b_k, s_k = int(c.bid_price[-1]), int(c.offer_price[-1])
-        nxt = _unit_prices(bids, offers, volume + 1)
-        if nxt is not None:
-            p0 = Fraction(nxt[0] + nxt[1], 2)
+        b_next = _price_of_unit(bids, volume + 1, descending=True)
+        s_next = _price_of_unit(offers, volume + 1, descending=False)
+        if b_next is not None and s_next is not None:
+            p0 = Fraction(b_next + s_next, 2)
             if s_k <= p0 <= b_k:
                 price = np.full(len(c), round(p0), dtype=np.int64)
                 return Trades(c.bid, c.offer, c.quantity_wh, price)
@@ -291,17 +292,14 @@ class McAfee:
         )
 
 
-def _unit_prices(bids: OrderColumns, offers: OrderColumns, unit: int) -> tuple[int, int] | None:
-    """Bid and offer prices of the ``unit``-th Wh in merit order (None if a side ends)."""
-    b_order = merit_order(bids, descending=True)
-    o_order = merit_order(offers, descending=False)
-    b_cum = np.cumsum(bids.quantity_wh[b_order])
-    o_cum = np.cumsum(offers.quantity_wh[o_order])
-    if unit > b_cum[-1] or unit > o_cum[-1]:
+def _price_of_unit(side: OrderColumns, unit: int, *, descending: bool) -> int | None:
+    """Price of the ``unit``-th Wh of one side in merit order (descending for bids), or
+    None if the side has fewer Wh."""
+    order = merit_order(side, descending=descending)
+    cum = np.cumsum(side.quantity_wh[order])
+    if unit > cum[-1]:
         return None
-    b = int(bids.price[b_order][np.searchsorted(b_cum, unit, side="left")])
-    o = int(offers.price[o_order][np.searchsorted(o_cum, unit, side="left")])
-    return b, o
+    return int(side.price[order][np.searchsorted(cum, unit, side="left")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,19 +399,11 @@ class ExcessAuction:
         if not len(c):
             return Trades(c.bid, c.offer, c.quantity_wh, c.quantity_wh)
         volume = int(c.quantity_wh.sum())
-        losing = _bid_price_of_unit(bids, volume + 1)
+        losing = _price_of_unit(bids, volume + 1, descending=True)
         reserve = int(c.offer_price[-1])
         price = reserve if losing is None else max(losing, reserve)
         price = min(price, int(c.bid_price[-1]))
         return Trades(c.bid, c.offer, c.quantity_wh, np.full(len(c), price, dtype=np.int64))
-
-
-def _bid_price_of_unit(bids: OrderColumns, unit: int) -> int | None:
-    order = merit_order(bids, descending=True)
-    cum = np.cumsum(bids.quantity_wh[order])
-    if unit > cum[-1]:
-        return None
-    return int(bids.price[order][np.searchsorted(cum, unit, side="left")])
 
 
 @dataclass(frozen=True, slots=True)

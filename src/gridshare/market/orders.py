@@ -108,17 +108,7 @@ class Order:
         """``hashStruct(order)``: identifies the order (computed once)."""
         if self._hash:
             return self._hash
-        fields = (
-            self.side,
-            self.first_interval,
-            self.intervals,
-            self.quantity_wh,
-            self.price,
-            self.nonce,
-            self.expiry,
-            self.kind,
-        )
-        words = uint_words(int(v) for v in fields)
+        words = uint_words(self._uints())
         digest = keccak256(ORDER_TYPEHASH + self.maker.rjust(32, b"\0") + words + self.terms)
         object.__setattr__(self, "_hash", digest)
         return digest
@@ -142,17 +132,19 @@ class Order:
 
     def as_tuple(self) -> tuple[object, ...]:
         """The contract's ``Order`` struct, as web3 takes it (checksummed address)."""
+        return (checksum_address(self.maker), *self._uints(), self.terms)
+
+    def _uints(self) -> tuple[int, ...]:
+        """The struct's unsigned fields, between ``maker`` and ``terms``, in its order."""
         return (
-            checksum_address(self.maker),
             int(self.side),
-            self.first_interval,
-            self.intervals,
-            self.quantity_wh,
-            self.price,
-            self.nonce,
-            self.expiry,
+            int(self.first_interval),
+            int(self.intervals),
+            int(self.quantity_wh),
+            int(self.price),
+            int(self.nonce),
+            int(self.expiry),
             int(self.kind),
-            self.terms,
         )
 
     def as_json(self) -> dict[str, object]:

@@ -380,27 +380,24 @@ DUPLICATE = "duplicate"
 
 
 def _state_of(b: ReadingBundle, row: int, gaps: tuple[Gap, ...] = ()) -> MeterState:
-    return MeterState(
-        int(b.start[row]),
-        int(b.seq[row]),
-        int(b.import_register_wh[row]),
-        int(b.export_register_wh[row]),
-        int(b.import_wh[row]),
-        int(b.export_wh[row]),
-        gaps,
-    )
+    return MeterState(*_Row.of(b, row), gaps)
+
+
+def _prehistory(first: _Row) -> Gap:
+    """Everything before a meter's first reading ``first``: one gap."""
+    begin_i, begin_e = first.reg_i - first.imp, first.reg_e - first.exp
+    return Gap(PREHISTORY, first.start, -(1 << 63), first.seq, 0, 0, begin_i, begin_e)
 
 
 def _after_accepting(
     b: ReadingBundle, row: int, state: MeterState | None, interval: int
 ) -> MeterState:
     """The meter's state once reading ``row`` is accepted: newest reading and gaps."""
-    start, seq = int(b.start[row]), int(b.seq[row])
-    reg_i, reg_e = int(b.import_register_wh[row]), int(b.export_register_wh[row])
-    begin_i, begin_e = reg_i - int(b.import_wh[row]), reg_e - int(b.export_wh[row])
+    r = _Row.of(b, row)
+    start, seq, reg_i, reg_e = r.start, r.seq, r.reg_i, r.reg_e
+    begin_i, begin_e = reg_i - r.imp, reg_e - r.exp
     if state is None:  # the first reading: everything before it is one gap
-        before = Gap(PREHISTORY, start, -(1 << 63), seq, 0, 0, begin_i, begin_e)
-        return _state_of(b, row, (before,))
+        return MeterState(*r, (_prehistory(r),))
     if start > state.start:
         gaps = state.gaps
         if start - state.start > interval:
@@ -408,7 +405,7 @@ def _after_accepting(
                 Gap(state.start, start, state.seq, seq, state.import_register_wh,
                     state.export_register_wh, begin_i, begin_e),
             )  # fmt: skip
-        return _state_of(b, row, gaps)
+        return MeterState(*r, gaps)
     gap = _gap_of(state, start)
     if gap is None:
         return state  # an interval reported before: the store keeps its first value
@@ -428,9 +425,7 @@ def _gaps_before(b: ReadingBundle, state: MeterState | None) -> tuple[Gap, ...]:
     a meter's first readings the stretch before them."""
     if state is not None:
         return state.gaps
-    begin_i = int(b.import_register_wh[0]) - int(b.import_wh[0])
-    begin_e = int(b.export_register_wh[0]) - int(b.export_wh[0])
-    return (Gap(PREHISTORY, int(b.start[0]), -(1 << 63), int(b.seq[0]), 0, 0, begin_i, begin_e),)
+    return (_prehistory(_Row.of(b, 0)),)
 
 
 def _gap_of(state: MeterState, start: int) -> Gap | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -185,7 +185,7 @@ def verify(
     _compare_events({e.key: e for e in stored}, on_chain, report)
     state = state.at(last)  # the chain as of the last indexed block, like the store
     _compare_credits(balances_from_events(stored), state, report)
-    _compare_roles(roles_from_events(stored), state, report)
+    _compare_accounts(roles_from_events(stored), state.role_of, "role", "registry", report)
     return report
 
 
@@ -225,31 +225,31 @@ def _compare_events(
             )
 
 
+def _compare_accounts(
+    implied: dict[str, int],
+    held: Callable[[str], int],
+    what: str,
+    events: str,
+    report: VerifyReport,
+) -> None:
+    """Each account's ``what`` as the store's ``events`` imply it, against ``held(account)``
+    on chain."""
+    for account, value in sorted(implied.items()):
+        if not _is_account(account, events, report):
+            continue
+        actual = held(account)
+        if actual != value:
+            report.mismatches.append(
+                f"{what} of {account}: store implies {value}, chain holds {actual}"
+            )
+
+
 def _compare_credits(balances: dict[str, int], state: ChainState, report: VerifyReport) -> None:
     """Each account's credit balance, and the supply, as the stored events imply them."""
-    for account, balance in sorted(balances.items()):
-        report.accounts_checked += 1
-        if not _is_account(account, "Transfer", report):
-            continue
-        actual = state.balance_of(account)
-        if actual != balance:
-            report.mismatches.append(
-                f"credit balance of {account}: store implies {balance}, chain holds {actual}"
-            )
+    report.accounts_checked += len(balances)
+    _compare_accounts(balances, state.balance_of, "credit balance", "Transfer", report)
     supply = sum(balances.values())
     if state.total_supply() != supply:
         report.mismatches.append(
             f"credit supply: store implies {supply}, chain holds {state.total_supply()}"
         )
-
-
-def _compare_roles(roles: dict[str, int], state: ChainState, report: VerifyReport) -> None:
-    """Each registry role as the stored events imply it."""
-    for account, role in sorted(roles.items()):
-        if not _is_account(account, "registry", report):
-            continue
-        actual_role = state.role_of(account)
-        if actual_role != role:
-            report.mismatches.append(
-                f"role of {account}: store implies {role}, chain holds {actual_role}"
-            )

@@ -9,6 +9,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt  # after mpl.use: the backend must be chosen first
 import pandas as pd
+from matplotlib.figure import Figure
 
 from gridshare.units import MINUTES_PER_HOUR, SECONDS_PER_HOUR, WH_PER_KWH, wh_to_kwh
 
@@ -24,6 +25,14 @@ def _local(balances: pd.DataFrame, time_zone: str) -> pd.DataFrame:
     frame = balances.copy()
     frame.index = pd.DatetimeIndex(frame.index).tz_convert(time_zone)
     return frame
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` as PNG and close it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_daily_energy(frame: pd.DataFrame, path: Path) -> Path:
@@ -45,10 +54,7 @@ def plot_daily_energy(frame: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Daily energy: production by source vs consumption")
     ax.legend(ncol=3, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_typical_day(frame: pd.DataFrame, path: Path) -> Path:
@@ -77,10 +83,7 @@ def plot_typical_day(frame: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Typical day (mean over the run)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_battery(frame: pd.DataFrame, capacity_wh: int, path: Path) -> Path:
@@ -101,10 +104,7 @@ def plot_battery(frame: pd.DataFrame, capacity_wh: int, path: Path) -> Path:
     bottom.legend(fontsize=8)
     bottom.grid(alpha=0.3)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_balancing(
@@ -151,10 +151,7 @@ def plot_balancing(
     bottom.legend(fontsize=8, loc="upper right")
     bottom.grid(alpha=0.3)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_plots(

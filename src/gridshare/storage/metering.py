@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, Select, delete, func, select
 
 from gridshare.metering.commitment import LeafRow
 from gridshare.metering.validation import AcceptedBundle, Gap, MeterState
@@ -36,6 +36,29 @@ _UPSERT_STATE = {  # one statement per meter: insert, or replace the remembered 
     "export_register_wh = excluded.export_register_wh, import_wh = excluded.import_wh, "
     "export_wh = excluded.export_wh, gaps_json = excluded.gaps_json",
 }
+
+
+def _leaf_select(*leading: ColumnElement[Any], isouter: bool) -> Select[Any]:
+    """Stored readings as commitment leaves: ``leading`` columns, then the meter's kind,
+    its device's address, import and export; ``isouter`` keeps readings without a device
+    (their address None)."""
+    return (
+        select(
+            *leading,
+            t.meters.c.kind,
+            t.meter_devices.c.device_address,
+            t.readings.c.import_wh,
+            t.readings.c.export_wh,
+        )
+        .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
+        .join(t.meter_devices, t.meter_devices.c.meter_pk == t.readings.c.meter_pk, isouter=isouter)
+    )
+
+
+def _leaf_row(kind: str, device: str, import_wh: int, export_wh: int) -> LeafRow:
+    """A leaf from a row of :func:`_leaf_select` (the device's 0x-address decoded)."""
+    return LeafRow.of(kind, bytes.fromhex(device[2:]), import_wh, export_wh)
+
 
 _INSERT_BUNDLE = {  # a bundle received again (same meter and signature) is kept once
     False: "INSERT INTO reading_bundles (meter_pk, first_start_s, last_start_s, readings, "
@@ -318,19 +341,7 @@ class MeteringQueries(StoreBase):
         """The readings of one interval as the commitment saw them: kind, device, energy."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    t.meters.c.kind,
-                    t.meter_devices.c.device_address,
-                    t.readings.c.import_wh,
-                    t.readings.c.export_wh,
-                )
-                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
-                .join(
-                    t.meter_devices,
-                    t.meter_devices.c.meter_pk == t.readings.c.meter_pk,
-                    isouter=True,
-                )
-                .where(
+                _leaf_select(isouter=True).where(
                     t.meters.c.community_id == community_id,
                     t.readings.c.interval_start_s == start_s,
                 )
@@ -339,26 +350,18 @@ class MeteringQueries(StoreBase):
         for kind, device, imp, exp in rows:
             if device is None:
                 raise StorageError(f"a reading of interval {start_s} has no registered device")
-            out.append(LeafRow.of(kind, bytes.fromhex(device[2:]), imp, exp))
+            out.append(_leaf_row(kind, device, imp, exp))
         return out
 
     def meter_leaf(self, meter_id: str, start_s: int) -> tuple[str, str, LeafRow] | None:
         """(community id, kind, leaf row) of one stored reading, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(
-                    t.meters.c.community_id,
-                    t.meters.c.kind,
-                    t.meter_devices.c.device_address,
-                    t.readings.c.import_wh,
-                    t.readings.c.export_wh,
+                _leaf_select(t.meters.c.community_id, isouter=False).where(
+                    t.meters.c.meter_id == meter_id, t.readings.c.interval_start_s == start_s
                 )
-                .join(t.meters, t.meters.c.meter_pk == t.readings.c.meter_pk)
-                .join(t.meter_devices, t.meter_devices.c.meter_pk == t.readings.c.meter_pk)
-                .where(t.meters.c.meter_id == meter_id, t.readings.c.interval_start_s == start_s)
             ).first()
         if row is None:
             return None
         community, kind, device, imp, exp = row
-        leaf = LeafRow.of(kind, bytes.fromhex(device[2:]), imp, exp)
-        return str(community), str(kind), leaf
+        return str(community), str(kind), _leaf_row(kind, device, imp, exp)

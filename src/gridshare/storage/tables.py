@@ -25,6 +25,39 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+
+def _community_id(*, foreign: bool = False) -> Column[str]:
+    """The community a row belongs to; ``foreign``: a key of ``communities``."""
+    if foreign:
+        return Column(
+            "community_id", String(128), ForeignKey("communities.community_id"), nullable=False
+        )
+    return Column("community_id", String(128), nullable=False)
+
+
+def _participant_id() -> Column[str]:
+    """The participant a row belongs to, a key of ``participants``."""
+    return Column(
+        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
+    )
+
+
+def _interval_start(*, nullable: bool = False) -> Column[int]:
+    """Start of the interval a row is about, unix seconds."""
+    return Column("interval_start_s", BigInteger, nullable=nullable)
+
+
+def _serial(name: str) -> Column[int]:
+    """A key the database numbers: BIGINT, and INTEGER on SQLite (only an INTEGER primary
+    key is numbered there)."""
+    return Column(name, BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+def _bigints(*names: str) -> list[Column[int]]:
+    """Required 64-bit integer columns (Wh, micro-units, unix seconds, counters)."""
+    return [Column(name, BigInteger, nullable=False) for name in names]
+
+
 communities = Table(
     "communities",
     metadata,
@@ -38,7 +71,7 @@ participants = Table(
     "participants",
     metadata,
     Column("participant_id", String(128), primary_key=True),
-    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
+    _community_id(foreign=True),
     Column("name", String(200), nullable=False),
     Column("role", String(16), nullable=False),
     Column("category", String(16), nullable=False),
@@ -51,9 +84,7 @@ assets = Table(
     "assets",
     metadata,
     Column("asset_id", String(128), primary_key=True),
-    Column(
-        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
-    ),
+    _participant_id(),
     Column("kind", String(16), nullable=False),
     Column("rated_power_kw", Float, nullable=False),
     Column("spec_json", Text, nullable=False),
@@ -64,10 +95,8 @@ meters = Table(
     metadata,
     Column("meter_pk", Integer, primary_key=True, autoincrement=True),
     Column("meter_id", String(128), nullable=False, unique=True),
-    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
-    Column(
-        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
-    ),
+    _community_id(foreign=True),
+    _participant_id(),
     Column("kind", String(16), nullable=False),
     Column("asset_id", String(128), ForeignKey("assets.asset_id"), nullable=True),
 )
@@ -75,10 +104,9 @@ meters = Table(
 readings = Table(
     "readings",
     metadata,
-    Column("interval_start_s", BigInteger, nullable=False),
+    _interval_start(),
     Column("meter_pk", Integer, nullable=False),  # no FK: the hot path; keys come from meters
-    Column("import_wh", BigInteger, nullable=False),
-    Column("export_wh", BigInteger, nullable=False),
+    *_bigints("import_wh", "export_wh"),
     Column("stored_wh", BigInteger, nullable=True),
     PrimaryKeyConstraint("interval_start_s", "meter_pk"),
     sqlite_with_rowid=False,
@@ -88,13 +116,11 @@ reading_conflicts = Table(
     "reading_conflicts",
     metadata,
     Column("conflict_id", Integer, primary_key=True, autoincrement=True),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _interval_start(),
     Column("meter_pk", Integer, ForeignKey("meters.meter_pk"), nullable=False),
-    Column("stored_import_wh", BigInteger, nullable=False),
-    Column("stored_export_wh", BigInteger, nullable=False),
+    *_bigints("stored_import_wh", "stored_export_wh"),
     Column("stored_stored_wh", BigInteger, nullable=True),
-    Column("offered_import_wh", BigInteger, nullable=False),
-    Column("offered_export_wh", BigInteger, nullable=False),
+    *_bigints("offered_import_wh", "offered_export_wh"),
     Column("offered_stored_wh", BigInteger, nullable=True),
     Column("detected_at_s", BigInteger, nullable=False),
 )
@@ -120,10 +146,10 @@ BALANCE_ENERGY_COLUMNS = (
 interval_balances = Table(
     "interval_balances",
     metadata,
-    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _community_id(foreign=True),
+    _interval_start(),
     Column("length_s", Integer, nullable=False),
-    *(Column(name, BigInteger, nullable=False) for name in BALANCE_ENERGY_COLUMNS),
+    *_bigints(*BALANCE_ENERGY_COLUMNS),
     Column("quality", Integer, nullable=False),
     Column("received", Integer, nullable=False),
     Column("expected", Integer, nullable=False),
@@ -134,10 +160,9 @@ runs = Table(
     "runs",
     metadata,
     Column("run_id", String(128), primary_key=True),
-    Column("community_id", String(128), ForeignKey("communities.community_id"), nullable=False),
+    _community_id(foreign=True),
     Column("scenario", String(500), nullable=False),
-    Column("seed", BigInteger, nullable=False),
-    Column("started_at_s", BigInteger, nullable=False),
+    *_bigints("seed", "started_at_s"),
     Column("finished_at_s", BigInteger, nullable=True),
     Column("status", String(16), nullable=False),
     Column("summary_json", Text, nullable=True),
@@ -147,23 +172,22 @@ participant_totals = Table(
     "participant_totals",
     metadata,
     Column("run_id", String(128), ForeignKey("runs.run_id"), nullable=False),
-    Column(
-        "participant_id", String(128), ForeignKey("participants.participant_id"), nullable=False
+    _participant_id(),
+    *_bigints(
+        "grid_import_wh",
+        "grid_export_wh",
+        "production_wh",
+        "consumption_wh",
+        "charge_wh",
+        "discharge_wh",
     ),
-    Column("grid_import_wh", BigInteger, nullable=False),
-    Column("grid_export_wh", BigInteger, nullable=False),
-    Column("production_wh", BigInteger, nullable=False),
-    Column("consumption_wh", BigInteger, nullable=False),
-    Column("charge_wh", BigInteger, nullable=False),
-    Column("discharge_wh", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "participant_id"),
 )
 
 chain_events = Table(
     "chain_events",
     metadata,
-    Column("chain_id", BigInteger, nullable=False),
-    Column("block_number", BigInteger, nullable=False),
+    *_bigints("chain_id", "block_number"),
     Column("log_index", Integer, nullable=False),
     Column("tx_hash", String(66), nullable=False),
     Column("contract", String(64), nullable=False),
@@ -194,10 +218,9 @@ meter_devices = Table(
 reading_bundles = Table(
     "reading_bundles",
     metadata,
-    Column("bundle_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    _serial("bundle_pk"),
     Column("meter_pk", Integer, nullable=False),
-    Column("first_start_s", BigInteger, nullable=False),
-    Column("last_start_s", BigInteger, nullable=False),
+    *_bigints("first_start_s", "last_start_s"),
     Column("readings", Integer, nullable=False),
     Column("transport", String(16), nullable=False),
     Column("received_at_s", BigInteger, nullable=False),
@@ -210,11 +233,11 @@ Index("bundles_by_meter", reading_bundles.c.meter_pk, reading_bundles.c.first_st
 rejected_readings = Table(
     "rejected_readings",
     metadata,
-    Column("rejection_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    _serial("rejection_pk"),
     Column("received_at_s", BigInteger, nullable=False),
     Column("transport", String(16), nullable=False),
     Column("meter_id", String(200), nullable=True),
-    Column("interval_start_s", BigInteger, nullable=True),
+    _interval_start(nullable=True),
     Column("seq", BigInteger, nullable=True),
     Column("reason", String(40), nullable=False),
     Column("detail", Text, nullable=False),
@@ -226,26 +249,20 @@ meter_states = Table(
     "meter_states",
     metadata,
     Column("meter_pk", Integer, primary_key=True, autoincrement=False),
-    Column("start_s", BigInteger, nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("import_register_wh", BigInteger, nullable=False),
-    Column("export_register_wh", BigInteger, nullable=False),
-    Column("import_wh", BigInteger, nullable=False),
-    Column("export_wh", BigInteger, nullable=False),
+    *_bigints(
+        "start_s", "seq", "import_register_wh", "export_register_wh", "import_wh", "export_wh"
+    ),
     Column("gaps_json", Text, nullable=False),
 )
 
 interval_commitments = Table(
     "interval_commitments",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _community_id(),
+    _interval_start(),
     Column("production_root", String(66), nullable=False),
     Column("consumption_root", String(66), nullable=False),
-    Column("production_wh", BigInteger, nullable=False),
-    Column("consumption_wh", BigInteger, nullable=False),
-    Column("import_wh", BigInteger, nullable=False),
-    Column("export_wh", BigInteger, nullable=False),
+    *_bigints("production_wh", "consumption_wh", "import_wh", "export_wh"),
     Column("readings", Integer, nullable=False),
     Column("certified_wh", BigInteger, nullable=False),
     Column("tx_hash", String(66), nullable=True),
@@ -255,16 +272,18 @@ interval_commitments = Table(
 market_intervals = Table(
     "market_intervals",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _community_id(),
+    _interval_start(),
     Column("mechanism", String(40), nullable=False),
     Column("orders", Integer, nullable=False),
-    Column("volume_wh", BigInteger, nullable=False),
-    Column("buyers_paid_micros", BigInteger, nullable=False),
-    Column("sellers_credited_micros", BigInteger, nullable=False),
-    Column("refunds_micros", BigInteger, nullable=False),
-    Column("fees_micros", BigInteger, nullable=False),
-    Column("to_fund_micros", BigInteger, nullable=False),
+    *_bigints(
+        "volume_wh",
+        "buyers_paid_micros",
+        "sellers_credited_micros",
+        "refunds_micros",
+        "fees_micros",
+        "to_fund_micros",
+    ),
     Column("trades_root", String(66), nullable=False),
     Column("settled_on_chain", Boolean, nullable=False),
     PrimaryKeyConstraint("community_id", "interval_start_s"),
@@ -273,8 +292,8 @@ market_intervals = Table(
 market_fills = Table(
     "market_fills",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _community_id(),
+    _interval_start(),
     Column("position", Integer, nullable=False),
     Column("order_hash", String(66), nullable=False),
     Column("maker", String(42), nullable=False),
@@ -283,18 +302,17 @@ market_fills = Table(
     Column("kind", String(16), nullable=False),
     Column("first_interval", BigInteger, nullable=False),
     Column("intervals", Integer, nullable=False),
-    Column("quantity_wh", BigInteger, nullable=False),
-    Column("price_micros_per_kwh", BigInteger, nullable=False),
-    Column("nonce", BigInteger, nullable=False),
-    Column("expiry", BigInteger, nullable=False),
+    *_bigints("quantity_wh", "price_micros_per_kwh", "nonce", "expiry"),
     Column("terms", String(66), nullable=False),
     Column("signature", LargeBinary, nullable=False),
-    Column("filled_wh", BigInteger, nullable=False),
-    Column("amount_micros", BigInteger, nullable=False),
-    Column("fee_micros", BigInteger, nullable=False),
-    Column("delivered_wh", BigInteger, nullable=False),
-    Column("refund_micros", BigInteger, nullable=False),
-    Column("credited_micros", BigInteger, nullable=False),
+    *_bigints(
+        "filled_wh",
+        "amount_micros",
+        "fee_micros",
+        "delivered_wh",
+        "refund_micros",
+        "credited_micros",
+    ),
     PrimaryKeyConstraint("community_id", "interval_start_s", "position"),
 )
 
@@ -303,14 +321,12 @@ Index("market_fills_by_maker", market_fills.c.community_id, market_fills.c.maker
 market_trades = Table(
     "market_trades",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _community_id(),
+    _interval_start(),
     Column("row", Integer, nullable=False),
     Column("buy_position", Integer, nullable=False),
     Column("sell_position", Integer, nullable=False),
-    Column("quantity_wh", BigInteger, nullable=False),
-    Column("price_micros_per_kwh", BigInteger, nullable=False),
-    Column("seller_price_micros_per_kwh", BigInteger, nullable=False),
+    *_bigints("quantity_wh", "price_micros_per_kwh", "seller_price_micros_per_kwh"),
     Column("stage", String(40), nullable=False),
     PrimaryKeyConstraint("community_id", "interval_start_s", "row"),
 )
@@ -318,9 +334,9 @@ market_trades = Table(
 market_rejections = Table(
     "market_rejections",
     metadata,
-    Column("rejection_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=True),
+    _serial("rejection_pk"),
+    _community_id(),
+    _interval_start(nullable=True),
     Column("maker", String(42), nullable=True),
     Column("reason", String(40), nullable=False),
     Column("detail", Text, nullable=False),
@@ -332,25 +348,26 @@ market_member_totals = Table(
     metadata,
     Column("run_id", String(128), nullable=False),
     Column("participant_id", String(128), nullable=False),
-    Column("bought_wh", BigInteger, nullable=False),
-    Column("sold_wh", BigInteger, nullable=False),
-    Column("delivered_wh", BigInteger, nullable=False),
-    Column("received_wh", BigInteger, nullable=False),
-    Column("paid_micros", BigInteger, nullable=False),
-    Column("credited_micros", BigInteger, nullable=False),
-    Column("fees_micros", BigInteger, nullable=False),
-    Column("grid_cost_micros", BigInteger, nullable=False),
-    Column("grid_only_cost_micros", BigInteger, nullable=False),
+    *_bigints(
+        "bought_wh",
+        "sold_wh",
+        "delivered_wh",
+        "received_wh",
+        "paid_micros",
+        "credited_micros",
+        "fees_micros",
+        "grid_cost_micros",
+        "grid_only_cost_micros",
+    ),
     PrimaryKeyConstraint("run_id", "participant_id"),
 )
 
 balancing_intervals = Table(
     "balancing_intervals",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
-    Column("supply_wh", BigInteger, nullable=False),
-    Column("demand_wh", BigInteger, nullable=False),
+    _community_id(),
+    _interval_start(),
+    *_bigints("supply_wh", "demand_wh"),
     Column("reserve_kw", Float, nullable=False),
     Column("islanded", Boolean, nullable=False),
     Column("frequency_hz", Float, nullable=True),
@@ -367,9 +384,9 @@ balancing_intervals = Table(
 balancing_alerts = Table(
     "balancing_alerts",
     metadata,
-    Column("alert_pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _serial("alert_pk"),
+    _community_id(),
+    _interval_start(),
     Column("kind", String(32), nullable=False),
     Column("severity", String(16), nullable=False),
     Column("value", Float, nullable=False),
@@ -381,8 +398,8 @@ balancing_alerts = Table(
 dispatch_setpoints = Table(
     "dispatch_setpoints",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("interval_start_s", BigInteger, nullable=False),
+    _community_id(),
+    _interval_start(),
     Column("position", Integer, nullable=False),
     Column("meter_id", String(160), nullable=False),
     Column("setpoint_wh", BigInteger, nullable=False),
@@ -392,23 +409,18 @@ dispatch_setpoints = Table(
 island_events = Table(
     "island_events",
     metadata,
-    Column("community_id", String(128), nullable=False),
-    Column("start_s", BigInteger, nullable=False),
-    Column("end_s", BigInteger, nullable=False),
-    Column("shed_wh", BigInteger, nullable=False),
-    Column("unserved_critical_wh", BigInteger, nullable=False),
-    Column("served_critical_wh", BigInteger, nullable=False),
+    _community_id(),
+    *_bigints("start_s", "end_s", "shed_wh", "unserved_critical_wh", "served_critical_wh"),
     PrimaryKeyConstraint("community_id", "start_s"),
 )
 
 dr_events = Table(
     "dr_events",
     metadata,
-    Column("community_id", String(128), nullable=False),
+    _community_id(),
     Column("event_id", String(80), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("start_s", BigInteger, nullable=False),
-    Column("end_s", BigInteger, nullable=False),
+    *_bigints("start_s", "end_s"),
     Column("rebound_end_s", BigInteger, nullable=True),
     Column("target_kw", Float, nullable=False),
     Column("rate_micros_per_kwh", BigInteger, nullable=False),
@@ -419,16 +431,13 @@ dr_events = Table(
 dr_responses = Table(
     "dr_responses",
     metadata,
-    Column("community_id", String(128), nullable=False),
+    _community_id(),
     Column("event_id", String(80), nullable=False),
     Column("participant_id", String(128), nullable=False),
     Column("response", String(16), nullable=False),
-    Column("requested_wh", BigInteger, nullable=False),
-    Column("baseline_wh", BigInteger, nullable=False),
-    Column("measured_wh", BigInteger, nullable=False),
-    Column("delivered_wh", BigInteger, nullable=False),
-    Column("payment_micros", BigInteger, nullable=False),
-    Column("rebound_wh", BigInteger, nullable=False),
+    *_bigints(
+        "requested_wh", "baseline_wh", "measured_wh", "delivered_wh", "payment_micros", "rebound_wh"
+    ),
     Column("baseline_method", String(16), nullable=False),
     PrimaryKeyConstraint("community_id", "event_id", "participant_id"),
 )

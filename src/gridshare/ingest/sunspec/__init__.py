@@ -29,34 +29,3 @@ The package, one seam per module:
 ``poller``
     :class:`SunSpecPoller`: boundaries, baselines, sequence numbers, ``submit``.
 """
-
-from gridshare.ingest.sunspec.decoding import Sample, scaled_wh
-from gridshare.ingest.sunspec.device import (
-    COMMON_MODEL,
-    DEFAULT_BASE_ADDRESSES,
-    INVERTER_MODELS,
-    METER_MODELS,
-    SUPPORTED_MODELS,
-    SunSpecDevice,
-    SunSpecError,
-    SunSpecFault,
-)
-from gridshare.ingest.sunspec.poller import BoundaryReport, SunSpecPoller
-from gridshare.ingest.sunspec.readings import Problem, ProblemKind
-
-__all__ = [
-    "COMMON_MODEL",
-    "DEFAULT_BASE_ADDRESSES",
-    "INVERTER_MODELS",
-    "METER_MODELS",
-    "SUPPORTED_MODELS",
-    "BoundaryReport",
-    "Problem",
-    "ProblemKind",
-    "Sample",
-    "SunSpecDevice",
-    "SunSpecError",
-    "SunSpecFault",
-    "SunSpecPoller",
-    "scaled_wh",
-]

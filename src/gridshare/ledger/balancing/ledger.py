@@ -28,6 +28,7 @@ from gridshare.ledger.balancing.records import (
     IslandRecord,
     ScheduleRecord,
 )
+from gridshare.ledger.calls import not_on_chain
 from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.events import EventReader
 
@@ -52,16 +53,14 @@ class BalancingLedger(DemandResponseLedger):
         returns the transactions sent. A schedule is a :class:`ScheduleRecord` or its
         tuple (interval start, horizon intervals, hash, planned cost, baseline cost)."""
         records = [s if isinstance(s, ScheduleRecord) else ScheduleRecord(*s) for s in schedules]
-        fresh = []
-        onchain = self.schedules([s.interval_start_s for s in records])
-        for ours, theirs in zip(records, onchain, strict=True):
-            if theirs is None:
-                fresh.append(ours)
-            elif theirs != ours:
-                raise BalancingMismatch(
-                    f"interval {ours.interval_start_s}: the chain holds the schedule {theirs}, "
-                    f"not {ours}; a recorded schedule is never rewritten"
-                )
+        fresh = not_on_chain(
+            records,
+            self.schedules([s.interval_start_s for s in records]),
+            lambda ours, theirs: BalancingMismatch(
+                f"interval {ours.interval_start_s}: the chain holds the schedule {theirs}, "
+                f"not {ours}; a recorded schedule is never rewritten"
+            ),
+        )
         return self._send_batches(
             "record_schedules",
             fresh,
