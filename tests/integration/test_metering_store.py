@@ -53,8 +53,8 @@ def test_ingest_tables_work_on_both_databases(database_url: str) -> None:
         meter = community.meters[2].meter_id
         record = store.provenance(meter, T0 + 900)
         assert record is not None
-        assert (record["seq"], record["import_wh"], record["import_register_wh"]) == (2, 101, 201)
-        assert record["voltage_v"] is not None
+        assert (record.seq, record.import_wh, record.import_register_wh) == (2, 101, 201)
+        assert record.voltage_v is not None
 
         bundles = list(store.signed_bundles("ms"))
         evidence = audit_signed_readings(bundles, store.stored_energy("ms"), require_all=True)

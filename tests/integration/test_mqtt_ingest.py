@@ -425,14 +425,14 @@ def test_provenance_keeps_sequence_registers_quality_and_signature(site: Site) -
     for pos, bundle in enumerate(bundles):
         record = site.store.provenance(site.meters[pos], T[39])
         assert record is not None
-        assert record["seq"] == 1
-        assert record["import_register_wh"] == [300, 100, 200][pos]
-        assert record["export_register_wh"] == 0
-        assert record["voltage_v"] == pytest.approx(float(bundle.quality["voltage_v"][0]))
-        assert record["frequency_hz"] == pytest.approx(float(bundle.quality["frequency_hz"][0]))
-        assert record["power_factor"] is None
-        assert record["signature"] == "0x" + bundle.signature.hex()
-        assert record["transport"] == "mqtt"
+        assert record.seq == 1
+        assert record.import_register_wh == [300, 100, 200][pos]
+        assert record.export_register_wh == 0
+        assert record.voltage_v == pytest.approx(float(bundle.quality["voltage_v"][0]))
+        assert record.frequency_hz == pytest.approx(float(bundle.quality["frequency_hz"][0]))
+        assert record.power_factor is None
+        assert record.signature == "0x" + bundle.signature.hex()
+        assert record.transport == "mqtt"
     assert site.store.provenance(site.meters[0], T[38]) is None
     assert site.store.count("reading_bundles") == 3
 
@@ -502,7 +502,7 @@ def test_published_bundles_are_stored_and_redelivery_counts_duplicates(
     assert site.store.count("readings") == 9
     record = site.store.provenance(site.meters[2], T[39])
     assert record is not None
-    assert (record["transport"], record["seq"], record["import_register_wh"]) == ("mqtt", 3, 600)
+    assert (record.transport, record.seq, record.import_register_wh) == ("mqtt", 3, 600)
 
     transport.publish(messages(site, bundles))  # the same messages again
     # the counts move at the store commit, the message count after the acknowledgements

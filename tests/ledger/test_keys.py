@@ -23,7 +23,17 @@ def test_created_key_loads_back_with_its_password(keystore: Keystore) -> None:
     signer = keystore.load("operator", "s3cret")
     assert signer.address == address
     raw = signer.sign_transaction(
-        {"to": address, "value": 1, "gas": 21_000, "gasPrice": 1, "nonce": 0, "chainId": 7}
+        {
+            "chainId": 7,
+            "from": address,
+            "gas": 21_000,
+            "nonce": 0,
+            "type": 2,
+            "value": 1,
+            "maxFeePerGas": 2,
+            "maxPriorityFeePerGas": 1,
+            "to": address,
+        }
     )
     assert Account.recover_transaction(raw) == address
 

@@ -79,17 +79,17 @@ def report_command(
             report = market_report(store)
         finally:
             store.close()
-        if not report["communities"]:
+        if not report.communities:
             raise MarketReportError(
                 f"no market results in {url}: run `gridshare simulate SCENARIO --out DIR` first"
             )
     except GridshareError as exc:
         raise fail(exc) from None
     if as_json:
-        console.print_json(json.dumps(report))
+        console.print_json(json.dumps(report.to_json()))
         return
-    for c in report["communities"]:
-        head = Table(title=f"Market of {c['community']} ({', '.join(c['mechanisms'])})")
+    for c in report.communities:
+        head = Table(title=f"Market of {c.community} ({', '.join(c.mechanisms)})")
         head.add_column("")
         head.add_column("", justify="right")
         for key in (
@@ -106,28 +106,28 @@ def report_command(
             "settled_on_chain",
             "member_savings",
         ):
-            head.add_row(key.replace("_", " "), str(c[key]))
-        for reason, n in c["rejections"].items():
+            head.add_row(key.replace("_", " "), str(getattr(c, key)))
+        for reason, n in c.rejections.items():
             head.add_row(f"  rejected: {reason}", str(n))
         console.print(head)
         table = Table(title="Members (top savings)")
         table.add_column("member", no_wrap=True)
         for col in ("bought kWh", "sold kWh", "paid", "credited", "savings", "delivered"):
             table.add_column(col, justify="right")
-        top = sorted(c["members"], key=lambda r: r["savings"], reverse=True)[:members]
+        top = sorted(c.members, key=lambda r: r.savings, reverse=True)[:members]
         for r in top:
-            rel = "" if r["reliability"] is None else f"{r['reliability']:.1%}"
+            rel = "" if r.reliability is None else f"{r.reliability:.1%}"
             table.add_row(
-                str(r["participant_id"]),
-                f"{r['bought_kwh']:,.1f}",
-                f"{r['sold_kwh']:,.1f}",
-                f"{r['paid']:,.2f}",
-                f"{r['credited']:,.2f}",
-                f"{r['savings']:,.2f}",
+                r.participant_id,
+                f"{r.bought_kwh:,.1f}",
+                f"{r.sold_kwh:,.1f}",
+                f"{r.paid:,.2f}",
+                f"{r.credited:,.2f}",
+                f"{r.savings:,.2f}",
                 rel,
             )
         console.print(table)
-        plot = _plot(url, c["community"])
+        plot = _plot(url, c.community)
         if plot is not None:
             console.print(f"Plot: {plot}")
 

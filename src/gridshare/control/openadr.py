@@ -59,7 +59,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 from openleadr import OpenADRServer, enums, objects, utils  # type: ignore[import-untyped]
 from openleadr.service import VTNService  # type: ignore[import-untyped]
@@ -73,6 +73,43 @@ from gridshare.balancing.demand_response import (
 )
 from gridshare.errors import GridshareError
 from gridshare.units import from_unix_seconds
+
+OadrEvent = Any
+"""An ``openleadr.objects.Event``: openleadr ships no type information, so its objects are
+untyped here; they never leave this module."""
+
+
+class VenRecord(TypedDict):
+    """What openleadr's ``ven_lookup`` expects for a registered VEN."""
+
+    ven_id: str
+    ven_name: str
+    fingerprint: str | None
+    registration_id: str
+
+
+class PartyRegistration(TypedDict, total=False):
+    """The fields of an ``oadrCreatePartyRegistration`` / ``oadrCancelPartyRegistration``
+    payload (as openleadr parses it) that the VTN reads."""
+
+    ven_id: str
+    ven_name: str
+    fingerprint: str
+    registration_id: str
+
+
+class CanceledPartyRegistration(TypedDict):
+    """The ``oadrCanceledPartyRegistration`` reply."""
+
+    registration_id: str | None
+    ven_id: str
+
+
+class DistributeEvent(TypedDict):
+    """The ``oadrDistributeEvent`` message: the VEN's whole current event list."""
+
+    events: list[OadrEvent]
+
 
 log = logging.getLogger("gridshare.control.openadr")
 OPT_IN = "optIn"
@@ -148,7 +185,7 @@ class OpenAdrVtn:
         self._lock = threading.Lock()
         self._vens: dict[str, int] = {}  # enrolled VEN id -> participant index
         self._registrations: dict[str, str] = {}  # VEN id -> registration id
-        self._events: dict[str, dict[str, Any]] = {}  # VEN id -> event id -> objects.Event
+        self._events: dict[str, dict[str, OadrEvent]] = {}  # VEN id -> event id -> event
         self._outdated: set[str] = set()  # VENs whose event list changed since their last poll
         self._issued: dict[str, dict[str, int]] = {}  # event id -> VEN id -> participant
         self._opts: dict[str, dict[str, str]] = {}  # event id -> VEN id -> optIn / optOut
@@ -158,7 +195,7 @@ class OpenAdrVtn:
         """(VEN id, event id, opt) answers to events that were not sent to that VEN."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._server: Any = None
+        self._server: OpenADRServer | None = None
         self.enrol(enrolments)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -258,7 +295,7 @@ class OpenAdrVtn:
 
     async def _serve(self) -> None:
         security = self.security
-        options: dict[str, Any] = {}
+        options: dict[str, str | bool | None] = {}
         if security is not None:
             options = {
                 "cert": security.cert_path,
@@ -305,7 +342,7 @@ class OpenAdrVtn:
         with self._lock:
             return dict(self._registrations)
 
-    def _ven_lookup(self, ven_id: str) -> dict[str, Any] | None:
+    def _ven_lookup(self, ven_id: str) -> VenRecord | None:
         with self._lock:
             registration_id = self._registrations.get(ven_id)
         if registration_id is None:
@@ -318,7 +355,7 @@ class OpenAdrVtn:
             "registration_id": registration_id,
         }
 
-    def _on_create_party_registration(self, payload: dict[str, Any]) -> tuple[str, str] | bool:
+    def _on_create_party_registration(self, payload: PartyRegistration) -> tuple[str, str] | bool:
         ven_id = payload.get("ven_id") or payload.get("ven_name") or ""
         with self._lock:
             if ven_id not in self._vens:
@@ -339,7 +376,9 @@ class OpenAdrVtn:
         log.warning("OpenADR registration of VEN %r refused: %s", ven, reason)
         return False
 
-    def _on_cancel_party_registration(self, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _on_cancel_party_registration(
+        self, payload: PartyRegistration
+    ) -> tuple[str, CanceledPartyRegistration]:
         ven_id = payload.get("ven_id", "")
         with self._lock:
             registration_id = self._registrations.pop(ven_id, payload.get("registration_id"))
@@ -378,7 +417,7 @@ class OpenAdrVtn:
                 utils.increment_event_modification_number(oadr_event)
                 self._outdated.add(ven_id)
 
-    def _oadr_event(self, event: DemandResponseEvent, enrolment: Enrolment) -> Any:
+    def _oadr_event(self, event: DemandResponseEvent, enrolment: Enrolment) -> OadrEvent:
         start = from_unix_seconds(event.start_s)
         duration = event.duration
         kw = event.requested_kw_of(enrolment.participant_index)
@@ -418,7 +457,7 @@ class OpenAdrVtn:
             response_required="always",
         )
 
-    def _current_events(self, ven_id: str) -> list[Any]:
+    def _current_events(self, ven_id: str) -> list[OadrEvent]:
         """The VEN's events that are not over, with their status brought up to date; events
         that are over are forgotten (their answers are kept for settlement)."""
         with self._lock:
@@ -433,7 +472,7 @@ class OpenAdrVtn:
                     current.append(oadr_event)
             return current
 
-    def _on_poll(self, ven_id: str) -> tuple[str, dict[str, Any]] | None:
+    def _on_poll(self, ven_id: str) -> tuple[str, DistributeEvent] | None:
         with self._lock:
             if ven_id not in self._outdated:
                 return None
@@ -441,7 +480,7 @@ class OpenAdrVtn:
         # the whole list: in OpenADR 2.0b an event missing from it is cancelled implicitly
         return "oadrDistributeEvent", {"events": self._current_events(ven_id)}
 
-    def _on_request_event(self, ven_id: str) -> list[Any] | None:
+    def _on_request_event(self, ven_id: str) -> list[OadrEvent] | None:
         with self._lock:
             self._outdated.discard(ven_id)
         return self._current_events(ven_id) or None

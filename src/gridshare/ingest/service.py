@@ -29,6 +29,7 @@ from gridshare.metering.validation import (
 )
 from gridshare.metering.wire import MalformedBundle, ReadingBundle
 from gridshare.model import NOT_REPORTED, Community, MeterKind, ReadingBatch, WriteReport
+from gridshare.model.records import RejectedReadingRecord
 from gridshare.model.summary import IngestFigures, JsonValue, record_json
 from gridshare.storage.store import SqlStore
 from gridshare.units import SECONDS_PER_DAY, Interval
@@ -86,6 +87,25 @@ class IngestCounts:
 def _text(value: str) -> str:
     """Text any database stores: NUL characters (refused by PostgreSQL) escaped."""
     return value.replace("\x00", "\\u0000")
+
+
+def _quarantined(
+    rejection: Rejection, payload: bytes | None, transport: str, now_s: int
+) -> RejectedReadingRecord:
+    """The row that quarantines a refused reading: text escaped, meter id and payload cut
+    to what the table keeps."""
+    return RejectedReadingRecord(
+        received_at_s=now_s,
+        transport=transport,
+        meter_id=None if rejection.meter_id is None else _text(rejection.meter_id)[:200],
+        interval_start_s=rejection.start,
+        seq=rejection.seq,
+        reason=rejection.reason.value,
+        detail=_text(rejection.detail),
+        payload=None
+        if payload is None
+        else _text(payload[:MAX_PAYLOAD_KEPT].decode("utf-8", "replace")),
+    )
 
 
 def meter_limits_wh(community: Community) -> list[int]:
@@ -325,21 +345,7 @@ class IngestService:
                         )
                 tx.write_bundles(accepted)
             tx.write_rejections(
-                [
-                    {
-                        "received_at_s": now_s,
-                        "transport": transport,
-                        "meter_id": None if r.meter_id is None else _text(r.meter_id)[:200],
-                        "interval_start_s": r.start,
-                        "seq": r.seq,
-                        "reason": r.reason.value,
-                        "detail": _text(r.detail),
-                        "payload": None
-                        if payload is None
-                        else _text(payload[:MAX_PAYLOAD_KEPT].decode("utf-8", "replace")),
-                    }
-                    for r, payload in rejections
-                ]
+                [_quarantined(r, payload, transport, now_s) for r, payload in rejections]
             )
             states = self.validator.states
             tx.save_meter_states({self._positions[m]: states[m] for m in changed if m in states})

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from eth_abi.abi import encode
+from eth_typing import ABIComponent
 from eth_utils.crypto import keccak
 
 from gridshare.ledger.compiled import ArtifactError, load_artifact
@@ -23,11 +24,11 @@ MAX_BATCH = 256
 T = TypeVar("T")
 
 
-def _abi_type(item: dict[str, Any]) -> str:
+def _abi_type(item: ABIComponent) -> str:
     """The canonical type of an ABI input: structs (``tuple``) spelled out as ``(...)``."""
     kind = str(item["type"])
     if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
+        inner = ",".join(_abi_type(c) for c in item.get("components", ()))
         return f"({inner}){kind.removeprefix('tuple')}"
     return kind
 
@@ -42,7 +43,7 @@ def _function(contract: str, function: str) -> tuple[bytes, tuple[str, ...]]:
     raise ArtifactError(f"{contract} has no function {function!r}")
 
 
-def calldata(contract: str, function: str, *args: Any) -> str:
+def calldata(contract: str, function: str, *args: object) -> str:
     """Hex calldata of ``contract.function(*args)``."""
     selector, types = _function(contract, function)
     return "0x" + (selector + encode(list(types), list(args))).hex()
@@ -53,7 +54,7 @@ def send_in_batches(
     address: str,
     contract: str,
     function: str,
-    columns: Sequence[Sequence[Any]],
+    columns: Sequence[Sequence[object]],
     *,
     batch_size: int = MAX_BATCH,
     gas_per_item: int = 80_000,

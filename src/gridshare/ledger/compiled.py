@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+
+from eth_typing import ABIElement
 
 from gridshare.errors import ConfigurationError
 
@@ -38,7 +39,7 @@ class Artifact:
     """ABI and bytecode of one compiled contract."""
 
     name: str
-    abi: list[dict[str, Any]]
+    abi: list[ABIElement]
     bytecode: str
     """Init code (hex, 0x-prefixed) that deploys the contract."""
     runtime_bytecode: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
@@ -89,14 +88,14 @@ def contract(web3: Web3, deployment: Deployment, name: str) -> Contract:
     return deployed
 
 
-def initcode(artifact: Artifact, *args: Any) -> str:
+def initcode(artifact: Artifact, *args: object) -> str:
     """Hex code that deploys ``artifact`` with constructor arguments ``args``."""
     constructor = next((i for i in artifact.abi if i["type"] == "constructor"), None)
     types = [p["type"] for p in constructor["inputs"]] if constructor else []
     return artifact.bytecode + encode(types, list(args)).hex()
 
 
-def _deploy_one(tm: TransactionManager, name: str, *args: Any) -> DeployedContract:
+def _deploy_one(tm: TransactionManager, name: str, *args: object) -> DeployedContract:
     artifact = load_artifact(name)
     sent = tm.send({"data": initcode(artifact, *args)}, gas=DEPLOY_GAS)
     receipt = tm.web3.eth.get_transaction_receipt(sent.tx_hash)  # type: ignore[arg-type]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from eth_typing import ABIEvent
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3._utils.events import get_event_data
@@ -14,7 +13,7 @@ from gridshare.ledger.deployment import Deployment
 from gridshare.model.chain import ChainEvent, JsonScalar
 
 
-def _plain(value: Any) -> JsonScalar:
+def _plain(value: object) -> JsonScalar:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, bool | int):
@@ -34,12 +33,12 @@ class EventReader:
         self._by_address: dict[str, str] = {
             to_checksum_address(c.address): name for name, c in deployment.contracts.items()
         }
-        self._abis: dict[tuple[str, bytes], dict[str, Any]] = {}
+        self._abis: dict[tuple[str, bytes], ABIEvent] = {}
         codec = web3.codec
         for name in deployment.contracts:
             for item in load_artifact(name).abi:
                 if item["type"] == "event":
-                    types = ",".join(i["type"] for i in item["inputs"])
+                    types = ",".join(i["type"] for i in item.get("inputs", ()))
                     topic = Web3.keccak(text=f"{item['name']}({types})")
                     self._abis[(name, bytes(topic))] = item
         self._codec = codec
@@ -79,7 +78,8 @@ class EventReader:
                     contract=contract,
                     event=str(decoded["event"]),
                     args=tuple(
-                        (i["name"], _plain(decoded["args"][i["name"]])) for i in abi["inputs"]
+                        (i["name"], _plain(decoded["args"][i["name"]]))
+                        for i in abi.get("inputs", ())
                     ),
                 )
             )

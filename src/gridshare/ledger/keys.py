@@ -11,10 +11,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 
 from gridshare.errors import GridshareError
@@ -27,6 +29,53 @@ class KeystoreError(GridshareError):
     """A key is missing, unreadable or its password is wrong."""
 
 
+class TransactionRequest(TypedDict, total=False):
+    """What a caller asks the transaction manager to send: the recipient (none: deploy
+    ``data`` as a contract), the calldata (0x-hex) and the value in wei (default 0)."""
+
+    to: str
+    data: str
+    value: int
+
+
+UnsignedTransaction = TypedDict(  # "from" is a keyword: the functional form
+    "UnsignedTransaction",
+    {
+        "chainId": int,
+        "from": str,
+        "gas": int,
+        "nonce": int,
+        "type": int,
+        "value": int,
+        "maxFeePerGas": int,
+        "maxPriorityFeePerGas": int,
+        "to": NotRequired[str],
+        "data": NotRequired[str],
+    },
+)
+"""An EIP-1559 (type 2) transaction as the transaction manager has it signed: every
+field eth-account reads, in its JSON-RPC spelling; wei amounts and gas as ints."""
+
+
+def _signable(transaction: UnsignedTransaction) -> TransactionDictType:
+    """``transaction`` in eth-account's own dict type (hex strings as ``HexStr``)."""
+    signable: TransactionDictType = {
+        "chainId": transaction["chainId"],
+        "from": HexStr(transaction["from"]),
+        "gas": transaction["gas"],
+        "nonce": transaction["nonce"],
+        "type": transaction["type"],
+        "value": transaction["value"],
+        "maxFeePerGas": transaction["maxFeePerGas"],
+        "maxPriorityFeePerGas": transaction["maxPriorityFeePerGas"],
+    }
+    if "to" in transaction:
+        signable["to"] = HexStr(transaction["to"])
+    if "data" in transaction:
+        signable["data"] = HexStr(transaction["data"])
+    return signable
+
+
 class Signer(Protocol):
     """Something that holds one private key and signs with it."""
 
@@ -35,7 +84,7 @@ class Signer(Protocol):
         """The checksummed address of the key."""
         ...
 
-    def sign_transaction(self, transaction: dict[str, Any]) -> bytes:
+    def sign_transaction(self, transaction: UnsignedTransaction) -> bytes:
         """The raw signed transaction, ready for ``eth_sendRawTransaction``."""
         ...
 
@@ -50,8 +99,8 @@ class LocalSigner:
     def address(self) -> str:
         return str(self._account.address)
 
-    def sign_transaction(self, transaction: dict[str, Any]) -> bytes:
-        return bytes(self._account.sign_transaction(transaction).raw_transaction)
+    def sign_transaction(self, transaction: UnsignedTransaction) -> bytes:
+        return bytes(self._account.sign_transaction(_signable(transaction)).raw_transaction)
 
     @classmethod
     def generate(cls) -> LocalSigner:

@@ -10,7 +10,6 @@ restarts: an interval the chain has settled already is skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -46,7 +45,7 @@ class MarketLedger:
         self.sent: list[SentTransaction] = []
         self.block_gas_limit = int(self.web3.eth.get_block("latest")["gasLimit"])
 
-    def _send(self, contract_name: str, to: str, function: str, *args: Any, gas: int) -> None:
+    def _send(self, contract_name: str, to: str, function: str, *args: object, gas: int) -> None:
         data = calldata(contract_name, function, *args)
         self.sent.append(self.tm.send({"to": to, "data": data}, gas=gas))
 

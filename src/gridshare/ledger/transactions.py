@@ -11,17 +11,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TimeExhausted
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxParams, Wei
 
 from gridshare.errors import GridshareError
-from gridshare.ledger.keys import Signer
+from gridshare.ledger.keys import Signer, TransactionRequest, UnsignedTransaction
 
 T = TypeVar("T")
 DEFAULT_GAS = 3_000_000
@@ -128,26 +128,28 @@ class TransactionManager:
             )
         return self._nonce
 
-    def _fees(self) -> dict[str, int]:
+    def _max_fee_per_gas(self) -> int:
+        """Twice the latest block's base fee plus the priority fee (wei per gas)."""
         block = self._with_retries(lambda: self.web3.eth.get_block("latest"))
         base_fee = int(block.get("baseFeePerGas", 0) or 0)
-        return {
-            "maxFeePerGas": 2 * base_fee + PRIORITY_FEE_WEI,
-            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
-        }
+        return 2 * base_fee + PRIORITY_FEE_WEI
 
-    def send(self, transaction: dict[str, Any], *, gas: int = DEFAULT_GAS) -> SentTransaction:
+    def send(self, transaction: TransactionRequest, *, gas: int = DEFAULT_GAS) -> SentTransaction:
         """Sign ``transaction`` (``to``, ``data``, ``value``), send it and wait for it."""
-        tx = {
+        tx: UnsignedTransaction = {
             "chainId": self.chain_id,
             "from": self.signer.address,
             "gas": gas,
             "nonce": self._next_nonce(),
             "type": 2,
-            "value": 0,
-            **self._fees(),
-            **transaction,
+            "value": transaction.get("value", 0),
+            "maxFeePerGas": self._max_fee_per_gas(),
+            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
         }
+        if "to" in transaction:
+            tx["to"] = transaction["to"]
+        if "data" in transaction:
+            tx["data"] = transaction["data"]
         raw = self.signer.sign_transaction(tx)
         tx_hash = "0x" + keccak(raw).hex()
         try:
@@ -170,7 +172,7 @@ class TransactionManager:
                     f"the node refused transaction {tx_hash}: {message}"
                 ) from exc
             # The node took it although the answer was lost: wait for it, never resend.
-        self._nonce = int(tx["nonce"]) + 1
+        self._nonce = tx["nonce"] + 1
         try:
             status, block_number, gas_used = self._wait_for_receipt(tx_hash)
         except TransactionError:
@@ -238,13 +240,17 @@ class TransactionManager:
                 )
             time.sleep(self.poll_latency_s)
 
-    def _replay_reason(self, tx: dict[str, Any]) -> str | None:
+    def _replay_reason(self, tx: UnsignedTransaction) -> str | None:
         """The revert reason, replayed on the latest state with the transaction's gas
         (nodes that prune history cannot serve the block before); ``None`` when the call
         succeeds with unlimited gas, i.e. a nested call ran out of gas."""
-        call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        call: TxParams = {"from": tx["from"], "value": Wei(tx["value"])}
+        if "to" in tx:
+            call["to"] = tx["to"]
+        if "data" in tx:
+            call["data"] = HexStr(tx["data"])
         try:
-            self.web3.eth.call({**call, "gas": tx["gas"]})  # type: ignore[typeddict-item]
+            self.web3.eth.call({**call, "gas": tx["gas"]})
         except Exception as exc:  # noqa: BLE001 - nodes and eth-tester raise different types
             reason = _revert_reason(exc)
             if reason:
@@ -252,7 +258,7 @@ class TransactionManager:
         else:
             return "unknown reason (the call succeeds when replayed)"
         try:
-            self.web3.eth.call(call)  # type: ignore[arg-type]
+            self.web3.eth.call(call)
         except Exception as exc:  # noqa: BLE001
             return _revert_reason(exc) or "reverted without a reason"
         return None

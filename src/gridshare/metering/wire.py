@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,16 +105,18 @@ class ReadingBundle:
 
 def make_bundle(
     meter_id: str,
-    start: Any,
-    seq: Any,
-    import_wh: Any,
-    export_wh: Any,
-    import_register_wh: Any,
-    export_register_wh: Any,
-    quality: dict[str, Any] | None = None,
-    stored_wh: Any = None,
+    start: object,
+    seq: object,
+    import_wh: object,
+    export_wh: object,
+    import_register_wh: object,
+    export_register_wh: object,
+    quality: Mapping[str, object] | None = None,
+    stored_wh: object = None,
 ) -> ReadingBundle:
-    """A bundle from any int sequences (checked for shape and integer type)."""
+    """A bundle from any int sequences (checked for shape and integer type): lists or
+    tuples of ints, or 1-d integer arrays; ``quality`` maps power-quality column names to
+    sequences of numbers."""
     columns = [
         _int_column(value, name)
         for value, name in zip(
@@ -143,7 +146,7 @@ def make_bundle(
     )
 
 
-def _int_column(value: Any, name: str) -> IntArray:
+def _int_column(value: object, name: str) -> IntArray:
     if not isinstance(value, list | tuple | np.ndarray):
         raise MalformedBundle(f"{name} must be a list of integers")
     if isinstance(value, np.ndarray):
@@ -161,7 +164,7 @@ def _int_column(value: Any, name: str) -> IntArray:
     return np.array(value, dtype=np.int64)
 
 
-def _float_column(value: Any, name: str) -> FloatArray:
+def _float_column(value: object, name: str) -> FloatArray:
     if not isinstance(value, list | tuple | np.ndarray):
         raise MalformedBundle(f"{name} must be a list of numbers")
     try:
@@ -271,8 +274,12 @@ def recover_message_signer(message: bytes, signature: bytes) -> bytes | None:
     return recover_address(hashlib.sha256(message).digest(), signature[:64], signature[64])
 
 
-def bundle_to_json(bundle: ReadingBundle) -> dict[str, Any]:
-    data: dict[str, Any] = {"v": WIRE_VERSION, "meter": bundle.meter_id}
+BundleJson = dict[str, int | str | list[int] | list[float]]
+"""A bundle's JSON object as sent: version, meter id, one list per column, signature."""
+
+
+def bundle_to_json(bundle: ReadingBundle) -> BundleJson:
+    data: BundleJson = {"v": WIRE_VERSION, "meter": bundle.meter_id}
     for name in ENERGY_COLUMNS:
         data[name] = bundle.column(name).tolist()
     for name, column in bundle.quality.items():
@@ -288,7 +295,7 @@ def encode_bundle(bundle: ReadingBundle) -> bytes:
     return orjson.dumps(bundle_to_json(bundle))
 
 
-def bundle_from_json(data: Any) -> ReadingBundle:
+def bundle_from_json(data: object) -> ReadingBundle:
     """A bundle from parsed JSON; :class:`MalformedBundle` says what is wrong."""
     if not isinstance(data, dict):
         raise MalformedBundle("a bundle must be a JSON object")

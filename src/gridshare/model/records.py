@@ -197,6 +197,44 @@ class DemandResponseRecord:
     baseline_method: str
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedReadingRecord:
+    """A quarantined reading (or payload) with the reason it was refused
+    (``rejected_readings``). Text is stored as given: the ingest side escapes and
+    truncates it."""
+
+    received_at_s: int
+    transport: str
+    meter_id: str | None
+    """None: the payload named no meter (or could not be parsed)."""
+    interval_start_s: int | None
+    seq: int | None
+    reason: str
+    detail: str
+    payload: str | None
+    """The refused payload as text (None when it is not kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingProvenance:
+    """What a meter's device signed for one stored reading, from the first signed bundle
+    that carried it (``reading_bundles``): sequence, energy, registers, power quality
+    (None where the bundle carried none), signature and transport."""
+
+    seq: int
+    import_wh: int
+    export_wh: int
+    import_register_wh: int
+    export_register_wh: int
+    voltage_v: float | None
+    frequency_hz: float | None
+    power_factor: float | None
+    thd_pct: float | None
+    signature: str
+    """0x-hex signature of the bundle."""
+    transport: str
+
+
 Record = (
     CommitmentRecord
     | MarketIntervalRecord
@@ -209,6 +247,7 @@ Record = (
     | IslandEventRecord
     | DemandResponseEventRecord
     | DemandResponseRecord
+    | RejectedReadingRecord
 )
 
 

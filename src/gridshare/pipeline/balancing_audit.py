@@ -16,16 +16,54 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.ledger.balancing import BalancingHistory, dr_event_id
+from gridshare.model.records import DemandResponseRecord, IslandEventRecord
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+def _plan_hashes(intervals: pd.DataFrame) -> dict[int, str]:
+    """Interval start -> the hash of the plan stored with it (``balancing_intervals``)."""
+    return {
+        int(r["interval_start_s"]): str(r["next_plan_hash"])
+        for r in intervals.to_dict("records")
+        if isinstance(r["next_plan_hash"], str)
+    }
+
+
+def _island_records(frame: pd.DataFrame) -> list[IslandEventRecord]:
+    """The stored islanding events (``island_events`` rows) as records."""
+    return [
+        IslandEventRecord(
+            start_s=int(r["start_s"]),
+            end_s=int(r["end_s"]),
+            shed_wh=int(r["shed_wh"]),
+            unserved_critical_wh=int(r["unserved_critical_wh"]),
+            served_critical_wh=int(r["served_critical_wh"]),
+        )
+        for r in frame.to_dict("records")
+    ]
+
+
+def _response_records(frame: pd.DataFrame) -> list[DemandResponseRecord]:
+    """The stored demand responses (``dr_responses`` rows) as records."""
+    return [
+        DemandResponseRecord(
+            event_id=str(r["event_id"]),
+            participant_id=str(r["participant_id"]),
+            response=str(r["response"]),
+            requested_wh=int(r["requested_wh"]),
+            baseline_wh=int(r["baseline_wh"]),
+            measured_wh=int(r["measured_wh"]),
+            delivered_wh=int(r["delivered_wh"]),
+            payment_micros=int(r["payment_micros"]),
+            rebound_wh=int(r["rebound_wh"]),
+            baseline_method=str(r["baseline_method"]),
+        )
+        for r in frame.to_dict("records")
+    ]
 
 
 @dataclass
@@ -48,11 +86,7 @@ def audit_balancing(
     """``accounts``: each participant id's chain account; ``interval_s``: the interval
     length (a plan stored with interval ``s`` is the dispatch of ``s + interval_s``)."""
     audit = BalancingAudit()
-    stored_hash = {
-        int(r["interval_start_s"]): str(r["next_plan_hash"])
-        for r in _records(intervals)
-        if isinstance(r["next_plan_hash"], str)
-    }
+    stored_hash = _plan_hashes(intervals)
     planned = {start + interval_s: digest for start, digest in stored_hash.items()}
     on_chain = {s.interval_start_s: s for s in history.schedules}
     for key, group in setpoints.groupby("interval_start_s", sort=True):
@@ -79,45 +113,41 @@ def audit_balancing(
         audit.problems.append(f"schedule {start}: on chain, but the store has no setpoints")
 
     chain_islands = {i.start_s: i for i in history.islands}
-    for row in _records(islands):
+    for row in _island_records(islands):
         audit.islands += 1
-        island = chain_islands.get(int(row["start_s"]))
-        stored = (
-            int(row["shed_wh"]),
-            int(row["unserved_critical_wh"]),
-            int(row["served_critical_wh"]),
-        )
+        island = chain_islands.get(row.start_s)
+        stored = (row.shed_wh, row.unserved_critical_wh, row.served_critical_wh)
         if island is None:
-            audit.problems.append(f"island from {row['start_s']}: not on chain")
+            audit.problems.append(f"island from {row.start_s}: not on chain")
         elif (
             island.shed_wh,
             island.unserved_critical_wh,
             island.served_critical_wh,
         ) != stored:
             audit.problems.append(
-                f"island from {row['start_s']}: chain records shed/unserved/served "
+                f"island from {row.start_s}: chain records shed/unserved/served "
                 f"{(island.shed_wh, island.unserved_critical_wh, island.served_critical_wh)}, "
                 f"the store {stored}"
             )
 
     paid = {(r.event_id, r.participant.lower()): r for r in history.responses}
-    for row in _records(responses):
+    for r in _response_records(responses):
         audit.responses += 1
-        account = accounts.get(str(row["participant_id"]), "").lower()
-        response = paid.get((dr_event_id(str(row["event_id"])), account))
-        if int(row["requested_wh"]) == 0:
+        account = accounts.get(r.participant_id, "").lower()
+        response = paid.get((dr_event_id(r.event_id), account))
+        if r.requested_wh == 0:
             continue  # asked for nothing: never on chain
         if response is None:
             audit.problems.append(
-                f"demand response {row['event_id']}, {row['participant_id']}: no response on chain"
+                f"demand response {r.event_id}, {r.participant_id}: no response on chain"
             )
         elif (response.delivered_wh, response.payment_micros) != (
-            int(row["delivered_wh"]),
-            int(row["payment_micros"]),
+            r.delivered_wh,
+            r.payment_micros,
         ):
             audit.problems.append(
-                f"demand response {row['event_id']}, {row['participant_id']}: chain paid "
+                f"demand response {r.event_id}, {r.participant_id}: chain paid "
                 f"{response.payment_micros} for {response.delivered_wh} Wh, the store "
-                f"{row['payment_micros']} for {row['delivered_wh']} Wh"
+                f"{r.payment_micros} for {r.delivered_wh} Wh"
             )
     return audit

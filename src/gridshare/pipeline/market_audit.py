@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
@@ -33,6 +32,7 @@ from gridshare.market.settlement import (
     trades_root,
 )
 from gridshare.metering.merkle import MerkleTree
+from gridshare.model.records import MarketFillRecord, MarketIntervalRecord, MarketTradeRecord
 from gridshare.units import SECONDS_PER_DAY, WH_PER_KWH
 
 
@@ -44,30 +44,97 @@ class MarketAudit:
     problems: list[str] = field(default_factory=list)
 
 
-def _order(row: dict[str, Any]) -> Order:
+def _order(fill: MarketFillRecord) -> Order:
     return Order(
-        bytes.fromhex(str(row["maker"])[2:]),
-        Side[str(row["side"]).upper()],
-        int(row["first_interval"]),
-        int(row["intervals"]),
-        int(row["quantity_wh"]),
-        int(row["price_micros_per_kwh"]),
-        int(row["nonce"]),
-        int(row["expiry"]),
-        Kind[str(row["kind"]).upper()],
-        bytes.fromhex(str(row["terms"])[2:]),
-        bytes(row["signature"]),
+        bytes.fromhex(fill.maker[2:]),
+        Side[fill.side.upper()],
+        fill.first_interval,
+        fill.intervals,
+        fill.quantity_wh,
+        fill.price_micros_per_kwh,
+        fill.nonce,
+        fill.expiry,
+        Kind[fill.kind.upper()],
+        bytes.fromhex(fill.terms[2:]),
+        fill.signature,
     )
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+def _optional_text(value: object) -> str | None:
+    """A nullable text column's value (pandas may read NULL as None or NaN)."""
+    return value if isinstance(value, str) else None
 
 
-def _by_interval(frame: pd.DataFrame) -> dict[int, pd.DataFrame]:
-    if not len(frame):
-        return {}
-    return {int(str(k)): g for k, g in frame.groupby("interval_start_s")}
+def _interval_records(frame: pd.DataFrame) -> list[MarketIntervalRecord]:
+    """The stored market intervals (``market_intervals`` rows) as records."""
+    return [
+        MarketIntervalRecord(
+            community_id=str(r["community_id"]),
+            interval_start_s=int(r["interval_start_s"]),
+            mechanism=str(r["mechanism"]),
+            orders=int(r["orders"]),
+            volume_wh=int(r["volume_wh"]),
+            buyers_paid_micros=int(r["buyers_paid_micros"]),
+            sellers_credited_micros=int(r["sellers_credited_micros"]),
+            refunds_micros=int(r["refunds_micros"]),
+            fees_micros=int(r["fees_micros"]),
+            to_fund_micros=int(r["to_fund_micros"]),
+            trades_root=str(r["trades_root"]),
+            settled_on_chain=bool(r["settled_on_chain"]),
+        )
+        for r in frame.to_dict("records")
+    ]
+
+
+def _fill_records(frame: pd.DataFrame) -> dict[int, list[MarketFillRecord]]:
+    """The stored fills (``market_fills`` rows, in position order) of each interval."""
+    out: dict[int, list[MarketFillRecord]] = {}
+    for r in frame.to_dict("records"):
+        fill = MarketFillRecord(
+            community_id=str(r["community_id"]),
+            interval_start_s=int(r["interval_start_s"]),
+            position=int(r["position"]),
+            order_hash=str(r["order_hash"]),
+            maker=str(r["maker"]),
+            participant_id=_optional_text(r["participant_id"]),
+            side=str(r["side"]),
+            kind=str(r["kind"]),
+            first_interval=int(r["first_interval"]),
+            intervals=int(r["intervals"]),
+            quantity_wh=int(r["quantity_wh"]),
+            price_micros_per_kwh=int(r["price_micros_per_kwh"]),
+            nonce=int(r["nonce"]),
+            expiry=int(r["expiry"]),
+            terms=str(r["terms"]),
+            signature=bytes(r["signature"]),
+            filled_wh=int(r["filled_wh"]),
+            amount_micros=int(r["amount_micros"]),
+            fee_micros=int(r["fee_micros"]),
+            delivered_wh=int(r["delivered_wh"]),
+            refund_micros=int(r["refund_micros"]),
+            credited_micros=int(r["credited_micros"]),
+        )
+        out.setdefault(fill.interval_start_s, []).append(fill)
+    return out
+
+
+def _trade_records(frame: pd.DataFrame) -> dict[int, list[MarketTradeRecord]]:
+    """The stored trades (``market_trades`` rows, in row order) of each interval."""
+    out: dict[int, list[MarketTradeRecord]] = {}
+    for r in frame.to_dict("records"):
+        trade = MarketTradeRecord(
+            community_id=str(r["community_id"]),
+            interval_start_s=int(r["interval_start_s"]),
+            row=int(r["row"]),
+            buy_position=int(r["buy_position"]),
+            sell_position=int(r["sell_position"]),
+            quantity_wh=int(r["quantity_wh"]),
+            price_micros_per_kwh=int(r["price_micros_per_kwh"]),
+            seller_price_micros_per_kwh=int(r["seller_price_micros_per_kwh"]),
+            stage=str(r["stage"]),
+        )
+        out.setdefault(trade.interval_start_s, []).append(trade)
+    return out
 
 
 def audit_market(
@@ -86,25 +153,23 @@ def audit_market(
     audit = MarketAudit()
     day_settled = day_settled or {}
     days: dict[int, list[tuple[IntervalClearing, Settlement]]] = {}
-    fills_of = _by_interval(fills)
-    trades_of = _by_interval(trades)
-    for row in _records(intervals):
-        start = int(row["interval_start_s"])
+    fills_of = _fill_records(fills)
+    trades_of = _trade_records(trades)
+    for row in _interval_records(intervals):
+        start = row.interval_start_s
         when = f"market interval {start}"
         audit.intervals += 1
-        group = fills_of.get(start, fills.iloc[0:0])
-        records = _records(group)
-        stored_trades = _records(trades_of.get(start, trades.iloc[0:0]))
-        clearing = _stored_clearing(start, str(row["mechanism"]), records, stored_trades)
+        records = fills_of.get(start, [])
+        clearing = _stored_clearing(start, row.mechanism, records, trades_of.get(start, []))
         audit.orders += len(clearing.orders)
-        on_chain = bool(row["settled_on_chain"])
+        on_chain = row.settled_on_chain
         audit.problems += _order_problems(when, clearing, records, on_chain, domain)
         root = trades_root(clearing)
-        audit.problems += _trade_problems(when, clearing, root, row["trades_root"])
+        audit.problems += _trade_problems(when, clearing, root, row.trades_root)
         delivered_export, problems = _delivered_export(when, clearing, records, exports)
         audit.problems += problems
         s = settle(clearing, delivered_export, rules)
-        audit.problems += _settlement_problems(when, s, group, row)
+        audit.problems += _settlement_problems(when, s, records, row)
         if not on_chain:
             continue
         event = settled.get(start)
@@ -126,22 +191,22 @@ def audit_market(
 def _stored_clearing(
     start: int,
     mechanism: str,
-    records: list[dict[str, Any]],
-    stored_trades: list[dict[str, Any]],
+    records: list[MarketFillRecord],
+    stored_trades: list[MarketTradeRecord],
 ) -> IntervalClearing:
     """The interval's clearing as the store records it: its orders (from their fill rows),
     fills, amounts and trades."""
     clearing = IntervalClearing(start, [_order(r) for r in records], mechanism)
-    clearing.filled_wh = [int(r["filled_wh"]) for r in records]
-    clearing.amount = [int(r["amount_micros"]) for r in records]
+    clearing.filled_wh = [r.filled_wh for r in records]
+    clearing.amount = [r.amount_micros for r in records]
     clearing.trades = [
         TradeRow(
-            int(t["buy_position"]),
-            int(t["sell_position"]),
-            int(t["quantity_wh"]),
-            int(t["price_micros_per_kwh"]),
-            int(t["seller_price_micros_per_kwh"]),
-            str(t["stage"]),
+            t.buy_position,
+            t.sell_position,
+            t.quantity_wh,
+            t.price_micros_per_kwh,
+            t.seller_price_micros_per_kwh,
+            t.stage,
         )
         for t in stored_trades
     ]
@@ -151,7 +216,7 @@ def _stored_clearing(
 def _order_problems(
     when: str,
     clearing: IntervalClearing,
-    records: list[dict[str, Any]],
+    records: list[MarketFillRecord],
     settled_on_chain: bool,
     domain: bytes,
 ) -> list[str]:
@@ -160,12 +225,12 @@ def _order_problems(
     no buyer above its limit and no seller below it."""
     problems: list[str] = []
     for i, (order, r) in enumerate(zip(clearing.orders, records, strict=True)):
-        who = f"{when}, order {i} of {r['maker']}"
-        if "0x" + order.struct_hash().hex() != r["order_hash"]:
+        who = f"{when}, order {i} of {r.maker}"
+        if "0x" + order.struct_hash().hex() != r.order_hash:
             problems.append(f"{who}: its fields no longer hash to the stored order hash")
         if settled_on_chain and order.signer(domain) != order.maker:
             problems.append(f"{who}: the signature does not recover the maker")
-        filled, amount = int(r["filled_wh"]), int(r["amount_micros"])
+        filled, amount = r.filled_wh, r.amount_micros
         if filled > order.quantity_wh:
             problems.append(f"{who}: filled {filled} Wh of {order.quantity_wh} Wh")
         if clearing.mechanism not in SCHEMES:  # schemes promise grid bounds, not limits
@@ -180,7 +245,7 @@ def _order_problems(
 
 
 def _trade_problems(
-    when: str, clearing: IntervalClearing, root: bytes, recorded_root: object
+    when: str, clearing: IntervalClearing, root: bytes, recorded_root: str
 ) -> list[str]:
     """Energy bought = sold, and the stored trades hash to the recorded root."""
     problems: list[str] = []
@@ -198,7 +263,7 @@ def _trade_problems(
 def _delivered_export(
     when: str,
     clearing: IntervalClearing,
-    records: list[dict[str, Any]],
+    records: list[MarketFillRecord],
     exports: Mapping[tuple[str, int], int],
 ) -> tuple[list[int], list[str]]:
     """Each order's recorded delivery (0 for buys), and the sellers whose recorded
@@ -207,7 +272,7 @@ def _delivered_export(
     metered = share_deliveries(
         clearing,
         {
-            o.maker: exports.get((str(r["participant_id"]), start), 0)
+            o.maker: exports.get((str(r.participant_id), start), 0)
             for o, r in zip(clearing.orders, records, strict=True)
         },
     )
@@ -215,29 +280,34 @@ def _delivered_export(
     problems: list[str] = []
     for order, r, expected in zip(clearing.orders, records, metered, strict=True):
         if order.side is Side.SELL:
-            if int(r["delivered_wh"]) != expected:
+            if r.delivered_wh != expected:
                 problems.append(
-                    f"{when}: seller {r['maker']} is recorded as delivering "
-                    f"{r['delivered_wh']} Wh; its meter shows {expected} Wh of what it sold"
+                    f"{when}: seller {r.maker} is recorded as delivering "
+                    f"{r.delivered_wh} Wh; its meter shows {expected} Wh of what it sold"
                 )
-            delivered.append(int(r["delivered_wh"]))
+            delivered.append(r.delivered_wh)
         else:
             delivered.append(0)
     return delivered, problems
 
 
 def _settlement_problems(
-    when: str, s: Settlement, group: pd.DataFrame, row: dict[str, Any]
+    when: str, s: Settlement, fills: list[MarketFillRecord], row: MarketIntervalRecord
 ) -> list[str]:
     """The recomputed settlement conserves money and matches the stored per-order fees,
     refunds and credits and the interval's totals."""
     problems: list[str] = []
     if s.debits != s.credits:
         problems.append(f"{when}: money is not conserved ({s.debits} != {s.credits})")
+    stored = {
+        "fee": [f.fee_micros for f in fills],
+        "refund": [f.refund_micros for f in fills],
+        "credited": [f.credited_micros for f in fills],
+    }
     for name, ours in (("fee", s.fee), ("refund", s.refund), ("credited", s.credited)):
-        if [int(v) for v in group[f"{name}_micros"]] != ours:
+        if stored[name] != ours:
             problems.append(f"{when}: the stored {name}s differ from the settlement")
-    if int(row["buyers_paid_micros"]) != s.debits or int(row["to_fund_micros"]) != s.to_fund:
+    if row.buyers_paid_micros != s.debits or row.to_fund_micros != s.to_fund:
         problems.append(f"{when}: the stored totals differ from the settlement")
     return problems
 

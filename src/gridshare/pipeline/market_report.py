@@ -7,14 +7,15 @@ units and kWh, rounded for display (currency to 6 places, kWh to 3).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from gridshare.market.orders import MarketRules
+from gridshare.model.summary import JsonValue
 from gridshare.storage.store import SqlStore
 from gridshare.units import MICROS_PER_UNIT, WH_PER_KWH, energy_cost_micros, kwh_to_wh, wh_to_kwh
 
@@ -45,7 +46,98 @@ def reputation(fills: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class MemberMarketRow:
+    """One member's trades, money and savings against the grid tariff over the latest
+    run (currency units rounded to 6 places, kWh to 3)."""
+
+    participant_id: str
+    bought_kwh: float
+    sold_kwh: float
+    paid: float
+    credited: float
+    fees: float
+    grid_only_cost: float
+    savings: float
+    """What the member saved against buying and selling everything at the grid tariff."""
+    reliability: float | None
+    """Share of the energy it sold that its meter delivered (None: it sold nothing)."""
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "participant_id": self.participant_id,
+            "bought_kwh": self.bought_kwh,
+            "sold_kwh": self.sold_kwh,
+            "paid": self.paid,
+            "credited": self.credited,
+            "fees": self.fees,
+            "grid_only_cost": self.grid_only_cost,
+            "savings": self.savings,
+            "reliability": self.reliability,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityMarketReport:
+    """One community's market in the latest finished run (currency units rounded to 6
+    places, kWh to 3)."""
+
+    community: str
+    run: str | None
+    """The latest finished run (None: none finished); ``members`` are its results."""
+    mechanisms: tuple[str, ...]
+    intervals: int
+    intervals_with_trades: int
+    orders: int
+    orders_rejected: int
+    rejections: Mapping[str, int]
+    """Refused orders per reason, by reason."""
+    traded_kwh: float
+    mean_price_per_kwh: float | None
+    """Volume-weighted mean trade price (None: nothing traded)."""
+    buyers_paid: float
+    refunds: float
+    fees: float
+    to_fund: float
+    settled_on_chain: int
+    """Intervals settled on chain."""
+    member_savings: float
+    members: tuple[MemberMarketRow, ...]
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "community": self.community,
+            "run": self.run,
+            "mechanisms": list(self.mechanisms),
+            "intervals": self.intervals,
+            "intervals_with_trades": self.intervals_with_trades,
+            "orders": self.orders,
+            "orders_rejected": self.orders_rejected,
+            "rejections": dict[str, JsonValue](self.rejections),
+            "traded_kwh": self.traded_kwh,
+            "mean_price_per_kwh": self.mean_price_per_kwh,
+            "buyers_paid": self.buyers_paid,
+            "refunds": self.refunds,
+            "fees": self.fees,
+            "to_fund": self.to_fund,
+            "settled_on_chain": self.settled_on_chain,
+            "member_savings": self.member_savings,
+            "members": [m.to_json() for m in self.members],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MarketReport:
+    """Every community in the store with a market (``gridshare market report``)."""
+
+    communities: tuple[CommunityMarketReport, ...]
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The report as JSON-ready data (what ``--json`` prints)."""
+        return {"communities": [c.to_json() for c in self.communities]}
+
+
+def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[MemberMarketRow]:
     """Each member's trades, money and savings against the grid tariff (currency, kWh)."""
     rows = []
     for m in members.to_dict("records") if len(members) else []:
@@ -55,24 +147,24 @@ def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[dict[str, Any
         r = rep[rep["participant_id"] == m["participant_id"]]
         reliability = r["reliability"].iloc[0] if len(r) else None
         rows.append(
-            {
-                "participant_id": m["participant_id"],
-                "bought_kwh": round(wh_to_kwh(int(m["bought_wh"])), 3),
-                "sold_kwh": round(wh_to_kwh(int(m["sold_wh"])), 3),
-                "paid": round(int(m["paid_micros"]) / MICROS_PER_UNIT, 6),
-                "credited": round(int(m["credited_micros"]) / MICROS_PER_UNIT, 6),
-                "fees": round(int(m["fees_micros"]) / MICROS_PER_UNIT, 6),
-                "grid_only_cost": round(int(m["grid_only_cost_micros"]) / MICROS_PER_UNIT, 6),
-                "savings": round(savings / MICROS_PER_UNIT, 6),
-                "reliability": None
+            MemberMarketRow(
+                participant_id=str(m["participant_id"]),
+                bought_kwh=round(wh_to_kwh(int(m["bought_wh"])), 3),
+                sold_kwh=round(wh_to_kwh(int(m["sold_wh"])), 3),
+                paid=round(int(m["paid_micros"]) / MICROS_PER_UNIT, 6),
+                credited=round(int(m["credited_micros"]) / MICROS_PER_UNIT, 6),
+                fees=round(int(m["fees_micros"]) / MICROS_PER_UNIT, 6),
+                grid_only_cost=round(int(m["grid_only_cost_micros"]) / MICROS_PER_UNIT, 6),
+                savings=round(savings / MICROS_PER_UNIT, 6),
+                reliability=None
                 if reliability is None or pd.isna(reliability)
                 else round(float(reliability), 4),
-            }
+            )
         )
     return rows
 
 
-def community_market_report(store: SqlStore, community_id: str) -> dict[str, Any] | None:
+def community_market_report(store: SqlStore, community_id: str) -> CommunityMarketReport | None:
     """One community's market in the latest finished run; None if it has no market."""
     intervals = store.market_intervals(community_id)
     if not len(intervals):
@@ -87,39 +179,39 @@ def community_market_report(store: SqlStore, community_id: str) -> dict[str, Any
     if len(trades):
         value = int((trades["quantity_wh"] * trades["price_micros_per_kwh"]).sum())
     rows = _member_rows(members, reputation(fills))
-    return {
-        "community": community_id,
-        "run": run_id,
-        "mechanisms": sorted(set(intervals["mechanism"])),
-        "intervals": len(intervals),
-        "intervals_with_trades": int((intervals["volume_wh"] > 0).sum()),
-        "orders": int(intervals["orders"].sum()),
-        "orders_rejected": len(rejections),
-        "rejections": {
+    return CommunityMarketReport(
+        community=community_id,
+        run=run_id,
+        mechanisms=tuple(sorted({str(m) for m in intervals["mechanism"]})),
+        intervals=len(intervals),
+        intervals_with_trades=int((intervals["volume_wh"] > 0).sum()),
+        orders=int(intervals["orders"].sum()),
+        orders_rejected=len(rejections),
+        rejections={
             str(k): int(v) for k, v in rejections["reason"].value_counts().sort_index().items()
         }
         if len(rejections)
         else {},
-        "traded_kwh": round(wh_to_kwh(volume), 3),
-        "mean_price_per_kwh": round(value / volume / MICROS_PER_UNIT, 6) if volume else None,
-        "buyers_paid": round(int(intervals["buyers_paid_micros"].sum()) / MICROS_PER_UNIT, 6),
-        "refunds": round(int(intervals["refunds_micros"].sum()) / MICROS_PER_UNIT, 6),
-        "fees": round(int(intervals["fees_micros"].sum()) / MICROS_PER_UNIT, 6),
-        "to_fund": round(int(intervals["to_fund_micros"].sum()) / MICROS_PER_UNIT, 6),
-        "settled_on_chain": int(intervals["settled_on_chain"].sum()),
-        "member_savings": round(sum(r["savings"] for r in rows), 6),
-        "members": rows,
-    }
+        traded_kwh=round(wh_to_kwh(volume), 3),
+        mean_price_per_kwh=round(value / volume / MICROS_PER_UNIT, 6) if volume else None,
+        buyers_paid=round(int(intervals["buyers_paid_micros"].sum()) / MICROS_PER_UNIT, 6),
+        refunds=round(int(intervals["refunds_micros"].sum()) / MICROS_PER_UNIT, 6),
+        fees=round(int(intervals["fees_micros"].sum()) / MICROS_PER_UNIT, 6),
+        to_fund=round(int(intervals["to_fund_micros"].sum()) / MICROS_PER_UNIT, 6),
+        settled_on_chain=int(intervals["settled_on_chain"].sum()),
+        member_savings=round(sum(r.savings for r in rows), 6),
+        members=tuple(rows),
+    )
 
 
-def market_report(store: SqlStore) -> dict[str, Any]:
-    """The report as JSON-ready data (every community in the store with a market)."""
+def market_report(store: SqlStore) -> MarketReport:
+    """The market of every community in the store that has one."""
     communities = []
     for community_id in store.community_ids():
         community = community_market_report(store, community_id)
         if community is not None:
             communities.append(community)
-    return {"communities": communities}
+    return MarketReport(tuple(communities))
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,11 @@ def prove_reading(
         None
         if provenance is None
         else DeviceSignature(
-            seq=provenance["seq"],
-            import_wh=provenance["import_wh"],
-            export_wh=provenance["export_wh"],
-            transport=str(provenance["transport"]),
-            is_match=(provenance["import_wh"], provenance["export_wh"])
-            == (row.import_wh, row.export_wh),
+            seq=provenance.seq,
+            import_wh=provenance.import_wh,
+            export_wh=provenance.export_wh,
+            transport=provenance.transport,
+            is_match=(provenance.import_wh, provenance.export_wh) == (row.import_wh, row.export_wh),
         )
     )
     return ReadingProof(

@@ -16,6 +16,8 @@ from gridshare.metering.validation import AcceptedBundle, Gap, MeterState
 from gridshare.metering.wire import QUALITY_COLUMNS, ReadingBundle, bundle_from_message
 from gridshare.model.records import (
     CommitmentRecord,
+    ReadingProvenance,
+    RejectedReadingRecord,
     as_row,
 )
 from gridshare.storage import tables as t
@@ -104,10 +106,10 @@ class MeteringWrites(TransactionBase):
         finally:
             cursor.close()
 
-    def write_rejections(self, rejections: Sequence[dict[str, Any]]) -> None:
+    def write_rejections(self, rejections: Sequence[RejectedReadingRecord]) -> None:
         """Quarantine refused readings with their reasons (rows of ``rejected_readings``)."""
         if rejections:
-            self.connection.execute(t.rejected_readings.insert(), list(rejections))
+            self.connection.execute(t.rejected_readings.insert(), [as_row(r) for r in rejections])
 
     def save_meter_states(self, states: dict[int, MeterState]) -> None:
         """Remember each meter's newest accepted reading (keyed by meter position)."""
@@ -249,7 +251,7 @@ class MeteringQueries(StoreBase):
         with self.engine.connect() as conn:
             return [str(c) for c in conn.execute(select(table.c.community_id).distinct()).scalars()]
 
-    def provenance(self, meter_id: str, start_s: int) -> dict[str, Any] | None:
+    def provenance(self, meter_id: str, start_s: int) -> ReadingProvenance | None:
         """Sequence, registers, power quality and signature of one stored reading, from
         the first signed bundle that carried it (None for readings without one)."""
         table = t.reading_bundles
@@ -273,16 +275,19 @@ class MeteringQueries(StoreBase):
                     name: (float(bundle.quality[name][row]) if name in bundle.quality else None)
                     for name in QUALITY_COLUMNS
                 }
-                return {
-                    "seq": int(bundle.seq[row]),
-                    "import_wh": int(bundle.import_wh[row]),
-                    "export_wh": int(bundle.export_wh[row]),
-                    "import_register_wh": int(bundle.import_register_wh[row]),
-                    "export_register_wh": int(bundle.export_register_wh[row]),
-                    **quality,
-                    "signature": "0x" + bundle.signature.hex(),
-                    "transport": transport,
-                }
+                return ReadingProvenance(
+                    seq=int(bundle.seq[row]),
+                    import_wh=int(bundle.import_wh[row]),
+                    export_wh=int(bundle.export_wh[row]),
+                    import_register_wh=int(bundle.import_register_wh[row]),
+                    export_register_wh=int(bundle.export_register_wh[row]),
+                    voltage_v=quality["voltage_v"],
+                    frequency_hz=quality["frequency_hz"],
+                    power_factor=quality["power_factor"],
+                    thd_pct=quality["thd_pct"],
+                    signature="0x" + bundle.signature.hex(),
+                    transport=str(transport),
+                )
         return None
 
     def signed_bundles(self, community_id: str) -> Iterator[tuple[str, str | None, ReadingBundle]]:

@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -22,6 +22,7 @@ from gridshare.control.mqtt.messages import (
     SetpointCommand,
 )
 from gridshare.units import (
+    IntArray,
     UnitError,
     energy_wh_to_mean_power_kw,
     parse_utc_seconds,
@@ -40,13 +41,13 @@ class DispatchedSetpoints(Protocol):
     def battery_ids(self) -> tuple[str, ...]: ...
 
     @property
-    def battery_net_wh(self) -> Any: ...
+    def battery_net_wh(self) -> IntArray | None: ...
 
     @property
     def plant_ids(self) -> tuple[str, ...]: ...
 
     @property
-    def plant_net_wh(self) -> Any: ...
+    def plant_net_wh(self) -> IntArray | None: ...
 
 
 class MqttDeviceControl:

@@ -22,8 +22,8 @@ expiry of its window, so a device that reconnects after the window never receive
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -133,7 +133,7 @@ def encode_setpoint(command: SetpointCommand) -> bytes:
 
 
 def encode_reply(event_id: str, is_opted_in: bool, reason: str = "") -> bytes:
-    body: dict[str, Any] = {
+    body: dict[str, object] = {
         "v": FORMAT_VERSION,
         "event_id": event_id,
         "opt": OPT_IN if is_opted_in else OPT_OUT,
@@ -143,7 +143,8 @@ def encode_reply(event_id: str, is_opted_in: bool, reason: str = "") -> bytes:
     return orjson.dumps(body)
 
 
-def _object(payload: bytes) -> dict[str, Any]:
+def _object(payload: bytes) -> Mapping[str, object]:
+    """The payload's JSON object (any key, any value): the parsers check each field."""
     try:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -155,21 +156,21 @@ def _object(payload: bytes) -> dict[str, Any]:
     return body
 
 
-def _text(body: dict[str, Any], key: str) -> str:
+def _text(body: Mapping[str, object], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
         raise MalformedMessage(f"bad {key}", f"{key} must be a non-empty string, got {value!r}")
     return value
 
 
-def _instant(body: dict[str, Any], key: str) -> int:
+def _instant(body: Mapping[str, object], key: str) -> int:
     try:
         return parse_utc_seconds(_text(body, key))
     except UnitError as exc:
         raise MalformedMessage(f"bad {key}", str(exc)) from None
 
 
-def _kw(body: dict[str, Any], key: str, *, signed: bool) -> float:
+def _kw(body: Mapping[str, object], key: str, *, signed: bool) -> float:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedMessage(f"bad {key}", f"{key} must be a number of kW, got {value!r}")

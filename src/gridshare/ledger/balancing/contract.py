@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from eth_utils.address import to_checksum_address
 from web3.contract import Contract
@@ -36,7 +36,7 @@ class GridBalancingContract:
         self.credit: Contract = contract(self.web3, deployment, "CommunityCredit")
         self.sent: list[SentTransaction] = []
 
-    def _send(self, contract_name: str, to: str, function: str, *args: Any, gas: int) -> None:
+    def _send(self, contract_name: str, to: str, function: str, *args: object, gas: int) -> None:
         data = calldata(contract_name, function, *args)
         self.sent.append(self.tm.send({"to": to, "data": data}, gas=gas))
 
@@ -45,7 +45,7 @@ class GridBalancingContract:
         function: str,
         items: Sequence[T],
         size: int,
-        arguments: Callable[[Sequence[T]], tuple[Any, ...]],
+        arguments: Callable[[Sequence[T]], tuple[object, ...]],
         *,
         base_gas: int,
         gas_per_item: int,
