@@ -60,10 +60,8 @@ def connect_ledger(
         metering = MeteringLedger(connection.transactions, deployment)
         accounts = onboard(community, fleet, metering, scenario.community.seed)
         market = None
-        domain = bytes(32)
         if escrow_micros is not None:
             market = MarketLedger(connection.transactions, deployment)
-            domain = market.domain
             # simulated days pass in seconds: nobody could dispute in between
             market.configure(
                 market_rules(scenario.market, interval_s),
@@ -83,7 +81,7 @@ def connect_ledger(
                 {i: accounts[p.participant_id] for i, p in enumerate(community.participants)},
             )
         devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
-        chains = Chains(devices, metering, market, domain, balancing_chain)
+        chains = Chains(devices, metering, market, balancing_chain)
         return CommunityLedger(connection, metering, chains)
     except BaseException:
         connection.close()

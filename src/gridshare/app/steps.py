@@ -65,7 +65,6 @@ class Chains:
     devices: Sequence[bytes | None]
     metering: MeteringChain
     market: MarketChain | None
-    market_domain: bytes
     balancing: BalancingChain | None
 
 
@@ -118,7 +117,8 @@ def _market_step(
         )
     chain = chains.market if chains else None
     signed = trading.signed or chain is not None  # a run with a chain always signs
-    domain = chains.market_domain if chains else domain_separator(0, bytes(20))
+    # without a ledger, orders are signed for an off-chain domain (chain id 0, no contract)
+    domain = chain.domain if chain is not None else domain_separator(0, bytes(20))
     rules = market_rules(spec, int(community.interval_length.total_seconds()))
     book = OrderBook(
         rules,

@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 
 from gridshare.balancing.demand_response import DemandResponseEvent, EventSettlement
 from gridshare.certificates.issuance import Issue
+from gridshare.market.orders import domain_separator
 from gridshare.market.session import IntervalClearing
 from gridshare.market.settlement import DayBatch, Settlement
 from gridshare.metering.commitment import IntervalCommitment
+
+LOCAL_CHAIN_ID = 31337
+"""The chain id a development node (anvil, the embedded chain) reports."""
 
 
 @dataclass
@@ -44,6 +48,7 @@ class InMemoryMeteringChain:
 class InMemoryMarketChain:
     """The P2PTrading contract: each settled interval, day batch and release."""
 
+    domain: bytes = field(default_factory=lambda: domain_separator(LOCAL_CHAIN_ID, bytes(20)))
     settled: list[tuple[IntervalClearing, Settlement, bytes]] = field(default_factory=list)
     days: list[tuple[DayBatch, bytes]] = field(default_factory=list)
     released: list[tuple[tuple[bytes, ...], int]] = field(default_factory=list)

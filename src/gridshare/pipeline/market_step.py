@@ -67,6 +67,11 @@ from gridshare.units import (
 class MarketChain(Protocol):
     """The P2PTrading contract (``ledger.market.MarketLedger``)."""
 
+    @property
+    def domain(self) -> bytes:
+        """The EIP-712 domain separator the members sign their orders for."""
+        ...
+
     def settle(self, settled: Sequence[tuple[IntervalClearing, Settlement, bytes]]) -> int:
         """Settle intervals on chain (those with trades); returns transactions sent."""
         ...

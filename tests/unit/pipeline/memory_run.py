@@ -14,7 +14,6 @@ from gridshare.ledger.memory import (
     InMemoryMarketChain,
     InMemoryMeteringChain,
 )
-from gridshare.market.orders import domain_separator
 from gridshare.model import Community
 from gridshare.pipeline import Pipeline, Store
 from gridshare.pipeline.steps import Step
@@ -71,7 +70,7 @@ def run_tiny(
         InMemoryMarketChain(),
         InMemoryBalancingChain(),
     )
-    chains = Chains(devices, metering, market, domain_separator(31337, bytes(20)), balancing)
+    chains = Chains(devices, metering, market, balancing)
     steps = build_steps(
         scenario,
         community,
