@@ -12,7 +12,7 @@ import pytest
 
 from gridshare.control.mqtt.commands import MqttCommandPublisher, MqttDeviceAgent
 from gridshare.control.mqtt.grid import MqttDeviceControl, MqttGridStatus, grid_status_topic
-from gridshare.control.mqtt.messages import SetpointCommand
+from gridshare.control.mqtt.messages import RelayCommand, SetpointCommand, relay_device_id
 from gridshare.ingest.mqtt import BrokerConfig
 from gridshare.pipeline.ports import Setpoints
 from tests.integration.conftest import unique_id, wait_until
@@ -62,6 +62,47 @@ def test_setpoints_reach_each_device_as_net_import_kw(broker: BrokerConfig) -> N
     assert plant.net_import_kw == pytest.approx(-12.0)  # 3,000 Wh out: a negative import
     assert (battery.start_s, battery.end_s) == (start, start + INTERVAL)
     assert control.sent == 2
+
+
+def test_shed_members_relays_open_while_islanded_and_close_when_served(
+    broker: BrokerConfig,
+) -> None:
+    """Live shedding reaches the relays: the shed member's relay opens (and is told again
+    every islanded interval), the served member's relay is never touched, and the shed
+    member's relay closes once the grid is back."""
+    community = unique_id("relay", 8)
+    start = (int(time.time()) // INTERVAL + 1) * INTERVAL
+    relays = {1: relay_device_id("m-1"), 2: relay_device_id("m-2")}
+    agents = {i: MqttDeviceAgent(broker, community, d) for i, d in relays.items()}
+    for agent in agents.values():
+        agent.start()
+    publisher = MqttCommandPublisher(broker, community)
+    publisher.start()
+    shed = np.array([False, True, False])  # the operator, m-1 shed, m-2 served
+    try:
+        control = MqttDeviceControl(publisher, INTERVAL, {}, relays)
+        control.apply(Setpoints(start, shed=shed))
+        wait_until(lambda: not agents[1].connected, "m-1's relay to open")
+        control.apply(Setpoints(start + INTERVAL, shed=shed))
+        wait_until(lambda: len(agents[1].commands) == 2, "the repeated open")
+        assert agents[2].connected
+        assert agents[2].commands == []
+        control.apply(Setpoints(start + 2 * INTERVAL))  # the grid is back: nobody shed
+        wait_until(lambda: agents[1].connected, "m-1's relay to close")
+        control.apply(Setpoints(start + 3 * INTERVAL))  # connected and closed: no command
+    finally:
+        publisher.close()
+        for agent in agents.values():
+            agent.stop()
+    opened, again, closed = agents[1].commands
+    assert isinstance(opened, RelayCommand)
+    assert isinstance(closed, RelayCommand)
+    assert (opened.connected, opened.start_s, opened.end_s) == (False, start, start + INTERVAL)
+    assert again == RelayCommand(opened.command_id.replace(str(start), str(start + INTERVAL)),
+                                 False, start + INTERVAL, start + 2 * INTERVAL)  # fmt: skip
+    assert (closed.connected, closed.start_s) == (True, start + 2 * INTERVAL)
+    assert agents[2].commands == []
+    assert control.relay_commands == 3
 
 
 def test_a_setpoint_for_a_past_window_is_counted_not_sent(broker: BrokerConfig) -> None:

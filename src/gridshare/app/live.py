@@ -23,12 +23,13 @@ from uvicorn import Server
 from gridshare.app.ledger import connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
+from gridshare.control.mqtt.messages import relay_device_id
 from gridshare.ingest.clock import IngestClock
 from gridshare.ingest.http import build_server
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest
 from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.keys import Signer
-from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode
+from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode, Role
 from gridshare.model.summary import LiveFacts, RunSummary
 from gridshare.pipeline import Pipeline
 from gridshare.simulator.balancing import enrolments
@@ -39,6 +40,15 @@ from gridshare.simulator.scenario import Scenario
 from gridshare.storage import open_store
 
 __all__ = ["ListenResult", "listen"]
+
+
+def _relays(community: Community) -> dict[int, str]:
+    """Each member's connection relay (the operator has none), by participant position."""
+    return {
+        i: relay_device_id(p.participant_id)
+        for i, p in enumerate(community.participants)
+        if p.role is not Role.OPERATOR
+    }
 
 
 @dataclass
@@ -117,7 +127,9 @@ class _Field:
             broker, community.community_id, enrolments(scenario, community)
         )
         publisher.start()
-        control = MqttDeviceControl(publisher, interval_s, _controlled_devices(community))
+        control = MqttDeviceControl(
+            publisher, interval_s, _controlled_devices(community), _relays(community)
+        )
         grid = MqttGridStatus(broker, community.community_id)
         grid.start()
         return cls(publisher, control, grid)

@@ -228,6 +228,8 @@ class BalancingStep:
             terminal_value_micros_per_kwh=self._terminal_value,
         )
         self._island: Island | None = None
+        self._shedding = False
+        """The last setpoints dispatched shed members: the next must restore them."""
         self._watched: IntArray = np.zeros(0, dtype=np.int64)
         self._last_vm: FloatArray | None = None
         self._last_p_kw: FloatArray | None = None
@@ -277,13 +279,7 @@ class BalancingStep:
             ctx.provide(plan.member_net)
         if plan is not None and self.dr is not None:
             self._call_demand_response(start + self.length_s, plan, tx)
-        plan_hash: str | None = None
-        planned_import_wh: int | None = None
-        if setpoints is not None:
-            if plan is not None:
-                plan_hash, planned_import_wh = self._record_plan(setpoints, plan, tx)
-            if self.control is not None:
-                self.control.apply(setpoints)
+        plan_hash, planned_import_wh = self._dispatch(start + self.length_s, setpoints, plan, tx)
         tx.write_balancing_interval(
             interval_record(
                 snapshot,
@@ -295,6 +291,23 @@ class BalancingStep:
         )
         if self.figures.intervals % self.flush_every == 0:
             self.flush()
+
+    def _dispatch(
+        self, start: int, setpoints: Setpoints | None, plan: _Plan | None, tx: BalancingStore
+    ) -> tuple[str | None, int | None]:
+        """Send the setpoints for ``start`` to the devices (recording a plan's); returns the
+        plan's hash and import, if there was a plan."""
+        if setpoints is None and self._shedding:  # island over, no plan yet: all served
+            setpoints = Setpoints(start)
+        self._shedding = setpoints is not None and setpoints.shed is not None
+        if setpoints is None:
+            return None, None
+        recorded: tuple[str | None, int | None] = (None, None)
+        if plan is not None:
+            recorded = self._record_plan(setpoints, plan, tx)
+        if self.control is not None:
+            self.control.apply(setpoints)
+        return recorded
 
     def _record_plan(
         self, setpoints: Setpoints, plan: _Plan, tx: BalancingStore

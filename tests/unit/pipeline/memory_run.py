@@ -49,9 +49,11 @@ def run_tiny(
     first_hour: int = FIRST_HOUR,
     days: int = 1,
     before_run: Callable[[Community], None] | None = None,
+    surroundings: Callable[[SimulatedMeterSource, int], Surroundings] | None = None,
 ) -> MemoryRun:
     """Run ``intervals`` intervals of the tiny scenario from ``first_hour`` (local) into
-    ``store``: late morning, when the solar homes export and members trade."""
+    ``store``: late morning, when the solar homes export and members trade.
+    ``surroundings(source, first_start_s)`` replaces the simulated devices and grid."""
     scenario = prepare(TINY, days=days)
     community, _clock, source, _weather, start, _end = build_simulation(scenario, "tiny")
     first = start + timedelta(hours=first_hour)
@@ -74,7 +76,9 @@ def run_tiny(
     steps = build_steps(
         scenario,
         community,
-        Surroundings(source, source, source),
+        Surroundings(source, source, source)
+        if surroundings is None
+        else surroundings(source, int(first.timestamp())),
         trading=Trading(agents, escrow),
         chains=chains,
     )

@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 from tests.factories import QUARTER, small_community
 from tests.unit.pipeline.conftest import PLANNED
-from tests.unit.pipeline.memory_run import MemoryRun
+from tests.unit.pipeline.memory_run import MemoryRun, run_tiny
 
+from gridshare.app.steps import Surroundings
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.market.settlement import DayBatch, trades_root
 from gridshare.metering.commitment import interval_trees
 from gridshare.model import NOT_REPORTED, ReadingBatch, WriteReport
 from gridshare.pipeline.market_step import MarketStep
+from gridshare.pipeline.ports import Setpoints
+from gridshare.simulator.source import SimulatedMeterSource
 from gridshare.storage.memory import InMemoryStore
 from gridshare.units import Interval, from_unix_seconds
 
@@ -127,3 +130,47 @@ def test_in_memory_readings_are_idempotent() -> None:
     assert kept.meter_index.tolist() == [0, 1, 2]
     assert kept.import_wh.tolist() == [5, 6, 8]  # the first value of the conflict is kept
     assert store.tables.conflicts == [(interval.start_s, 1, (7, 0, NOT_REPORTED))]
+
+
+class _Devices:
+    """The simulated devices, with every command the balancing step sent them kept."""
+
+    def __init__(self, source: SimulatedMeterSource) -> None:
+        self.source = source
+        self.applied: list[Setpoints] = []
+
+    def apply(self, setpoints: Setpoints) -> None:
+        self.applied.append(setpoints)
+        self.source.apply(setpoints)
+
+
+class _Outage:
+    """The main grid is away for the intervals in ``[down_s, up_s)``."""
+
+    def __init__(self, down_s: int, up_s: int) -> None:
+        self.down_s, self.up_s = down_s, up_s
+
+    def is_connected(self, interval_start_s: int) -> bool:
+        return not self.down_s <= interval_start_s < self.up_s
+
+
+def test_members_shed_in_an_island_are_restored_when_the_grid_returns() -> None:
+    """Before its first plan the step dispatches nothing while connected; an island's
+    shedding must still be undone: the first connected interval after it gets setpoints
+    that shed nobody, and the step is silent again after that."""
+    devices: list[_Devices] = []
+    outage: list[_Outage] = []
+
+    def surroundings(source: SimulatedMeterSource, first_s: int) -> Surroundings:
+        devices.append(_Devices(source))
+        outage.append(_Outage(first_s + 3 * 900, first_s + 5 * 900))
+        return Surroundings(devices[0], outage[0], source)
+
+    run_tiny(InMemoryStore(), intervals=8, surroundings=surroundings)
+    applied = {s.interval_start_s - outage[0].down_s: s for s in devices[0].applied}
+    # planned one interval ahead: the island's two intervals, then the first one served
+    assert sorted(applied) == [0, 900, 1800]
+    assert applied[0].shed is not None
+    assert applied[900].shed is not None
+    assert applied[1800].shed is None
+    assert applied[1800].battery_net_wh is None  # served by the devices' own rules

@@ -38,14 +38,17 @@ from gridshare.control.mqtt.connection import (
     subscribe_confirmed,
 )
 from gridshare.control.mqtt.messages import (
+    Command,
     CommandError,
     DeviceReply,
     DrCommand,
     MalformedMessage,
+    RelayCommand,
     SetpointCommand,
     check_device_id,
     commands_topic,
     encode_dr_command,
+    encode_relay,
     encode_reply,
     encode_setpoint,
     iso_utc,
@@ -170,18 +173,24 @@ class MqttCommandPublisher:
 
     def send_setpoint(self, device_id: str, command: SetpointCommand) -> None:
         """Send a setpoint (battery or load) to an enrolled device."""
+        self._send_windowed(device_id, command.command_id, command.end_s, encode_setpoint(command))
+
+    def send_relay(self, device_id: str, command: RelayCommand) -> None:
+        """Open or close an enrolled member's connection relay."""
+        self._send_windowed(device_id, command.command_id, command.end_s, encode_relay(command))
+
+    def _send_windowed(self, device_id: str, command_id: str, end_s: int, payload: bytes) -> None:
+        """Publish a command that expires (MQTT 5 message expiry) at the end of its window."""
         with self._lock:
             if device_id not in self._devices:
                 raise CommandError(
                     f"device {device_id!r} is not enrolled for MQTT commands in community "
                     f"{self.community_id!r}; enrol it first"
                 )
-        expires_in_s = command.end_s - int(self.now_s())
+        expires_in_s = end_s - int(self.now_s())
         if expires_in_s <= 0:
-            raise CommandError(
-                f"setpoint {command.command_id!r} ended at {iso_utc(command.end_s)}; not sent"
-            )
-        self._publish([(device_id, encode_setpoint(command))], expires_in_s)
+            raise CommandError(f"command {command_id!r} ended at {iso_utc(end_s)}; not sent")
+        self._publish([(device_id, payload)], expires_in_s)
 
     def _publish(self, items: Sequence[tuple[str, bytes]], expires_in_s: int) -> None:
         infos = []
@@ -298,6 +307,7 @@ class MqttDeviceAgent:
         decide: Callable[[DrCommand], Decision] = always_opt_in,
         *,
         on_setpoint: Callable[[SetpointCommand], None] | None = None,
+        on_relay: Callable[[RelayCommand], None] | None = None,
         client_id: str | None = None,
     ) -> None:
         check_device_id(device_id)
@@ -310,7 +320,10 @@ class MqttDeviceAgent:
             client_id or f"gridshare-device-{community_id}-{uuid.uuid4().hex[:8]}"
         )
         self._lock = threading.Lock()
-        self.commands: list[DrCommand | SetpointCommand] = []
+        self.on_relay = on_relay
+        self.commands: list[Command] = []
+        self.connected = True
+        """The member's connection relay: open (False) from a relay command until the next."""
         self.malformed: Counter[str] = Counter()
 
     def start(self, timeout_s: float = 10.0) -> None:
@@ -345,6 +358,12 @@ class MqttDeviceAgent:
             return
         with self._lock:
             self.commands.append(command)
+        if isinstance(command, RelayCommand):
+            with self._lock:
+                self.connected = command.connected
+            if self.on_relay is not None:
+                self.on_relay(command)
+            return
         if isinstance(command, SetpointCommand):
             if self.on_setpoint is not None:
                 self.on_setpoint(command)

@@ -7,6 +7,7 @@ import logging
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
@@ -19,9 +20,11 @@ from gridshare.control.mqtt.messages import (
     FORMAT_VERSION,
     TOPIC_ROOT,
     MalformedMessage,
+    RelayCommand,
     SetpointCommand,
 )
 from gridshare.units import (
+    BoolArray,
     IntArray,
     UnitError,
     energy_wh_to_mean_power_kw,
@@ -49,28 +52,70 @@ class DispatchedSetpoints(Protocol):
     @property
     def plant_net_wh(self) -> IntArray | None: ...
 
+    @property
+    def shed(self) -> BoolArray | None: ...
+
 
 class MqttDeviceControl:
     """The balancing step's ``DeviceControl`` over MQTT: every planned battery and
     load-following plant receives its interval's setpoint as a ``setpoint`` command on its
     own command topic (its device id is its asset id), as net import in kW over the
-    interval (a battery charging imports; a plant's output is a negative import)."""
+    interval (a battery charging imports; a plant's output is a negative import).
+
+    While the community is islanded, each member's connection relay follows the emergency
+    protocol: a ``relay`` command opens it in every interval the member is shed (repeated,
+    so a relay that missed one is told again next interval), and closes it once, when the
+    member is served again or the grid is back."""
 
     def __init__(
         self,
         publisher: MqttCommandPublisher,
         interval_s: int,
         owners: dict[str, int],
+        relays: Mapping[int, str] | None = None,
     ) -> None:
-        """``owners``: each controlled asset id with its owner's participant position."""
+        """``owners``: each controlled asset id with its owner's participant position;
+        ``relays``: participant position -> the device id of that member's relay."""
         self.publisher = publisher
         self.interval_s = interval_s
         for asset_id, participant in owners.items():
             publisher.enrol_device(asset_id, participant)
+        self.relays = dict(relays or {})
+        for participant, device_id in self.relays.items():
+            publisher.enrol_device(device_id, participant)
+        self._open: set[int] = set()
+        """Positions whose relay was last told to open."""
         self.sent = 0
+        self.relay_commands = 0
         self.expired = 0
 
     def apply(self, setpoints: DispatchedSetpoints) -> None:
+        self._apply_setpoints(setpoints)
+        self._apply_relays(setpoints.interval_start_s, setpoints.shed)
+
+    def _apply_relays(self, start: int, shed: BoolArray | None) -> None:
+        for participant, device_id in self.relays.items():
+            connect = shed is None or not bool(shed[participant])
+            if connect and participant not in self._open:
+                continue  # served, and its relay is closed: nothing to say
+            command = RelayCommand(f"{start}/{device_id}", connect, start, start + self.interval_s)
+            if not self._in_time(command.end_s, command.command_id):
+                continue
+            self.publisher.send_relay(device_id, command)
+            self.relay_commands += 1
+            if connect:
+                self._open.discard(participant)
+            else:
+                self._open.add(participant)
+
+    def _in_time(self, end_s: int, command_id: str) -> bool:
+        if end_s <= int(self.publisher.now_s()):
+            self.expired += 1  # planned too late to matter: counted, not sent
+            log.warning("command %s for a window that has passed", command_id)
+            return False
+        return True
+
+    def _apply_setpoints(self, setpoints: DispatchedSetpoints) -> None:
         start = setpoints.interval_start_s
         interval = timedelta(seconds=self.interval_s)
         for ids, values in (
@@ -86,9 +131,7 @@ class MqttDeviceControl:
                     start,
                     start + self.interval_s,
                 )
-                if command.end_s <= int(self.publisher.now_s()):
-                    self.expired += 1  # planned too late to matter: counted, not sent
-                    log.warning("setpoint %s for a window that has passed", command.command_id)
+                if not self._in_time(command.end_s, command.command_id):
                     continue
                 self.publisher.send_setpoint(asset_id, command)
                 self.sent += 1

@@ -12,10 +12,15 @@ Payloads are UTF-8 JSON objects with a format version ``"v": 1``. Instants are I
      "start": "...Z", "end": "...Z", "requested_kw": 1.5, "rebound_end": "...Z" | null}
     {"v": 1, "type": "setpoint", "command_id": "c-1", "net_import_kw": -2.0,
      "start": "...Z", "end": "...Z"}
+    {"v": 1, "type": "relay", "command_id": "c-2", "connected": false,
+     "start": "...Z", "end": "...Z"}
     reply: {"v": 1, "event_id": "ev-7", "opt": "optIn" | "optOut", "reason": "comfort"}
 
 ``net_import_kw`` follows the meter sign convention: > 0 the device imports (a battery
-charges), < 0 it exports (a battery discharges). A command carries the MQTT 5 message
+charges), < 0 it exports (a battery discharges). A ``relay`` command opens (``connected``
+false: the member is shed while the community is islanded) or closes a member's connection
+relay from ``start`` on; the relay keeps that state until the next relay command, and
+``end`` is the last moment the order may still be acted on. A command carries the MQTT 5 message
 expiry of its window, so a device that reconnects after the window never receives it.
 """
 
@@ -61,6 +66,11 @@ def responses_topic(community_id: str, device_id: str) -> str:
     return f"{TOPIC_ROOT}/{community_id}/responses/{device_id}"
 
 
+def relay_device_id(participant_id: str) -> str:
+    """The device id of a member's connection relay (its command topic's last part)."""
+    return f"{participant_id}/relay"
+
+
 def check_device_id(device_id: str) -> None:
     if not device_id or "+" in device_id or "#" in device_id or device_id.startswith("/"):
         raise CommandError(
@@ -87,6 +97,17 @@ class SetpointCommand:
 
     command_id: str
     net_import_kw: float
+    start_s: int
+    end_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelayCommand:
+    """Open (``connected`` false) or close a member's connection relay from ``start_s``;
+    a device that gets it at or after ``end_s`` ignores it (a newer order has followed)."""
+
+    command_id: str
+    connected: bool
     start_s: int
     end_s: int
 
@@ -126,6 +147,19 @@ def encode_setpoint(command: SetpointCommand) -> bytes:
             "type": "setpoint",
             "command_id": command.command_id,
             "net_import_kw": command.net_import_kw,
+            "start": iso_utc(command.start_s),
+            "end": iso_utc(command.end_s),
+        }
+    )
+
+
+def encode_relay(command: RelayCommand) -> bytes:
+    return orjson.dumps(
+        {
+            "v": FORMAT_VERSION,
+            "type": "relay",
+            "command_id": command.command_id,
+            "connected": command.connected,
             "start": iso_utc(command.start_s),
             "end": iso_utc(command.end_s),
         }
@@ -179,12 +213,18 @@ def _kw(body: Mapping[str, object], key: str, *, signed: bool) -> float:
     return float(value)
 
 
-def parse_command(payload: bytes) -> DrCommand | SetpointCommand:
+Command = DrCommand | SetpointCommand | RelayCommand
+"""Any command a device receives on its topic."""
+
+
+def parse_command(payload: bytes) -> Command:
     """A command from its JSON; :class:`MalformedMessage` says what is wrong."""
     body = _object(payload)
     kind = body.get("type")
-    if kind not in ("dr_event", "setpoint"):
-        raise MalformedMessage("bad type", f"type must be dr_event or setpoint, got {kind!r}")
+    if kind not in ("dr_event", "setpoint", "relay"):
+        raise MalformedMessage(
+            "bad type", f"type must be dr_event, setpoint or relay, got {kind!r}"
+        )
     start_s, end_s = _instant(body, "start"), _instant(body, "end")
     if end_s <= start_s:
         raise MalformedMessage("bad window", f"end {body['end']} is not after start")
@@ -192,6 +232,13 @@ def parse_command(payload: bytes) -> DrCommand | SetpointCommand:
         return SetpointCommand(
             _text(body, "command_id"), _kw(body, "net_import_kw", signed=True), start_s, end_s
         )
+    if kind == "relay":
+        connected = body.get("connected")
+        if not isinstance(connected, bool):
+            raise MalformedMessage(
+                "bad connected", f"connected must be true or false, got {connected!r}"
+            )
+        return RelayCommand(_text(body, "command_id"), connected, start_s, end_s)
     try:
         event_kind = EventKind(str(body.get("kind")))
     except ValueError:
