@@ -1,0 +1,74 @@
+"""The store's member queries on SQLite and PostgreSQL: a participant's own account, and
+readings summed per bucket (partial buckets, ranges half-open)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from gridshare.model import ReadingBatch
+from gridshare.storage import SqlStore, StorageError, open_store
+from gridshare.units import Interval
+from tests.factories import QUARTER, small_community
+
+ACCOUNT = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+START = datetime(2025, 6, 2, tzinfo=UTC)
+START_S = 1_748_822_400
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlStore]:
+    store = open_store(database_url)
+    store.register_community(small_community(2))
+    yield store
+    store.close()
+
+
+def test_an_account_belongs_to_one_participant_whatever_its_case(store: SqlStore) -> None:
+    assert store.member_by_account(ACCOUNT) is None
+    store.set_participant_account("t:m0", ACCOUNT.lower())
+    member = store.member_by_account(ACCOUNT.upper().replace("0X", "0x"))
+    assert member is not None
+    assert (member.participant_id, member.community_id, member.role) == ("t:m0", "t", "consumer")
+    assert member.account_address == ACCOUNT
+    assert store.member("t:m0") == member
+    store.set_participant_account("t:m0", ACCOUNT)  # again: no change
+    with pytest.raises(StorageError, match="already belongs to t:m0"):
+        store.set_participant_account("t:m1", ACCOUNT)
+    with pytest.raises(StorageError, match="no participant"):
+        store.set_participant_account("t:nobody", "0x" + "11" * 20)
+    with pytest.raises(StorageError, match="not an account address"):
+        store.set_participant_account("t:m1", "0x1234")
+    assert store.community_member_count("t") == 2
+    assert store.community_interval_s("t") == 900
+    assert store.community_interval_s("elsewhere") is None
+
+
+def test_readings_are_summed_per_bucket_within_the_half_open_range(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        for k in range(8):  # two hours; meter 1 (t:m0/grid) imports k + 1 Wh
+            n = 3
+            tx.write_readings(
+                ReadingBatch(
+                    Interval(START + k * QUARTER, QUARTER),
+                    np.arange(n, dtype=np.int64),
+                    np.array([0, k + 1, 100], dtype=np.int64),
+                    np.array([0, 0, 7], dtype=np.int64),
+                    np.full(n, -1, dtype=np.int64),
+                )
+            )
+    hourly = store.member_readings("t:m0", START_S, START_S + 7200, 3600)
+    assert [(r.meter_id, r.bucket_start_s, r.import_wh, r.readings) for r in hourly] == [
+        ("t:m0/grid", START_S, 1 + 2 + 3 + 4, 4),
+        ("t:m0/grid", START_S + 3600, 5 + 6 + 7 + 8, 4),
+    ]
+    # [start, end): the interval starting at the end is left out; partial buckets count
+    part = store.member_readings("t:m0", START_S + 900, START_S + 5400, 3600)
+    assert [(r.import_wh, r.readings) for r in part] == [(2 + 3 + 4, 3), (5 + 6, 2)]
+    [balance] = store.member_balances("t:m1", START_S, START_S + 86_400, 86_400)
+    assert (balance.grid_import_wh, balance.grid_export_wh, balance.readings) == (800, 56, 8)
+    assert balance.consumption_wh == 800 - 56
+    assert store.member_readings("t:nobody", START_S, START_S + 7200, 3600) == []
