@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gridshare.model import ReadingBatch
-from gridshare.storage import SqlStore, StorageError, open_store
+from gridshare.storage import SqlStore, StorageError, members, open_store
 from gridshare.units import Interval
 from tests.factories import QUARTER, small_community
 
@@ -72,3 +72,26 @@ def test_readings_are_summed_per_bucket_within_the_half_open_range(store: SqlSto
     assert (balance.grid_import_wh, balance.grid_export_wh, balance.readings) == (800, 56, 8)
     assert balance.consumption_wh == 800 - 56
     assert store.member_readings("t:nobody", START_S, START_S + 7200, 3600) == []
+
+
+@pytest.mark.parametrize("per_query", [3, 4096])
+def test_buckets_cut_by_query_chunks_are_summed_whole(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch, per_query: int
+) -> None:
+    monkeypatch.setattr(members, "STARTS_PER_QUERY", per_query)  # SQLite names starts in chunks
+    with store.transaction() as tx:
+        for k in range(8):
+            tx.write_readings(
+                ReadingBatch(
+                    Interval(START + k * QUARTER, QUARTER),
+                    np.arange(3, dtype=np.int64),
+                    np.array([0, k + 1, 0], dtype=np.int64),
+                    np.zeros(3, dtype=np.int64),
+                    np.full(3, -1, dtype=np.int64),
+                )
+            )
+    hourly = store.member_readings("t:m0", START_S, START_S + 7200, 3600)
+    assert [(r.import_wh, r.readings) for r in hourly] == [(10, 4), (26, 4)]
+    # a start between two intervals: the first interval starting at or after it
+    late = store.member_readings("t:m0", START_S + 100, START_S + 7200, 7200)
+    assert [(r.bucket_start_s, r.import_wh, r.readings) for r in late] == [(START_S, 35, 7)]

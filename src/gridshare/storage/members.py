@@ -11,9 +11,9 @@ and PostgreSQL alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, func, literal_column, select, update
+from sqlalchemy import BigInteger, ColumnElement, cast, func, literal_column, select, update
 
 from gridshare.evm import EvmEncodingError, checksum_address, parse_address
 from gridshare.model.meters import MeterKind
@@ -27,6 +27,17 @@ from gridshare.model.records import (
 )
 from gridshare.storage import tables as t
 from gridshare.storage.base import StorageError, StoreBase
+
+STARTS_PER_QUERY = 4096
+"""Interval starts named in one SQLite readings query (it allows 32 766 parameters)."""
+
+
+class _MeterSum(NamedTuple):
+    meter_pk: int
+    bucket_start_s: int
+    import_wh: int
+    export_wh: int
+    readings: int
 
 
 def _bucket(column: Any, bucket_s: int) -> ColumnElement[int]:
@@ -115,46 +126,91 @@ class MemberQueries(StoreBase):
             ).scalar_one_or_none()
         return None if value is None else int(value)
 
-    def _meters_of(self, participant_id: str) -> dict[int, tuple[str, str]]:
-        m = t.meters
+    def _meters_of(self, participant_id: str) -> tuple[dict[int, tuple[str, str]], int]:
+        """The participant's meters (database key -> meter id, kind) and its community's
+        metering interval (s)."""
+        m, c = t.meters, t.communities
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(m.c.meter_pk, m.c.meter_id, m.c.kind)
+                select(m.c.meter_pk, m.c.meter_id, m.c.kind, c.c.interval_length_s)
+                .select_from(m.join(c, m.c.community_id == c.c.community_id))
                 .where(m.c.participant_id == participant_id)
                 .order_by(m.c.meter_id)
             ).all()
-        return {int(pk): (str(meter_id), str(kind)) for pk, meter_id, kind in rows}
+        meters = {int(row.meter_pk): (str(row.meter_id), str(row.kind)) for row in rows}
+        return meters, int(rows[0].interval_length_s) if rows else 0
 
     def _meter_sums(
-        self, meter_pks: Sequence[int], start_s: int, end_s: int, bucket_s: int
+        self, meter_pks: Sequence[int], interval_s: int, start_s: int, end_s: int, bucket_s: int
     ) -> list[Any]:
+        """Readings of ``meter_pks`` summed per meter and bucket.
+
+        ``readings`` is keyed by ``(interval_start_s, meter_pk)``, every community's meters
+        together, so a range on ``interval_start_s`` would read every meter's rows. The
+        query names the keys instead: the interval starts of the range (aligned to the
+        community's interval) times the member's meters, each a lookup in the primary key.
+        PostgreSQL joins ``generate_series`` of the starts (a nested loop of index lookups;
+        an ``= ANY(array)`` scan is several times slower on PostgreSQL 15); SQLite takes
+        them as ``IN`` lists of :data:`STARTS_PER_QUERY`.
+        """
         r = t.readings
-        bucket = _bucket(r.c.interval_start_s, bucket_s)
-        query = (
-            select(
-                r.c.meter_pk,
-                bucket.label("bucket_start_s"),
-                func.sum(r.c.import_wh).label("import_wh"),
-                func.sum(r.c.export_wh).label("export_wh"),
-                func.count().label("readings"),
-            )
-            .where(
-                r.c.interval_start_s >= start_s,
-                r.c.interval_start_s < end_s,
-                r.c.meter_pk.in_(list(meter_pks)),
-            )
-            .group_by(r.c.meter_pk, bucket)
-            .order_by(bucket, r.c.meter_pk)
+        first = -(-start_s // interval_s) * interval_s
+        if first >= end_s:
+            return []
+        sums = (
+            func.sum(r.c.import_wh).label("import_wh"),
+            func.sum(r.c.export_wh).label("export_wh"),
+            func.count().label("readings"),
         )
+        pks = [int(pk) for pk in meter_pks]
+        queries = []
+        if self.dialect == "postgresql":
+            bounds = (cast(v, BigInteger) for v in (first, end_s - 1, interval_s))
+            series = (
+                func.generate_series(*bounds).table_valued("value").render_derived(name="starts")
+            )
+            bucket = _bucket(series.c.value, bucket_s)
+            queries.append(
+                select(r.c.meter_pk, bucket.label("bucket_start_s"), *sums)
+                .select_from(series.join(r, r.c.interval_start_s == series.c.value))
+                .where(r.c.meter_pk.in_(pks))
+                .group_by(r.c.meter_pk, bucket)
+            )
+        else:
+            bucket = _bucket(r.c.interval_start_s, bucket_s)
+            starts = list(range(first, end_s, interval_s))
+            queries.extend(
+                select(r.c.meter_pk, bucket.label("bucket_start_s"), *sums)
+                .where(
+                    r.c.interval_start_s.in_(starts[lo : lo + STARTS_PER_QUERY]),
+                    r.c.meter_pk.in_(pks),
+                )
+                .group_by(r.c.meter_pk, bucket)
+                for lo in range(0, len(starts), STARTS_PER_QUERY)
+            )
+        rows: list[Any] = []
         with self.engine.connect() as conn:
-            return list(conn.execute(query).all())
+            for query in queries:
+                rows.extend(conn.execute(query).all())
+        # A bucket cut by a chunk boundary comes back in two rows: add them up.
+        merged: dict[tuple[int, int], list[int]] = {}
+        for row in rows:
+            key = (int(row.meter_pk), int(row.bucket_start_s))
+            into = merged.setdefault(key, [0, 0, 0])
+            into[0] += int(row.import_wh)
+            into[1] += int(row.export_wh)
+            into[2] += int(row.readings)
+        return [
+            _MeterSum(pk, start, *values)
+            for (pk, start), values in sorted(merged.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ]
 
     def member_readings(
         self, participant_id: str, start_s: int, end_s: int, bucket_s: int
     ) -> list[MeterReadingsRecord]:
         """The participant's meters' readings in ``[start_s, end_s)`` summed per bucket,
         ordered by meter id then bucket (buckets with no reading are absent)."""
-        meters = self._meters_of(participant_id)
+        meters, interval_s = self._meters_of(participant_id)
         if not meters:
             return []
         records = [
@@ -165,7 +221,7 @@ class MemberQueries(StoreBase):
                 export_wh=int(row.export_wh),
                 readings=int(row.readings),
             )
-            for row in self._meter_sums(list(meters), start_s, end_s, bucket_s)
+            for row in self._meter_sums(list(meters), interval_s, start_s, end_s, bucket_s)
         ]
         records.sort(key=lambda rec: (rec.meter_id, rec.bucket_start_s))
         return records
@@ -175,9 +231,12 @@ class MemberQueries(StoreBase):
     ) -> list[MemberBalanceRecord]:
         """The participant's energy per bucket in ``[start_s, end_s)``, from its grid,
         production and storage meters, ordered by bucket (buckets with no reading absent)."""
-        meters = self._meters_of(participant_id)
+        meters, interval_s = self._meters_of(participant_id)
         sums: dict[int, dict[str, int]] = {}
-        for row in self._meter_sums(list(meters), start_s, end_s, bucket_s) if meters else []:
+        found = (
+            self._meter_sums(list(meters), interval_s, start_s, end_s, bucket_s) if meters else []
+        )
+        for row in found:
             kind = meters[int(row.meter_pk)][1]
             into = sums.setdefault(
                 int(row.bucket_start_s),
