@@ -4,12 +4,13 @@ readings summed per bucket (partial buckets, ranges half-open)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from gridshare.model import ReadingBatch
+from gridshare.model import Battery, Meter, MeterKind, PvArray, ReadingBatch
 from gridshare.storage import SqlStore, StorageError, members, open_store
 from gridshare.units import Interval
 from tests.factories import QUARTER, small_community
@@ -95,3 +96,45 @@ def test_buckets_cut_by_query_chunks_are_summed_whole(
     # a start between two intervals: the first interval starting at or after it
     late = store.member_readings("t:m0", START_S + 100, START_S + 7200, 7200)
     assert [(r.bucket_start_s, r.import_wh, r.readings) for r in late] == [(START_S, 35, 7)]
+
+
+def test_a_prosumers_balance_sums_each_meter_kind_as_accounting_does(database_url: str) -> None:
+    base = small_community(2)
+    pv = PvArray("t:m0/pv", "t:m0", kwp=8.0, tilt_deg=30, azimuth_deg=180, inverter_kw=7.0)
+    battery = Battery(
+        "t:m0/bat", "t:m0", capacity_kwh=10.0, power_kw=5.0, round_trip_efficiency=0.9
+    )
+    community = replace(
+        base,
+        assets=(pv, battery),
+        meters=(
+            *base.meters,
+            Meter("t:m0/pv", "t:m0", MeterKind.PRODUCTION, pv.asset_id),
+            Meter("t:m0/bat", "t:m0", MeterKind.STORAGE, battery.asset_id),
+        ),
+    )
+    store = open_store(database_url)
+    try:
+        store.register_community(community)
+        with store.transaction() as tx:
+            for k in range(4):  # meters: pcc, m0 grid, m1 grid, m0 pv, m0 battery
+                tx.write_readings(
+                    ReadingBatch(
+                        Interval(START + k * QUARTER, QUARTER),
+                        np.arange(5, dtype=np.int64),
+                        np.array([0, 100, 7, 0, 30], dtype=np.int64),
+                        np.array([0, 20, 0, 400, 10], dtype=np.int64),
+                        np.array([-1, -1, -1, -1, 5_000], dtype=np.int64),
+                    )
+                )
+        [hour] = store.member_balances("t:m0", START_S, START_S + 3600, 3600)
+        assert (hour.grid_import_wh, hour.grid_export_wh) == (400, 80)
+        assert (hour.production_wh, hour.charge_wh, hour.discharge_wh) == (1600, 120, 40)
+        assert hour.consumption_wh == 400 - 80 + 1600 + 40 - 120
+        assert hour.readings == 12
+        kinds = {
+            r.meter_id: r.kind for r in store.member_readings("t:m0", START_S, START_S + 3600, 900)
+        }
+        assert kinds == {"t:m0/grid": "grid", "t:m0/pv": "production", "t:m0/bat": "storage"}
+    finally:
+        store.close()
