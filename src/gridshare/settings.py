@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,19 +33,19 @@ class Settings(BaseSettings):
     """Accounts (0x addresses) holding the operator role; JSON list in the environment."""
     api_auditors: list[str] = []
     """Accounts holding the auditor role: read everything, change nothing."""
-    api_session_s: int = 900
+    api_session_s: int = Field(900, ge=1)
     """Lifetime of a session token (s)."""
-    api_nonce_s: int = 300
+    api_nonce_s: int = Field(300, ge=1)
     """Lifetime of a sign-in nonce (s): sign and log in within it."""
-    api_rate_per_s: float = 20.0
+    api_rate_per_s: float = Field(20.0, gt=0)
     """Requests per second each token (or, unauthenticated, each client IP) may make on
     average (token bucket refill rate)."""
-    api_rate_burst: int = 60
+    api_rate_burst: int = Field(60, ge=1)
     """Requests a token or IP may make at once (token bucket size)."""
-    api_max_body_bytes: int = 64 * 1024
+    api_max_body_bytes: int = Field(64 * 1024, ge=1)
     """Largest request body the API accepts (bytes); larger ones are refused with 413."""
-    api_max_buckets: int = 3000
+    api_max_buckets: int = Field(3000, ge=1)
     """Most time buckets one query may span (3000: 31 days at 15 min, 125 days at 1 h)."""
-    api_min_group_members: int = 5
+    api_min_group_members: int = Field(5, ge=1)
     """Community aggregates are served only for communities of at least this many members
     (operator not counted), so that an aggregate does not reveal one member's use."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from gridshare.api.auth import (
     NonceBook,
@@ -19,6 +20,7 @@ from gridshare.api.auth import (
 from gridshare.api.guard import RateLimiter
 from gridshare.api.refusals import Refused
 from gridshare.errors import ConfigurationError
+from gridshare.settings import Settings
 
 NOW = datetime(2025, 6, 2, 12, tzinfo=UTC)
 ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -105,3 +107,15 @@ def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert limiter.take("a") > 0
     clock[0] = 100.0  # refilled, never above the burst
     assert [limiter.take("a") for _ in range(4)][-1] > 0
+
+
+def test_api_settings_come_from_the_environment_and_refuse_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRIDSHARE_API_OPERATORS", f'["{ADDRESS}"]')
+    monkeypatch.setenv("GRIDSHARE_API_RATE_BURST", "7")
+    settings = Settings()
+    assert (settings.api_operators, settings.api_rate_burst) == ([ADDRESS], 7)
+    monkeypatch.setenv("GRIDSHARE_API_RATE_BURST", "0")
+    with pytest.raises(ValidationError, match="api_rate_burst"):
+        Settings()
