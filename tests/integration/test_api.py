@@ -2,8 +2,9 @@
 sign in with their own keys (EIP-4361), read their own meters and balances and their
 community's aggregates, and are refused everything else with a reason.
 
-A community of five members is written through the store: a day of 15-minute readings of
-every meter and the balance accounting makes of each interval. Keys are generated here.
+A community of five members runs a day through the pipeline loop and the accounting step
+into the store: 15-minute readings of every meter and each interval's balance. Keys are
+generated here.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from gridshare.api.app import create_app
-from gridshare.balancing.accounting import account_interval
 from gridshare.model import Community, ReadingBatch
 from gridshare.model.records import COMMUNITY_FLOW_COLUMNS
+from gridshare.pipeline import Pipeline
+from gridshare.pipeline.accounting_step import EnergyAccountingStep
 from gridshare.settings import Settings
 from gridshare.storage import SqlStore, open_store
 from gridshare.units import Interval
@@ -59,33 +61,51 @@ class Populated:
         return f"{self.community.community_id}:m{i}"
 
 
-def _write_day(store: SqlStore, community: Community, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n_meters = len(community.meters)  # the PCC first, then one grid meter per member
-    n = len(community.participants)
-    stored = community.catalogue.initial_stored_wh.copy()
-    with store.transaction() as tx:
-        for k in range(96):
-            interval = Interval(DAY0 + k * QUARTER, QUARTER)
-            imports = rng.integers(0, 600, n_meters, dtype=np.int64)
-            exports = rng.integers(0, 150, n_meters, dtype=np.int64)
-            imports[0] = imports[1:].sum()  # the PCC sees the members' exchange
-            exports[0] = exports[1:].sum()
-            batch = ReadingBatch(
-                interval,
-                np.arange(n_meters, dtype=np.int64),
-                imports,
-                exports,
-                np.full(n_meters, -1, dtype=np.int64),
-            )
-            tx.write_readings(batch)
-            balance, _, stored = account_interval(batch, community.catalogue, n, stored)
-            tx.write_balance(interval, balance, n_meters, n_meters)
+class _DayClock:
+    """The 96 intervals of DAY0."""
+
+    def intervals(self) -> Iterator[Interval]:
+        interval = Interval(DAY0, QUARTER)
+        for _ in range(96):
+            yield interval
+            interval = interval.next()
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+class _RandomMeters:
+    """Random readings of every meter, the PCC seeing the members' exchange."""
+
+    durable = False
+
+    def __init__(self, n_meters: int, seed: int) -> None:
+        self.n_meters = n_meters
+        self.rng = np.random.default_rng(seed)
+
+    def collect(self, interval: Interval) -> ReadingBatch:
+        imports = self.rng.integers(0, 600, self.n_meters, dtype=np.int64)
+        exports = self.rng.integers(0, 150, self.n_meters, dtype=np.int64)
+        imports[0], exports[0] = imports[1:].sum(), exports[1:].sum()
+        return ReadingBatch(
+            interval,
+            np.arange(self.n_meters, dtype=np.int64),
+            imports,
+            exports,
+            np.full(self.n_meters, -1, dtype=np.int64),
+        )
+
+
+def _run_day(store: SqlStore, community: Community, seed: int) -> None:
+    """A day through the pipeline loop and the accounting step, as a run stores it."""
+    store.begin_run("api-day", community.community_id, "test", seed)
+    meters = _RandomMeters(len(community.meters), seed)
+    steps = [EnergyAccountingStep(community)]
+    Pipeline(community, _DayClock(), meters, store, steps, run_id="api-day").run()
+    store.finish_run("api-day", "finished", None)
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=DATABASES)
 def populated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Populated]:
@@ -107,7 +127,7 @@ def populated(
         members = [new_account() for _ in range(MEMBERS)]
         for i, account in enumerate(members):
             store.set_participant_account(f"api:m{i}", account.address)
-        _write_day(store, community, seed=11)
+        _run_day(store, community, seed=11)
         yield Populated(store, community, members, new_account(), new_account())
     finally:
         store.close()
