@@ -32,6 +32,17 @@ STARTS_PER_QUERY = 4096
 """Interval starts named in one SQLite readings query (it allows 32 766 parameters)."""
 
 
+_MEMBER_SUMS = (
+    "grid_import_wh",
+    "grid_export_wh",
+    "production_wh",
+    "charge_wh",
+    "discharge_wh",
+    "readings",
+)
+"""What a member's balance adds up per bucket; consumption is derived from them."""
+
+
 class _MeterSum(NamedTuple):
     meter_pk: int
     bucket_start_s: int
@@ -238,20 +249,7 @@ class MemberQueries(StoreBase):
         )
         for row in found:
             kind = meters[int(row.meter_pk)][1]
-            into = sums.setdefault(
-                int(row.bucket_start_s),
-                dict.fromkeys(
-                    (
-                        "grid_import_wh",
-                        "grid_export_wh",
-                        "production_wh",
-                        "charge_wh",
-                        "discharge_wh",
-                        "readings",
-                    ),
-                    0,
-                ),
-            )
+            into = sums.setdefault(int(row.bucket_start_s), dict.fromkeys(_MEMBER_SUMS, 0))
             imported, exported = int(row.import_wh), int(row.export_wh)
             into["readings"] += int(row.readings)
             if kind == MeterKind.GRID.value:
