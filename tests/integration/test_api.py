@@ -24,6 +24,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from gridshare.api.app import create_app
+from gridshare.api.ports import ApiStore
 from gridshare.model import Community, ReadingBatch
 from gridshare.model.records import COMMUNITY_FLOW_COLUMNS
 from gridshare.pipeline import Pipeline
@@ -176,6 +177,11 @@ def assert_refused(reply: Any, status: int, error: str) -> dict[str, Any]:
     assert body["detail"], body
     assert "Traceback" not in reply.text
     return body
+
+
+def test_the_sql_store_is_the_apis_store_port(populated: Populated) -> None:
+    assert isinstance(populated.store, ApiStore)
+    assert not isinstance(object(), ApiStore)
 
 
 def test_a_member_reads_their_own_readings_as_the_store_holds_them(

@@ -3,7 +3,7 @@ it). The API holds no SQL; every query is one of these typed methods."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gridshare.model.records import (
     CommunityBalanceRecord,
@@ -13,6 +13,7 @@ from gridshare.model.records import (
 )
 
 
+@runtime_checkable
 class ApiStore(Protocol):
     """Members, their readings and balances, community balances, per time bucket."""
 
