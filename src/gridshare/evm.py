@@ -22,7 +22,10 @@ __all__ = [
     "address_of_public_key",
     "checksum_address",
     "keccak256",
+    "parse_address",
+    "personal_message_digest",
     "recover_address",
+    "recover_personal_signer",
     "uint_word",
     "uint_words",
 ]
@@ -90,3 +93,34 @@ def checksum_address(address: bytes) -> str:
     nibbles = keccak256(lower.encode()).hex()
     cased = (c.upper() if int(n, 16) >= 8 else c for c, n in zip(lower, nibbles[:40], strict=True))
     return "0x" + "".join(cased)
+
+
+def parse_address(text: str, *, checksummed: bool = True) -> bytes:
+    """The 20 bytes of a ``0x``-hex address; with ``checksummed`` the text must be its
+    EIP-55 form (mixed case as :func:`checksum_address` writes it)."""
+    if len(text) != 42 or not text.startswith("0x"):
+        raise EvmEncodingError(f"an address is 0x and 40 hex digits, got {text!r}")
+    try:
+        address = bytes.fromhex(text[2:])
+    except ValueError:
+        raise EvmEncodingError(f"{text!r} is not hexadecimal") from None
+    if checksummed and checksum_address(address) != text:
+        raise EvmEncodingError(f"{text!r} is not in its EIP-55 checksummed form")
+    return address
+
+
+def personal_message_digest(message: bytes) -> bytes:
+    """The EIP-191 (version ``0x45``) digest that ``personal_sign`` signs:
+    keccak-256 of ``"\\x19Ethereum Signed Message:\\n" + len(message) + message``."""
+    prefix = b"\x19Ethereum Signed Message:\n" + str(len(message)).encode()
+    return keccak256(prefix + message)
+
+
+def recover_personal_signer(message: bytes, signature: bytes) -> bytes | None:
+    """The address that ``personal_sign``-ed ``message`` with the 65-byte ``r ++ s ++ v``
+    ``signature`` (``v`` 27/28 as wallets send it, or 0/1); None when it recovers none."""
+    if len(signature) != 65:
+        return None
+    v = signature[64]
+    recovery_id = v - 27 if v >= 27 else v
+    return recover_address(personal_message_digest(message), signature[:64], recovery_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Where gridshare keeps its data."""
+    """Where gridshare keeps its data, and how its API admits and limits clients."""
 
     model_config = SettingsConfigDict(env_prefix="GRIDSHARE_", extra="ignore")
 
@@ -21,3 +22,30 @@ class Settings(BaseSettings):
     """JSON-RPC URL of an EVM node; unset: the embedded chain in ``DATA_DIR/chain``."""
     key_kdf_iterations: int | None = None
     """PBKDF2 iterations for new key files; unset: scrypt (slow to attack, slow to open)."""
+
+    # -- the API (gridshare.api) ----------------------------------------------------------
+    api_domain: str = "localhost:8000"
+    """The authority (host[:port]) clients sign in to: a Sign-In with Ethereum message for
+    another domain is refused (EIP-4361 phishing protection)."""
+    api_uri: str = "http://localhost:8000"
+    """The URI the sign-in message must name (the node's public base URL)."""
+    api_operators: list[str] = []
+    """Accounts (0x addresses) holding the operator role; JSON list in the environment."""
+    api_auditors: list[str] = []
+    """Accounts holding the auditor role: read everything, change nothing."""
+    api_session_s: int = Field(900, ge=1)
+    """Lifetime of a session token (s)."""
+    api_nonce_s: int = Field(300, ge=1)
+    """Lifetime of a sign-in nonce (s): sign and log in within it."""
+    api_rate_per_s: float = Field(20.0, gt=0)
+    """Requests per second each token (or, unauthenticated, each client IP) may make on
+    average (token bucket refill rate)."""
+    api_rate_burst: int = Field(60, ge=1)
+    """Requests a token or IP may make at once (token bucket size)."""
+    api_max_body_bytes: int = Field(64 * 1024, ge=1)
+    """Largest request body the API accepts (bytes); larger ones are refused with 413."""
+    api_max_buckets: int = Field(3000, ge=1)
+    """Most time buckets one query may span (3000: 31 days at 15 min, 125 days at 1 h)."""
+    api_min_group_members: int = Field(5, ge=1)
+    """Community aggregates are served only for communities of at least this many members
+    (operator not counted), so that an aggregate does not reveal one member's use."""

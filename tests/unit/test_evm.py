@@ -6,6 +6,8 @@ from __future__ import annotations
 import coincurve
 import eth_abi
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_utils import to_checksum_address
@@ -19,7 +21,10 @@ from gridshare.evm import (
     address_of_public_key,
     checksum_address,
     keccak256,
+    parse_address,
+    personal_message_digest,
     recover_address,
+    recover_personal_signer,
     uint_word,
     uint_words,
 )
@@ -95,3 +100,50 @@ def test_recover_address_refuses_the_high_s_twin(key: bytes, digest: bytes) -> N
 )
 def test_recover_address_refuses_malformed_signatures(rs: bytes, recovery_id: int) -> None:
     assert recover_address(bytes(32), rs, recovery_id) is None
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_parse_address_reads_back_the_checksummed_form(address: bytes) -> None:
+    assert parse_address(checksum_address(address)) == address
+    assert parse_address("0x" + address.hex(), checksummed=False) == address
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",  # all lower case: not EIP-55
+        "0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED",
+        "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed00",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAe",
+        "0xZZAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    ],
+)
+def test_parse_address_refuses_what_is_not_a_checksummed_address(text: str) -> None:
+    with pytest.raises(EvmEncodingError):
+        parse_address(text)
+
+
+@given(st.binary(max_size=400))
+def test_personal_message_digest_is_eip191s(message: bytes) -> None:
+    signable = encode_defunct(primitive=message)
+    expected = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    assert personal_message_digest(message) == expected
+
+
+@given(private_keys, st.text(max_size=300))
+def test_recover_personal_signer_finds_who_eth_account_signed_as(key: bytes, text: str) -> None:
+    account = Account.from_key(key)
+    signed = Account.sign_message(encode_defunct(text=text), key)
+    signature = bytes(signed.signature)
+    assert signature[64] in (27, 28)
+    recovered = recover_personal_signer(text.encode(), signature)
+    assert recovered is not None
+    assert checksum_address(recovered) == account.address
+    # v as 0/1 recovers the same signer; another message recovers someone else
+    lowered = signature[:64] + bytes([signature[64] - 27])
+    assert recover_personal_signer(text.encode(), lowered) == recovered
+    assert recover_personal_signer(text.encode() + b"!", signature) != recovered
+
+
+def test_recover_personal_signer_refuses_a_short_signature() -> None:
+    assert recover_personal_signer(b"hello", bytes(64)) is None

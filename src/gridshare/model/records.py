@@ -235,6 +235,94 @@ class ReadingProvenance:
     transport: str
 
 
+# -- read side: what the store answers to the API's queries -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A registered participant and its community (``participants``)."""
+
+    participant_id: str
+    community_id: str
+    role: str
+    account_address: str | None
+    """The participant's own chain account (EIP-55), None until one is registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReadingsRecord:
+    """One meter's readings summed over one bucket ``[bucket_start_s, + bucket_s)``."""
+
+    meter_id: str
+    kind: str
+    bucket_start_s: int
+    import_wh: int
+    export_wh: int
+    readings: int
+    """Stored readings in the bucket (the metering intervals that reported)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberBalanceRecord:
+    """One participant's energy over one bucket, summed from its meters as accounting
+    sums them (``consumption = grid import - grid export + production + discharge -
+    charge``)."""
+
+    bucket_start_s: int
+    grid_import_wh: int
+    grid_export_wh: int
+    production_wh: int
+    consumption_wh: int
+    charge_wh: int
+    discharge_wh: int
+    readings: int
+
+
+COMMUNITY_FLOW_COLUMNS = (
+    "solar_wh",
+    "wind_wh",
+    "hydro_wh",
+    "biomass_wh",
+    "consumption_wh",
+    "member_import_wh",
+    "member_export_wh",
+    "pcc_import_wh",
+    "pcc_export_wh",
+    "charge_wh",
+    "discharge_wh",
+    "storage_change_wh",
+    "storage_losses_wh",
+    "residual_wh",
+)
+"""The energy flows of ``interval_balances`` that add up over time (``stored_wh``, a
+level, does not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityBalanceRecord:
+    """The community's interval balances summed over one bucket (``interval_balances``)."""
+
+    bucket_start_s: int
+    intervals: int
+    """Closed intervals in the bucket."""
+    received: int
+    expected: int
+    solar_wh: int
+    wind_wh: int
+    hydro_wh: int
+    biomass_wh: int
+    consumption_wh: int
+    member_import_wh: int
+    member_export_wh: int
+    pcc_import_wh: int
+    pcc_export_wh: int
+    charge_wh: int
+    discharge_wh: int
+    storage_change_wh: int
+    storage_losses_wh: int
+    residual_wh: int
+
+
 Record = (
     CommitmentRecord
     | MarketIntervalRecord

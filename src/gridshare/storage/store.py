@@ -26,6 +26,7 @@ from gridshare.storage.base import StorageError
 from gridshare.storage.chain_index import ChainIndex
 from gridshare.storage.community import CommunityRecords
 from gridshare.storage.market import MarketQueries, MarketWrites
+from gridshare.storage.members import MemberQueries
 from gridshare.storage.metering import MeteringQueries, MeteringWrites
 from gridshare.storage.readings import ReadingQueries, ReadingWrites
 from gridshare.storage.runs import RunQueries, RunWrites
@@ -92,6 +93,7 @@ class SqlTransaction(ReadingWrites, MeteringWrites, MarketWrites, BalancingWrite
 class SqlStore(
     ReadingQueries,
     CommunityRecords,
+    MemberQueries,
     MeteringQueries,
     MarketQueries,
     BalancingQueries,

@@ -78,7 +78,10 @@ participants = Table(
     Column("latitude_deg", Float, nullable=False),
     Column("longitude_deg", Float, nullable=False),
     Column("altitude_m", Float, nullable=False),
+    Column("account_address", String(42), nullable=True),
+    # The member's own chain account (EIP-55), with which it signs in to the API.
 )
+Index("participants_by_account", participants.c.account_address, unique=True)
 
 assets = Table(
     "assets",

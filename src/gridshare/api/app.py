@@ -1,0 +1,128 @@
+"""The API's app factory: ``create_app(store, settings, chain_id=...)`` -> a FastAPI app
+under ``/v1`` that the node (``gridshare serve``) mounts or serves.
+
+Routes (``docs/openapi.json`` is the committed OpenAPI document)::
+
+    POST /v1/auth/nonce                              a single-use sign-in nonce
+    POST /v1/auth/login                              EIP-4361 message + signature -> token
+    GET  /v1/members/{participant_id}/readings       a member's meters, per bucket
+    GET  /v1/members/{participant_id}/balances       a member's energy, per bucket
+    GET  /v1/communities/{community_id}/balance      the community's balances, per bucket
+    GET  /v1/status                                  refusals per code (operator, auditor)
+
+Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
+:mod:`gridshare.api.refusals`), counted, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridshare.api.auth import NonceBook, SessionTokens, load_or_create_secret, parse_accounts
+from gridshare.api.context import ApiContext
+from gridshare.api.guard import Guard, RateLimiter
+from gridshare.api.ports import ApiStore
+from gridshare.api.refusals import RefusalCounter, Refused, refusal_response
+from gridshare.api.routes import auth, communities, members, status
+from gridshare.settings import Settings
+
+__all__ = ["API_VERSION", "create_app"]
+
+API_VERSION = "1.0.0"
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _handlers(counter: RefusalCounter) -> dict[type[Exception], Handler]:
+    async def refused(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)  # noqa: S101 - registered for Refused only
+        return refusal_response(counter, exc.status, exc.code, exc.detail, exc.headers)
+
+    async def invalid(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()[:10]
+        )
+        return refusal_response(counter, 422, "invalid_request", problems)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
+        detail = {
+            404: "no such route: the routes are listed at /v1/docs",
+            405: "the route does not take this method: see /v1/docs",
+        }.get(exc.status_code, str(exc.detail))
+        return refusal_response(counter, exc.status_code, code, detail)
+
+    return {
+        Refused: refused,
+        RequestValidationError: invalid,
+        StarletteHTTPException: http_error,
+    }
+
+
+def create_app(
+    store: ApiStore,
+    settings: Settings,
+    *,
+    chain_id: int,
+    now: Callable[[], datetime] = _utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The API over ``store``, for the community ledger on ``chain_id``.
+
+    The session secret is read from (or created in) ``settings.data_dir``; ``now`` (aware
+    UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests.
+    """
+    counter = RefusalCounter()
+    tokens = SessionTokens(
+        load_or_create_secret(settings.data_dir), timedelta(seconds=settings.api_session_s)
+    )
+    context = ApiContext(
+        store=store,
+        tokens=tokens,
+        nonces=NonceBook(timedelta(seconds=settings.api_nonce_s)),
+        counter=counter,
+        now=now,
+        started_at=now(),
+        domain=settings.api_domain,
+        uri=settings.api_uri,
+        chain_id=chain_id,
+        operators=parse_accounts(settings.api_operators, "api_operators"),
+        auditors=parse_accounts(settings.api_auditors, "api_auditors"),
+        max_buckets=settings.api_max_buckets,
+        min_group_members=settings.api_min_group_members,
+    )
+    app = FastAPI(
+        title="gridshare",
+        summary="Community microgrid node: members' readings and balances, signed in with "
+        "their own keys (EIP-4361)",
+        version=API_VERSION,
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.api = context
+    for router in (auth.router, members.router, communities.router, status.router):
+        app.include_router(router)
+    for kind, handler in _handlers(counter).items():
+        app.add_exception_handler(kind, handler)
+    app.add_middleware(
+        Guard,
+        counter=counter,
+        limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst, monotonic),
+        tokens=tokens,
+        max_body_bytes=settings.api_max_body_bytes,
+    )
+    return app

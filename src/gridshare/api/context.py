@@ -1,0 +1,61 @@
+"""What every route shares (the store, the sessions, the limits, the clock) and the
+dependencies that hand it and the caller's identity to the routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gridshare.api.auth import NonceBook, Principal, SessionTokens
+from gridshare.api.ports import ApiStore
+from gridshare.api.refusals import RefusalCounter, Refused
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    store: ApiStore
+    tokens: SessionTokens
+    nonces: NonceBook
+    counter: RefusalCounter
+    now: Callable[[], datetime]
+    started_at: datetime
+    domain: str
+    uri: str
+    chain_id: int
+    operators: frozenset[str]
+    auditors: frozenset[str]
+    max_buckets: int
+    min_group_members: int
+
+
+def api_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.api
+    return context
+
+
+Context = Annotated[ApiContext, Depends(api_context)]
+
+_bearer = HTTPBearer(auto_error=False, description="a session token from POST /v1/auth/login")
+
+
+def principal(
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The signed-in caller; 401 without a valid, unexpired session token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Refused(
+            401,
+            "unauthenticated",
+            "sign in first: POST /v1/auth/nonce, sign the message, POST /v1/auth/login, "
+            "then send 'Authorization: Bearer <token>'",
+        )
+    return context.tokens.verify(credentials.credentials, context.now())
+
+
+Caller = Annotated[Principal, Depends(principal)]
