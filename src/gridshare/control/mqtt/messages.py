@@ -140,30 +140,28 @@ def encode_dr_command(event: DemandResponseEvent, requested_kw: float) -> bytes:
     )
 
 
-def encode_setpoint(command: SetpointCommand) -> bytes:
+def _windowed(
+    kind: str, command: SetpointCommand | RelayCommand, key: str, value: object
+) -> bytes:
+    """A command that holds over ``[start, end)``: its id, one value and the window."""
     return orjson.dumps(
         {
             "v": FORMAT_VERSION,
-            "type": "setpoint",
+            "type": kind,
             "command_id": command.command_id,
-            "net_import_kw": command.net_import_kw,
+            key: value,
             "start": iso_utc(command.start_s),
             "end": iso_utc(command.end_s),
         }
     )
+
+
+def encode_setpoint(command: SetpointCommand) -> bytes:
+    return _windowed("setpoint", command, "net_import_kw", command.net_import_kw)
 
 
 def encode_relay(command: RelayCommand) -> bytes:
-    return orjson.dumps(
-        {
-            "v": FORMAT_VERSION,
-            "type": "relay",
-            "command_id": command.command_id,
-            "connected": command.connected,
-            "start": iso_utc(command.start_s),
-            "end": iso_utc(command.end_s),
-        }
-    )
+    return _windowed("relay", command, "connected", command.connected)
 
 
 def encode_reply(event_id: str, is_opted_in: bool, reason: str = "") -> bytes:
