@@ -22,6 +22,7 @@ import pandas as pd
 from gridshare.balancing.schedule import net_setpoints, schedule_hash
 from gridshare.ledger.balancing import BalancingHistory, dr_event_id
 from gridshare.model.records import DemandResponseRecord, IslandEventRecord
+from gridshare.pipeline.frames import records_of
 
 
 def _plan_hashes(intervals: pd.DataFrame) -> dict[int, str]:
@@ -35,35 +36,12 @@ def _plan_hashes(intervals: pd.DataFrame) -> dict[int, str]:
 
 def _island_records(frame: pd.DataFrame) -> list[IslandEventRecord]:
     """The stored islanding events (``island_events`` rows) as records."""
-    return [
-        IslandEventRecord(
-            start_s=int(r["start_s"]),
-            end_s=int(r["end_s"]),
-            shed_wh=int(r["shed_wh"]),
-            unserved_critical_wh=int(r["unserved_critical_wh"]),
-            served_critical_wh=int(r["served_critical_wh"]),
-        )
-        for r in frame.to_dict("records")
-    ]
+    return records_of(frame, IslandEventRecord)
 
 
 def _response_records(frame: pd.DataFrame) -> list[DemandResponseRecord]:
     """The stored demand responses (``dr_responses`` rows) as records."""
-    return [
-        DemandResponseRecord(
-            event_id=str(r["event_id"]),
-            participant_id=str(r["participant_id"]),
-            response=str(r["response"]),
-            requested_wh=int(r["requested_wh"]),
-            baseline_wh=int(r["baseline_wh"]),
-            measured_wh=int(r["measured_wh"]),
-            delivered_wh=int(r["delivered_wh"]),
-            payment_micros=int(r["payment_micros"]),
-            rebound_wh=int(r["rebound_wh"]),
-            baseline_method=str(r["baseline_method"]),
-        )
-        for r in frame.to_dict("records")
-    ]
+    return records_of(frame, DemandResponseRecord)
 
 
 @dataclass

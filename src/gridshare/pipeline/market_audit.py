@@ -33,6 +33,7 @@ from gridshare.market.settlement import (
 )
 from gridshare.metering.merkle import MerkleTree
 from gridshare.model.records import MarketFillRecord, MarketIntervalRecord, MarketTradeRecord
+from gridshare.pipeline.frames import records_of
 from gridshare.units import SECONDS_PER_DAY, WH_PER_KWH
 
 
@@ -60,60 +61,15 @@ def _order(fill: MarketFillRecord) -> Order:
     )
 
 
-def _optional_text(value: object) -> str | None:
-    """A nullable text column's value (pandas may read NULL as None or NaN)."""
-    return value if isinstance(value, str) else None
-
-
 def _interval_records(frame: pd.DataFrame) -> list[MarketIntervalRecord]:
     """The stored market intervals (``market_intervals`` rows) as records."""
-    return [
-        MarketIntervalRecord(
-            community_id=str(r["community_id"]),
-            interval_start_s=int(r["interval_start_s"]),
-            mechanism=str(r["mechanism"]),
-            orders=int(r["orders"]),
-            volume_wh=int(r["volume_wh"]),
-            buyers_paid_micros=int(r["buyers_paid_micros"]),
-            sellers_credited_micros=int(r["sellers_credited_micros"]),
-            refunds_micros=int(r["refunds_micros"]),
-            fees_micros=int(r["fees_micros"]),
-            to_fund_micros=int(r["to_fund_micros"]),
-            trades_root=str(r["trades_root"]),
-            settled_on_chain=bool(r["settled_on_chain"]),
-        )
-        for r in frame.to_dict("records")
-    ]
+    return records_of(frame, MarketIntervalRecord)
 
 
 def _fill_records(frame: pd.DataFrame) -> dict[int, list[MarketFillRecord]]:
     """The stored fills (``market_fills`` rows, in position order) of each interval."""
     out: dict[int, list[MarketFillRecord]] = {}
-    for r in frame.to_dict("records"):
-        fill = MarketFillRecord(
-            community_id=str(r["community_id"]),
-            interval_start_s=int(r["interval_start_s"]),
-            position=int(r["position"]),
-            order_hash=str(r["order_hash"]),
-            maker=str(r["maker"]),
-            participant_id=_optional_text(r["participant_id"]),
-            side=str(r["side"]),
-            kind=str(r["kind"]),
-            first_interval=int(r["first_interval"]),
-            intervals=int(r["intervals"]),
-            quantity_wh=int(r["quantity_wh"]),
-            price_micros_per_kwh=int(r["price_micros_per_kwh"]),
-            nonce=int(r["nonce"]),
-            expiry=int(r["expiry"]),
-            terms=str(r["terms"]),
-            signature=bytes(r["signature"]),
-            filled_wh=int(r["filled_wh"]),
-            amount_micros=int(r["amount_micros"]),
-            fee_micros=int(r["fee_micros"]),
-            delivered_wh=int(r["delivered_wh"]),
-            refund_micros=int(r["refund_micros"]),
-            credited_micros=int(r["credited_micros"]),
-        )
+    for fill in records_of(frame, MarketFillRecord):
         out.setdefault(fill.interval_start_s, []).append(fill)
     return out
 
@@ -121,18 +77,7 @@ def _fill_records(frame: pd.DataFrame) -> dict[int, list[MarketFillRecord]]:
 def _trade_records(frame: pd.DataFrame) -> dict[int, list[MarketTradeRecord]]:
     """The stored trades (``market_trades`` rows, in row order) of each interval."""
     out: dict[int, list[MarketTradeRecord]] = {}
-    for r in frame.to_dict("records"):
-        trade = MarketTradeRecord(
-            community_id=str(r["community_id"]),
-            interval_start_s=int(r["interval_start_s"]),
-            row=int(r["row"]),
-            buy_position=int(r["buy_position"]),
-            sell_position=int(r["sell_position"]),
-            quantity_wh=int(r["quantity_wh"]),
-            price_micros_per_kwh=int(r["price_micros_per_kwh"]),
-            seller_price_micros_per_kwh=int(r["seller_price_micros_per_kwh"]),
-            stage=str(r["stage"]),
-        )
+    for trade in records_of(frame, MarketTradeRecord):
         out.setdefault(trade.interval_start_s, []).append(trade)
     return out
 

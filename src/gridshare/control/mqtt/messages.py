@@ -140,9 +140,7 @@ def encode_dr_command(event: DemandResponseEvent, requested_kw: float) -> bytes:
     )
 
 
-def _windowed(
-    kind: str, command: SetpointCommand | RelayCommand, key: str, value: object
-) -> bytes:
+def _windowed(kind: str, command: SetpointCommand | RelayCommand, key: str, value: object) -> bytes:
     """A command that holds over ``[start, end)``: its id, one value and the window."""
     return orjson.dumps(
         {
