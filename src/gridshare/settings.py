@@ -21,3 +21,12 @@ class Settings(BaseSettings):
     """JSON-RPC URL of an EVM node; unset: the embedded chain in ``DATA_DIR/chain``."""
     key_kdf_iterations: int | None = None
     """PBKDF2 iterations for new key files; unset: scrypt (slow to attack, slow to open)."""
+    mqtt_url: str | None = None
+    """MQTT broker of ``serve`` (``mqtt://host:1883``, ``mqtts://`` for TLS): readings in,
+    device commands out, the main grid's state in; unset: HTTP ingest only."""
+    http_host: str = "127.0.0.1"
+    """Address ``serve`` listens on for HTTP (``0.0.0.0``: every interface)."""
+    http_port: int = 8080
+    """TCP port of ``serve``'s HTTP server."""
+    api_token: str | None = None
+    """Bearer token the HTTP ingest requires; unset: open (a trusted network)."""
