@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     """MQTT broker of ``serve`` (``mqtt://host:1883``, ``mqtts://`` for TLS): readings in,
     device commands out, the main grid's state in; unset: HTTP ingest only."""
+    mqtt_client_id: str | None = None
+    """Client id of ``serve``'s persistent MQTT session; unset: ``gridshare-ingest-<community>``
+    (one node per community and broker)."""
     http_host: str = "127.0.0.1"
     """Address ``serve`` listens on for HTTP (``0.0.0.0``: every interface)."""
     http_port: int = 8080

@@ -20,18 +20,20 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from gridshare.cli import app
-from gridshare.metering.wire import ReadingBundle, bundle_to_json, device_address
+from gridshare.ingest.mqtt import BrokerConfig, MqttPublisher, readings_topic
+from gridshare.metering.wire import ReadingBundle, bundle_to_json, device_address, encode_bundle
 from gridshare.model import Role
 from gridshare.simulator.community import build_community
 from gridshare.simulator.live import scenario_bundles
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import prepare
 from gridshare.simulator.weather import read_typical_year
-from tests.integration.conftest import free_port, poll_until, wait_until
+from tests.integration.conftest import BROKER_URL, free_port, poll_until, unique_id, wait_until
 
 pytestmark = pytest.mark.slow  # each start onboards the community on the embedded chain
 
@@ -82,7 +84,14 @@ class Devices:
 class Node:
     """One `gridshare serve` process; its output goes to files (never a full pipe)."""
 
-    def __init__(self, directory: Path, devices: Devices, port: int, *args: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        devices: Devices,
+        port: int,
+        *args: str,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.directory = directory
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -92,7 +101,7 @@ class Node:
             "GRIDSHARE_KEY_PASSWORD": "operator-test-password",
             "GRIDSHARE_KEY_KDF_ITERATIONS": "1000",
             "COLUMNS": "200",
-        }
+        } | (settings or {})
         runs = len(list(directory.glob("node-*.out")))
         self.out = directory / f"node-{runs}.out"
         self.err = directory / f"node-{runs}.err"
@@ -307,3 +316,48 @@ def test_serve_exits_non_zero_with_one_line_when_a_service_is_unreachable(
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.postgres
+def test_serve_runs_on_postgresql_with_mqtt_ingest_by_settings_alone(
+    tmp_path: Path, nodes: list[Node], postgres_url: str, broker: BrokerConfig
+) -> None:
+    first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 2)
+    meters = len(devices.intervals[0])
+    settings = {
+        "GRIDSHARE_DATABASE_URL": postgres_url,
+        "GRIDSHARE_MQTT_URL": BROKER_URL,
+        "GRIDSHARE_MQTT_CLIENT_ID": unique_id("serve-test-"),
+    }
+    node = Node(
+        tmp_path, devices, free_port(), "--start", _iso(first), "--grace-s", "3600",
+        settings=settings,
+    )  # fmt: skip
+    nodes.append(node)
+    node.wait_ready()
+    assert node.post(devices.intervals[0])["inserted"] == meters
+    publisher = MqttPublisher(broker)
+    try:
+        publisher.publish_many(
+            [(readings_topic("tiny", b.meter_id), encode_bundle(b)) for b in devices.intervals[1]]
+        )
+        publisher.flush()
+    finally:
+        publisher.close()
+
+    def closed() -> int:
+        with psycopg.connect(postgres_url) as conn:
+            row = conn.execute("SELECT count(*) FROM interval_balances").fetchone()
+        return int(row[0]) if row else 0
+
+    wait_until(lambda: closed() == 2, "2 intervals closed on PostgreSQL", 60, 0.1)
+    assert node.stop() == 0, node.output()
+    with psycopg.connect(postgres_url) as conn:
+        transports = conn.execute(
+            "SELECT transport, count(*) FROM reading_bundles GROUP BY transport ORDER BY 1"
+        ).fetchall()
+        received = conn.execute("SELECT received FROM interval_balances ORDER BY 1").fetchall()
+    assert transports == [("http", meters), ("mqtt", meters)]
+    assert [r[0] for r in received] == [meters, meters]
+    assert not (tmp_path / "data" / "gridshare.sqlite").exists()  # nothing went to SQLite

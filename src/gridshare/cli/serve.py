@@ -63,6 +63,7 @@ def serve(
             database_url=settings.database_url,
             chain_url=settings.chain_url,
             broker=BrokerConfig.from_url(settings.mqtt_url) if settings.mqtt_url else None,
+            client_id=settings.mqtt_client_id,
             http_port=port if port is not None else settings.http_port,
             http_host=host or settings.http_host,
             api_token=settings.api_token,
