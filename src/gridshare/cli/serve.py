@@ -19,7 +19,10 @@ def serve(
     ],
     registry: Annotated[
         Path,
-        typer.Option(help="TOML of addresses: [accounts] per member, [devices] per meter"),
+        typer.Option(
+            help="TOML of addresses only: table accounts (member id = address), "
+            "table devices (meter id = address)"
+        ),
     ],
     data_dir: Annotated[
         Path | None,
