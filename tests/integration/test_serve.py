@@ -319,45 +319,61 @@ def test_serve_exits_non_zero_with_one_line_when_a_service_is_unreachable(
 
 
 @pytest.mark.postgres
+def _publish(broker: BrokerConfig, bundles: Sequence[ReadingBundle]) -> None:
+    publisher = MqttPublisher(broker)
+    try:
+        publisher.publish_many(
+            [(readings_topic("tiny", b.meter_id), encode_bundle(b)) for b in bundles]
+        )
+        publisher.flush()
+    finally:
+        publisher.close()
+
+
 def test_serve_runs_on_postgresql_with_mqtt_ingest_by_settings_alone(
     tmp_path: Path, nodes: list[Node], postgres_url: str, broker: BrokerConfig
 ) -> None:
+    """The node on PostgreSQL and MQTT by settings alone; readings published while it is
+    down wait in its persistent session, and the restarted node stores and closes them."""
     first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
-    devices = Devices.make(tmp_path, first, 2)
+    devices = Devices.make(tmp_path, first, 3)
     meters = len(devices.intervals[0])
     settings = {
         "GRIDSHARE_DATABASE_URL": postgres_url,
         "GRIDSHARE_MQTT_URL": BROKER_URL,
         "GRIDSHARE_MQTT_CLIENT_ID": unique_id("serve-test-"),
     }
+    port = free_port()
     node = Node(
-        tmp_path, devices, free_port(), "--start", _iso(first), "--grace-s", "3600",
-        settings=settings,
-    )  # fmt: skip
+        tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=settings
+    )
     nodes.append(node)
     node.wait_ready()
     assert node.post(devices.intervals[0])["inserted"] == meters
-    publisher = MqttPublisher(broker)
-    try:
-        publisher.publish_many(
-            [(readings_topic("tiny", b.meter_id), encode_bundle(b)) for b in devices.intervals[1]]
-        )
-        publisher.flush()
-    finally:
-        publisher.close()
+    _publish(broker, devices.intervals[1])
+
+    def query(sql: str) -> list[tuple[object, ...]]:
+        with psycopg.connect(postgres_url) as conn:
+            return list(conn.execute(sql).fetchall())
 
     def closed() -> int:
-        with psycopg.connect(postgres_url) as conn:
-            row = conn.execute("SELECT count(*) FROM interval_balances").fetchone()
-        return int(row[0]) if row else 0
+        return int(str(query("SELECT count(*) FROM interval_balances")[0][0]))
 
     wait_until(lambda: closed() == 2, "2 intervals closed on PostgreSQL", 60, 0.1)
     assert node.stop() == 0, node.output()
-    with psycopg.connect(postgres_url) as conn:
-        transports = conn.execute(
-            "SELECT transport, count(*) FROM reading_bundles GROUP BY transport ORDER BY 1"
-        ).fetchall()
-        received = conn.execute("SELECT received FROM interval_balances ORDER BY 1").fetchall()
-    assert transports == [("http", meters), ("mqtt", meters)]
-    assert [r[0] for r in received] == [meters, meters]
+
+    _publish(broker, devices.intervals[2])  # while the node is down
+    node = Node(tmp_path, devices, port, "--grace-s", "3600", settings=settings)
+    nodes.append(node)
+    node.wait_ready()
+    wait_until(lambda: closed() == 3, "the interval published while down closed", 60, 0.1)
+    assert node.stop() == 0, node.output()
+
+    transports = query(
+        "SELECT transport, count(*) FROM reading_bundles GROUP BY transport ORDER BY 1"
+    )
+    assert transports == [("http", meters), ("mqtt", 2 * meters)]
+    received = query("SELECT received FROM interval_balances ORDER BY interval_start_s")
+    assert [r[0] for r in received] == [meters] * 3
+    assert len(query("SELECT 1 FROM interval_commitments")) == 3
     assert not (tmp_path / "data" / "gridshare.sqlite").exists()  # nothing went to SQLite
