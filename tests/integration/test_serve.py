@@ -297,7 +297,7 @@ def test_serve_exits_non_zero_with_one_line_when_the_port_is_taken(
     ("variable", "url", "message"),
     [
         ("GRIDSHARE_DATABASE_URL", "postgresql://x@127.0.0.1:1/none", "cannot open database"),
-        ("GRIDSHARE_CHAIN_URL", "http://127.0.0.1:1", "no EVM JSON-RPC node answers at http"),
+        ("GRIDSHARE_CHAIN_URL", "http://127.0.0.1:1", "the chain node did not answer properly"),
         ("GRIDSHARE_MQTT_URL", "mqtt://127.0.0.1:1", "cannot reach the MQTT broker at 127.0"),
     ],
 )
