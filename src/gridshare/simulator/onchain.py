@@ -3,9 +3,9 @@
 Simulated members get deterministic accounts (derived like the simulated device keys,
 :func:`participant_accounts`); a node's members bring their own (``gridshare serve
 --registry``). The scenario's operator is the chain's operator (the key that deployed the
-contracts). Every
-meter's device key is registered to its owner; every production meter is registered as
-a generator with its source, rated capacity and location, so its certificates carry them.
+contracts). Every meter's device is registered to its owner; every production meter is
+registered as a generator with its source, rated capacity and location, so its
+certificates carry them.
 """
 
 from __future__ import annotations
