@@ -49,3 +49,16 @@ class Settings(BaseSettings):
     api_min_group_members: int = Field(5, ge=1)
     """Community aggregates are served only for communities of at least this many members
     (operator not counted), so that an aggregate does not reveal one member's use."""
+
+    mqtt_url: str | None = None
+    """MQTT broker of ``serve`` (``mqtt://host:1883``, ``mqtts://`` for TLS): readings in,
+    device commands out, the main grid's state in; unset: HTTP ingest only."""
+    mqtt_client_id: str | None = None
+    """Client id of ``serve``'s persistent MQTT session; unset: ``gridshare-ingest-<community>``
+    (one node per community and broker)."""
+    http_host: str = "127.0.0.1"
+    """Address ``serve`` listens on for HTTP (``0.0.0.0``: every interface)."""
+    http_port: int = 8080
+    """TCP port of ``serve``'s HTTP server."""
+    api_token: str | None = None
+    """Bearer token the HTTP ingest requires; unset: open (a trusted network)."""

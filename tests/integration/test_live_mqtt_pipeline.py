@@ -226,7 +226,7 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
 ) -> None:
     """`meters listen` runs the step list `simulate` runs, market included: two days of
     signed readings over MQTT give trades, settled on chain, and `verify` passes."""
-    import gridshare.app.live
+    import gridshare.app.node
     import gridshare.app.simulate
     from gridshare.app.simulate import run_simulation
     from gridshare.pipeline import Pipeline
@@ -241,7 +241,8 @@ def test_live_members_trade_for_two_days_on_the_same_steps_as_a_simulation(
 
         return Recording
 
-    monkeypatch.setattr(gridshare.app.live, "Pipeline", recording("live"))
+    # the live node (`listen` and `serve`) builds its pipeline in app.node.run_node
+    monkeypatch.setattr(gridshare.app.node, "Pipeline", recording("live"))
     monkeypatch.setattr(gridshare.app.simulate, "Pipeline", recording("simulate"))
 
     spec = prepare(TINY, days=2)

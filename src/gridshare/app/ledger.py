@@ -3,7 +3,7 @@ generators registered, escrow and the flexibility pool funded."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,19 @@ from gridshare.ledger.metering import MeteringLedger
 from gridshare.model import Community
 from gridshare.simulator.balancing import CommunityBalancingChain, flexibility_budget
 from gridshare.simulator.market import market_rules
-from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.onchain import onboard
 from gridshare.simulator.scenario import Scenario
 
-__all__ = ["CommunityLedger", "connect_ledger"]
+__all__ = ["CommunityLedger", "Registration", "connect_ledger"]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Who the community's chain must know: each meter's device address (in meter order)
+    and each participant's account (participant id -> address)."""
+
+    devices: Sequence[bytes]
+    accounts: Mapping[str, str]
 
 
 @dataclass
@@ -39,26 +47,28 @@ class CommunityLedger:
 def connect_ledger(
     scenario: Scenario,
     community: Community,
-    fleet: SimulatedMeterFleet,
+    registration: Registration,
     directory: Path,
     operator: Signer,
     *,
     run_id: str,
     escrow_micros: Mapping[bytes, int] | None,
     balancing: bool = True,
+    chain_url: str | None = None,
 ) -> CommunityLedger:
-    """Open the chain in ``directory`` (embedded unless GRIDSHARE_CHAIN_URL names a node),
-    deploy or load the contracts, register the community's members and meters, and fund
-    the members' escrow (``escrow_micros`` by account; None: no market) and the
-    demand-response pool."""
-    connection = open_chain(directory, operator)
+    """Open the chain (the embedded one in ``directory``, or the JSON-RPC node at
+    ``chain_url``), deploy or load the contracts, register the community's members and
+    meters, and fund the members' escrow (``escrow_micros`` by account; None: no market)
+    and the demand-response pool. Funding is keyed by ``run_id``: a deposit reference
+    already minted is not minted again."""
+    connection = open_chain(directory, operator, chain_url)
     try:
         interval_s = int(community.interval_length.total_seconds())
         deployment = deploy_or_load(
             connection.transactions, directory, interval_length_s=interval_s
         )
         metering = MeteringLedger(connection.transactions, deployment)
-        accounts = onboard(community, fleet, metering, scenario.community.seed)
+        accounts = onboard(community, registration.devices, registration.accounts, metering)
         market = None
         if escrow_micros is not None:
             market = MarketLedger(connection.transactions, deployment)
@@ -80,7 +90,7 @@ def connect_ledger(
                 balancing_ledger,
                 {i: accounts[p.participant_id] for i, p in enumerate(community.participants)},
             )
-        devices: list[bytes | None] = [bytes.fromhex(a[2:]) for a in fleet.addresses]
+        devices: list[bytes | None] = list(registration.devices)
         chains = Chains(devices, metering, market, balancing_chain)
         return CommunityLedger(connection, metering, chains)
     except BaseException:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gridshare.app.ledger import CommunityLedger, connect_ledger
+from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.balancing.monitor import Alert
 from gridshare.ledger.keys import Signer
@@ -20,6 +20,7 @@ from gridshare.pipeline.audit import audit_all
 from gridshare.simulator.balancing import build_network
 from gridshare.simulator.market import escrow_deposits, trading_agents
 from gridshare.simulator.meters import SimulatedMeterFleet
+from gridshare.simulator.onchain import participant_accounts
 from gridshare.simulator.run import Progress, build_simulation
 from gridshare.simulator.scenario import Scenario
 from gridshare.simulator.source import SimulatedMeterSource
@@ -197,12 +198,17 @@ def _fresh_ledger(
         progress("ledger", 0, 1)
     for stale in ("chain", "deployments"):
         shutil.rmtree(out_dir / stale, ignore_errors=True)
+    signer = operator() if callable(operator) else operator
+    registration = Registration(
+        [bytes.fromhex(a[2:]) for a in fleet.addresses],
+        participant_accounts(community, scenario.community.seed, signer.address),
+    )
     ledger = connect_ledger(
         scenario,
         community,
-        fleet,
+        registration,
         out_dir,
-        operator() if callable(operator) else operator,
+        signer,
         run_id=run_id,
         escrow_micros=None if members is None else members.escrow_micros,
         balancing=balancing,

@@ -13,6 +13,7 @@ from gridshare.cli.chain import chain_app as _chain
 from gridshare.cli.keys import keys_app as _keys
 from gridshare.cli.market import market_app as _market
 from gridshare.cli.meters import meters_app as _meters
+from gridshare.cli.serve import serve as _serve
 from gridshare.cli.simulate import simulate as _simulate
 from gridshare.cli.verify import verify as _verify
 
@@ -36,3 +37,4 @@ def _main() -> None:
 
 app.command(name="verify")(_verify)
 app.command(name="simulate")(_simulate)
+app.command(name="serve")(_serve)

@@ -357,6 +357,15 @@ class IngestService:
         with self._lock:
             return len(self._received.get(interval.start_s, ()))
 
+    def recall(self, from_s: int) -> int:
+        """Count as reported what the store already holds for intervals starting at or
+        after ``from_s`` (readings stored before a restart); returns those readings."""
+        starts, positions = self.store.reported_since(from_s)
+        with self._lock:
+            for start, position in zip(starts.tolist(), positions.tolist(), strict=True):
+                self._received.setdefault(start, set()).add(position)
+        return int(starts.size)
+
     def close_interval(self, interval: Interval) -> None:
         """Mark ``interval`` (and all before it) closed: later readings are quarantined."""
         with self._lock:

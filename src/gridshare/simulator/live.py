@@ -14,16 +14,51 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from gridshare.ingest.mqtt import BrokerConfig, MqttPublisher, readings_topic
+from gridshare.market.agents import TradingAgent
 from gridshare.metering.wire import ReadingBundle, encode_bundle
-from gridshare.model import ReadingBatch
+from gridshare.model import Community, ReadingBatch
+from gridshare.simulator.market import escrow_deposits, trading_agents
 from gridshare.simulator.meters import SimulatedMeterFleet
+from gridshare.simulator.onchain import participant_accounts
 from gridshare.simulator.run import build_simulation, simulation_window
 from gridshare.simulator.scenario import Scenario
 from gridshare.units import SECONDS_PER_MINUTE, Interval, from_unix_seconds
 
 Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SimulatedMembers:
+    """The scenario's members as a live node sees them: each meter's device address (in
+    meter order), each participant's account, their trading agents and escrow. Every key
+    is derived from the scenario's seed: for demonstrations only."""
+
+    devices: list[bytes]
+    accounts: dict[str, str]
+    agents: dict[int, TradingAgent]
+    escrow_micros: dict[bytes, int]
+    seed: int
+
+
+def simulated_members(
+    scenario: Scenario, community: Community, operator_address: str
+) -> SimulatedMembers:
+    """The simulated members of ``scenario`` (the operator participant is the chain's
+    operator, ``operator_address``)."""
+    seed = scenario.community.seed
+    fleet = SimulatedMeterFleet(community, seed)
+    agents = trading_agents(community, scenario.market, seed)
+    deposits = escrow_deposits(community, scenario.market, scenario.simulation.days)
+    return SimulatedMembers(
+        [bytes.fromhex(a[2:]) for a in fleet.addresses],
+        participant_accounts(community, seed, operator_address),
+        agents,
+        {agents[i].maker: amount for i, amount in deposits.items()},
+        seed,
+    )
 
 
 def rebased_start_s(scenario: Scenario, intervals: int, speed: float, now_s: float) -> int:
@@ -34,12 +69,13 @@ def rebased_start_s(scenario: Scenario, intervals: int, speed: float, now_s: flo
 
 
 def scenario_bundles(
-    scenario: Scenario, first_start_s: int
+    scenario: Scenario, first_start_s: int, fleet: SimulatedMeterFleet | None = None
 ) -> Iterator[tuple[int, int, list[ReadingBundle]]]:
     """(interval index, count, signed bundles) of every simulated interval, re-based to
-    start at ``first_start_s``."""
+    start at ``first_start_s``, signed by ``fleet`` (default: the scenario's simulated
+    device keys)."""
     community, clock, source, _w, _s, _e = build_simulation(scenario)
-    fleet = SimulatedMeterFleet(community, scenario.community.seed)
+    fleet = fleet or SimulatedMeterFleet(community, scenario.community.seed)
     length = int(community.interval_length.total_seconds())
     for k, interval in enumerate(clock.intervals()):
         batch = source.collect(interval)

@@ -1,19 +1,23 @@
 """Putting a simulated community on its chain: accounts, devices, generators.
 
-Members get deterministic accounts (derived like the simulated device keys); the
-scenario's operator is the chain's operator (the key that deployed the contracts). Every
-meter's device key is registered to its owner; every production meter is registered as
-a generator with its source, rated capacity and location, so its certificates carry them.
+Simulated members get deterministic accounts (derived like the simulated device keys,
+:func:`participant_accounts`); a node's members bring their own (``gridshare serve
+--registry``). The scenario's operator is the chain's operator (the key that deployed the
+contracts). Every meter's device is registered to its owner; every production meter is
+registered as a generator with its source, rated capacity and location, so its
+certificates carry them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from gridshare.certificates.issuance import DEFAULT_AVOIDED_G_PER_KWH, source_code
 from gridshare.ledger.metering import Generator, MeteringLedger
 from gridshare.metering.validation import capacity_w
 from gridshare.metering.wire import device_address
 from gridshare.model import Community, MeterKind, Role
-from gridshare.simulator.meters import SimulatedMeterFleet, simulated_device_key
+from gridshare.simulator.meters import simulated_device_key
 
 ROLE_CODES = {Role.OPERATOR: 1, Role.PRODUCER: 2, Role.CONSUMER: 3, Role.PROSUMER: 4}
 
@@ -40,28 +44,29 @@ def _checksum(address: str) -> str:
 
 def onboard(
     community: Community,
-    fleet: SimulatedMeterFleet,
+    devices: Sequence[bytes],
+    accounts: Mapping[str, str],
     ledger: MeteringLedger,
-    seed: int,
     *,
     avoided_g_per_kwh: int = DEFAULT_AVOIDED_G_PER_KWH,
 ) -> dict[str, str]:
-    """Register members, devices and generators on chain; returns participant accounts."""
-    operator = ledger.tm.signer.address
-    accounts = participant_accounts(community, seed, operator)
+    """Register members (``accounts``: participant id -> account), each meter's device
+    (``devices``, in meter order) and the generators on chain, skipping what the chain
+    holds; returns the participant accounts, checksummed."""
+    accounts = {pid: _checksum(a) for pid, a in accounts.items()}
     roles = {p.participant_id: p.role for p in community.participants}
     participants = [
         (accounts[pid], ROLE_CODES[roles[pid]])
         for pid in accounts
         if roles[pid] is not Role.OPERATOR
     ]
-    devices = []
+    registered = []
     generators = []
     catalogue = community.catalogue
     locations = {p.participant_id: p.location for p in community.participants}
     for i, meter in enumerate(community.meters):
-        device = bytes.fromhex(fleet.addresses[i][2:])
-        devices.append((device, accounts[meter.participant_id], meter.meter_id))
+        device = devices[i]
+        registered.append((device, accounts[meter.participant_id], meter.meter_id))
         if meter.kind is MeterKind.PRODUCTION:
             asset = community.asset(meter.asset_id or "")
             where = locations[meter.participant_id]
@@ -75,5 +80,5 @@ def onboard(
                     avoided_g_per_kwh,
                 )
             )
-    ledger.register(participants, devices, generators)
+    ledger.register(participants, registered, generators)
     return accounts

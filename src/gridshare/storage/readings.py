@@ -214,6 +214,20 @@ class ReadingQueries(StoreBase):
                 conn.execute(query.order_by(t.readings.c.interval_start_s)).mappings().all()
             )
 
+    def reported_since(self, from_s: int) -> tuple[IntArray, IntArray]:
+        """(interval starts, meter positions) of the registered community's readings stored
+        for intervals starting at or after ``from_s``: what a restarted node already holds
+        for the intervals it has not closed yet."""
+        readings = t.readings
+        query = select(readings.c.interval_start_s, readings.c.meter_pk).where(
+            readings.c.interval_start_s >= from_s,
+            readings.c.meter_pk.in_(self.meter_pks_list()),
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        starts = np.array([int(r[0]) for r in rows], dtype=np.int64)
+        return starts, self.meter_positions([int(r[1]) for r in rows])
+
     def count(self, table: str) -> int:
         """Number of rows in one of the store's tables."""
         with self.engine.connect() as conn:

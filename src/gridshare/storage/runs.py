@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gridshare.balancing.accounting import IntervalBalance, ParticipantFlows
 from gridshare.model.summary import RunSummary
@@ -111,6 +111,34 @@ class RunQueries(StoreBase):
                     else json.dumps(summary.as_json(), sort_keys=True),
                 )
             )
+
+    def interrupt_runs(self, community_id: str, prefix: str) -> int:
+        """Mark runs of ``community_id`` whose id starts with ``prefix`` and that are still
+        "running" (their process was killed) as "interrupted"; returns how many."""
+        runs = t.runs
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                runs.update()
+                .where(
+                    runs.c.community_id == community_id,
+                    runs.c.run_id.startswith(prefix, autoescape=True),
+                    runs.c.status == "running",
+                )
+                .values(status="interrupted", finished_at_s=int(time.time()))
+            )
+        return int(done.rowcount)
+
+    def last_closed_start_s(self, community_id: str) -> int | None:
+        """Start of the newest interval the pipeline closed (its balance is stored in the
+        interval's transaction), or None before the first."""
+        balances = t.interval_balances
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(func.max(balances.c.interval_start_s)).where(
+                    balances.c.community_id == community_id
+                )
+            ).scalar_one()
+        return None if last is None else int(last)
 
     def latest_run(self, community_id: str) -> str | None:
         """The most recently started finished run of a community."""

@@ -1,0 +1,421 @@
+"""The live node: ingest, the interval pipeline on the real clock, the ledger, one wiring.
+
+:func:`run_node` is what ``gridshare serve`` (:mod:`gridshare.app.serve`) and
+``gridshare meters listen`` (:mod:`gridshare.app.live`) both run. They differ only in who
+the members are: a node's members bring their own registered device addresses and
+accounts; ``listen`` stands the scenario's simulated members in for them.
+
+Readings arrive signed over HTTP and/or MQTT and are validated and stored on arrival
+(:class:`IngestService`); the ingest clock closes each interval when every meter
+reported or it is overdue; the steps (accounting, commitment, certification, market,
+balancing) run on what the store holds, one interval per database transaction.
+
+**Restarts.** The store, not memory, says where to go on: the first interval is the one
+after the newest closed interval (its balance is written in the interval's transaction),
+so intervals missed while the node was down are closed, oldest first, with the readings
+that arrived (readings are durable on arrival; those stored for an interval not yet
+closed count towards its completeness after a restart too). Each start adds a run row
+``<community>-<kind>-<unix ms>``; rows of earlier starts still "running" (a killed
+process) become "interrupted". The chain's funding is keyed by ``<community>-<kind>``, so
+a restart does not fund twice, and the ledger adapters skip what the chain already holds
+(registrations, commitments, certificates, settlements), so an interval re-run after a
+crash between its chain transactions and its database commit is not doubled.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
+from gridshare.app.steps import Surroundings, Trading, build_steps
+from gridshare.balancing.demand_response import EventChannel
+from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
+from gridshare.control.mqtt.messages import relay_device_id
+from gridshare.errors import ConfigurationError, GridshareError
+from gridshare.ingest.clock import IngestClock
+from gridshare.ingest.http import create_app
+from gridshare.ingest.mqtt import BrokerConfig, MqttIngest
+from gridshare.ingest.service import IngestService, StoredReadingSource
+from gridshare.ledger.keys import Signer
+from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode, Role
+from gridshare.model.summary import LiveFacts, RunSummary
+from gridshare.pipeline import Pipeline
+from gridshare.pipeline.ports import DeviceControl, GridStatus, Setpoints
+from gridshare.simulator.balancing import enrolments
+from gridshare.simulator.scenario import Scenario
+from gridshare.storage import SqlStore, default_sqlite_url, open_store
+
+__all__ = ["Members", "NodeError", "NodeOptions", "NodeResult", "run_node"]
+
+HTTP_START_TIMEOUT_S = 10.0
+
+
+class NodeError(GridshareError):
+    """The node cannot start: a port is taken, or a service it needs is unreachable."""
+
+
+@dataclass(frozen=True)
+class Members:
+    """Who the node serves: the addresses the chain registers and who trades."""
+
+    registration: Registration
+    trading: Trading
+    seed: int = 0
+    """The simulated members' seed, recorded with the run (0: members with their own keys)."""
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """Where the node keeps its data, what it listens on, and how long it runs."""
+
+    data_dir: Path
+    """The embedded chain, deployments and (by default) the SQLite store."""
+    database_url: str | None = None
+    """None: SQLite ``data_dir/gridshare.sqlite``."""
+    chain_url: str | None = None
+    """None: the embedded chain in ``data_dir/chain``."""
+    broker: BrokerConfig | None = None
+    """None: no MQTT (no device commands; the main grid is taken as connected)."""
+    mqtt_ingest: bool = True
+    """Also take readings from the broker (when there is one)."""
+    client_id: str | None = None
+    http_port: int | None = None
+    """None: no HTTP ingest."""
+    http_host: str = "127.0.0.1"
+    api_token: str | None = None
+    first_start_s: int | None = None
+    """First interval of a store that has closed none; None: the interval in progress."""
+    intervals: int | None = None
+    """Stop after closing this many (None: run until ``stop``)."""
+    grace_s: float = 60.0
+    kind: str = "node"
+    mounts: Mapping[str, Any] = field(default_factory=dict)
+    """ASGI apps mounted beside ingest on the HTTP server, by path (the REST API's seam)."""
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or default_sqlite_url(self.data_dir)
+
+
+@dataclass
+class NodeResult:
+    summary: RunSummary
+    run_id: str
+    first_start_s: int
+    database_url: str
+
+
+def _controlled_devices(community: Community) -> dict[str, int]:
+    """Batteries and load-following plants, by asset id, to their owner's position."""
+    position = {p.participant_id: i for i, p in enumerate(community.participants)}
+    return {
+        a.asset_id: position[a.participant_id]
+        for a in community.assets
+        if isinstance(a, Battery)
+        or (isinstance(a, DispatchableGenerator) and a.dispatch_mode is DispatchMode.FOLLOW_LOAD)
+    }
+
+
+def _relays(community: Community) -> dict[int, str]:
+    """Each member's connection relay (the operator has none), by participant position."""
+    return {
+        i: relay_device_id(p.participant_id)
+        for i, p in enumerate(community.participants)
+        if p.role is not Role.OPERATOR
+    }
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """The listening socket of the HTTP server, bound before anything else starts."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # a restart binds again at once: connections of the stopped node may linger in
+    # TIME_WAIT (another process listening on the port still refuses the bind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise NodeError(
+            f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc} "
+            "(another process holds the port? choose another with --port)"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+def probe_broker(broker: BrokerConfig, timeout_s: float = 5.0) -> None:
+    """Fail fast, before onboarding, when the configured broker does not answer."""
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise NodeError(
+            f"cannot reach the MQTT broker at {broker.host}:{broker.port}: "
+            f"{exc.strerror or exc} (unset GRIDSHARE_MQTT_URL to run without MQTT)"
+        ) from None
+
+
+class _NoDevices:
+    """Device control without a control channel: setpoints are recorded, not sent."""
+
+    def apply(self, setpoints: Setpoints) -> None:
+        return None
+
+
+class _GridAssumedConnected:
+    """Grid status without a live signal: the main grid is taken as connected."""
+
+    def is_connected(self, interval_start_s: int) -> bool:
+        return True
+
+
+@dataclass
+class _Ingress:
+    """Where signed readings come in: the HTTP server and/or the MQTT subscriber."""
+
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+    subscriber: MqttIngest | None = None
+
+    def start(
+        self,
+        service: IngestService,
+        sock: socket.socket | None,
+        options: NodeOptions,
+        community_id: str,
+    ) -> None:
+        if sock is not None:
+            self.serve_http(service, sock, options)
+        if options.broker is not None and options.mqtt_ingest:
+            self.subscriber = MqttIngest(
+                service, community_id, options.broker, client_id=options.client_id
+            )
+            self.subscriber.start()
+
+    def serve_http(self, service: IngestService, sock: socket.socket, options: NodeOptions) -> None:
+        app = create_app(service, api_token=options.api_token)
+        for path, mounted in options.mounts.items():
+            app.mount(path, mounted)
+        host, port = sock.getsockname()[:2]
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="http", daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + HTTP_START_TIMEOUT_S
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise NodeError(f"the HTTP server on {host}:{port} did not start")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.stop()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+
+@dataclass
+class _Field:
+    """The devices and the grid: setpoints and demand-response events out, the main grid's
+    state in, over MQTT when there is a broker."""
+
+    control: DeviceControl
+    grid: GridStatus
+    channel: EventChannel | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, scenario: Scenario, community: Community, broker: BrokerConfig | None) -> _Field:
+        if broker is None:
+            return cls(_NoDevices(), _GridAssumedConnected())
+        interval_s = int(community.interval_length.total_seconds())
+        publisher = MqttCommandPublisher(
+            broker, community.community_id, enrolments(scenario, community)
+        )
+        publisher.start()
+        closers = [publisher.close]
+        try:
+            control = MqttDeviceControl(
+                publisher, interval_s, _controlled_devices(community), _relays(community)
+            )
+            grid = MqttGridStatus(broker, community.community_id)
+            grid.start()
+        except BaseException:
+            publisher.close()
+            raise
+        closers.append(grid.close)
+        return cls(control, grid, publisher, closers)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def _first_interval(store: SqlStore, community: Community, options: NodeOptions) -> int:
+    """The store decides: after the newest closed interval; else as asked; else now."""
+    length_s = int(community.interval_length.total_seconds())
+    last = store.last_closed_start_s(community.community_id)
+    if last is not None:
+        return last + length_s
+    if options.first_start_s is not None:
+        if options.first_start_s % length_s:
+            raise ConfigurationError(
+                f"first interval {options.first_start_s}: interval starts are multiples of "
+                f"{length_s} s since the epoch"
+            )
+        return options.first_start_s
+    return int(time.time()) // length_s * length_s
+
+
+def _open_ingest(
+    store: SqlStore,
+    ingest_store: SqlStore,
+    community: Community,
+    members: Members,
+    ledger: CommunityLedger,
+    options: NodeOptions,
+) -> tuple[IngestService, int]:
+    """The ingest service on the registered devices, and the first interval to close."""
+    store.register_community(community)
+    ingest_store.register_community(community)
+    devices = list(members.registration.devices)
+    store.set_meter_devices(
+        {m.meter_id: "0x" + d.hex() for m, d in zip(community.meters, devices, strict=True)}
+    )
+    first = _first_interval(store, community, options)
+    by_device = {d: m.meter_id for m, d in zip(community.meters, devices, strict=True)}
+    metering = ledger.metering
+    # suspensions come from the registry; intervals already committed stay closed
+    service = IngestService.for_store(
+        ingest_store,
+        inactive={by_device[d] for d in metering.inactive_devices(devices)},
+        closed_before_s=max(first, metering.last_committed_end() or 0),
+    )
+    service.recall(first)  # readings stored before a restart count towards completeness
+    return service, first
+
+
+def _following_registry(
+    service: IngestService,
+    ledger: CommunityLedger,
+    members: Members,
+    on_interval: Callable[[int], None] | None,
+) -> Callable[[object], None]:
+    """After each closed interval: follow suspensions made on chain while running, then
+    tell ``on_interval`` how many intervals this run closed."""
+    devices = list(members.registration.devices)
+    meters = service.store.community.meters
+    by_device = {d: m.meter_id for m, d in zip(meters, devices, strict=True)}
+    done = [0]
+
+    def closed(_closed: object) -> None:
+        done[0] += 1
+        service.set_inactive({by_device[d] for d in ledger.metering.inactive_devices(devices)})
+        if on_interval:
+            on_interval(done[0])
+
+    return closed
+
+
+def run_node(
+    scenario: Scenario,
+    community: Community,
+    members: Members,
+    operator: Signer,
+    options: NodeOptions,
+    *,
+    stop: threading.Event | None = None,
+    on_interval: Callable[[int], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> NodeResult:
+    """Run the live node until ``stop`` is set (or ``options.intervals`` are closed).
+
+    The current interval's transaction finishes before the node stops; then the steps
+    write their totals, ingest stops and the store and chain are closed. Raises
+    :class:`NodeError` (or another :class:`GridshareError`) when a port is taken or the
+    database, the JSON-RPC node or the broker is unreachable.
+    """
+    stop = stop or threading.Event()
+    cid = community.community_id
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    url = options.store_url
+    store = open_store(url)  # unreachable database: StorageError
+    closing: list[Callable[[], None]] = [store.close]
+    try:
+        sock = bind_http(options.http_host, options.http_port) if options.http_port else None
+        if sock is not None:
+            closing.append(sock.close)
+        if options.broker is not None:
+            probe_broker(options.broker)
+        ingest_store = open_store(url)
+        closing.append(ingest_store.close)
+        ledger = connect_ledger(
+            scenario,
+            community,
+            members.registration,
+            options.data_dir,
+            operator,
+            run_id=f"{cid}-{options.kind}",
+            escrow_micros=members.trading.escrow_micros,
+            chain_url=options.chain_url,
+        )
+        closing.append(ledger.close)
+        service, first = _open_ingest(store, ingest_store, community, members, ledger, options)
+        ingress = _Ingress()
+        closing.append(ingress.close)
+        ingress.start(service, sock, options, cid)
+        surroundings = _Field.start(scenario, community, options.broker)
+        closing.append(surroundings.close)
+        steps = build_steps(
+            scenario,
+            community,
+            Surroundings(surroundings.control, surroundings.grid, surroundings.channel),
+            trading=members.trading,
+            chains=ledger.chains,
+        )
+        clock = IngestClock(
+            service,
+            first,
+            community.interval_length,
+            len(community.meters),
+            grace_s=options.grace_s,
+            stop=stop,
+            max_intervals=options.intervals,
+        )
+        prefix = f"{cid}-{options.kind}-"
+        store.interrupt_runs(cid, prefix)
+        run_id = f"{prefix}{time.time_ns() // 1_000_000}"
+        store.begin_run(run_id, cid, options.kind, members.seed)
+        pipeline = Pipeline(
+            community, clock, StoredReadingSource(service), store, steps, run_id=run_id,
+            on_interval=_following_registry(service, ledger, members, on_interval),
+        )  # fmt: skip
+        if on_ready is not None:
+            on_ready()
+        try:
+            report = pipeline.run()
+        except BaseException:
+            store.finish_run(run_id, "failed", None)
+            raise
+        live = LiveFacts(service.counts.figures(), clock.closed_complete, clock.closed_overdue)
+        summary = RunSummary(cid, report, pipeline.summaries(), live=live)
+        store.finish_run(run_id, "finished", summary)
+        return NodeResult(summary, run_id, first, url)
+    finally:
+        for close in reversed(closing):
+            close()

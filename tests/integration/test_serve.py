@@ -1,0 +1,379 @@
+"""`gridshare serve` as an operator runs it: a subprocess on a free port, fed signed readings
+over HTTP by devices whose keys only the test holds, stopped with SIGTERM and with kill -9,
+restarted, and audited with `gridshare verify`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from gridshare.cli import app
+from gridshare.ingest.mqtt import BrokerConfig, MqttPublisher, readings_topic
+from gridshare.metering.wire import ReadingBundle, bundle_to_json, device_address, encode_bundle
+from gridshare.model import Role
+from gridshare.simulator.community import build_community
+from gridshare.simulator.live import scenario_bundles
+from gridshare.simulator.meters import SimulatedMeterFleet
+from gridshare.simulator.run import prepare
+from gridshare.simulator.weather import read_typical_year
+from tests.integration.conftest import BROKER_URL, free_port, poll_until, unique_id, wait_until
+
+pytestmark = pytest.mark.slow  # each start onboards the community on the embedded chain
+
+TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
+SRC = Path(__file__).parents[2] / "src"
+INTERVAL_S = 900
+START_TIMEOUT_S = 120.0
+
+
+def _address(key: bytes) -> str:
+    return "0x" + device_address(key).hex()
+
+
+@dataclass
+class Devices:
+    """The community's meters as devices holding their own keys (the node sees only their
+    addresses), and each interval's signed bundles, re-based to start at ``first``."""
+
+    registry: Path
+    first: int
+    intervals: list[list[ReadingBundle]]
+
+    @classmethod
+    def make(cls, directory: Path, first: int, count: int) -> Devices:
+        spec = prepare(TINY)
+        community = build_community(spec, read_typical_year(spec.weather.source).location)[0]
+        fleet = SimulatedMeterFleet(community, seed=0)
+        fleet.keys = [secrets.token_bytes(32) for _ in community.meters]
+        fleet.addresses = [_address(k) for k in fleet.keys]
+        lines = ["[accounts]"]
+        lines += [f'"{p.participant_id}" = "{_address(secrets.token_bytes(32))}"'
+                  for p in community.participants if p.role is not Role.OPERATOR]  # fmt: skip
+        lines.append("[devices]")
+        lines += [f'"{m.meter_id}" = "{a}"' for m, a in zip(community.meters, fleet.addresses, strict=True)]  # fmt: skip  # noqa: E501
+        registry = directory / "registry.toml"
+        registry.write_text("\n".join(lines) + "\n", "utf-8")
+        bundles = []
+        for _k, _total, part in scenario_bundles(spec, first, fleet):
+            bundles.append(part)
+            if len(bundles) == count:
+                break
+        return cls(registry, first, bundles)
+
+    def start_s(self, k: int) -> int:
+        return self.first + k * INTERVAL_S
+
+
+class Node:
+    """One `gridshare serve` process; its output goes to files (never a full pipe)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        devices: Devices,
+        port: int,
+        *args: str,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSHARE_")}
+        env |= {
+            "PYTHONPATH": os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            "GRIDSHARE_KEY_PASSWORD": "operator-test-password",
+            "GRIDSHARE_KEY_KDF_ITERATIONS": "1000",
+            "COLUMNS": "200",
+        } | (settings or {})
+        runs = len(list(directory.glob("node-*.out")))
+        self.out = directory / f"node-{runs}.out"
+        self.err = directory / f"node-{runs}.err"
+        command = [
+            sys.executable, "-m", "gridshare", "serve", str(TINY),
+            "--registry", str(devices.registry), "--data-dir", str(directory / "data"),
+            "--port", str(port), *args,
+        ]  # fmt: skip
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.process = subprocess.Popen(command, stdout=out, stderr=err, env=env)  # noqa: S603
+
+    def output(self) -> str:
+        return self.out.read_text("utf-8", "replace") + self.err.read_text("utf-8", "replace")
+
+    def wait_ready(self) -> None:
+        def up() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"serve exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, "the node's HTTP server", START_TIMEOUT_S, poll_s=0.1)
+        # HTTP answers before the clock starts; the node prints when the pipeline runs
+        wait_until(lambda: "serving on" in self.output(), "the node to start", 30, 0.05)
+
+    def post(self, bundles: Sequence[ReadingBundle]) -> dict[str, object]:
+        body = orjson.dumps({"bundles": [bundle_to_json(b) for b in bundles]})
+        reply = httpx.post(f"{self.url}/v1/readings", content=body, timeout=60)
+        assert reply.status_code == 200, reply.text
+        answer: dict[str, object] = reply.json()
+        return answer
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"serve did not stop within {timeout_s} s:\n{self.output()}")
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[Node]]:
+    started: list[Node] = []
+    yield started
+    for node in started:
+        if node.process.poll() is None:
+            node.process.kill()
+            node.process.wait(10)
+
+
+def _query(directory: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"file:{directory / 'data' / 'gridshare.sqlite'}?mode=ro", uri=True) as c:
+        return list(c.execute(sql, args))
+
+
+_READING_KEYS = (
+    "SELECT r.interval_start_s, m.meter_id FROM readings r JOIN meters m USING (meter_pk)"
+)
+
+
+def _feed(url: str, bundles: Sequence[ReadingBundle], acked: list[ReadingBundle]) -> None:
+    """Post one bundle per request, noting each acknowledged one, until the node dies."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for bundle in bundles:
+            body = orjson.dumps({"bundles": [bundle_to_json(bundle)]})
+            try:
+                reply = client.post("/v1/readings", content=body)
+            except httpx.TransportError:
+                return
+            if reply.status_code == 200 and reply.json()["inserted"] == 1:
+                acked.append(bundle)
+
+
+def _count(directory: Path, table: str) -> int:
+    return int(_query(directory, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+
+
+def _iso(start_s: int) -> str:
+    return datetime.fromtimestamp(start_s, UTC).isoformat()
+
+
+def test_serve_stops_gracefully_resumes_after_kill_9_and_loses_or_doubles_nothing(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    now_s = int(time.time())
+    first = (now_s // INTERVAL_S - 12) * INTERVAL_S  # twelve intervals ago: all ended
+    devices = Devices.make(tmp_path, first, 10)
+    meters = len(devices.intervals[0])
+    port = free_port()
+
+    # 1. a fresh node; four whole intervals and part of a fifth arrive over HTTP
+    node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600")
+    nodes.append(node)
+    node.wait_ready()
+    whole = [b for k in range(4) for b in devices.intervals[k]]
+    assert node.post(whole)["inserted"] == 4 * meters
+    assert node.post(devices.intervals[4][:5])["inserted"] == 5
+    wait_until(lambda: _count(tmp_path, "interval_commitments") == 4, "4 commitments", 60, 0.1)
+    assert node.stop() == 0, node.output()
+    assert _count(tmp_path, "interval_balances") == 4  # the fifth is incomplete and not due
+    assert _count(tmp_path, "readings") == 4 * meters + 5
+    assert _query(tmp_path, "SELECT status FROM runs") == [("finished",)]
+
+    # 2. the same command again (no --start): resumes at the fifth interval
+    node = Node(tmp_path, devices, port, "--grace-s", "3600")
+    nodes.append(node)
+    node.wait_ready()
+    again = node.post(whole + devices.intervals[4][:5])  # closed, and already stored
+    assert again["inserted"] == 0
+    assert again["duplicates"] == 5
+    assert again["rejected"] == {"interval_closed": 4 * meters}
+    assert node.post(devices.intervals[4][5:] + devices.intervals[5])["inserted"] == 2 * meters - 5
+    wait_until(lambda: _count(tmp_path, "interval_balances") == 6, "6 closed intervals", 60, 0.1)
+    received = _query(
+        tmp_path, "SELECT received FROM interval_balances WHERE interval_start_s = ?",
+        devices.start_s(4),
+    )  # fmt: skip
+    assert received == [(meters,)]  # five readings from before the stop, the rest after
+
+    # 3. kill -9 while a device is posting its readings one request at a time
+    feeding = devices.intervals[6] + devices.intervals[7][:3]
+    acked: list[ReadingBundle] = []
+    feeder = threading.Thread(target=_feed, args=(node.url, feeding, acked), daemon=True)
+    feeder.start()
+    wait_until(lambda: len(acked) >= meters // 2, "half the posts acknowledged", 60, 0.01)
+    node.process.kill()
+    assert node.process.wait(30) == -signal.SIGKILL
+    feeder.join(60)
+    assert 0 < len(acked) < len(feeding), "the kill came after the last post"
+    stored = set(_query(tmp_path, _READING_KEYS))
+    assert {(int(b.start[0]), b.meter_id) for b in acked} <= stored  # acknowledged: durable
+
+    # 4. restart: everything is offered again, every interval missed while down is closed
+    node = Node(tmp_path, devices, port, "--grace-s", "5")
+    nodes.append(node)
+    node.wait_ready()
+    rest = node.post(feeding + devices.intervals[7][3:] + devices.intervals[8])
+    assert rest["inserted"] == 9 * meters - len(stored)  # each reading stored once
+    # the twelve intervals that ended before the first start (the one in progress may close
+    # too when it ends during the test)
+    wait_until(lambda: _count(tmp_path, "interval_balances") >= 12, "12 closed", 90, 0.1)
+    assert node.stop(signal.SIGINT) == 0, node.output()
+    assert "Traceback" not in node.output()
+
+    starts = [
+        int(r[0])
+        for r in _query(tmp_path, "SELECT interval_start_s FROM interval_balances ORDER BY 1")
+    ]
+    assert starts[:12] == [devices.start_s(k) for k in range(12)]
+    assert _count(tmp_path, "readings") == 9 * meters  # nothing lost, nothing doubled
+    per_interval = dict(
+        _query(tmp_path, "SELECT interval_start_s, received FROM interval_balances")
+    )
+    assert [per_interval[devices.start_s(k)] for k in range(12)] == [meters] * 9 + [0] * 3
+    committed = [
+        int(r[0])
+        for r in _query(tmp_path, "SELECT interval_start_s FROM interval_commitments ORDER BY 1")
+    ]
+    assert committed == [devices.start_s(k) for k in range(9)]  # empty intervals: nothing to commit
+    statuses = [
+        r[0] for r in _query(tmp_path, "SELECT status FROM runs ORDER BY started_at_s, run_id")
+    ]
+    assert statuses == ["finished", "interrupted", "finished"]
+
+    ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
+    assert ok.exit_code == 0, ok.output
+    assert f"{9 * meters} stored readings proven by their device's signature" in " ".join(
+        ok.output.split()
+    )
+
+
+def test_serve_exits_non_zero_with_one_line_when_the_port_is_taken(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    devices = Devices.make(tmp_path, (int(time.time()) // INTERVAL_S - 2) * INTERVAL_S, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = int(taken.getsockname()[1])
+        node = Node(tmp_path, devices, port)
+        nodes.append(node)
+        assert poll_until(lambda: node.process.poll() is not None, 60, 0.05), node.output()
+    assert node.process.returncode != 0
+    out = node.output()
+    assert f"cannot listen for HTTP on 127.0.0.1:{port}" in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "message"),
+    [
+        ("GRIDSHARE_DATABASE_URL", "postgresql://x@127.0.0.1:1/none", "cannot open database"),
+        ("GRIDSHARE_CHAIN_URL", "http://127.0.0.1:1", "the chain node did not answer properly"),
+        ("GRIDSHARE_MQTT_URL", "mqtt://127.0.0.1:1", "cannot reach the MQTT broker at 127.0"),
+    ],
+)
+def test_serve_exits_non_zero_with_one_line_when_a_service_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, url: str, message: str
+) -> None:
+    devices = Devices.make(tmp_path, (int(time.time()) // INTERVAL_S - 2) * INTERVAL_S, 1)
+    for name in [n for n in os.environ if n.startswith("GRIDSHARE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GRIDSHARE_KEY_PASSWORD", "operator-test-password")
+    monkeypatch.setenv("GRIDSHARE_KEY_KDF_ITERATIONS", "1000")
+    monkeypatch.setenv(variable, url)
+    arguments = ["serve", str(TINY), "--registry", str(devices.registry)]
+    arguments += ["--data-dir", str(tmp_path / "data"), "--port", str(free_port())]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.postgres
+def _publish(broker: BrokerConfig, bundles: Sequence[ReadingBundle]) -> None:
+    publisher = MqttPublisher(broker)
+    try:
+        publisher.publish_many(
+            [(readings_topic("tiny", b.meter_id), encode_bundle(b)) for b in bundles]
+        )
+        publisher.flush()
+    finally:
+        publisher.close()
+
+
+def test_serve_runs_on_postgresql_with_mqtt_ingest_by_settings_alone(
+    tmp_path: Path, nodes: list[Node], postgres_url: str, broker: BrokerConfig
+) -> None:
+    """The node on PostgreSQL and MQTT by settings alone; readings published while it is
+    down wait in its persistent session, and the restarted node stores and closes them."""
+    first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 3)
+    meters = len(devices.intervals[0])
+    settings = {
+        "GRIDSHARE_DATABASE_URL": postgres_url,
+        "GRIDSHARE_MQTT_URL": BROKER_URL,
+        "GRIDSHARE_MQTT_CLIENT_ID": unique_id("serve-test-"),
+    }
+    port = free_port()
+    node = Node(
+        tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=settings
+    )
+    nodes.append(node)
+    node.wait_ready()
+    assert node.post(devices.intervals[0])["inserted"] == meters
+    _publish(broker, devices.intervals[1])
+
+    def query(sql: str) -> list[tuple[object, ...]]:
+        with psycopg.connect(postgres_url) as conn:
+            return list(conn.execute(sql).fetchall())
+
+    def closed() -> int:
+        return int(str(query("SELECT count(*) FROM interval_balances")[0][0]))
+
+    wait_until(lambda: closed() == 2, "2 intervals closed on PostgreSQL", 60, 0.1)
+    assert node.stop() == 0, node.output()
+
+    _publish(broker, devices.intervals[2])  # while the node is down
+    node = Node(tmp_path, devices, port, "--grace-s", "3600", settings=settings)
+    nodes.append(node)
+    node.wait_ready()
+    wait_until(lambda: closed() == 3, "the interval published while down closed", 60, 0.1)
+    assert node.stop() == 0, node.output()
+
+    transports = query(
+        "SELECT transport, count(*) FROM reading_bundles GROUP BY transport ORDER BY 1"
+    )
+    assert transports == [("http", meters), ("mqtt", 2 * meters)]
+    received = query("SELECT received FROM interval_balances ORDER BY interval_start_s")
+    assert [r[0] for r in received] == [meters] * 3
+    assert len(query("SELECT 1 FROM interval_commitments")) == 3
+    assert not (tmp_path / "data" / "gridshare.sqlite").exists()  # nothing went to SQLite
