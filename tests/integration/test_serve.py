@@ -22,6 +22,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from gridshare.cli import app
@@ -34,6 +35,7 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import prepare
 from gridshare.simulator.weather import read_typical_year
 from tests.integration.conftest import BROKER_URL, free_port, poll_until, unique_id, wait_until
+from tests.siwe import DOMAIN, URI, new_account, personal_sign, siwe_text
 
 pytestmark = pytest.mark.slow  # each start onboards the community on the embedded chain
 
@@ -55,6 +57,8 @@ class Devices:
     registry: Path
     first: int
     intervals: list[list[ReadingBundle]]
+    members: dict[str, LocalAccount]
+    """Each member's own account (its key held here, its address in the registry)."""
 
     @classmethod
     def make(cls, directory: Path, first: int, count: int) -> Devices:
@@ -63,9 +67,10 @@ class Devices:
         fleet = SimulatedMeterFleet(community, seed=0)
         fleet.keys = [secrets.token_bytes(32) for _ in community.meters]
         fleet.addresses = [_address(k) for k in fleet.keys]
+        members = {p.participant_id: new_account()
+                   for p in community.participants if p.role is not Role.OPERATOR}  # fmt: skip
         lines = ["[accounts]"]
-        lines += [f'"{p.participant_id}" = "{_address(secrets.token_bytes(32))}"'
-                  for p in community.participants if p.role is not Role.OPERATOR]  # fmt: skip
+        lines += [f'"{pid}" = "{account.address}"' for pid, account in members.items()]
         lines.append("[devices]")
         lines += [f'"{m.meter_id}" = "{a}"' for m, a in zip(community.meters, fleet.addresses, strict=True)]  # fmt: skip  # noqa: E501
         registry = directory / "registry.toml"
@@ -75,7 +80,7 @@ class Devices:
             bundles.append(part)
             if len(bundles) == count:
                 break
-        return cls(registry, first, bundles)
+        return cls(registry, first, bundles, members)
 
     def start_s(self, k: int) -> int:
         return self.first + k * INTERVAL_S
@@ -274,6 +279,62 @@ def test_serve_stops_gracefully_resumes_after_kill_9_and_loses_or_doubles_nothin
     assert f"{9 * meters} stored readings proven by their device's signature" in " ".join(
         ok.output.split()
     )
+
+
+def _seconds(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def _sign_in(url: str, account: LocalAccount) -> dict[str, str]:
+    """A member's session on the node: the nonce, their signed EIP-4361 message, a token."""
+    offered = httpx.post(f"{url}/v1/auth/nonce", timeout=10).json()
+    text = siwe_text(account, offered["nonce"], datetime.now(UTC), chain_id=offered["chain_id"])
+    reply = httpx.post(
+        f"{url}/v1/auth/login",
+        json={"message": text, "signature": personal_sign(account, text)},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+
+def test_a_member_signs_in_to_the_node_with_their_own_key_and_reads_only_their_own(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """The node serves the REST API beside ingest: a member named in the registry signs in
+    with the key only they hold, reads their meters' readings as posted, and is refused
+    another member's."""
+    first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 2)
+    port = free_port()
+    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
+    node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=api)
+    nodes.append(node)
+    node.wait_ready()
+    posted = devices.intervals[0] + devices.intervals[1]
+    assert node.post(posted)["inserted"] == len(posted)
+    member, other = list(devices.members)[:2]
+    headers = _sign_in(node.url, devices.members[member])
+    window = {"start": _iso(first), "end": _iso(first + 2 * INTERVAL_S), "resolution": "15min"}
+    mine = httpx.get(f"{node.url}/v1/members/{member}/readings", params=window, headers=headers)
+    assert mine.status_code == 200, mine.text
+    served = {
+        (series["meter_id"], _seconds(point["start"]), point["import_wh"], point["export_wh"])
+        for series in mine.json()["meters"]
+        for point in series["points"]
+    }
+    expected = {
+        (b.meter_id, int(t), int(i), int(e))
+        for b in posted
+        if b.meter_id.startswith(member + "/")
+        for t, i, e in zip(b.start, b.import_wh, b.export_wh, strict=True)
+    }
+    assert expected  # the member has meters, and they reported
+    assert served == expected
+    theirs = httpx.get(f"{node.url}/v1/members/{other}/readings", params=window, headers=headers)
+    assert theirs.status_code == 403, theirs.text
+    assert theirs.json()["error"] == "not_yours"
+    assert node.stop() == 0, node.output()
 
 
 def test_serve_exits_non_zero_with_one_line_when_the_port_is_taken(

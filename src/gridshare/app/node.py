@@ -98,7 +98,10 @@ class NodeOptions:
     grace_s: float = 60.0
     kind: str = "node"
     mounts: Mapping[str, Any] = field(default_factory=dict)
-    """ASGI apps mounted beside ingest on the HTTP server, by path (the REST API's seam)."""
+    """ASGI apps mounted beside ingest on the HTTP server, by path."""
+    api: Callable[[SqlStore, int], Any] | None = None
+    """Builds the REST API (an ASGI app, mounted at ``/`` after ingest's routes) over a
+    store of its own and the ledger's chain id, once the ledger is connected."""
 
     @property
     def store_url(self) -> str:
@@ -192,18 +195,25 @@ class _Ingress:
         sock: socket.socket | None,
         options: NodeOptions,
         community_id: str,
+        mounts: Mapping[str, Any],
     ) -> None:
         if sock is not None:
-            self.serve_http(service, sock, options)
+            self.serve_http(service, sock, options, mounts)
         if options.broker is not None and options.mqtt_ingest:
             self.subscriber = MqttIngest(
                 service, community_id, options.broker, client_id=options.client_id
             )
             self.subscriber.start()
 
-    def serve_http(self, service: IngestService, sock: socket.socket, options: NodeOptions) -> None:
+    def serve_http(
+        self,
+        service: IngestService,
+        sock: socket.socket,
+        options: NodeOptions,
+        mounts: Mapping[str, Any],
+    ) -> None:
         app = create_app(service, api_token=options.api_token)
-        for path, mounted in options.mounts.items():
+        for path, mounted in mounts.items():
             app.mount(path, mounted)
         host, port = sock.getsockname()[:2]
         config = uvicorn.Config(
@@ -297,6 +307,8 @@ def _open_ingest(
     store.set_meter_devices(
         {m.meter_id: "0x" + d.hex() for m, d in zip(community.meters, devices, strict=True)}
     )
+    for participant_id, account in members.registration.accounts.items():
+        store.set_participant_account(participant_id, account)  # members sign in with it
     first = _first_interval(store, community, options)
     by_device = {d: m.meter_id for m, d in zip(community.meters, devices, strict=True)}
     metering = ledger.metering
@@ -376,9 +388,14 @@ def run_node(
         )
         closing.append(ledger.close)
         service, first = _open_ingest(store, ingest_store, community, members, ledger, options)
+        mounts = dict(options.mounts)
+        if options.api is not None:
+            api_store = open_store(url)
+            closing.append(api_store.close)
+            mounts["/"] = options.api(api_store, ledger.connection.transactions.chain_id)
         ingress = _Ingress()
         closing.append(ingress.close)
-        ingress.start(service, sock, options, cid)
+        ingress.start(service, sock, options, cid, mounts)
         surroundings = _Field.start(scenario, community, options.broker)
         closing.append(surroundings.close)
         steps = build_steps(

@@ -52,6 +52,7 @@ def serve(
     operator key comes from the keystore (password: GRIDSHARE_KEY_PASSWORD or a prompt).
     Stop it with SIGTERM or Ctrl-C; restarting resumes where it left off.
     """
+    from gridshare.api.app import create_app as create_api
     from gridshare.app.node import NodeOptions
     from gridshare.app.serve import serve as run
     from gridshare.ingest.mqtt import BrokerConfig
@@ -73,6 +74,7 @@ def serve(
             first_start_s=parse_utc_seconds(start) if start else None,
             grace_s=grace_s,
             kind="serve",
+            api=lambda store, chain_id: create_api(store, settings, chain_id=chain_id),
         )
 
         def ready() -> None:
