@@ -1,0 +1,74 @@
+"""Property-based fuzzing of the REST API from its own OpenAPI document (schemathesis):
+for requests generated from the schema, valid and invalid, signed in as a member and as
+nobody, the API never answers 5xx, answers only the status codes it documents, with the
+documented content type and a body that matches the documented schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from gridshare.api.app import create_app
+from tests.integration.test_api import (  # noqa: F401 - the store fixture, re-used
+    NOW,
+    Populated,
+    TestClient,
+    populated,
+    settings_for,
+    sign_in,
+)
+from tests.siwe import CHAIN_ID
+
+IN_CI = os.environ.get("CI") == "true"
+EXAMPLES = 40
+"""Generated requests per operation (each sent twice: anonymous and signed in)."""
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def test_no_request_gets_a_server_error_or_an_undocumented_answer(
+    populated: Populated,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # generous rate limits: the fuzzer's requests, not the limiter, are under test here
+    app = create_app(
+        populated.store,
+        settings_for(populated, tmp_path, api_rate_per_s=1e6, api_rate_burst=1_000_000),
+        chain_id=CHAIN_ID,
+        now=lambda: NOW,
+    )
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
+    with TestClient(app) as client:
+        member = sign_in(client, populated.members[0])
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 6  # every route of the API, not an empty document
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=IN_CI,  # CI replays the same requests; elsewhere each run explores
+            suppress_health_check=list(HealthCheck),
+        )
+        def holds(case: schemathesis.Case) -> None:
+            case.call_and_validate(checks=CHECKS)  # as nobody
+            case.call_and_validate(headers=member, checks=CHECKS)  # as a signed-in member
+
+        holds()
