@@ -84,8 +84,7 @@ def measure(name: str, url: str, members: int, days: int, requests: int) -> None
         now = DAY0 + timedelta(days=days)
         signed_in = 20
         accounts = [new_account() for _ in range(signed_in)]
-        for i, account in enumerate(accounts):
-            store.set_participant_account(f"bench:m{i}", account.address)
+        store.set_participant_accounts({f"bench:m{i}": a.address for i, a in enumerate(accounts)})
         with tempfile.TemporaryDirectory() as data_dir:
             settings = Settings(
                 data_dir=Path(data_dir),

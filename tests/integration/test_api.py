@@ -126,8 +126,7 @@ def populated(
         community = small_community(MEMBERS, community_id="api")
         store.register_community(community)
         members = [new_account() for _ in range(MEMBERS)]
-        for i, account in enumerate(members):
-            store.set_participant_account(f"api:m{i}", account.address)
+        store.set_participant_accounts({f"api:m{i}": a.address for i, a in enumerate(members)})
         _run_day(store, community, seed=11)
         yield Populated(store, community, members, new_account(), new_account())
     finally:

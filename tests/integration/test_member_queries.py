@@ -30,19 +30,23 @@ def store(database_url: str) -> Iterator[SqlStore]:
 
 def test_an_account_belongs_to_one_participant_whatever_its_case(store: SqlStore) -> None:
     assert store.member_by_account(ACCOUNT) is None
-    store.set_participant_account("t:m0", ACCOUNT.lower())
+    store.set_participant_accounts({"t:m0": ACCOUNT.lower()})
     member = store.member_by_account(ACCOUNT.upper().replace("0X", "0x"))
     assert member is not None
     assert (member.participant_id, member.community_id, member.role) == ("t:m0", "t", "consumer")
     assert member.account_address == ACCOUNT
     assert store.member("t:m0") == member
-    store.set_participant_account("t:m0", ACCOUNT)  # again: no change
+    store.set_participant_accounts({"t:m0": ACCOUNT})  # again: no change
     with pytest.raises(StorageError, match="already belongs to t:m0"):
-        store.set_participant_account("t:m1", ACCOUNT)
+        store.set_participant_accounts({"t:m1": ACCOUNT})
     with pytest.raises(StorageError, match="no participant"):
-        store.set_participant_account("t:nobody", "0x" + "11" * 20)
+        store.set_participant_accounts({"t:nobody": "0x" + "11" * 20})
     with pytest.raises(StorageError, match="not an account address"):
-        store.set_participant_account("t:m1", "0x1234")
+        store.set_participant_accounts({"t:m1": "0x1234"})
+    other = "0x" + "22" * 20
+    with pytest.raises(StorageError, match="no participant"):  # one refusal records none
+        store.set_participant_accounts({"t:m1": other, "t:nobody": "0x" + "33" * 20})
+    assert store.member_by_account(other) is None
     assert store.community_member_count("t") == 2
     assert store.community_interval_s("t") == 900
     assert store.community_interval_s("elsewhere") is None

@@ -307,8 +307,7 @@ def _open_ingest(
     store.set_meter_devices(
         {m.meter_id: "0x" + d.hex() for m, d in zip(community.meters, devices, strict=True)}
     )
-    for participant_id, account in members.registration.accounts.items():
-        store.set_participant_account(participant_id, account)  # members sign in with it
+    store.set_participant_accounts(members.registration.accounts)  # members sign in with them
     first = _first_interval(store, community, options)
     by_device = {d: m.meter_id for m, d in zip(community.meters, devices, strict=True)}
     metering = ledger.metering

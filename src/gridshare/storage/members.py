@@ -10,7 +10,7 @@ and PostgreSQL alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, ColumnElement, cast, func, literal_column, select, update
@@ -77,23 +77,26 @@ def _member(row: Any) -> MemberRecord:
 class MemberQueries(StoreBase):
     """The members part of ``SqlStore``: accounts and the API's read queries."""
 
-    def set_participant_account(self, participant_id: str, address: str) -> None:
-        """Record ``address`` (any case; stored EIP-55) as the participant's own account."""
-        account = _account(address)
+    def set_participant_accounts(self, accounts: Mapping[str, str]) -> None:
+        """Record each participant's own account (any case; stored EIP-55), all in one
+        transaction: a refused one (unknown participant, an account another holds)
+        records none."""
         p = t.participants
         with self.engine.begin() as conn:
-            holder = conn.execute(
-                select(p.c.participant_id).where(p.c.account_address == account)
-            ).scalar_one_or_none()
-            if holder is not None and holder != participant_id:
-                raise StorageError(f"account {account} already belongs to {holder}")
-            done = conn.execute(
-                update(p)
-                .where(p.c.participant_id == participant_id)
-                .values(account_address=account)
-            )
-            if done.rowcount != 1:
-                raise StorageError(f"no participant {participant_id!r} is registered")
+            for participant_id, address in accounts.items():
+                account = _account(address)
+                holder = conn.execute(
+                    select(p.c.participant_id).where(p.c.account_address == account)
+                ).scalar_one_or_none()
+                if holder is not None and holder != participant_id:
+                    raise StorageError(f"account {account} already belongs to {holder}")
+                done = conn.execute(
+                    update(p)
+                    .where(p.c.participant_id == participant_id)
+                    .values(account_address=account)
+                )
+                if done.rowcount != 1:
+                    raise StorageError(f"no participant {participant_id!r} is registered")
 
     def member(self, participant_id: str) -> MemberRecord | None:
         """The registered participant ``participant_id``, or None."""
