@@ -60,12 +60,6 @@ __all__ = [
 ]
 
 
-class SerialisedElsewhere(Protocol):
-    """A figure that already knows its JSON form (reports of the loop, ingest, audit)."""
-
-    def as_json(self) -> Mapping[str, object]: ...
-
-
 if TYPE_CHECKING:
     StepSummary = DataclassInstance
 else:
