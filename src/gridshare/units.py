@@ -57,6 +57,7 @@ __all__ = [
     "micros_to_currency",
     "mul_div",
     "parse_utc_seconds",
+    "report_kwh",
     "power_kw_to_energy_wh",
     "power_kw_to_wh",
     "require_utc",
@@ -100,6 +101,11 @@ def kwh_to_wh(e_kwh: float) -> Wh:
 def wh_to_kwh(e_wh: int) -> float:
     """Convert Wh (int) to kWh (float) for analytics and reports."""
     return e_wh / WH_PER_KWH
+
+
+def report_kwh(e_wh: int) -> float:
+    """Wh (int) as a report's kWh figure: exact to the Wh (three decimals)."""
+    return round(wh_to_kwh(e_wh), 3)
 
 
 def currency_to_micros(amount: Decimal | int | str) -> Micros:

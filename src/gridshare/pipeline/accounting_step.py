@@ -24,13 +24,8 @@ from gridshare.units import (
     energy_wh_to_mean_power_kw,
     micros_to_currency,
     power_kw_to_energy_wh,
-    wh_to_kwh,
+    report_kwh,
 )
-
-
-def _kwh(wh: int) -> float:
-    """A summary's kWh figure: exact to the Wh."""
-    return round(wh_to_kwh(wh), 3)
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -143,19 +138,19 @@ class EnergyAccountingStep:
         )
         return AccountingSummary(
             production_kwh=ProductionKwh(
-                total=_kwh(production),
+                total=report_kwh(production),
                 by_source={
-                    source.value: _kwh(int(wh))
+                    source.value: report_kwh(int(wh))
                     for source, wh in zip(SOURCES, self._by_source, strict=True)
                 },
             ),
-            consumption_kwh=_kwh(s["consumption"]),
-            import_kwh=_kwh(s["pcc_import"]),
-            export_kwh=_kwh(s["pcc_export"]),
-            storage_charge_kwh=_kwh(s["charge"]),
-            storage_discharge_kwh=_kwh(s["discharge"]),
-            storage_losses_kwh=_kwh(s["storage_losses"]),
-            storage_change_kwh=_kwh(storage_change),
+            consumption_kwh=report_kwh(s["consumption"]),
+            import_kwh=report_kwh(s["pcc_import"]),
+            export_kwh=report_kwh(s["pcc_export"]),
+            storage_charge_kwh=report_kwh(s["charge"]),
+            storage_discharge_kwh=report_kwh(s["discharge"]),
+            storage_losses_kwh=report_kwh(s["storage_losses"]),
+            storage_change_kwh=report_kwh(storage_change),
             self_consumption_ratio=_ratio(production - s["pcc_export"], production),
             self_sufficiency_ratio=_ratio(s["consumption"] - s["pcc_import"], s["consumption"]),
             peak_import_kw=round(energy_wh_to_mean_power_kw(self._peak_import_wh, self._length), 3),
@@ -189,12 +184,12 @@ class EnergyAccountingStep:
                 participant_id=p.participant_id,
                 role=p.role.value,
                 category=p.category.value,
-                grid_import_kwh=_kwh(t["grid_import_wh"][i]),
-                grid_export_kwh=_kwh(t["grid_export_wh"][i]),
-                production_kwh=_kwh(t["production_wh"][i]),
-                consumption_kwh=_kwh(t["consumption_wh"][i]),
-                charge_kwh=_kwh(t["charge_wh"][i]),
-                discharge_kwh=_kwh(t["discharge_wh"][i]),
+                grid_import_kwh=report_kwh(t["grid_import_wh"][i]),
+                grid_export_kwh=report_kwh(t["grid_export_wh"][i]),
+                production_kwh=report_kwh(t["production_wh"][i]),
+                consumption_kwh=report_kwh(t["consumption_wh"][i]),
+                charge_kwh=report_kwh(t["charge_wh"][i]),
+                discharge_kwh=report_kwh(t["discharge_wh"][i]),
             )
             for i, p in enumerate(self.community.participants)
         )

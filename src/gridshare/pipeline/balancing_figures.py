@@ -23,7 +23,7 @@ from gridshare.model.summary import (
     PlanCost,
     PlanSummary,
 )
-from gridshare.units import MS_PER_S, WH_PER_KWH, micros_to_currency, wh_to_kwh
+from gridshare.units import MS_PER_S, WH_PER_KWH, micros_to_currency, report_kwh
 
 __all__ = ["BalancingFigures"]
 
@@ -107,7 +107,7 @@ class BalancingFigures:
                 dispatch_solve_ms_max=round(float(solve.max()) * MS_PER_S, 2),
             ),
             peak_import_kw_before=round(self.peak_before_wh * to_kw, 3),
-            unserved_critical_kwh=_kwh(sum(i.unserved_critical_wh for i in self.islands)),
+            unserved_critical_kwh=report_kwh(sum(i.unserved_critical_wh for i in self.islands)),
             islanded_hours=round(sum(i.intervals for i in self.islands) * self.interval_hours, 3),
             voltage_violations=self.network.voltage_violations,
             balancing=PlanSummary(
@@ -123,7 +123,7 @@ class BalancingFigures:
                     before=_money(cost_before),
                     after=_money(cost_after),
                     stored_kwh_at_end=BeforeAfter(
-                        before=_kwh(stored_before), after=_kwh(stored_after)
+                        before=report_kwh(stored_before), after=report_kwh(stored_after)
                     ),
                     saving=_money(cost_before - cost_after + left_value),
                 ),
@@ -155,9 +155,9 @@ class BalancingFigures:
         return IslandSummary(
             start_s=island.start_s,
             hours=round(island.intervals * self.interval_hours, 3),
-            shed_kwh=_kwh(island.shed_wh),
-            unserved_critical_kwh=_kwh(island.unserved_critical_wh),
-            served_critical_kwh=_kwh(island.served_critical_wh),
+            shed_kwh=report_kwh(island.shed_wh),
+            unserved_critical_kwh=report_kwh(island.unserved_critical_wh),
+            served_critical_kwh=report_kwh(island.served_critical_wh),
         )
 
     def _network(self) -> NetworkSummary:
@@ -168,10 +168,6 @@ class BalancingFigures:
             overloaded_line_intervals=figures.overloaded_line_intervals,
             losses_kwh=round(figures.losses_kwh, 3),
         )
-
-
-def _kwh(wh: int) -> float:
-    return round(wh_to_kwh(wh), 3)
 
 
 def _money(micros: float) -> Decimal:

@@ -32,7 +32,7 @@ from gridshare.balancing.demand_response import (
 from gridshare.model.records import DemandResponseEventRecord, DemandResponseRecord
 from gridshare.model.summary import DemandResponseSummary
 from gridshare.pipeline.ports import DemandResponseStore
-from gridshare.units import FloatArray, IntArray, wh_to_kwh
+from gridshare.units import FloatArray, IntArray, report_kwh
 
 DAY_S = 86_400
 
@@ -205,7 +205,7 @@ class DemandResponseDesk:
             settled=len(self.settled),
             calls=len(rows),
             opted_out=sum(len(s.opted_out) for _, s in self.settled),
-            requested_kwh=round(wh_to_kwh(sum(r.requested_wh for r in rows)), 3),
-            delivered_kwh=round(wh_to_kwh(sum(r.delivered_wh for r in rows)), 3),
+            requested_kwh=report_kwh(sum(r.requested_wh for r in rows)),
+            delivered_kwh=report_kwh(sum(r.delivered_wh for r in rows)),
             paid_micros=sum(r.payment_micros for r in rows),
         )

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from gridshare.market.orders import MarketRules
 from gridshare.model.summary import JsonValue
 from gridshare.storage.store import SqlStore
-from gridshare.units import MICROS_PER_UNIT, WH_PER_KWH, energy_cost_micros, kwh_to_wh, wh_to_kwh
+from gridshare.units import MICROS_PER_UNIT, WH_PER_KWH, energy_cost_micros, kwh_to_wh, report_kwh
 
 
 def reputation(fills: pd.DataFrame) -> pd.DataFrame:
@@ -149,8 +149,8 @@ def _member_rows(members: pd.DataFrame, rep: pd.DataFrame) -> list[MemberMarketR
         rows.append(
             MemberMarketRow(
                 participant_id=str(m["participant_id"]),
-                bought_kwh=round(wh_to_kwh(int(m["bought_wh"])), 3),
-                sold_kwh=round(wh_to_kwh(int(m["sold_wh"])), 3),
+                bought_kwh=report_kwh(int(m["bought_wh"])),
+                sold_kwh=report_kwh(int(m["sold_wh"])),
                 paid=round(int(m["paid_micros"]) / MICROS_PER_UNIT, 6),
                 credited=round(int(m["credited_micros"]) / MICROS_PER_UNIT, 6),
                 fees=round(int(m["fees_micros"]) / MICROS_PER_UNIT, 6),
@@ -192,7 +192,7 @@ def community_market_report(store: SqlStore, community_id: str) -> CommunityMark
         }
         if len(rejections)
         else {},
-        traded_kwh=round(wh_to_kwh(volume), 3),
+        traded_kwh=report_kwh(volume),
         mean_price_per_kwh=round(value / volume / MICROS_PER_UNIT, 6) if volume else None,
         buyers_paid=round(int(intervals["buyers_paid_micros"].sum()) / MICROS_PER_UNIT, 6),
         refunds=round(int(intervals["refunds_micros"].sum()) / MICROS_PER_UNIT, 6),

@@ -60,7 +60,7 @@ from gridshare.units import (
     WH_PER_KWH,
     energy_cost_micros,
     micros_to_currency,
-    wh_to_kwh,
+    report_kwh,
 )
 
 
@@ -464,7 +464,7 @@ class MarketStep:
                 to_fund=micros_to_currency(self.to_fund_micros),
                 islanded_intervals=len(self.islanded_intervals),
             ),
-            traded_kwh=round(wh_to_kwh(self.traded_wh), 3),
+            traded_kwh=report_kwh(self.traded_wh),
             mean_clearing_price=None
             if mean_price is None
             else round(mean_price / MICROS_PER_UNIT, 6),

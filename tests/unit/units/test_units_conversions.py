@@ -30,6 +30,7 @@ from gridshare.units import (
     mul_div,
     power_kw_to_energy_wh,
     power_kw_to_wh,
+    report_kwh,
     wh_to_kwh,
 )
 
@@ -53,6 +54,14 @@ def test_kwh_to_wh_rounds_half_to_even(e_kwh: float, e_wh: int) -> None:
 def test_wh_kwh_round_trip(e_wh: int) -> None:
     """Whole Wh survive the trip through float kWh."""
     assert kwh_to_wh(wh_to_kwh(e_wh)) == e_wh
+
+
+@settings(max_examples=200)
+@given(e_wh=st.integers(min_value=-(10**12), max_value=10**12))
+def test_a_reports_kwh_is_exact_to_the_wh(e_wh: int) -> None:
+    """Three decimals keep every Wh: the report's kWh reads back as the same Wh."""
+    assert kwh_to_wh(report_kwh(e_wh)) == e_wh
+    assert report_kwh(1_234_567) == 1234.567
 
 
 @pytest.mark.parametrize(
