@@ -8,6 +8,13 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     GET  /v1/members/{participant_id}/readings       a member's meters, per bucket
     GET  /v1/members/{participant_id}/balances       a member's energy, per bucket
     GET  /v1/communities/{community_id}/balance      the community's balances, per bucket
+    GET  /v1/market                                  the EIP-712 domain, rules, next open interval
+    POST /v1/market/orders                           a member's signed order (booked at the gate)
+    GET  /v1/market/orders                           the caller's orders (everyone's: operator)
+    GET  /v1/market/orders/{order_hash}              one order and its status
+    DELETE /v1/market/orders/{order_hash}            cancel from the next gate closure on
+    GET  /v1/market/book                             open orders per price level, next interval
+    GET  /v1/market/clearings/last                   the newest settled market interval
     GET  /v1/status                                  refusals per code (operator, auditor)
 
 Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
@@ -30,6 +37,8 @@ from gridshare.api.guard import Guard, RateLimiter
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused, refusal_response
 from gridshare.api.routes import auth, communities, members, status
+from gridshare.api.routes import market as market_routes
+from gridshare.market.orders import MarketVenue
 from gridshare.settings import Settings
 
 __all__ = ["API_VERSION", "create_app"]
@@ -77,10 +86,12 @@ def create_app(
     settings: Settings,
     *,
     chain_id: int,
+    market: MarketVenue | None = None,
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    """The API over ``store``, for the community ledger on ``chain_id``.
+    """The API over ``store``, for the community ledger on ``chain_id`` and its market
+    (``market``; None: the node runs none and the market routes answer 404).
 
     The session secret is read from (or created in) ``settings.data_dir``; ``now`` (aware
     UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests.
@@ -103,6 +114,7 @@ def create_app(
         auditors=parse_accounts(settings.api_auditors, "api_auditors"),
         max_buckets=settings.api_max_buckets,
         min_group_members=settings.api_min_group_members,
+        market=market,
     )
     app = FastAPI(
         title="gridshare",
@@ -114,7 +126,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.api = context
-    for router in (auth.router, members.router, communities.router, status.router):
+    routers = (auth.router, members.router, communities.router, market_routes.router, status.router)
+    for router in routers:
         app.include_router(router)
     for kind, handler in _handlers(counter).items():
         app.add_exception_handler(kind, handler)

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gridshare.api.auth import NonceBook, Principal, SessionTokens
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
+from gridshare.market.orders import MarketVenue
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class ApiContext:
     auditors: frozenset[str]
     max_buckets: int
     min_group_members: int
+    market: MarketVenue | None = None
+    """The community's market members send signed orders to (None: the node runs none)."""
 
 
 def api_context(request: Request) -> ApiContext:

@@ -3,13 +3,17 @@ it). The API holds no SQL; every query is one of these typed methods."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from gridshare.model.records import (
     CommunityBalanceRecord,
+    MarketIntervalRecord,
+    MarketOrderRecord,
     MemberBalanceRecord,
     MemberRecord,
     MeterReadingsRecord,
+    OrderStatus,
 )
 
 
@@ -36,3 +40,32 @@ class ApiStore(Protocol):
     def community_balances(
         self, community_id: str, start_s: int, end_s: int, bucket_s: int
     ) -> list[CommunityBalanceRecord]: ...
+
+    def last_closed_start_s(self, community_id: str) -> int | None: ...
+
+    # -- the market: members' signed orders (the market step books them) ---------------
+    def submit_market_order(self, order: MarketOrderRecord) -> bool: ...
+
+    def market_order(self, community_id: str, order_hash: str) -> MarketOrderRecord | None: ...
+
+    def market_order_by_nonce(
+        self, community_id: str, maker: str, nonce: int
+    ) -> MarketOrderRecord | None: ...
+
+    def market_orders_of(
+        self,
+        community_id: str,
+        maker: str | None,
+        statuses: Sequence[OrderStatus],
+        limit: int,
+    ) -> list[MarketOrderRecord]: ...
+
+    def request_market_order_cancel(
+        self, community_id: str, order_hash: str, maker: str
+    ) -> MarketOrderRecord | None: ...
+
+    def market_depth(
+        self, community_id: str, start_s: int, interval_s: int
+    ) -> list[tuple[str, int, int, int]]: ...
+
+    def last_market_interval(self, community_id: str) -> MarketIntervalRecord | None: ...

@@ -39,6 +39,7 @@ class CommunityLedger:
     connection: ChainConnection
     metering: MeteringLedger
     chains: Chains
+    market: MarketLedger | None = None
 
     def close(self) -> None:
         self.connection.close()
@@ -92,7 +93,7 @@ def connect_ledger(
             )
         devices: list[bytes | None] = list(registration.devices)
         chains = Chains(devices, metering, market, balancing_chain)
-        return CommunityLedger(connection, metering, chains)
+        return CommunityLedger(connection, metering, chains, market)
     except BaseException:
         connection.close()
         raise

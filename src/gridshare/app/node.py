@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,13 @@ from gridshare.ingest.http import create_app
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest
 from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.keys import Signer
+from gridshare.market.orders import MarketVenue
 from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode, Role
 from gridshare.model.summary import LiveFacts, RunSummary
 from gridshare.pipeline import Pipeline
 from gridshare.pipeline.ports import DeviceControl, GridStatus, Setpoints
 from gridshare.simulator.balancing import enrolments
+from gridshare.simulator.market import market_rules
 from gridshare.simulator.scenario import Scenario
 from gridshare.storage import SqlStore, default_sqlite_url, open_store
 
@@ -99,9 +101,10 @@ class NodeOptions:
     kind: str = "node"
     mounts: Mapping[str, Any] = field(default_factory=dict)
     """ASGI apps mounted beside ingest on the HTTP server, by path."""
-    api: Callable[[SqlStore, int], Any] | None = None
+    api: Callable[[SqlStore, int, MarketVenue | None], Any] | None = None
     """Builds the REST API (an ASGI app, mounted at ``/`` after ingest's routes) over a
-    store of its own and the ledger's chain id, once the ledger is connected."""
+    store of its own, the ledger's chain id and the market members send orders to, once
+    the ledger is connected."""
 
     @property
     def store_url(self) -> str:
@@ -276,6 +279,28 @@ class _Field:
             close()
 
 
+def _escrow_from_chain(trading: Trading, ledger: CommunityLedger) -> Trading:
+    """The members' escrow as the contract holds it now: what they deposited, less what
+    settled (after a restart, the book must not count on money already spent)."""
+    market = ledger.chains.market
+    if market is None:
+        return trading
+    return replace(trading, escrow_micros={m: market.escrow(m) for m in trading.escrow_micros})
+
+
+def _venue(scenario: Scenario, community: Community, ledger: CommunityLedger) -> MarketVenue | None:
+    """The community's market as members see it (None: the node runs no market)."""
+    if ledger.market is None:
+        return None
+    interval_s = int(community.interval_length.total_seconds())
+    return MarketVenue(
+        community.community_id,
+        ledger.connection.transactions.chain_id,
+        bytes.fromhex(ledger.market.address[2:]),
+        market_rules(scenario.market, interval_s),
+    )
+
+
 def _first_interval(store: SqlStore, community: Community, options: NodeOptions) -> int:
     """The store decides: after the newest closed interval; else as asked; else now."""
     length_s = int(community.interval_length.total_seconds())
@@ -386,12 +411,14 @@ def run_node(
             chain_url=options.chain_url,
         )
         closing.append(ledger.close)
+        trading = _escrow_from_chain(members.trading, ledger)
         service, first = _open_ingest(store, ingest_store, community, members, ledger, options)
         mounts = dict(options.mounts)
         if options.api is not None:
             api_store = open_store(url)
             closing.append(api_store.close)
-            mounts["/"] = options.api(api_store, ledger.connection.transactions.chain_id)
+            chain_id = ledger.connection.transactions.chain_id
+            mounts["/"] = options.api(api_store, chain_id, _venue(scenario, community, ledger))
         ingress = _Ingress()
         closing.append(ingress.close)
         ingress.start(service, sock, options, cid, mounts)
@@ -401,7 +428,7 @@ def run_node(
             scenario,
             community,
             Surroundings(surroundings.control, surroundings.grid, surroundings.channel),
-            trading=members.trading,
+            trading=trading,
             chains=ledger.chains,
         )
         clock = IngestClock(

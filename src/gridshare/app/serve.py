@@ -10,8 +10,8 @@ The community (members, assets, meters, tariff, market and balancing rules) come
 community file in the scenario format; who holds which key comes from a registry file
 of addresses only: each meter's device address and each member's account. The node
 holds no key but the operator's (from the keystore); members trade by submitting signed
-orders, which the API will take (until then the market step runs, with no members'
-agents in the node).
+orders through the API (``POST /v1/market/orders``); the market books them at each gate
+closure and settles what the meters delivered.
 
 SIGTERM or SIGINT stops the node gracefully: the interval being processed commits (or,
 if it fails, rolls back), the steps write their totals, ingest stops, the store and the
@@ -37,7 +37,9 @@ from gridshare.app.steps import Trading
 from gridshare.errors import ConfigurationError
 from gridshare.ledger.keys import Signer
 from gridshare.model import Community, Role
+from gridshare.simulator.market import escrow_deposits
 from gridshare.simulator.run import prepare, scenario_community
+from gridshare.simulator.scenario import Scenario
 
 __all__ = ["read_registry", "serve", "stopping_on_signals"]
 
@@ -112,6 +114,24 @@ def read_registry(path: Path, community: Community, operator_address: str) -> Re
     return Registration(addresses, chosen)
 
 
+def members_trading(
+    scenario: Scenario, community: Community, registration: Registration
+) -> Trading:
+    """The members trade with their own keys, through the API: each account's position,
+    and the escrow the operator records as deposited for them on the first start (a
+    week's deposit from the community file's market section; the chain's balance after)."""
+    deposits = escrow_deposits(community, scenario.market, days=7)
+    accounts: dict[bytes, int] = {}
+    escrow: dict[bytes, int] = {}
+    for i, participant in enumerate(community.participants):
+        if participant.role is Role.OPERATOR:
+            continue
+        account = bytes.fromhex(registration.accounts[participant.participant_id][2:])
+        accounts[account] = i
+        escrow[account] = deposits[i]
+    return Trading({}, escrow, accounts=accounts)
+
+
 @contextmanager
 def stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     """While inside, SIGTERM and SIGINT set ``stop`` (the node then winds down) instead
@@ -150,7 +170,7 @@ def serve(
         community = scenario_community(scenario, community_file.name)
         signer = operator()
         registration = read_registry(registry_file, community, signer.address)
-        members = Members(registration, Trading({}, {}))
+        members = Members(registration, members_trading(scenario, community, registration))
         return run_node(
             scenario,
             community,

@@ -4,7 +4,7 @@ balancing, wired the same way whether the world around them is simulated or live
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,9 @@ class Trading:
     mechanism: str | None = None
     """A name from :data:`gridshare.market.clearing.MECHANISMS`; the scenario's if None."""
     signed: bool = True
+    accounts: Mapping[bytes, int] = field(default_factory=dict)
+    """Members' accounts (participant position by address) that trade through the API,
+    with orders they sign themselves (the node's members)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def _market_step(
         rules,
         book,
         trading.agents,
+        accounts=trading.accounts,
         chain=chain,
         flush_every=flush_every,
         settlement=spec.settlement,

@@ -74,7 +74,9 @@ def serve(
             first_start_s=parse_utc_seconds(start) if start else None,
             grace_s=grace_s,
             kind="serve",
-            api=lambda store, chain_id: create_api(store, settings, chain_id=chain_id),
+            api=lambda store, chain_id, venue: create_api(
+                store, settings, chain_id=chain_id, market=venue
+            ),
         )
 
         def ready() -> None:

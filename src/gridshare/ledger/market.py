@@ -169,6 +169,10 @@ class MarketLedger:
     def escrow_of(self, account: str) -> int:
         return int(self.p2p.functions.escrow(to_checksum_address(account)).call())
 
+    def escrow(self, account: bytes) -> int:
+        """What the contract holds in escrow for the 20-byte ``account`` (micro-units)."""
+        return self.escrow_of("0x" + account.hex())
+
     @property
     def gas_used(self) -> int:
         return sum(s.gas_used for s in self.sent)

@@ -52,6 +52,8 @@ class InMemoryMarketChain:
     settled: list[tuple[IntervalClearing, Settlement, bytes]] = field(default_factory=list)
     days: list[tuple[DayBatch, bytes]] = field(default_factory=list)
     released: list[tuple[tuple[bytes, ...], int]] = field(default_factory=list)
+    deposits: dict[bytes, int] = field(default_factory=dict)
+    """What each account deposited (escrow as the contract holds it, before settlement)."""
 
     def settle(self, settled: Sequence[tuple[IntervalClearing, Settlement, bytes]]) -> int:
         """Keep the intervals with trades (as the contract settles only those)."""
@@ -66,6 +68,9 @@ class InMemoryMarketChain:
     def release(self, accounts: Sequence[bytes], epoch: int) -> int:
         self.released.append((tuple(accounts), epoch))
         return 1
+
+    def escrow(self, account: bytes) -> int:
+        return self.deposits.get(account, 0)
 
 
 @dataclass

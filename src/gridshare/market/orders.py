@@ -36,6 +36,7 @@ from gridshare.evm import (
     uint_word,
     uint_words,
 )
+from gridshare.model.records import MarketOrderRecord, OrderStatus
 from gridshare.units import energy_cost_micros, mul_div
 
 
@@ -260,6 +261,22 @@ class MarketRules:
         return amount + self.fee(quantity_wh, amount)
 
 
+@dataclass(frozen=True, slots=True)
+class MarketVenue:
+    """Where members send their orders: the community's market on its chain (the EIP-712
+    domain they sign for) and its rules."""
+
+    community_id: str
+    chain_id: int
+    contract: bytes
+    """The P2PTrading contract (20 bytes), the domain's ``verifyingContract``."""
+    rules: MarketRules
+
+    @property
+    def domain(self) -> bytes:
+        return domain_separator(self.chain_id, self.contract)
+
+
 @dataclass
 class OrderBook:
     """Orders booked for delivery intervals, each checked before it is accepted.
@@ -329,6 +346,27 @@ class OrderBook:
             cost = self._reserved.pop((maker, start_s), 0)
             self._reserved_total[maker] -= cost
         return orders
+
+    def cancel(self, order_hash: bytes) -> bool:
+        """Take the order out of every interval not yet closed and release what it
+        reserved; False when the book does not hold it (its nonce stays used)."""
+        found = False
+        for start in sorted(self._orders):
+            orders = self._orders[start]
+            kept = [o for o in orders if o.struct_hash() != order_hash]
+            if len(kept) == len(orders):
+                continue
+            found = True
+            for order in orders:
+                if order.struct_hash() == order_hash and order.side is Side.BUY:
+                    cost = self.rules.max_cost(order.quantity_wh, order.price)
+                    self._reserved[(order.maker, start)] -= cost
+                    self._reserved_total[order.maker] -= cost
+            if kept:
+                self._orders[start] = kept
+            else:
+                del self._orders[start]
+        return found
 
     def debit(self, account: bytes, amount: int) -> None:
         """Settlement took ``amount`` from the account's escrow."""
@@ -424,3 +462,44 @@ class OrderBook:
 
 class OrderError(DataError):
     """Orders that do not fit together (e.g. a group whose members' limits differ)."""
+
+
+def order_record(
+    order: Order, community_id: str, submitted_at_s: int, status: OrderStatus, detail: str = ""
+) -> MarketOrderRecord:
+    """The order as the store keeps a member's submission."""
+    return MarketOrderRecord(
+        community_id=community_id,
+        order_hash="0x" + order.struct_hash().hex(),
+        maker="0x" + order.maker.hex(),
+        side=order.side.name.lower(),
+        first_interval=order.first_interval,
+        intervals=order.intervals,
+        quantity_wh=order.quantity_wh,
+        price_micros_per_kwh=order.price,
+        nonce=order.nonce,
+        expiry=order.expiry,
+        kind=order.kind.name.lower(),
+        terms="0x" + order.terms.hex(),
+        signature="0x" + order.signature.hex(),
+        submitted_at_s=submitted_at_s,
+        status=status.value,
+        detail=detail,
+    )
+
+
+def order_of_record(record: MarketOrderRecord) -> Order:
+    """The signed order a stored submission holds (its hash is recomputed, not trusted)."""
+    return Order(
+        maker=bytes.fromhex(record.maker[2:]),
+        side=Side[record.side.upper()],
+        first_interval=record.first_interval,
+        intervals=record.intervals,
+        quantity_wh=record.quantity_wh,
+        price=record.price_micros_per_kwh,
+        nonce=record.nonce,
+        expiry=record.expiry,
+        kind=Kind[record.kind.upper()],
+        terms=bytes.fromhex(record.terms[2:]),
+        signature=bytes.fromhex(record.signature[2:]),
+    )

@@ -9,6 +9,7 @@ ports (:mod:`gridshare.pipeline.ports`) re-export them.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, fields
 
 
@@ -105,6 +106,50 @@ class MarketRejectionRecord:
     reason: str
     detail: str
     order_json: str
+
+
+class OrderStatus(enum.StrEnum):
+    """Where a member's submitted order is (``market_orders.status``)."""
+
+    PENDING = "pending"
+    """Accepted by the API; the market books or refuses it at the next gate closure."""
+    BOOKED = "booked"
+    """In the book for the intervals it covers (traded or not, as they clear)."""
+    REFUSED = "refused"
+    """Refused by the book at gate closure (``detail`` says why)."""
+    CANCEL_REQUESTED = "cancel_requested"
+    """The maker asked to cancel; the market takes it out at the next gate closure."""
+    CANCELLED = "cancelled"
+    """Out of the book: intervals not yet closed will not trade it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarketOrderRecord:
+    """A member's signed order as submitted through the API (``market_orders``): the
+    EIP-712 struct's fields, its signature and where it is now."""
+
+    community_id: str
+    order_hash: str
+    """``hashStruct(order)``, 0x-hex: the order's identity on and off chain."""
+    maker: str
+    """0x-hex account (lower case)."""
+    side: str
+    """``buy`` or ``sell``."""
+    first_interval: int
+    intervals: int
+    quantity_wh: int
+    price_micros_per_kwh: int
+    nonce: int
+    expiry: int
+    kind: str
+    """``spot``, ``forward``, ``recurring`` or ``group``."""
+    terms: str
+    signature: str
+    submitted_at_s: int
+    status: str
+    """An :class:`OrderStatus` value."""
+    detail: str = ""
+    """Why it was refused or cancelled (empty otherwise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +374,7 @@ Record = (
     | MarketFillRecord
     | MarketTradeRecord
     | MarketRejectionRecord
+    | MarketOrderRecord
     | MarketMemberTotalsRecord
     | BalancingIntervalRecord
     | BalancingAlertRecord

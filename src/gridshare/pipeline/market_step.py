@@ -30,7 +30,15 @@ from numpy.typing import NDArray
 from gridshare.balancing.accounting import ParticipantFlows
 from gridshare.market.agents import TradingAgent
 from gridshare.market.clearing import GridPrices, Mechanism
-from gridshare.market.orders import MarketRules, Order, OrderBook, Side
+from gridshare.market.orders import (
+    MarketRules,
+    Order,
+    OrderBook,
+    OrderRejection,
+    Reason,
+    Side,
+    order_of_record,
+)
 from gridshare.market.session import IntervalClearing, Preferences, clear_interval
 from gridshare.market.settlement import (
     DayBatch,
@@ -48,8 +56,10 @@ from gridshare.model.records import (
     MarketFillRecord,
     MarketIntervalRecord,
     MarketMemberTotalsRecord,
+    MarketOrderRecord,
     MarketRejectionRecord,
     MarketTradeRecord,
+    OrderStatus,
 )
 from gridshare.model.summary import MarketFigures, MarketSummary
 from gridshare.pipeline.context import Accounted, Cleared, IntervalContext, Planned
@@ -82,6 +92,10 @@ class MarketChain(Protocol):
 
     def release(self, accounts: Sequence[bytes], epoch: int) -> int:
         """Move the accounts' pending proceeds of ``epoch`` (a UTC day) into escrow."""
+        ...
+
+    def escrow(self, account: bytes) -> int:
+        """What the contract holds in escrow for ``account`` (micro-units)."""
         ...
 
 
@@ -122,6 +136,9 @@ class MarketStep:
     book: OrderBook
     agents: Mapping[int, TradingAgent]
     """Trading agent per participant position."""
+    accounts: Mapping[bytes, int] = field(default_factory=dict)
+    """Members' accounts (participant position by address) that trade through the API:
+    their signed orders come from the store (``market_orders``) at each gate closure."""
     chain: MarketChain | None = None
     flush_every: int = 1
     preferences: Mapping[bytes, Preferences] = field(default_factory=dict)
@@ -141,7 +158,8 @@ class MarketStep:
     def __post_init__(self) -> None:
         c = self.community
         self.interval_s = int(c.interval_length.total_seconds())
-        self._participant_of = {a.maker: i for i, a in self.agents.items()}
+        self._participant_of = dict(self.accounts) | {a.maker: i for i, a in self.agents.items()}
+        self._rebuilt = False
         self.totals = [MemberTotals() for _ in c.participants]
         self._cleared: dict[int, IntervalClearing] = {}
         self._pending: list[tuple[IntervalClearing, Settlement, bytes]] = []
@@ -357,7 +375,7 @@ class MarketStep:
             weights=np.where(self._battery_wh > 0, stored, 0),
             minlength=len(self.totals),
         )
-        rejections: list[MarketRejectionRecord] = []
+        rejections = self._take_members_orders(start, tx)
         for p, agent in self.agents.items():
             cap = self._capacity_of[p]
             soc = float(soc_num[p] / cap) if cap > 0 else None
@@ -367,17 +385,7 @@ class MarketStep:
             self.orders += 1
             refused = self.book.submit(order)
             if refused is not None:
-                self.rejected += 1
-                rejections.append(
-                    MarketRejectionRecord(
-                        community_id=self.community.community_id,
-                        interval_start_s=start,
-                        maker="0x" + order.maker.hex(),
-                        reason=refused.reason.value,
-                        detail=refused.detail,
-                        order_json=_json(order),
-                    )
-                )
+                rejections.append(self._rejection(start, refused))
         tx.write_market_rejections(rejections)
         orders = self.book.close(start)
         self._cleared[start] = clear_interval(
@@ -388,6 +396,81 @@ class MarketStep:
             preferences=self.preferences,
             source_of=self._seller_source,
             reliability_of=self.reliability,
+        )
+
+    def _rejection(self, start: int, refused: OrderRejection) -> MarketRejectionRecord:
+        self.rejected += 1
+        return MarketRejectionRecord(
+            community_id=self.community.community_id,
+            interval_start_s=start,
+            maker="0x" + refused.order.maker.hex(),
+            reason=refused.reason.value,
+            detail=refused.detail,
+            order_json=_json(refused.order),
+        )
+
+    def _take_members_orders(self, start: int, tx: MarketStore) -> list[MarketRejectionRecord]:
+        """Gate closure for members' own orders: the book is rebuilt from the store's
+        booked orders on the first interval (a restart), then each order submitted since
+        the last gate is booked or refused, and each cancellation asked for is made; the
+        statuses change in the interval's transaction."""
+        cid = self.community.community_id
+        changes: list[tuple[str, OrderStatus, OrderStatus, str]] = []
+        rejections: list[MarketRejectionRecord] = []
+        if not self._rebuilt:
+            self._rebuilt = True
+            for record in tx.booked_market_orders(cid):
+                refused = self._rebook(record, start)
+                if refused is not None:
+                    detail = f"not booked again after a restart: {refused.detail}"
+                    changes.append(
+                        (record.order_hash, OrderStatus.BOOKED, OrderStatus.REFUSED, detail)
+                    )
+        # the gate of ``start`` is closing: earlier intervals are closed, also on the
+        # first interval of a process, before the book has closed any; an order that
+        # expired by now is refused
+        self.book.closed_before_s = max(self.book.closed_before_s, start)
+        self.book.now_s = max(self.book.now_s, start)
+        for record in tx.market_orders_to_process(cid):
+            order = order_of_record(record)
+            if record.status == OrderStatus.CANCEL_REQUESTED:
+                self.book.cancel(order.struct_hash())
+                detail = f"cancelled: not traded from the interval at {start} on"
+                changes.append(
+                    (record.order_hash, OrderStatus.CANCEL_REQUESTED, OrderStatus.CANCELLED, detail)
+                )
+                continue
+            self.orders += 1
+            refused = self._check_identity(record, order) or self.book.submit(order)
+            if refused is None:
+                changes.append((record.order_hash, OrderStatus.PENDING, OrderStatus.BOOKED, ""))
+            else:
+                rejections.append(self._rejection(start, refused))
+                detail = f"{refused.reason.value}: {refused.detail}"
+                changes.append(
+                    (record.order_hash, OrderStatus.PENDING, OrderStatus.REFUSED, detail)
+                )
+        if changes:
+            tx.set_market_order_status(cid, changes)
+        return rejections
+
+    def _rebook(self, record: MarketOrderRecord, start: int) -> OrderRejection | None:
+        """Book a stored order again for its intervals from ``start`` on (none left: it is
+        done, nothing to book)."""
+        order = order_of_record(record)
+        end = order.first_interval + order.intervals * self.interval_s
+        if end <= start:
+            return None
+        left = range(max(order.first_interval, start), end, self.interval_s)
+        return self._check_identity(record, order) or self.book.submit(order, starts=left)
+
+    @staticmethod
+    def _check_identity(record: MarketOrderRecord, order: Order) -> OrderRejection | None:
+        """The stored hash must be the order's own (a changed row is refused)."""
+        if record.order_hash == "0x" + order.struct_hash().hex():
+            return None
+        return OrderRejection(
+            order, Reason.MALFORMED, "the stored order does not hash to its order hash"
         )
 
     def _seller_source(self, maker: bytes) -> str | None:

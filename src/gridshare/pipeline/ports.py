@@ -7,7 +7,7 @@ ledger and issue 4 the live reading sources.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,8 +27,10 @@ from gridshare.model.records import (
     MarketFillRecord,
     MarketIntervalRecord,
     MarketMemberTotalsRecord,
+    MarketOrderRecord,
     MarketRejectionRecord,
     MarketTradeRecord,
+    OrderStatus,
 )
 from gridshare.units import Interval
 
@@ -74,6 +76,21 @@ class MarketStore(Protocol):
 
     def write_market_member_totals(self, rows: Sequence[MarketMemberTotalsRecord]) -> None:
         """Per-member market results of a run."""
+        ...
+
+    def market_orders_to_process(self, community_id: str) -> list[MarketOrderRecord]:
+        """Members' submitted orders waiting for the gate: pending, or cancel requested."""
+        ...
+
+    def booked_market_orders(self, community_id: str) -> list[MarketOrderRecord]:
+        """Members' orders in the book (the book is rebuilt from them after a restart)."""
+        ...
+
+    def set_market_order_status(
+        self, community_id: str, changes: Iterable[tuple[str, OrderStatus, OrderStatus, str]]
+    ) -> int:
+        """Apply (order hash, status read, new status, detail), each only while the order
+        still has the status read; returns how many applied."""
         ...
 
 

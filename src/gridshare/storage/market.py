@@ -1,18 +1,30 @@
-"""Market: settled intervals, fills, trades, refusals and members' totals."""
+"""Market: members' submitted orders, settled intervals, fills, trades, refusals and
+members' totals.
+
+A member's order is written by the API (:meth:`MarketQueries.submit_market_order`, in a
+transaction of its own) and read by the market step in the interval's transaction, which
+books or refuses it (:meth:`MarketWrites.set_market_order_status`). Status changes are
+conditional on the status the changer read, so an API cancel racing the step is never
+overwritten: it is taken at the next gate closure.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gridshare.model.records import (
     MarketFillRecord,
     MarketIntervalRecord,
     MarketMemberTotalsRecord,
+    MarketOrderRecord,
     MarketRejectionRecord,
     MarketTradeRecord,
+    OrderStatus,
     as_row,
 )
 from gridshare.storage import tables as t
@@ -53,6 +65,187 @@ class MarketWrites(TransactionBase):
             table = t.market_member_totals
             self.connection.execute(delete(table).where(table.c.run_id == rows[0].run_id))
             self.connection.execute(table.insert(), [as_row(r) for r in rows])
+
+
+_ORDER_COLUMNS = tuple(c.name for c in t.market_orders.columns)
+_OPEN = (OrderStatus.PENDING.value, OrderStatus.BOOKED.value)
+
+
+def _order(row: Any) -> MarketOrderRecord:
+    return MarketOrderRecord(**{name: getattr(row, name) for name in _ORDER_COLUMNS})
+
+
+def _orders_where(connection: Any, *where: ColumnElement[bool]) -> list[MarketOrderRecord]:
+    table = t.market_orders
+    query = select(table).where(*where).order_by(table.c.submitted_at_s, table.c.order_hash)
+    return [_order(row) for row in connection.execute(query)]
+
+
+class MarketOrderWrites(TransactionBase):
+    """What the market step reads and changes of members' orders, in its transaction."""
+
+    def market_orders_to_process(self, community_id: str) -> list[MarketOrderRecord]:
+        """Orders waiting for the next gate closure: to book, or to cancel."""
+        table = t.market_orders
+        waiting = (OrderStatus.PENDING.value, OrderStatus.CANCEL_REQUESTED.value)
+        return _orders_where(
+            self.connection, table.c.community_id == community_id, table.c.status.in_(waiting)
+        )
+
+    def booked_market_orders(self, community_id: str) -> list[MarketOrderRecord]:
+        """Orders in the book (to rebuild it after a restart)."""
+        table = t.market_orders
+        return _orders_where(
+            self.connection,
+            table.c.community_id == community_id,
+            table.c.status == OrderStatus.BOOKED.value,
+        )
+
+    def set_market_order_status(
+        self, community_id: str, changes: Iterable[tuple[str, OrderStatus, OrderStatus, str]]
+    ) -> int:
+        """Apply ``(order hash, status read, new status, detail)`` changes, each only if
+        the order still has the status read; returns how many applied."""
+        table = t.market_orders
+        applied = 0
+        for order_hash, was, status, detail in changes:
+            result = self.connection.execute(
+                update(table)
+                .where(
+                    table.c.community_id == community_id,
+                    table.c.order_hash == order_hash,
+                    table.c.status == was.value,
+                )
+                .values(status=status.value, detail=detail)
+            )
+            applied += result.rowcount
+        return applied
+
+
+class MarketOrderQueries(StoreBase):
+    """Members' orders as the API writes and reads them (a transaction per call)."""
+
+    def submit_market_order(self, order: MarketOrderRecord) -> bool:
+        """Store a submitted order; False (and nothing stored) when the community holds
+        an order with the same hash or the same maker and nonce already."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(t.market_orders.insert(), as_row(order))
+        except IntegrityError:
+            return False
+        return True
+
+    def market_order(self, community_id: str, order_hash: str) -> MarketOrderRecord | None:
+        table = t.market_orders
+        with self.engine.connect() as connection:
+            found = _orders_where(
+                connection,
+                table.c.community_id == community_id,
+                table.c.order_hash == order_hash.lower(),
+            )
+        return found[0] if found else None
+
+    def market_order_by_nonce(
+        self, community_id: str, maker: str, nonce: int
+    ) -> MarketOrderRecord | None:
+        table = t.market_orders
+        with self.engine.connect() as connection:
+            found = _orders_where(
+                connection,
+                table.c.community_id == community_id,
+                table.c.maker == maker.lower(),
+                table.c.nonce == nonce,
+            )
+        return found[0] if found else None
+
+    def market_orders_of(
+        self,
+        community_id: str,
+        maker: str | None,
+        statuses: Sequence[OrderStatus],
+        limit: int,
+    ) -> list[MarketOrderRecord]:
+        """The newest ``limit`` orders (of ``maker``, or everyone's), newest first."""
+        table = t.market_orders
+        where = [table.c.community_id == community_id]
+        if maker is not None:
+            where.append(table.c.maker == maker.lower())
+        if statuses:
+            where.append(table.c.status.in_([s.value for s in statuses]))
+        query = (
+            select(table)
+            .where(*where)
+            .order_by(table.c.submitted_at_s.desc(), table.c.order_hash.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [_order(row) for row in connection.execute(query)]
+
+    def request_market_order_cancel(
+        self, community_id: str, order_hash: str, maker: str
+    ) -> MarketOrderRecord | None:
+        """Ask the market to cancel an open order of ``maker`` at the next gate closure;
+        None when ``maker`` has no open order with that hash."""
+        table = t.market_orders
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(table)
+                .where(
+                    table.c.community_id == community_id,
+                    table.c.order_hash == order_hash.lower(),
+                    table.c.maker == maker.lower(),
+                    table.c.status.in_(_OPEN),
+                )
+                .values(status=OrderStatus.CANCEL_REQUESTED.value, detail="cancel requested")
+            )
+            if result.rowcount == 0:
+                return None
+            found = _orders_where(
+                connection,
+                table.c.community_id == community_id,
+                table.c.order_hash == order_hash.lower(),
+            )
+        return found[0]
+
+    def market_depth(
+        self, community_id: str, start_s: int, interval_s: int
+    ) -> list[tuple[str, int, int, int]]:
+        """The book for the interval at ``start_s``: (side, price micros/kWh, Wh, orders)
+        per price level of the booked and pending orders covering it."""
+        table = t.market_orders
+        covers = and_(
+            table.c.first_interval <= start_s,
+            table.c.first_interval + table.c.intervals * interval_s > start_s,
+        )
+        query = (
+            select(
+                table.c.side,
+                table.c.price_micros_per_kwh,
+                func.sum(table.c.quantity_wh),
+                func.count(),
+            )
+            .where(table.c.community_id == community_id, table.c.status.in_(_OPEN), covers)
+            .group_by(table.c.side, table.c.price_micros_per_kwh)
+            .order_by(table.c.side, table.c.price_micros_per_kwh)
+        )
+        with self.engine.connect() as connection:
+            return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in connection.execute(query)]
+
+    def last_market_interval(self, community_id: str) -> MarketIntervalRecord | None:
+        """The newest settled market interval."""
+        table = t.market_intervals
+        query = (
+            select(table)
+            .where(table.c.community_id == community_id)
+            .order_by(table.c.interval_start_s.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        names = [c.name for c in table.columns]
+        return MarketIntervalRecord(**{name: getattr(row, name) for name in names})
 
 
 class MarketQueries(StoreBase):

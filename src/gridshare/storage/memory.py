@@ -10,9 +10,9 @@ work left with an exception leaves nothing behind.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,8 +28,10 @@ from gridshare.model.records import (
     MarketFillRecord,
     MarketIntervalRecord,
     MarketMemberTotalsRecord,
+    MarketOrderRecord,
     MarketRejectionRecord,
     MarketTradeRecord,
+    OrderStatus,
 )
 from gridshare.storage.base import StorageError
 from gridshare.units import Interval
@@ -53,6 +55,8 @@ class MemoryTables:
     market_fills: dict[tuple[str, int], list[MarketFillRecord]] = field(default_factory=dict)
     market_trades: dict[tuple[str, int], list[MarketTradeRecord]] = field(default_factory=dict)
     market_rejections: list[MarketRejectionRecord] = field(default_factory=list)
+    market_orders: dict[str, MarketOrderRecord] = field(default_factory=dict)
+    """Order hash -> the member's submission, in submission order."""
     market_member_totals: dict[str, list[MarketMemberTotalsRecord]] = field(default_factory=dict)
     balancing_intervals: dict[int, BalancingIntervalRecord] = field(default_factory=dict)
     balancing_alerts: list[BalancingAlertRecord] = field(default_factory=list)
@@ -141,6 +145,30 @@ class InMemoryTransaction:
         if rows:
             self.tables.market_member_totals[rows[0].run_id] = list(rows)
 
+    def market_orders_to_process(self, community_id: str) -> list[MarketOrderRecord]:
+        waiting = (OrderStatus.PENDING.value, OrderStatus.CANCEL_REQUESTED.value)
+        return self._orders(community_id, waiting)
+
+    def booked_market_orders(self, community_id: str) -> list[MarketOrderRecord]:
+        return self._orders(community_id, (OrderStatus.BOOKED.value,))
+
+    def set_market_order_status(
+        self, community_id: str, changes: Iterable[tuple[str, OrderStatus, OrderStatus, str]]
+    ) -> int:
+        applied = 0
+        orders = self.tables.market_orders
+        for order_hash, was, status, detail in changes:
+            held = orders.get(order_hash)
+            if held is not None and held.community_id == community_id and held.status == was:
+                orders[order_hash] = replace(held, status=status.value, detail=detail)
+                applied += 1
+        return applied
+
+    def _orders(self, community_id: str, statuses: Sequence[str]) -> list[MarketOrderRecord]:
+        held = self.tables.market_orders.values()
+        found = [o for o in held if o.community_id == community_id and o.status in statuses]
+        return sorted(found, key=lambda o: (o.submitted_at_s, o.order_hash))
+
     # -- balancing ------------------------------------------------------------------
     def write_balancing_interval(self, row: BalancingIntervalRecord) -> None:
         self.tables.balancing_intervals[row.interval_start_s] = row
@@ -201,6 +229,33 @@ class InMemoryStore:
         except BaseException:
             self.tables = before
             raise
+
+    # -- members' orders, as the API submits and cancels them ---------------------------
+    def submit_market_order(self, order: MarketOrderRecord) -> bool:
+        """Hold a submitted order; False when its hash or its maker's nonce is taken."""
+        held = self.tables.market_orders
+        if order.order_hash in held or any(
+            (o.community_id, o.maker, o.nonce) == (order.community_id, order.maker, order.nonce)
+            for o in held.values()
+        ):
+            return False
+        held[order.order_hash] = order
+        return True
+
+    def request_market_order_cancel(
+        self, community_id: str, order_hash: str, maker: str
+    ) -> MarketOrderRecord | None:
+        held = self.tables.market_orders.get(order_hash)
+        open_ = (OrderStatus.PENDING.value, OrderStatus.BOOKED.value)
+        if held is None or (held.community_id, held.maker) != (community_id, maker):
+            return None
+        if held.status not in open_:
+            return None
+        changed = replace(
+            held, status=OrderStatus.CANCEL_REQUESTED.value, detail="cancel requested"
+        )
+        self.tables.market_orders[order_hash] = changed
+        return changed
 
     # -- queries (records in the order the SQL store's queries give) -----------------
     def market_intervals(self) -> list[MarketIntervalRecord]:

@@ -25,7 +25,12 @@ from gridshare.storage.balancing import BalancingQueries, BalancingWrites
 from gridshare.storage.base import StorageError
 from gridshare.storage.chain_index import ChainIndex
 from gridshare.storage.community import CommunityRecords
-from gridshare.storage.market import MarketQueries, MarketWrites
+from gridshare.storage.market import (
+    MarketOrderQueries,
+    MarketOrderWrites,
+    MarketQueries,
+    MarketWrites,
+)
 from gridshare.storage.members import MemberQueries
 from gridshare.storage.metering import MeteringQueries, MeteringWrites
 from gridshare.storage.readings import ReadingQueries, ReadingWrites
@@ -86,7 +91,9 @@ def open_store(url: str) -> SqlStore:
     return SqlStore(engine)
 
 
-class SqlTransaction(ReadingWrites, MeteringWrites, MarketWrites, BalancingWrites, RunWrites):
+class SqlTransaction(
+    ReadingWrites, MeteringWrites, MarketWrites, MarketOrderWrites, BalancingWrites, RunWrites
+):
     """One unit of work on one connection (implements ``StoreTransaction``)."""
 
 
@@ -96,6 +103,7 @@ class SqlStore(
     MemberQueries,
     MeteringQueries,
     MarketQueries,
+    MarketOrderQueries,
     BalancingQueries,
     RunQueries,
     ChainIndex,

@@ -346,6 +346,27 @@ market_rejections = Table(
     Column("order_json", Text, nullable=False),
 )
 
+market_orders = Table(
+    "market_orders",
+    metadata,
+    _community_id(),
+    Column("order_hash", String(66), nullable=False),
+    Column("maker", String(42), nullable=False),
+    Column("side", String(8), nullable=False),
+    *_bigints("first_interval", "intervals", "quantity_wh", "price_micros_per_kwh"),
+    *_bigints("nonce", "expiry"),  # the API takes nonces and expiries below 2^63
+    Column("kind", String(16), nullable=False),
+    Column("terms", String(66), nullable=False),
+    Column("signature", String(132), nullable=False),
+    Column("submitted_at_s", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("detail", Text, nullable=False),
+    PrimaryKeyConstraint("community_id", "order_hash"),
+    UniqueConstraint("community_id", "maker", "nonce", name="market_orders_nonce"),
+)
+Index("market_orders_by_status", market_orders.c.community_id, market_orders.c.status)
+Index("market_orders_by_maker", market_orders.c.maker, market_orders.c.submitted_at_s)
+
 market_member_totals = Table(
     "market_member_totals",
     metadata,

@@ -25,9 +25,12 @@ from gridshare.market.orders import (
     Side,
     address_of,
     domain_separator,
+    order_of_record,
+    order_record,
     recover,
     terms_hash,
 )
+from gridshare.model.records import OrderStatus
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 CHAIN_ID = 1337
@@ -548,3 +551,40 @@ def test_covers_and_as_tuple() -> None:
     maker = to_checksum_address("0x" + A.hex())  # web3 takes checksummed addresses only
     assert o.as_tuple() == (maker, 0, T0, 2, 1_000, 200_000, 1, NO_EXPIRY, 0, NO_TERMS)
     assert o.as_json()["side"] == "buy"
+
+
+def test_cancel_takes_an_order_out_and_releases_its_reservation() -> None:
+    key = bytes(range(1, 33))
+    maker = address_of(key)
+    rules = MarketRules(interval_s=900)
+    domain = domain_separator(1, bytes(20))
+    book = OrderBook(rules, domain, frozenset({maker}), {maker: 10**9})
+    order = Order(maker, Side.BUY, 900, 3, 500, 200_000, nonce=1).signed(key, domain)
+    other = Order(maker, Side.BUY, 900, 1, 100, 200_000, nonce=2).signed(key, domain)
+    assert book.submit(order) is None
+    assert book.submit(other) is None
+    assert book.reserved(maker, 1800) == rules.max_cost(500, 200_000)
+    assert book.cancel(order.struct_hash())
+    assert book.orders_for(900) == [other]
+    assert book.orders_for(1800) == []
+    assert book.reserved(maker, 1800) == 0
+    assert book.reserved(maker, 900) == rules.max_cost(100, 200_000)
+    assert not book.cancel(order.struct_hash())  # not held any more
+    # its nonce stays used: the same signed order cannot come back
+    refused = book.submit(order)
+    assert refused is not None
+    assert refused.reason is Reason.REPLAYED_NONCE
+
+
+def test_an_order_survives_the_store_record_round_trip() -> None:
+    key = bytes(range(1, 33))
+    domain = domain_separator(1, bytes(20))
+    order = Order(
+        address_of(key), Side.SELL, 1800, 4, 250, 90_000, nonce=7, expiry=10**9,
+        kind=Kind.FORWARD, terms=bytes(range(32)),
+    ).signed(key, domain)  # fmt: skip
+    record = order_record(order, "c", 5, OrderStatus.PENDING)
+    assert record.order_hash == "0x" + order.struct_hash().hex()
+    back = order_of_record(record)
+    assert back == order
+    assert back.signer(domain) == order.maker

@@ -16,6 +16,7 @@ def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "no session token, or an expired or foreign one",
         403: "signed in, but not allowed to read this",
         404: "no such participant or community",
+        409: "the request conflicts with the resource's state: the detail says which",
         413: "the request body is too large",
         422: "the request is malformed: the detail says which part",
         429: "rate limited: retry after the Retry-After header's seconds",

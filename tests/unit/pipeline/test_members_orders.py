@@ -1,0 +1,148 @@
+"""Members' own signed orders, as the API stores them, through the market step: booked or
+refused at the gate with a reason, cancelled on request, traded and settled like any
+order, and the book rebuilt from the store after a restart."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from tests.unit.pipeline.memory_run import FIRST_HOUR, TINY, run_tiny
+
+from gridshare.ledger.memory import InMemoryMarketChain
+from gridshare.market.agents import TradingAgent
+from gridshare.market.orders import Order, Side, order_record
+from gridshare.model import Community
+from gridshare.model.records import MarketOrderRecord, OrderStatus
+from gridshare.simulator.market import trading_agents
+from gridshare.simulator.run import build_simulation, prepare
+from gridshare.storage.memory import InMemoryStore
+
+QUARTER_S = 900
+DOMAIN = InMemoryMarketChain().domain
+NONCE = 10**12
+"""Far above the simulated agents' nonces (they count from 0)."""
+
+
+def _first_start_s(first_hour: int = FIRST_HOUR) -> int:
+    scenario = prepare(TINY, days=1)
+    start = build_simulation(scenario, "tiny")[4]
+    return int((start + timedelta(hours=first_hour)).timestamp())
+
+
+def _agents(community: Community) -> list[TradingAgent]:
+    agents = trading_agents(community, prepare(TINY, days=1).market, community_seed(), signed=True)
+    return [agents[i] for i in sorted(agents)]
+
+
+def community_seed() -> int:
+    return prepare(TINY, days=1).community.seed
+
+
+def _signed(agent: TradingAgent, **fields: int | Side) -> Order:
+    assert agent.key is not None
+    order = Order(
+        maker=agent.maker,
+        side=Side.BUY,
+        first_interval=0,
+        intervals=1,
+        quantity_wh=100,
+        price=0,
+        nonce=NONCE,
+    )
+    return replace(order, **fields).signed(agent.key, DOMAIN)  # type: ignore[arg-type]
+
+
+def _submit(store: InMemoryStore, community: Community, order: Order) -> MarketOrderRecord:
+    record = order_record(order, community.community_id, 0, OrderStatus.PENDING)
+    assert store.submit_market_order(record)
+    return record
+
+
+def test_members_orders_are_booked_refused_cancelled_and_traded() -> None:
+    store = InMemoryStore()
+    first = _first_start_s()
+    placed: dict[str, MarketOrderRecord] = {}
+
+    def place(community: Community) -> None:
+        buyer, seller, other = _agents(community)[:3]
+        top = 10_000_000  # the tiny market's price band tops out here
+        orders = {
+            # a buy at the top of the band and a sell at the bottom: they must cross
+            "buy": _signed(buyer, first_interval=first + QUARTER_S, price=top, quantity_wh=50),
+            "sell": _signed(
+                seller, side=Side.SELL, first_interval=first + QUARTER_S, quantity_wh=50
+            ),
+            # more than any escrow: refused at the gate, with the reason
+            "broke": _signed(
+                other,
+                first_interval=first + QUARTER_S,
+                nonce=NONCE + 1,
+                quantity_wh=9_000_000,
+                price=top,
+            ),  # fmt: skip
+            # the interval the run closes first is cleared already
+            "late": _signed(other, first_interval=first, nonce=NONCE + 2),
+            # cancelled before the gate: never booked
+            "cancel": _signed(other, first_interval=first + 2 * QUARTER_S, nonce=NONCE + 3),
+        }
+        for name, order in orders.items():
+            placed[name] = _submit(store, community, order)
+        cancelled = store.request_market_order_cancel(
+            community.community_id, placed["cancel"].order_hash, placed["cancel"].maker
+        )
+        assert cancelled is not None
+        assert cancelled.status == OrderStatus.CANCEL_REQUESTED
+
+    run_tiny(store, intervals=4, before_run=place)
+    held = store.tables.market_orders
+    status = {name: held[r.order_hash].status for name, r in placed.items()}
+    assert status == {
+        "buy": "booked",
+        "sell": "booked",
+        "broke": "refused",
+        "late": "refused",
+        "cancel": "cancelled",
+    }
+    assert held[placed["broke"].order_hash].detail.startswith("insufficient_escrow:")
+    assert held[placed["late"].order_hash].detail.startswith("interval_closed:")
+    # the refusals are recorded with the others, with the maker and the reason
+    reasons = {(r.maker, r.reason) for r in store.tables.market_rejections}
+    assert (placed["broke"].maker, "insufficient_escrow") in reasons
+    # the crossing pair traded and settled, with the members' own signatures
+    fills = {f.order_hash: f for f in store.market_fills()}
+    buy, sell = fills[placed["buy"].order_hash], fills[placed["sell"].order_hash]
+    assert buy.interval_start_s == sell.interval_start_s == first + QUARTER_S
+    assert buy.filled_wh > 0
+    assert sell.filled_wh > 0
+    assert buy.signature.hex() == placed["buy"].signature[2:]
+    assert placed["cancel"].order_hash not in fills
+
+
+def test_the_book_is_rebuilt_from_the_store_after_a_restart() -> None:
+    store = InMemoryStore()
+    first = _first_start_s()
+    placed: list[MarketOrderRecord] = []
+
+    def place(community: Community) -> None:
+        buyer, seller = _agents(community)[:2]
+        span = {"first_interval": first + QUARTER_S, "intervals": 8, "quantity_wh": 20}
+        placed.append(_submit(store, community, _signed(buyer, price=10_000_000, **span)))
+        placed.append(_submit(store, community, _signed(seller, side=Side.SELL, **span)))
+
+    run_tiny(store, intervals=3, before_run=place)
+    assert all(store.tables.market_orders[r.order_hash].status == "booked" for r in placed)
+    traded_before = {
+        f.interval_start_s for f in store.market_fills() if f.order_hash == placed[0].order_hash
+    }
+    # a new process: a fresh book, the same store; the standing orders trade on
+    run_tiny(store, intervals=3, first_hour=FIRST_HOUR + 1)
+    later = first + 4 * QUARTER_S
+    traded_after = {
+        f.interval_start_s
+        for f in store.market_fills()
+        if f.order_hash == placed[0].order_hash and f.interval_start_s >= later
+    }
+    assert traded_before
+    assert traded_after
+    assert all(store.tables.market_orders[r.order_hash].status == "booked" for r in placed)
