@@ -213,7 +213,9 @@ def get_order(order_hash: str, caller: Caller, context: Context) -> OrderOut:
     return _out(_readable_order(caller, order_hash, context))
 
 
-@router.delete("/orders/{order_hash}", status_code=202, responses=refusals(401, 403, 404, 409, 429))
+@router.delete(
+    "/orders/{order_hash}", status_code=202, responses=refusals(401, 403, 404, 409, 422, 429)
+)
 def cancel_order(order_hash: str, caller: Caller, context: Context) -> OrderOut:
     """Cancel an open order: from the next gate closure on it trades no more (an interval
     already cleared still settles)."""
