@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gridshare.api.app import create_app
+from gridshare.market.orders import MarketVenue
 from tests.integration.test_api import (  # noqa: F401 - the store fixture, re-used
     NOW,
     Populated,
@@ -26,6 +27,7 @@ from tests.integration.test_api import (  # noqa: F401 - the store fixture, re-u
     settings_for,
     sign_in,
 )
+from tests.integration.test_api_market import CONTRACT, RULES
 from tests.siwe import CHAIN_ID
 
 IN_CI = os.environ.get("CI") == "true"
@@ -49,13 +51,14 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(
         populated.store,
         settings_for(populated, tmp_path, api_rate_per_s=1e6, api_rate_burst=1_000_000),
         chain_id=CHAIN_ID,
+        market=MarketVenue(populated.community.community_id, CHAIN_ID, CONTRACT, RULES),
         now=lambda: NOW,
     )
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
     with TestClient(app) as client:
         member = sign_in(client, populated.members[0])
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 6  # every route of the API, not an empty document
+    assert len(operations) >= 13  # every route of the API, not an empty document
 
     for operation in operations:
 
