@@ -35,6 +35,7 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import prepare
 from gridshare.simulator.weather import read_typical_year
 from tests.integration.conftest import BROKER_URL, free_port, poll_until, unique_id, wait_until
+from tests.integration.test_api_market import wallet_order
 from tests.siwe import DOMAIN, URI, new_account, personal_sign, siwe_text
 
 pytestmark = pytest.mark.slow  # each start onboards the community on the embedded chain
@@ -438,3 +439,74 @@ def test_serve_runs_on_postgresql_with_mqtt_ingest_by_settings_alone(
     assert [r[0] for r in received] == [meters] * 3
     assert len(query("SELECT 1 FROM interval_commitments")) == 3
     assert not (tmp_path / "data" / "gridshare.sqlite").exists()  # nothing went to SQLite
+
+
+def test_members_trade_on_the_node_with_orders_signed_by_their_own_keys(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Two members sign orders in a wallet (EIP-712 over the domain the node publishes)
+    and post them; the node books them at the gate, clears them, settles the interval on
+    chain from the meters' readings, and `verify` proves the store against the chain."""
+    first = (int(time.time()) // INTERVAL_S - 8) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 5)
+    port = free_port()
+    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
+    node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=api)
+    nodes.append(node)
+    node.wait_ready()
+    buyer_id, seller_id = list(devices.members)[:2]
+    buyer, seller = devices.members[buyer_id], devices.members[seller_id]
+    headers = {buyer_id: _sign_in(node.url, buyer), seller_id: _sign_in(node.url, seller)}
+    assert node.post(devices.intervals[0])["inserted"] == len(devices.intervals[0])
+
+    def market() -> dict[str, object]:
+        reply = httpx.get(f"{node.url}/v1/market", headers=headers[buyer_id], timeout=10)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, object] = reply.json()
+        return body
+
+    # the first interval closed: the market cleared the next; the one after is open
+    wait_until(lambda: market()["next_open_interval"] == first + 2 * INTERVAL_S, "the gate", 60)
+    published = market()
+    top, bottom = published["max_price_micros_per_kwh"], published["min_price_micros_per_kwh"]
+    good_for = {"expiry": int(time.time()) + 3600, "quantity_wh": 200}
+    orders = {
+        buyer_id: wallet_order(published, buyer, side="buy", price=top, **good_for),
+        seller_id: wallet_order(published, seller, side="sell", price=bottom, **good_for),
+    }
+    placed = {}
+    for pid, order in orders.items():
+        reply = httpx.post(
+            f"{node.url}/v1/market/orders", json=order, headers=headers[pid], timeout=10
+        )
+        assert reply.status_code == 202, reply.text
+        placed[pid] = reply.json()["order_hash"]
+    for k in (1, 2):  # closing 1 books them and clears 2; closing 2 settles it
+        assert node.post(devices.intervals[k])["inserted"] == len(devices.intervals[k])
+    traded = first + 2 * INTERVAL_S
+
+    def settled() -> bool:
+        return bool(
+            _query(tmp_path, "SELECT 1 FROM market_intervals WHERE interval_start_s = ?", traded)
+        )
+
+    wait_until(settled, "the traded interval to settle", 120)
+    for pid, order_hash in placed.items():
+        reply = httpx.get(f"{node.url}/v1/market/orders/{order_hash}", headers=headers[pid])
+        assert reply.json()["status"] == "booked", reply.text
+    fills = dict(
+        _query(
+            tmp_path,
+            "SELECT order_hash, filled_wh FROM market_fills WHERE interval_start_s = ?",
+            traded,
+        )
+    )
+    assert fills[placed[buyer_id]] == fills[placed[seller_id]] > 0
+    last = httpx.get(f"{node.url}/v1/market/clearings/last", headers=headers[seller_id]).json()
+    assert (last["interval_start"], last["settled_on_chain"]) == (traded, True)
+    assert last["buyers_paid_micros"] == (
+        last["sellers_credited_micros"] + last["refunds_micros"] + last["fees_micros"]
+    )
+    assert node.stop() == 0, node.output()
+    ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
+    assert ok.exit_code == 0, ok.output
