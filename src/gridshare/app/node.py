@@ -101,6 +101,12 @@ class NodeOptions:
     kind: str = "node"
     mounts: Mapping[str, Any] = field(default_factory=dict)
     """ASGI apps mounted beside ingest on the HTTP server, by path."""
+    now: Callable[[], float] = time.time
+    """The node's clock, unix seconds (the demo's runs in simulated time)."""
+    flush_every: int = 1
+    """Intervals between the steps' chain transactions (a simulated day in the demo)."""
+    linger: bool = False
+    """After the last interval, keep serving the API until ``stop`` (the demo)."""
     api: Callable[[SqlStore, int, MarketVenue | None], Any] | None = None
     """Builds the REST API (an ASGI app, mounted at ``/`` after ingest's routes) over a
     store of its own, the ledger's chain id and the market members send orders to, once
@@ -279,6 +285,18 @@ class _Field:
             close()
 
 
+def _field(
+    scenario: Scenario,
+    community: Community,
+    broker: BrokerConfig | None,
+    closing: list[Callable[[], None]],
+) -> Surroundings:
+    """The devices, grid status and event channel over MQTT (none without a broker)."""
+    started = _Field.start(scenario, community, broker)
+    closing.append(started.close)
+    return Surroundings(started.control, started.grid, started.channel)
+
+
 def _escrow_from_chain(trading: Trading, ledger: CommunityLedger) -> Trading:
     """The members' escrow as the contract holds it now: what they deposited, less what
     settled (after a restart, the book must not count on money already spent)."""
@@ -314,7 +332,7 @@ def _first_interval(store: SqlStore, community: Community, options: NodeOptions)
                 f"{length_s} s since the epoch"
             )
         return options.first_start_s
-    return int(time.time()) // length_s * length_s
+    return int(options.now()) // length_s * length_s
 
 
 def _open_ingest(
@@ -339,6 +357,7 @@ def _open_ingest(
     # suspensions come from the registry; intervals already committed stay closed
     service = IngestService.for_store(
         ingest_store,
+        now=options.now,
         inactive={by_device[d] for d in metering.inactive_devices(devices)},
         closed_before_s=max(first, metering.last_committed_end() or 0),
     )
@@ -378,8 +397,12 @@ def run_node(
     stop: threading.Event | None = None,
     on_interval: Callable[[int], None] | None = None,
     on_ready: Callable[[], None] | None = None,
+    surroundings: Surroundings | None = None,
 ) -> NodeResult:
     """Run the live node until ``stop`` is set (or ``options.intervals`` are closed).
+
+    The devices, the main grid's state and the event channel are MQTT's when a broker is
+    configured (else none); ``surroundings`` replaces them (the demo's simulated ones).
 
     The current interval's transaction finishes before the node stops; then the steps
     write their totals, ingest stops and the store and chain are closed. Raises
@@ -422,14 +445,13 @@ def run_node(
         ingress = _Ingress()
         closing.append(ingress.close)
         ingress.start(service, sock, options, cid, mounts)
-        surroundings = _Field.start(scenario, community, options.broker)
-        closing.append(surroundings.close)
         steps = build_steps(
             scenario,
             community,
-            Surroundings(surroundings.control, surroundings.grid, surroundings.channel),
+            surroundings or _field(scenario, community, options.broker, closing),
             trading=trading,
             chains=ledger.chains,
+            flush_every=options.flush_every,
         )
         clock = IngestClock(
             service,
@@ -437,6 +459,7 @@ def run_node(
             community.interval_length,
             len(community.meters),
             grace_s=options.grace_s,
+            now=options.now,
             stop=stop,
             max_intervals=options.intervals,
         )
@@ -458,6 +481,8 @@ def run_node(
         live = LiveFacts(service.counts.figures(), clock.closed_complete, clock.closed_overdue)
         summary = RunSummary(cid, report, pipeline.summaries(), live=live)
         store.finish_run(run_id, "finished", summary)
+        if options.linger:
+            stop.wait()
         return NodeResult(summary, run_id, first, url)
     finally:
         for close in reversed(closing):

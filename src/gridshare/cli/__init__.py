@@ -10,6 +10,7 @@ import typer
 
 from gridshare.cli.certificates import certificates_app as _certificates
 from gridshare.cli.chain import chain_app as _chain
+from gridshare.cli.demo import demo as _demo
 from gridshare.cli.keys import keys_app as _keys
 from gridshare.cli.market import market_app as _market
 from gridshare.cli.meters import meters_app as _meters
@@ -38,3 +39,4 @@ def _main() -> None:
 app.command(name="verify")(_verify)
 app.command(name="simulate")(_simulate)
 app.command(name="serve")(_serve)
+app.command(name="demo")(_demo)

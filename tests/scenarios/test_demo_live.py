@@ -1,0 +1,80 @@
+"""The live demo is the simulation, over the wire: the node (`gridshare serve`'s) driven by
+the simulated community's meters posting signed readings over HTTP reports exactly the
+figures `simulate` reports in process, for every step, and its store proves against its
+chain. This is the test that the node and the simulator are one system."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.conftest import free_port
+from typer.testing import CliRunner
+
+from gridshare.api.app import create_app
+from gridshare.app.demo import DemoOptions, run_demo
+from gridshare.app.simulate import run_simulation
+from gridshare.cli import app
+from gridshare.ledger.keys import LocalSigner
+from gridshare.model.summary import record_json
+from gridshare.settings import Settings
+from gridshare.simulator.run import prepare
+
+pytestmark = pytest.mark.slow  # two simulated days, twice, each on its own chain
+
+TINY = Path(__file__).parent / "data" / "tiny.toml"
+DAYS = 2
+
+
+def test_the_live_demo_reports_what_the_simulation_reports(tmp_path: Path) -> None:
+    scenario = prepare(TINY, days=DAYS)
+    operator = LocalSigner.generate()
+    in_process = run_simulation(
+        scenario, tmp_path / "simulated", operator=operator, plots=False
+    ).summary
+    port = free_port()
+    answered: list[int] = []
+    closed: list[tuple[int, int]] = []
+
+    def ready() -> None:  # the node serves its API while the meters feed it
+        answered.append(httpx.get(f"http://127.0.0.1:{port}/v1/openapi.json").status_code)
+
+    live = run_demo(
+        scenario,
+        "tiny",
+        operator,
+        DemoOptions(
+            tmp_path / "live",
+            port,
+            day_s=0,
+            api=lambda store, chain_id, venue: create_app(
+                store, Settings(data_dir=tmp_path / "live"), chain_id=chain_id, market=venue
+            ),
+        ),
+        stop=threading.Event(),
+        on_ready=ready,
+        on_interval=lambda done, total: closed.append((done, total)),
+    ).summary
+    intervals = DAYS * 96
+    assert closed[-1] == (intervals, intervals)
+    assert answered == [200]
+    # every reading went over the wire, stored on arrival by ingest
+    assert live.pipeline.stored_on_arrival == in_process.pipeline.readings.inserted > 0
+    assert live.pipeline.intervals == in_process.pipeline.intervals == intervals
+    assert live.live is not None
+    assert live.live.closed_complete == intervals
+    # every step's figures: energy, commitments, certificates, market, balancing
+    assert [type(s) for s in live.steps] == [type(s) for s in in_process.steps]
+    for mine, theirs in zip(live.steps, in_process.steps, strict=True):
+        assert _figures(mine) == _figures(theirs), type(mine).__name__
+    verified = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "live")])
+    assert verified.exit_code == 0, verified.output
+
+
+def _figures(step: object) -> dict[str, object]:
+    """A step's summary without its wall-clock timings."""
+    figures = record_json(step)  # type: ignore[arg-type]
+    figures.pop("timings", None)
+    return figures
