@@ -7,7 +7,15 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     POST /v1/auth/login                              EIP-4361 message + signature -> token
     GET  /v1/members/{participant_id}/readings       a member's meters, per bucket
     GET  /v1/members/{participant_id}/balances       a member's energy, per bucket
+    GET  /v1/members/{participant_id}/trades         a member's settled orders and trades
+    GET  /v1/members/{participant_id}/market-totals  a member's market, per bucket
+    GET  /v1/members/{participant_id}/certificates   a member's certificates, per bucket, source
+    GET  /v1/members/{participant_id}/demand-response  a member's demand-response record
     GET  /v1/communities/{community_id}/balance      the community's balances, per bucket
+    GET  /v1/communities/{community_id}/islands      islanded stretches (aggregates)
+    GET  /v1/communities/{community_id}/demand-response  events (responses: operator, auditor)
+    GET  /v1/communities/{community_id}/alerts       balancing alerts (operator, auditor)
+    GET  /v1/communities/{community_id}/setpoints    dispatched setpoints (operator, auditor)
     GET  /v1/status                                  refusals per code (operator, auditor)
 
 Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
@@ -29,7 +37,7 @@ from gridshare.api.context import ApiContext
 from gridshare.api.guard import Guard, RateLimiter
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused, refusal_response
-from gridshare.api.routes import auth, communities, members, status
+from gridshare.api.routes import auth, balancing, communities, market, members, status
 from gridshare.settings import Settings
 
 __all__ = ["API_VERSION", "create_app"]
@@ -102,19 +110,28 @@ def create_app(
         operators=parse_accounts(settings.api_operators, "api_operators"),
         auditors=parse_accounts(settings.api_auditors, "api_auditors"),
         max_buckets=settings.api_max_buckets,
+        max_rows=settings.api_max_rows,
         min_group_members=settings.api_min_group_members,
     )
     app = FastAPI(
         title="gridshare",
-        summary="Community microgrid node: members' readings and balances, signed in with "
-        "their own keys (EIP-4361)",
+        summary="Community microgrid node: members' readings, balances, market, certificates "
+        "and demand response, signed in with their own keys (EIP-4361)",
         version=API_VERSION,
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
         redoc_url=None,
     )
     app.state.api = context
-    for router in (auth.router, members.router, communities.router, status.router):
+    routers = (
+        auth.router,
+        members.router,
+        market.router,
+        communities.router,
+        balancing.router,
+        status.router,
+    )
+    for router in routers:
         app.include_router(router)
     for kind, handler in _handlers(counter).items():
         app.add_exception_handler(kind, handler)

@@ -30,6 +30,7 @@ class ApiContext:
     operators: frozenset[str]
     auditors: frozenset[str]
     max_buckets: int
+    max_rows: int
     min_group_members: int
 
 
