@@ -23,7 +23,7 @@ from gridshare.api.schemas import (
 from gridshare.model.records import MemberFillRecord
 from gridshare.units import from_unix_seconds
 
-router = APIRouter(prefix="/v1/members", tags=["market", "certificates"])
+router = APIRouter(prefix="/v1/members")
 
 
 def _fill(record: MemberFillRecord) -> FillOut:
@@ -51,7 +51,7 @@ def _fill(record: MemberFillRecord) -> FillOut:
     )
 
 
-@router.get("/{participant_id}/trades", responses=READ_REFUSALS)
+@router.get("/{participant_id}/trades", responses=READ_REFUSALS, tags=["market"])
 def member_trades(
     participant_id: str, start: Start, end: End, caller: Caller, context: Context
 ) -> MemberTradesOut:
@@ -71,7 +71,7 @@ def member_trades(
     )
 
 
-@router.get("/{participant_id}/market-totals", responses=READ_REFUSALS)
+@router.get("/{participant_id}/market-totals", responses=READ_REFUSALS, tags=["market"])
 def member_market_totals(
     participant_id: str,
     start: Start,
@@ -110,7 +110,7 @@ def member_market_totals(
     )
 
 
-@router.get("/{participant_id}/certificates", responses=READ_REFUSALS)
+@router.get("/{participant_id}/certificates", responses=READ_REFUSALS, tags=["certificates"])
 def member_certificates(
     participant_id: str,
     start: Start,
