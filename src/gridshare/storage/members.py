@@ -1,5 +1,5 @@
-"""Members and what they may read: accounts, a member's meters, readings and balances per
-bucket, the community's balances per bucket (the API's queries).
+"""Members and what they may read: accounts, a member's meters, readings, balances and
+certified production per bucket, the community's balances per bucket (the API's queries).
 
 Buckets are ``[bucket_start_s, bucket_start_s + bucket_s)``, aligned to the UNIX epoch, so
 a day is a UTC day. Every query is a range on the leading column of a primary key
