@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     """Largest request body the API accepts (bytes); larger ones are refused with 413."""
     api_max_buckets: int = Field(3000, ge=1)
     """Most time buckets one query may span (3000: 31 days at 15 min, 125 days at 1 h)."""
+    api_max_rows: int = Field(5000, ge=1)
+    """Most rows one list query may answer (trades, events, alerts, setpoints); a range
+    holding more is refused with 422 (ask for a shorter range)."""
     api_min_group_members: int = Field(5, ge=1)
     """Community aggregates are served only for communities of at least this many members
     (operator not counted), so that an aggregate does not reveal one member's use."""

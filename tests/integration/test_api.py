@@ -13,6 +13,7 @@ import logging
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -106,11 +107,12 @@ def _run_day(store: SqlStore, community: Community, seed: int) -> None:
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="module", params=DATABASES)
-def populated(
+@contextmanager
+def fresh_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Populated]:
-    """One populated store per database for the module's (read-only) tests."""
+) -> Iterator[SqlStore]:
+    """An empty, migrated store on the database ``request.param`` names (a fresh
+    PostgreSQL database, dropped afterwards)."""
     drop = None
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'store.sqlite'}"
@@ -123,17 +125,26 @@ def populated(
         drop = (admin, name)
     store = open_store(url)
     try:
+        yield store
+    finally:
+        store.close()
+        if drop is not None:
+            with psycopg.connect(drop[0], autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def populated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Populated]:
+    """One populated store per database for the module's (read-only) tests."""
+    with fresh_store(request, tmp_path_factory) as store:
         community = small_community(MEMBERS, community_id="api")
         store.register_community(community)
         members = [new_account() for _ in range(MEMBERS)]
         store.set_participant_accounts({f"api:m{i}": a.address for i, a in enumerate(members)})
         _run_day(store, community, seed=11)
         yield Populated(store, community, members, new_account(), new_account())
-    finally:
-        store.close()
-        if drop is not None:
-            with psycopg.connect(drop[0], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
 
 
 def settings_for(populated: Populated, data_dir: Path, **overrides: Any) -> Settings:

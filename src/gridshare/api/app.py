@@ -7,6 +7,10 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     POST /v1/auth/login                              EIP-4361 message + signature -> token
     GET  /v1/members/{participant_id}/readings       a member's meters, per bucket
     GET  /v1/members/{participant_id}/balances       a member's energy, per bucket
+    GET  /v1/members/{participant_id}/trades         a member's settled orders and trades
+    GET  /v1/members/{participant_id}/market-totals  a member's market, per bucket
+    GET  /v1/members/{participant_id}/certificates   a member's certificates, per bucket, source
+    GET  /v1/members/{participant_id}/demand-response  a member's demand-response record
     GET  /v1/communities/{community_id}/balance      the community's balances, per bucket
     GET  /v1/market                                  the EIP-712 domain, rules, next open interval
     POST /v1/market/orders                           a member's signed order (booked at the gate)
@@ -15,6 +19,10 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     DELETE /v1/market/orders/{order_hash}            cancel from the next gate closure on
     GET  /v1/market/book                             open orders per price level, next interval
     GET  /v1/market/clearings/last                   the newest settled market interval
+    GET  /v1/communities/{community_id}/islands      islanded stretches (aggregates)
+    GET  /v1/communities/{community_id}/demand-response  events (responses: operator, auditor)
+    GET  /v1/communities/{community_id}/alerts       balancing alerts (operator, auditor)
+    GET  /v1/communities/{community_id}/setpoints    dispatched setpoints (operator, auditor)
     GET  /v1/status                                  refusals per code (operator, auditor)
 
 Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
@@ -36,7 +44,14 @@ from gridshare.api.context import ApiContext
 from gridshare.api.guard import Guard, RateLimiter
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused, refusal_response
-from gridshare.api.routes import auth, communities, members, status
+from gridshare.api.routes import (
+    auth,
+    balancing,
+    communities,
+    member_market,
+    members,
+    status,
+)
 from gridshare.api.routes import market as market_routes
 from gridshare.market.orders import MarketVenue
 from gridshare.settings import Settings
@@ -113,20 +128,29 @@ def create_app(
         operators=parse_accounts(settings.api_operators, "api_operators"),
         auditors=parse_accounts(settings.api_auditors, "api_auditors"),
         max_buckets=settings.api_max_buckets,
+        max_rows=settings.api_max_rows,
         min_group_members=settings.api_min_group_members,
         market=market,
     )
     app = FastAPI(
         title="gridshare",
-        summary="Community microgrid node: members' readings and balances, signed in with "
-        "their own keys (EIP-4361)",
+        summary="Community microgrid node: members' readings, balances, market, certificates "
+        "and demand response, signed in with their own keys (EIP-4361)",
         version=API_VERSION,
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
         redoc_url=None,
     )
     app.state.api = context
-    routers = (auth.router, members.router, communities.router, market_routes.router, status.router)
+    routers = (
+        auth.router,
+        members.router,
+        member_market.router,
+        market_routes.router,
+        communities.router,
+        balancing.router,
+        status.router,
+    )
     for router in routers:
         app.include_router(router)
     for kind, handler in _handlers(counter).items():

@@ -31,6 +31,7 @@ class ApiContext:
     operators: frozenset[str]
     auditors: frozenset[str]
     max_buckets: int
+    max_rows: int
     min_group_members: int
     market: MarketVenue | None = None
     """The community's market members send signed orders to (None: the node runs none)."""

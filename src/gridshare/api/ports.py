@@ -7,10 +7,18 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from gridshare.model.records import (
+    BalancingAlertRecord,
+    CertifiedProductionRecord,
     CommunityBalanceRecord,
+    DemandResponseEventRecord,
+    DispatchSetpointRecord,
+    IslandEventRecord,
     MarketIntervalRecord,
     MarketOrderRecord,
     MemberBalanceRecord,
+    MemberDemandResponseRecord,
+    MemberFillRecord,
+    MemberMarketBucketRecord,
     MemberRecord,
     MeterReadingsRecord,
     OrderStatus,
@@ -19,7 +27,9 @@ from gridshare.model.records import (
 
 @runtime_checkable
 class ApiStore(Protocol):
-    """Members, their readings and balances, community balances, per time bucket."""
+    """Members, their readings and balances, community balances, per time bucket; a
+    member's market orders and certified production; the community's balancing records.
+    Methods taking ``limit`` answer at most that many rows."""
 
     def member(self, participant_id: str) -> MemberRecord | None: ...
 
@@ -69,3 +79,43 @@ class ApiStore(Protocol):
     ) -> list[tuple[str, int, int, int]]: ...
 
     def last_market_interval(self, community_id: str) -> MarketIntervalRecord | None: ...
+    def member_fills(
+        self, participant_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[MemberFillRecord]: ...
+
+    def member_market_buckets(
+        self, participant_id: str, start_s: int, end_s: int, bucket_s: int
+    ) -> list[MemberMarketBucketRecord]: ...
+
+    def member_certified_production(
+        self, participant_id: str, start_s: int, end_s: int, bucket_s: int
+    ) -> list[CertifiedProductionRecord]: ...
+
+    def member_dr_responses(
+        self, participant_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[MemberDemandResponseRecord]: ...
+
+    def community_island_events(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[IslandEventRecord]: ...
+
+    def community_alerts(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[BalancingAlertRecord]: ...
+
+    def community_setpoints(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[DispatchSetpointRecord]: ...
+
+    def community_dr_events(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[DemandResponseEventRecord]: ...
+
+    def community_dr_responses(
+        self,
+        community_id: str,
+        start_s: int,
+        end_s: int,
+        limit: int,
+        participant_id: str | None = None,
+    ) -> list[MemberDemandResponseRecord]: ...

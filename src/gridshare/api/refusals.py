@@ -9,7 +9,8 @@ to do>}``, counted per code (``GET /v1/status``), and nothing stored.
 404    ``not_found``, ``unknown_participant``, ``unknown_community``
 413    ``body_too_large``
 422    ``invalid_request``, ``malformed_message``, ``malformed_signature``,
-       ``invalid_range``, ``range_too_large``, ``resolution_too_fine``
+       ``invalid_range``, ``range_too_large``, ``resolution_too_fine``,
+       ``too_many_rows``
 429    ``rate_limited``, ``too_many_nonces``
 500    ``internal_error`` (with an ``error_id`` that is in the node's log)
 =====  =====================================================================

@@ -238,3 +238,201 @@ class ClearingOut(Body):
     fees_micros: int
     trades_root: str
     settled_on_chain: bool
+
+
+# -- the market, certificates and balancing ---------------------------------------------
+# Money is int micro-units (``*_micros``, 1 currency unit = 1 000 000), prices micro-units
+# per kWh (``*_micros_per_kwh``).
+
+
+class TradeOut(Body):
+    """One stretch a member's order matched, seen from that order."""
+
+    quantity_wh: int
+    price_micros_per_kwh: int = Field(
+        description="what the member pays per kWh (buy) or is credited per kWh (sell)"
+    )
+    counterparty: Literal["member", "non_member"] = Field(
+        description="whether the other order's maker is a registered member: never which one"
+    )
+    stage: str = Field(description="the clearing stage that matched the stretch")
+
+
+class FillOut(Body):
+    """One of the member's orders in a settled market interval, and how it settled."""
+
+    interval_start: datetime
+    side: str = Field(examples=["buy", "sell"])
+    kind: str
+    quantity_wh: int = Field(description="what the order asked for")
+    limit_price_micros_per_kwh: int = Field(description="the order's limit price")
+    filled_wh: int = Field(description="what the clearing matched")
+    amount_micros: int = Field(
+        description="what the fill is worth: a buyer's cost (rounded up), a seller's proceeds"
+    )
+    fee_micros: int
+    delivered_wh: int = Field(
+        description="a seller: Wh its meter delivered of the fill; a buyer: Wh received "
+        "(the fill less its share of the sellers' shortfall)"
+    )
+    refund_micros: int = Field(description="a buyer's refund for energy not delivered")
+    credited_micros: int = Field(description="a seller's proceeds, a buyer's refund")
+    trades: list[TradeOut]
+
+
+class MemberTradesOut(Body):
+    """The member's orders settled in ``[start, end)`` (by interval), with their trades."""
+
+    participant_id: str
+    start: datetime
+    end: datetime
+    fills: list[FillOut]
+
+
+class MarketTotalsPoint(Body):
+    start: datetime
+    orders: int = Field(description="the member's settled orders in the bucket")
+    bought_wh: int
+    sold_wh: int
+    received_wh: int = Field(description="of what was bought, the Wh received")
+    delivered_wh: int = Field(description="of what was sold, the Wh the meter delivered")
+    paid_micros: int = Field(description="for buys, fees included, before refunds")
+    credited_micros: int = Field(description="sales' proceeds and buys' refunds")
+    fees_micros: int
+
+
+class MemberMarketTotalsOut(Body):
+    """The member's market per bucket, from the settled orders the store holds.
+
+    Grid cost and savings against the grid tariff are not served: the store holds them
+    per run only (``market_member_totals``, the ``gridshare market report``), not per
+    interval, and it does not hold the tariff to recompute them."""
+
+    participant_id: str
+    start: datetime
+    end: datetime
+    resolution: Resolution
+    points: list[MarketTotalsPoint]
+
+
+class CertificatePoint(Body):
+    start: datetime
+    source: str = Field(examples=["solar", "wind", "hydro", "biomass"])
+    certified_wh: int = Field(description="certificates, 1 per Wh")
+    meters: int = Field(description="the member's generators of this source that exported")
+
+
+class MemberCertificatesOut(Body):
+    """Certificates of the member's generators per bucket and source: the Wh each
+    production meter exported in intervals committed on chain, which the certify step
+    mints one token per Wh (``gridshare verify`` checks the chain holds them)."""
+
+    participant_id: str
+    start: datetime
+    end: datetime
+    resolution: Resolution
+    points: list[CertificatePoint]
+
+
+class IslandOut(Body):
+    start: datetime
+    end: datetime
+    shed_wh: int
+    unserved_critical_wh: int
+    served_critical_wh: int
+
+
+class IslandsOut(Body):
+    """The community's islanded stretches overlapping ``[start, end)``."""
+
+    community_id: str
+    start: datetime
+    end: datetime
+    islands: list[IslandOut]
+
+
+class AlertOut(Body):
+    interval_start: datetime
+    kind: str
+    severity: str
+    value: float
+    limit: float
+    message: str
+
+
+class AlertsOut(Body):
+    """The balance monitor's alerts for the intervals in ``[start, end)``."""
+
+    community_id: str
+    start: datetime
+    end: datetime
+    alerts: list[AlertOut]
+
+
+class SetpointOut(Body):
+    interval_start: datetime
+    meter_id: str
+    setpoint_wh: int = Field(
+        description="the device's net import at its meter over the interval (a battery "
+        "charging > 0; discharging or a plant producing < 0)"
+    )
+
+
+class SetpointsOut(Body):
+    """The setpoints the balancing plan dispatched for the intervals in ``[start, end)``."""
+
+    community_id: str
+    start: datetime
+    end: datetime
+    setpoints: list[SetpointOut]
+
+
+class DemandResponseEventOut(Body):
+    event_id: str
+    kind: str
+    start: datetime
+    end: datetime
+    rebound_end: datetime | None
+    target_kw: float
+    rate_micros_per_kwh: int
+    participants: int = Field(description="members called")
+
+
+class DemandResponseOut(Body):
+    """One member's measured response to an event and its payment."""
+
+    event_id: str
+    participant_id: str
+    response: str
+    requested_wh: int
+    baseline_wh: int
+    measured_wh: int
+    delivered_wh: int
+    payment_micros: int
+    rebound_wh: int
+    baseline_method: str
+
+
+class CommunityDemandResponseOut(Body):
+    """Demand-response events starting in ``[start, end)``; the members' responses only
+    for the operator and the auditor (null for members)."""
+
+    community_id: str
+    start: datetime
+    end: datetime
+    events: list[DemandResponseEventOut]
+    responses: list[DemandResponseOut] | None
+
+
+class MemberResponseOut(Body):
+    event: DemandResponseEventOut
+    response: DemandResponseOut
+
+
+class MemberDemandResponseOut(Body):
+    """The member's responses to events starting in ``[start, end)``."""
+
+    participant_id: str
+    start: datetime
+    end: datetime
+    responses: list[MemberResponseOut]

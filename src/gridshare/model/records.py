@@ -368,6 +368,88 @@ class CommunityBalanceRecord:
     residual_wh: int
 
 
+@dataclass(frozen=True, slots=True)
+class MemberTradeRecord:
+    """One matched stretch of a member's order (``market_trades``), seen from that order:
+    the price is what the member pays per kWh (buy) or is credited per kWh (sell); the
+    other side is said only to be a member's order or not, never whose."""
+
+    quantity_wh: int
+    price_micros_per_kwh: int
+    counterparty_is_member: bool
+    """Whether the other order's maker is a registered participant of the community."""
+    stage: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFillRecord:
+    """One of a member's orders in a settled market interval (``market_fills``) with the
+    stretches it matched."""
+
+    interval_start_s: int
+    side: str
+    kind: str
+    quantity_wh: int
+    limit_price_micros_per_kwh: int
+    filled_wh: int
+    amount_micros: int
+    fee_micros: int
+    delivered_wh: int
+    refund_micros: int
+    credited_micros: int
+    trades: tuple[MemberTradeRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMarketBucketRecord:
+    """A member's settled market orders summed over one bucket (``market_fills``): what
+    the member bought and sold, received and delivered, paid (buys, fees included) and was
+    credited (sales' proceeds and buys' refunds)."""
+
+    bucket_start_s: int
+    orders: int
+    bought_wh: int
+    sold_wh: int
+    received_wh: int
+    delivered_wh: int
+    paid_micros: int
+    credited_micros: int
+    fees_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedProductionRecord:
+    """A member's production meter's export over one bucket, counted only in intervals
+    committed on chain (``interval_commitments``): the Wh the certify step mints, one
+    token per Wh."""
+
+    bucket_start_s: int
+    meter_id: str
+    source: str
+    certified_wh: int
+    intervals: int
+    """Committed intervals in the bucket in which the meter exported energy."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSetpointRecord:
+    """One device setpoint the balancing plan dispatched (``dispatch_setpoints``)."""
+
+    interval_start_s: int
+    meter_id: str
+    setpoint_wh: int
+    """The device's net import at its meter over the interval (a battery charging > 0;
+    a battery discharging or a plant producing < 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDemandResponseRecord:
+    """A member's response to one demand-response event, with the event's window."""
+
+    event: DemandResponseEventRecord
+    response: DemandResponseRecord
+
+
 Record = (
     CommitmentRecord
     | MarketIntervalRecord

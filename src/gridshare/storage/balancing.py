@@ -1,22 +1,27 @@
-"""Balancing: monitor figures, alerts, dispatched setpoints, islanding, demand response."""
+"""Balancing: monitor figures, alerts, dispatched setpoints, islanding, demand response;
+the same read back per time range, bounded (the API's queries)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete
+from sqlalchemy import and_, delete, select
 
 from gridshare.model.records import (
     BalancingAlertRecord,
     BalancingIntervalRecord,
     DemandResponseEventRecord,
     DemandResponseRecord,
+    DispatchSetpointRecord,
     IslandEventRecord,
+    MemberDemandResponseRecord,
     as_row,
 )
 from gridshare.storage import tables as t
-from gridshare.storage.base import StoreBase, TransactionBase
+from gridshare.storage.base import StoreBase, TransactionBase, community_of
 
 
 class BalancingWrites(TransactionBase):
@@ -132,3 +137,123 @@ class BalancingQueries(StoreBase):
     def dr_responses(self, community_id: str) -> pd.DataFrame:
         table = t.dr_responses
         return self._frame(table, community_id, table.c.event_id, table.c.participant_id)
+
+    # -- the API's reads: one community, one time range, at most ``limit`` rows ---------
+    def _records(self, query: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings())
+
+    def community_island_events(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[IslandEventRecord]:
+        """Islanded stretches overlapping ``[start_s, end_s)``, by start, at most ``limit``."""
+        i = t.island_events
+        rows = self._records(
+            select(i.c.start_s, i.c.end_s, i.c.shed_wh)
+            .add_columns(i.c.unserved_critical_wh, i.c.served_critical_wh)
+            .where(i.c.community_id == community_id, i.c.start_s < end_s, i.c.end_s > start_s)
+            .order_by(i.c.start_s)
+            .limit(limit)
+        )
+        return [IslandEventRecord(**row) for row in rows]
+
+    def community_alerts(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[BalancingAlertRecord]:
+        """Alerts of the intervals in ``[start_s, end_s)``, as raised, at most ``limit``."""
+        a = t.balancing_alerts
+        rows = self._records(
+            select(a.c.interval_start_s, a.c.kind, a.c.severity, a.c.value, a.c.limit)
+            .add_columns(a.c.message)
+            .where(
+                a.c.community_id == community_id,
+                a.c.interval_start_s >= start_s,
+                a.c.interval_start_s < end_s,
+            )
+            .order_by(a.c.interval_start_s, a.c.alert_pk)
+            .limit(limit)
+        )
+        return [BalancingAlertRecord(**row) for row in rows]
+
+    def community_setpoints(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[DispatchSetpointRecord]:
+        """Setpoints dispatched for the intervals in ``[start_s, end_s)``, by interval then
+        device, at most ``limit``."""
+        d = t.dispatch_setpoints
+        rows = self._records(
+            select(d.c.interval_start_s, d.c.meter_id, d.c.setpoint_wh)
+            .where(
+                d.c.community_id == community_id,
+                d.c.interval_start_s >= start_s,
+                d.c.interval_start_s < end_s,
+            )
+            .order_by(d.c.interval_start_s, d.c.position)
+            .limit(limit)
+        )
+        return [DispatchSetpointRecord(**row) for row in rows]
+
+    def community_dr_events(
+        self, community_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[DemandResponseEventRecord]:
+        """Demand-response events starting in ``[start_s, end_s)``, by start, at most
+        ``limit``."""
+        e = t.dr_events
+        rows = self._records(
+            select(*(e.c[name] for name in _EVENT_COLUMNS))
+            .where(e.c.community_id == community_id, e.c.start_s >= start_s, e.c.start_s < end_s)
+            .order_by(e.c.start_s, e.c.event_id)
+            .limit(limit)
+        )
+        return [DemandResponseEventRecord(**row) for row in rows]
+
+    def community_dr_responses(
+        self,
+        community_id: str,
+        start_s: int,
+        end_s: int,
+        limit: int,
+        participant_id: str | None = None,
+    ) -> list[MemberDemandResponseRecord]:
+        """Responses to the events starting in ``[start_s, end_s)`` (only
+        ``participant_id``'s when given), each with its event, by event start then
+        participant, at most ``limit``."""
+        e, r = t.dr_events, t.dr_responses
+        query = (
+            select(
+                *(e.c[name].label(f"event__{name}") for name in _EVENT_COLUMNS),
+                *(r.c[name] for name in _RESPONSE_COLUMNS),
+            )
+            .select_from(
+                r.join(e, and_(e.c.community_id == r.c.community_id, e.c.event_id == r.c.event_id))
+            )
+            .where(r.c.community_id == community_id, e.c.start_s >= start_s, e.c.start_s < end_s)
+            .order_by(e.c.start_s, e.c.event_id, r.c.participant_id)
+            .limit(limit)
+        )
+        if participant_id is not None:
+            query = query.where(r.c.participant_id == participant_id)
+        records = []
+        for row in self._records(query):
+            event = {name: row[f"event__{name}"] for name in _EVENT_COLUMNS}
+            response = {name: row[name] for name in _RESPONSE_COLUMNS}
+            records.append(
+                MemberDemandResponseRecord(
+                    DemandResponseEventRecord(**event), DemandResponseRecord(**response)
+                )
+            )
+        return records
+
+    def member_dr_responses(
+        self, participant_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[MemberDemandResponseRecord]:
+        """The participant's responses to events starting in ``[start_s, end_s)``."""
+        with self.engine.connect() as conn:
+            community_id = community_of(conn, participant_id)
+        if community_id is None:
+            return []
+        return self.community_dr_responses(community_id, start_s, end_s, limit, participant_id)
+
+
+_EVENT_COLUMNS = tuple(f.name for f in fields(DemandResponseEventRecord))
+_RESPONSE_COLUMNS = tuple(f.name for f in fields(DemandResponseRecord))

@@ -8,15 +8,35 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, literal_column, select
 
 from gridshare.errors import GridshareError
 from gridshare.model import Community
+from gridshare.storage import tables as t
 from gridshare.units import IntArray
 
 
 class StorageError(GridshareError):
     """The database cannot be reached or holds data that contradicts the request."""
+
+
+def bucket_of(column: Any, bucket_s: int) -> ColumnElement[int]:
+    """``column`` rounded down to a multiple of ``bucket_s`` (inlined: an int, so safe, and
+    the same expression in SELECT and GROUP BY on PostgreSQL)."""
+    if bucket_s <= 0:
+        raise StorageError(f"a bucket lasts a positive number of seconds, not {bucket_s}")
+    width = literal_column(str(int(bucket_s)), BigInteger)
+    expression: ColumnElement[int] = column - column % width
+    return expression
+
+
+def community_of(conn: Connection, participant_id: str) -> str | None:
+    """The community of a registered participant, None for an unknown one."""
+    p = t.participants
+    value = conn.execute(
+        select(p.c.community_id).where(p.c.participant_id == participant_id)
+    ).scalar_one_or_none()
+    return None if value is None else str(value)
 
 
 class StoreBase:

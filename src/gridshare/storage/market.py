@@ -1,11 +1,11 @@
 """Market: members' submitted orders, settled intervals, fills, trades, refusals and
-members' totals.
+members' totals; a member's fills and their sums per bucket (the API's queries).
 
-A member's order is written by the API (:meth:`MarketQueries.submit_market_order`, in a
-transaction of its own) and read by the market step in the interval's transaction, which
-books or refuses it (:meth:`MarketWrites.set_market_order_status`). Status changes are
-conditional on the status the changer read, so an API cancel racing the step is never
-overwritten: it is taken at the next gate closure.
+A member's order is written by the API (:meth:`MarketOrderQueries.submit_market_order`,
+in a transaction of its own) and read by the market step in the interval's transaction,
+which books or refuses it (:meth:`MarketOrderWrites.set_market_order_status`). Status
+changes are conditional on the status the changer read, so an API cancel racing the step
+is never overwritten: it is taken at the next gate closure.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridshare.model.records import (
@@ -24,11 +24,14 @@ from gridshare.model.records import (
     MarketOrderRecord,
     MarketRejectionRecord,
     MarketTradeRecord,
+    MemberFillRecord,
+    MemberMarketBucketRecord,
+    MemberTradeRecord,
     OrderStatus,
     as_row,
 )
 from gridshare.storage import tables as t
-from gridshare.storage.base import StoreBase, TransactionBase
+from gridshare.storage.base import StoreBase, TransactionBase, bucket_of, community_of
 
 
 class MarketWrites(TransactionBase):
@@ -277,3 +280,151 @@ class MarketQueries(StoreBase):
                 select(table).where(table.c.run_id == run_id).order_by(table.c.participant_id),
                 conn,
             )
+
+    def _member_trades(
+        self, community_id: str, participant_id: str, start_s: int, end_s: int
+    ) -> dict[tuple[int, int], list[MemberTradeRecord]]:
+        """The stretches the participant's orders matched in ``[start_s, end_s)``, keyed
+        by (interval, the order's position), each seen from the participant's side."""
+        trades = t.market_trades
+        found: dict[tuple[int, int], list[MemberTradeRecord]] = {}
+        with self.engine.connect() as conn:
+            for own_column, other_column, price in (
+                (trades.c.buy_position, trades.c.sell_position, trades.c.price_micros_per_kwh),
+                (
+                    trades.c.sell_position,
+                    trades.c.buy_position,
+                    trades.c.seller_price_micros_per_kwh,
+                ),
+            ):
+                own, other = t.market_fills.alias("own"), t.market_fills.alias("other")
+                query = (
+                    select(
+                        trades.c.interval_start_s,
+                        own.c.position,
+                        trades.c.quantity_wh,
+                        price.label("price"),
+                        trades.c.stage,
+                        other.c.participant_id.label("other_participant"),
+                    )
+                    .select_from(
+                        trades.join(
+                            own,
+                            and_(
+                                own.c.community_id == trades.c.community_id,
+                                own.c.interval_start_s == trades.c.interval_start_s,
+                                own.c.position == own_column,
+                            ),
+                        ).join(
+                            other,
+                            and_(
+                                other.c.community_id == trades.c.community_id,
+                                other.c.interval_start_s == trades.c.interval_start_s,
+                                other.c.position == other_column,
+                            ),
+                        )
+                    )
+                    .where(
+                        trades.c.community_id == community_id,
+                        trades.c.interval_start_s >= start_s,
+                        trades.c.interval_start_s < end_s,
+                        own.c.participant_id == participant_id,
+                    )
+                    .order_by(trades.c.interval_start_s, trades.c.row)
+                )
+                for row in conn.execute(query):
+                    found.setdefault((int(row.interval_start_s), int(row.position)), []).append(
+                        MemberTradeRecord(
+                            quantity_wh=int(row.quantity_wh),
+                            price_micros_per_kwh=int(row.price),
+                            counterparty_is_member=row.other_participant is not None,
+                            stage=str(row.stage),
+                        )
+                    )
+        return found
+
+    def member_fills(
+        self, participant_id: str, start_s: int, end_s: int, limit: int
+    ) -> list[MemberFillRecord]:
+        """The participant's orders settled in ``[start_s, end_s)``, at most ``limit``,
+        by interval then position, each with the stretches it matched."""
+        fills = t.market_fills
+        with self.engine.connect() as conn:
+            community_id = community_of(conn, participant_id)
+            if community_id is None:
+                return []
+            rows = conn.execute(
+                select(fills)
+                .where(
+                    fills.c.community_id == community_id,
+                    fills.c.interval_start_s >= start_s,
+                    fills.c.interval_start_s < end_s,
+                    fills.c.participant_id == participant_id,
+                )
+                .order_by(fills.c.interval_start_s, fills.c.position)
+                .limit(limit)
+            ).all()
+        if not rows:
+            return []
+        last = int(rows[-1].interval_start_s) + 1
+        trades = self._member_trades(community_id, participant_id, start_s, min(end_s, last))
+        return [_member_fill(row, trades) for row in rows]
+
+    def member_market_buckets(
+        self, participant_id: str, start_s: int, end_s: int, bucket_s: int
+    ) -> list[MemberMarketBucketRecord]:
+        """The participant's settled orders in ``[start_s, end_s)`` summed per bucket,
+        ordered by bucket (buckets without an order absent)."""
+        f = t.market_fills
+        bucket = bucket_of(f.c.interval_start_s, bucket_s)
+        buy, sell = f.c.side == "buy", f.c.side == "sell"
+
+        def total(when: Any, value: Any) -> Any:
+            return func.sum(case((when, value), else_=0))
+
+        with self.engine.connect() as conn:
+            community_id = community_of(conn, participant_id)
+            if community_id is None:
+                return []
+            rows = conn.execute(
+                select(
+                    bucket.label("bucket_start_s"),
+                    func.count().label("orders"),
+                    total(buy, f.c.filled_wh).label("bought_wh"),
+                    total(sell, f.c.filled_wh).label("sold_wh"),
+                    total(buy, f.c.delivered_wh).label("received_wh"),
+                    total(sell, f.c.delivered_wh).label("delivered_wh"),
+                    total(buy, f.c.amount_micros + f.c.fee_micros).label("paid_micros"),
+                    func.sum(f.c.credited_micros).label("credited_micros"),
+                    func.sum(f.c.fee_micros).label("fees_micros"),
+                )
+                .where(
+                    f.c.community_id == community_id,
+                    f.c.interval_start_s >= start_s,
+                    f.c.interval_start_s < end_s,
+                    f.c.participant_id == participant_id,
+                )
+                .group_by(bucket)
+                .order_by(bucket)
+            ).mappings()
+            return [MemberMarketBucketRecord(**{k: int(v) for k, v in r.items()}) for r in rows]
+
+
+def _member_fill(
+    row: Any, trades: dict[tuple[int, int], list[MemberTradeRecord]]
+) -> MemberFillRecord:
+    start = int(row.interval_start_s)
+    return MemberFillRecord(
+        interval_start_s=start,
+        side=str(row.side),
+        kind=str(row.kind),
+        quantity_wh=int(row.quantity_wh),
+        limit_price_micros_per_kwh=int(row.price_micros_per_kwh),
+        filled_wh=int(row.filled_wh),
+        amount_micros=int(row.amount_micros),
+        fee_micros=int(row.fee_micros),
+        delivered_wh=int(row.delivered_wh),
+        refund_micros=int(row.refund_micros),
+        credited_micros=int(row.credited_micros),
+        trades=tuple(trades.get((start, int(row.position)), ())),
+    )

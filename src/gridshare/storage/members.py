@@ -1,5 +1,5 @@
-"""Members and what they may read: accounts, a member's meters, readings and balances per
-bucket, the community's balances per bucket (the API's queries).
+"""Members and what they may read: accounts, a member's meters, readings, balances and
+certified production per bucket, the community's balances per bucket (the API's queries).
 
 Buckets are ``[bucket_start_s, bucket_start_s + bucket_s)``, aligned to the UNIX epoch, so
 a day is a UTC day. Every query is a range on the leading column of a primary key
@@ -13,20 +13,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, literal_column, select, update
+from sqlalchemy import BigInteger, cast, func, select, update
 
 from gridshare.evm import EvmEncodingError, checksum_address, parse_address
+from gridshare.model.assets import AssetKind, EnergySource
 from gridshare.model.meters import MeterKind
 from gridshare.model.participants import Role
 from gridshare.model.records import (
     COMMUNITY_FLOW_COLUMNS,
+    CertifiedProductionRecord,
     CommunityBalanceRecord,
     MemberBalanceRecord,
     MemberRecord,
     MeterReadingsRecord,
 )
 from gridshare.storage import tables as t
-from gridshare.storage.base import StorageError, StoreBase
+from gridshare.storage.base import StorageError, StoreBase, bucket_of
+
+SOURCE_OF_ASSET = {
+    AssetKind.PV.value: EnergySource.SOLAR.value,
+    AssetKind.WIND.value: EnergySource.WIND.value,
+    AssetKind.HYDRO.value: EnergySource.HYDRO.value,
+    AssetKind.BIOMASS.value: EnergySource.BIOMASS.value,
+}
+"""The energy source of a generator's stored asset kind (``assets.kind``)."""
 
 STARTS_PER_QUERY = 4096
 """Interval starts named in one SQLite readings query (it allows 32 766 parameters)."""
@@ -49,16 +59,6 @@ class _MeterSum(NamedTuple):
     import_wh: int
     export_wh: int
     readings: int
-
-
-def _bucket(column: Any, bucket_s: int) -> ColumnElement[int]:
-    """``column`` rounded down to a multiple of ``bucket_s`` (inlined: an int, so safe, and
-    the same expression in SELECT and GROUP BY on PostgreSQL)."""
-    if bucket_s <= 0:
-        raise StorageError(f"a bucket lasts a positive number of seconds, not {bucket_s}")
-    width = literal_column(str(int(bucket_s)), BigInteger)
-    expression: ColumnElement[int] = column - column % width
-    return expression
 
 
 def _account(address: str) -> str:
@@ -183,7 +183,7 @@ class MemberQueries(StoreBase):
             series = (
                 func.generate_series(*bounds).table_valued("value").render_derived(name="starts")
             )
-            bucket = _bucket(series.c.value, bucket_s)
+            bucket = bucket_of(series.c.value, bucket_s)
             queries.append(
                 select(r.c.meter_pk, bucket.label("bucket_start_s"), *sums)
                 .select_from(series.join(r, r.c.interval_start_s == series.c.value))
@@ -191,7 +191,7 @@ class MemberQueries(StoreBase):
                 .group_by(r.c.meter_pk, bucket)
             )
         else:
-            bucket = _bucket(r.c.interval_start_s, bucket_s)
+            bucket = bucket_of(r.c.interval_start_s, bucket_s)
             starts = list(range(first, end_s, interval_s))
             queries.extend(
                 select(r.c.meter_pk, bucket.label("bucket_start_s"), *sums)
@@ -282,7 +282,7 @@ class MemberQueries(StoreBase):
         """The community's interval balances in ``[start_s, end_s)`` summed per bucket,
         ordered by bucket (buckets with no closed interval are absent)."""
         b = t.interval_balances
-        bucket = _bucket(b.c.interval_start_s, bucket_s)
+        bucket = bucket_of(b.c.interval_start_s, bucket_s)
         query = (
             select(
                 bucket.label("bucket_start_s"),
@@ -302,3 +302,57 @@ class MemberQueries(StoreBase):
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [CommunityBalanceRecord(**{k: int(v) for k, v in row.items()}) for row in rows]
+
+    def member_certified_production(
+        self, participant_id: str, start_s: int, end_s: int, bucket_s: int
+    ) -> list[CertifiedProductionRecord]:
+        """What the participant's production meters exported in ``[start_s, end_s)`` in
+        intervals committed on chain (``interval_commitments``), per meter and bucket: the
+        Wh the certify step mints (1 token per Wh), ordered by bucket then meter id.
+
+        The query walks the community's commitments in the range (a range on their
+        primary key) and looks each one's readings up by ``(interval_start_s, meter_pk)``.
+        """
+        m, a, c, r = t.meters, t.assets, t.interval_commitments, t.readings
+        with self.engine.connect() as conn:
+            generators = conn.execute(
+                select(m.c.meter_pk, m.c.meter_id, m.c.community_id, a.c.kind)
+                .select_from(m.join(a, m.c.asset_id == a.c.asset_id))
+                .where(
+                    m.c.participant_id == participant_id,
+                    m.c.kind == MeterKind.PRODUCTION.value,
+                )
+            ).all()
+            if not generators:
+                return []
+            meters = {int(g.meter_pk): (str(g.meter_id), str(g.kind)) for g in generators}
+            bucket = bucket_of(c.c.interval_start_s, bucket_s)
+            rows = conn.execute(
+                select(
+                    r.c.meter_pk,
+                    bucket.label("bucket_start_s"),
+                    func.sum(r.c.export_wh).label("certified_wh"),
+                    func.count().label("intervals"),
+                )
+                .select_from(c.join(r, r.c.interval_start_s == c.c.interval_start_s))
+                .where(
+                    c.c.community_id == str(generators[0].community_id),
+                    c.c.interval_start_s >= start_s,
+                    c.c.interval_start_s < end_s,
+                    r.c.meter_pk.in_(list(meters)),
+                    r.c.export_wh > 0,
+                )
+                .group_by(r.c.meter_pk, bucket)
+            ).all()
+        records = [
+            CertifiedProductionRecord(
+                bucket_start_s=int(row.bucket_start_s),
+                meter_id=meters[int(row.meter_pk)][0],
+                source=SOURCE_OF_ASSET.get(meters[int(row.meter_pk)][1], "unknown"),
+                certified_wh=int(row.certified_wh),
+                intervals=int(row.intervals),
+            )
+            for row in rows
+        ]
+        records.sort(key=lambda rec: (rec.bucket_start_s, rec.meter_id))
+        return records

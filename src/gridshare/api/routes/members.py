@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from gridshare.api.auth import Principal
 from gridshare.api.context import ApiContext, Caller, Context
-from gridshare.api.ranges import Resolution, TimeRange, parse_range
+from gridshare.api.ranges import Resolution, TimeRange, parse_range, parse_window
 from gridshare.api.refusals import Refused
 from gridshare.api.routes.common import READ_REFUSALS, End, ResolutionQuery, Start
 from gridshare.api.schemas import (
@@ -37,13 +37,23 @@ def readable_member(caller: Principal, participant_id: str, context: ApiContext)
     return member
 
 
-def member_range(
-    member: MemberRecord, start: str, end: str, resolution: Resolution, context: ApiContext
-) -> TimeRange:
+def _interval_s(member: MemberRecord, context: ApiContext) -> int:
     interval_s = context.store.community_interval_s(member.community_id)
     if interval_s is None:  # a participant's community is a foreign key: not reached
         raise Refused(404, "unknown_community", f"no community {member.community_id!r}")
-    return parse_range(start, end, resolution, interval_s, context.max_buckets)
+    return interval_s
+
+
+def member_range(
+    member: MemberRecord, start: str, end: str, resolution: Resolution, context: ApiContext
+) -> TimeRange:
+    """A bucketed range of the member's community, or :class:`Refused` 422."""
+    return parse_range(start, end, resolution, _interval_s(member, context), context.max_buckets)
+
+
+def member_window(member: MemberRecord, start: str, end: str, context: ApiContext) -> TimeRange:
+    """A list endpoint's window in the member's community's intervals, or :class:`Refused`."""
+    return parse_window(start, end, _interval_s(member, context), context.max_buckets)
 
 
 @router.get("/{participant_id}/readings", responses=READ_REFUSALS)
