@@ -9,6 +9,9 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     GET  /v1/members/{participant_id}/balances       a member's energy, per bucket
     GET  /v1/communities/{community_id}/balance      the community's balances, per bucket
     GET  /v1/status                                  refusals per code (operator, auditor)
+    GET  /v1/stream                                  live results of each closed interval
+                                                     (Server-Sent Events, per role; resume
+                                                     with Last-Event-ID)
 
 Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
 :mod:`gridshare.api.refusals`), counted, and changes nothing.
@@ -16,8 +19,10 @@ Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
@@ -29,7 +34,8 @@ from gridshare.api.context import ApiContext
 from gridshare.api.guard import Guard, RateLimiter
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused, refusal_response
-from gridshare.api.routes import auth, communities, members, status
+from gridshare.api.routes import auth, communities, members, status, stream
+from gridshare.api.stream import StreamHub
 from gridshare.settings import Settings
 
 __all__ = ["API_VERSION", "create_app"]
@@ -72,6 +78,13 @@ def _handlers(counter: RefusalCounter) -> dict[type[Exception], Handler]:
     }
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    context: ApiContext = app.state.api
+    context.streams.close()
+
+
 def create_app(
     store: ApiStore,
     settings: Settings,
@@ -79,11 +92,15 @@ def create_app(
     chain_id: int,
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
+    shutdown: threading.Event | None = None,
 ) -> FastAPI:
     """The API over ``store``, for the community ledger on ``chain_id``.
 
     The session secret is read from (or created in) ``settings.data_dir``; ``now`` (aware
-    UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests.
+    UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests. Live
+    streams end (``event: end``, ``shutdown``) when ``shutdown`` is set or the app's
+    lifespan ends: the node passes the event that stops it, since a server that is
+    stopping waits for open responses before it ends the lifespan.
     """
     counter = RefusalCounter()
     tokens = SessionTokens(
@@ -103,6 +120,9 @@ def create_app(
         auditors=parse_accounts(settings.api_auditors, "api_auditors"),
         max_buckets=settings.api_max_buckets,
         min_group_members=settings.api_min_group_members,
+        streams=StreamHub(settings.api_stream_max_per_account, shutdown),
+        stream_poll_s=settings.api_stream_poll_s,
+        stream_heartbeat_s=settings.api_stream_heartbeat_s,
     )
     app = FastAPI(
         title="gridshare",
@@ -112,9 +132,16 @@ def create_app(
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.api = context
-    for router in (auth.router, members.router, communities.router, status.router):
+    for router in (
+        auth.router,
+        members.router,
+        communities.router,
+        status.router,
+        stream.router,
+    ):
         app.include_router(router)
     for kind, handler in _handlers(counter).items():
         app.add_exception_handler(kind, handler)

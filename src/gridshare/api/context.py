@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gridshare.api.auth import NonceBook, Principal, SessionTokens
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
+from gridshare.api.stream import StreamHub
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class ApiContext:
     auditors: frozenset[str]
     max_buckets: int
     min_group_members: int
+    streams: StreamHub
+    stream_poll_s: float
+    stream_heartbeat_s: float
 
 
 def api_context(request: Request) -> ApiContext:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from gridshare.model.records import (
+    ClosedIntervalRecord,
     CommunityBalanceRecord,
+    IslandEventRecord,
     MemberBalanceRecord,
     MemberRecord,
     MeterReadingsRecord,
@@ -15,7 +17,8 @@ from gridshare.model.records import (
 
 @runtime_checkable
 class ApiStore(Protocol):
-    """Members, their readings and balances, community balances, per time bucket."""
+    """Members, their readings and balances, community balances, per time bucket; and
+    what the live stream tails: closed intervals and islanding events, in order."""
 
     def member(self, participant_id: str) -> MemberRecord | None: ...
 
@@ -36,3 +39,15 @@ class ApiStore(Protocol):
     def community_balances(
         self, community_id: str, start_s: int, end_s: int, bucket_s: int
     ) -> list[CommunityBalanceRecord]: ...
+
+    def closed_intervals(
+        self, community_id: str, from_s: int, limit: int
+    ) -> list[ClosedIntervalRecord]: ...
+
+    def latest_closed_interval_s(self, community_id: str) -> int | None: ...
+
+    def island_events_after(
+        self, community_id: str, after_s: int, limit: int
+    ) -> list[IslandEventRecord]: ...
+
+    def latest_island_start_s(self, community_id: str) -> int | None: ...
