@@ -22,14 +22,17 @@ seconds; -1: none yet): the last interval event sent, its position, and the star
 last island event sent. A client that reconnects with ``Last-Event-ID`` gets exactly the
 events after it, none twice. A comment line is sent after ``api_stream_heartbeat_s`` of
 silence; the stream ends with ``event: end`` and ``{"reason": ...}`` (``max_events``,
-``max_duration``, ``token_expired``, ``shutdown``).
+``max_duration``, ``token_expired``, ``shutdown``; ``internal_error`` with an ``error_id``
+that is in the node's log when the store fails).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +48,8 @@ from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import Refused
 from gridshare.model.records import ClosedIntervalRecord, IslandEventRecord, MemberBalanceRecord
 from gridshare.units import from_unix_seconds
+
+log = logging.getLogger("gridshare.api")
 
 MEDIA_TYPE = "text/event-stream"
 BATCH_INTERVALS = 96
@@ -354,7 +359,13 @@ class LiveStream:
         yield format_comment("gridshare live stream")
         silent_since = self.monotonic()
         while (reason := self._end_reason()) is None:
-            batch = await run_in_threadpool(self.pending)
+            try:
+                batch = await run_in_threadpool(self.pending)
+            except Exception:  # the store failed: logged with an id, said, and the end
+                error_id = uuid.uuid4().hex[:12]
+                log.exception("the live stream failed (error id %s)", error_id)
+                yield format_event("end", {"reason": "internal_error", "error_id": error_id})
+                return
             for cursor, kind, data in batch:
                 if self.limits.max_events is not None and self.sent >= self.limits.max_events:
                     break

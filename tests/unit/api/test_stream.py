@@ -279,3 +279,20 @@ def test_the_stream_ends_when_the_session_does_or_its_time_is_up() -> None:
     timed = stream(store, MEMBER, StreamCursor(-1, LAST_POSITION, -1), max_duration_s=0.05)
     assert run(timed) == [(None, "end", {"reason": "max_duration"})]
     assert store.polls >= 1  # it polled while it waited
+
+
+class _FailingStore(_Store):
+    def closed_intervals(self, community_id: str, from_s: int, limit: int) -> list[Any]:
+        raise RuntimeError("disk on fire")
+
+
+def test_a_store_failure_ends_the_stream_with_an_error_id_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("ERROR", "gridshare.api"):
+        [(event_id, kind, data)] = run(
+            stream(_FailingStore([]), OPERATOR, StreamCursor(-1, LAST_POSITION, -1))
+        )
+    assert (event_id, kind, data["reason"]) == (None, "end", "internal_error")
+    assert "disk on fire" not in str(data)
+    assert any(data["error_id"] in r.getMessage() for r in caplog.records)
