@@ -13,9 +13,9 @@ position, whoever reads them::
     3  setpoints   the devices' setpoints dispatched for it   operator, auditor
     4+ alert       the balance monitor's alerts, in order     operator, auditor
 
-``island`` events (aggregate) come after the intervals of the same poll. Aggregates are
-served to a member only when the community has at least ``api_min_group_members``
-members, as the community routes are.
+``island`` events (aggregate) come after the intervals closed before they were recorded.
+Aggregates are served to a member only when the community has at least
+``api_min_group_members`` members, as the community routes are.
 
 An event's ``id`` is its cursor, ``<interval start>.<position>.<island start>`` (unix
 seconds; -1: none yet): the last interval event sent, its position, and the start of the
@@ -299,9 +299,20 @@ class LiveStream:
     def pending(self) -> list[tuple[StreamCursor, str, dict[str, Any]]]:
         """The events after the cursor that the store holds now (blocking: the store's)."""
         scope, cursor = self.scope, self.cursor
+        # islands first: every interval recorded before an island is then read with it, so
+        # an island comes after the intervals that were closed before it was recorded
+        islands = (
+            self.store.island_events_after(
+                scope.community_id, cursor.island_start_s, BATCH_INTERVALS
+            )
+            if scope.aggregates
+            else []
+        )
         records = self.store.closed_intervals(
             scope.community_id, cursor.interval_start_s, BATCH_INTERVALS
         )
+        if len(records) == BATCH_INTERVALS:
+            islands = []  # more intervals may precede them: they come once caught up
         own: dict[int, MemberBalanceRecord] = {}
         if records and scope.participant_id is not None:
             length_s = records[-1].length_s
@@ -321,13 +332,10 @@ class LiveStream:
                 if (start_s, position) > (cursor.interval_start_s, cursor.position):
                     at = StreamCursor(start_s, position, cursor.island_start_s)
                     events.append((at, kind, data))
-        if scope.aggregates:
-            after = events[-1][0] if events else cursor
-            for island in self.store.island_events_after(
-                scope.community_id, cursor.island_start_s, BATCH_INTERVALS
-            ):
-                at = StreamCursor(after.interval_start_s, after.position, island.start_s)
-                events.append((at, "island", island_event(island)))
+        after = events[-1][0] if events else cursor
+        for island in islands:
+            at = StreamCursor(after.interval_start_s, after.position, island.start_s)
+            events.append((at, "island", island_event(island)))
         return events
 
     def _end_reason(self) -> str | None:
