@@ -39,7 +39,7 @@ from gridshare.pipeline.accounting_step import EnergyAccountingStep
 from gridshare.storage import SqlStore
 from gridshare.units import Interval, to_unix_seconds
 from tests.factories import QUARTER
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, wait_until
 from tests.integration.test_api import (
     DATABASES,
     DAY0,
@@ -550,6 +550,8 @@ def test_live_intervals_arrive_as_they_close_and_the_limits_hold(
             event, _ = _next_event(lines)
             assert event == Event(None, "end", {"reason": "token_expired"})
         # both streams closed: the account may open one again
+        streams = app.state.api.streams
+        wait_until(lambda: streams.open_streams(live.members[4].address) == 0, "the release")
         clock[0] = NOW
         operator = sign_in(http, live.operator)
         with http.stream(
