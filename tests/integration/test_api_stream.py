@@ -432,6 +432,15 @@ def test_without_a_start_the_stream_begins_after_what_the_store_holds(
     assert comments[0] == "gridshare live stream"
 
 
+def test_every_event_id_resumes_whatever_the_start(client: TestClient, live: Populated) -> None:
+    headers = sign_in(client, live.operator)
+    for start in ("1960-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2025-06-02T01:00:00Z"):
+        events = read(client, headers, community_id=CID, max_events=5, start=start)
+        assert len(events) == 5
+        rest = read(client, headers, events[1].id, community_id=CID, max_events=3)
+        assert rest == events[2:]
+
+
 def test_refusals(client: TestClient, live: Populated) -> None:
     assert_refused(client.get("/v1/stream", params=START), 401, "unauthenticated")
     reply = client.get("/v1/stream", headers={"Authorization": "Bearer not.a-token"})

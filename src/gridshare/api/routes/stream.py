@@ -103,6 +103,7 @@ def _first_cursor(
             start_s = parse_utc_seconds(start)
         except UnitError as exc:
             raise Refused(422, "invalid_range", f"start: {exc}") from None
+        start_s = max(start_s, 0)  # nothing closes before 1970: a cursor's numbers are >= -1
         return StreamCursor(start_s, -1, start_s - 1)
     latest = context.store.latest_closed_interval_s(scope.community_id)
     island = context.store.latest_island_start_s(scope.community_id)
