@@ -296,3 +296,17 @@ def test_a_store_failure_ends_the_stream_with_an_error_id_in_the_log(
     assert (event_id, kind, data["reason"]) == (None, "end", "internal_error")
     assert "disk on fire" not in str(data)
     assert any(data["error_id"] in r.getMessage() for r in caplog.records)
+
+
+def test_a_backlog_is_read_in_batches_and_islands_wait_until_it_is_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gridshare.api.stream.BATCH_INTERVALS", 3)
+    store = _Store([closed(T0 + 900 * i, alerts=0) for i in range(7)])
+    store.islands = [IslandEventRecord(T0, T0 + 900, 7, 0, 3)]
+    events = run(stream(store, MEMBER, StreamCursor(T0, -1, -1), max_events=7 * 3 + 1))
+    kinds = [k for _, k, _ in events]
+    assert kinds == ["interval", "member", "clearing"] * 7 + ["island", "end"]
+    starts = [d["start"] for _, k, d in events if k == "interval"]
+    assert len(set(starts)) == 7
+    assert events[-2][0] == f"{T0 + 6 * 900}.2.{T0}"
