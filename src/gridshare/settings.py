@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     api_min_group_members: int = Field(5, ge=1)
     """Community aggregates are served only for communities of at least this many members
     (operator not counted), so that an aggregate does not reveal one member's use."""
+    api_stream_poll_s: float = Field(1.0, gt=0, le=60)
+    """How often a live stream (``GET /v1/stream``) asks the store for newly closed
+    intervals (s)."""
+    api_stream_heartbeat_s: float = Field(15.0, gt=0, le=300)
+    """Longest silence on a live stream (s): a comment line keeps proxies from closing it."""
+    api_stream_max_per_account: int = Field(3, ge=1)
+    """Live streams one account may hold open at once; one more is refused with 429."""
 
     mqtt_url: str | None = None
     """MQTT broker of ``serve`` (``mqtt://host:1883``, ``mqtts://`` for TLS): readings in,

@@ -73,7 +73,7 @@ class _DayClock:
             interval = interval.next()
 
 
-class _RandomMeters:
+class RandomMeters:
     """Random readings of every meter, the PCC seeing the members' exchange."""
 
     durable = False
@@ -98,7 +98,7 @@ class _RandomMeters:
 def _run_day(store: SqlStore, community: Community, seed: int) -> None:
     """A day through the pipeline loop and the accounting step, as a run stores it."""
     store.begin_run("api-day", community.community_id, "test", seed)
-    meters = _RandomMeters(len(community.meters), seed)
+    meters = RandomMeters(len(community.meters), seed)
     steps = [EnergyAccountingStep(community)]
     Pipeline(community, _DayClock(), meters, store, steps, run_id="api-day").run()
     store.finish_run("api-day", "finished", None)
@@ -108,11 +108,11 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @contextmanager
-def fresh_store(
+def database_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SqlStore]:
-    """An empty, migrated store on the database ``request.param`` names (a fresh
-    PostgreSQL database, dropped afterwards)."""
+    """An empty, migrated store on the database ``request.param`` names (a module-scoped
+    fixture's parameter: ``sqlite`` or ``postgresql``), closed and dropped afterwards."""
     drop = None
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'store.sqlite'}"
@@ -133,16 +133,25 @@ def fresh_store(
                 conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
 
 
+def register_members(store: SqlStore, community_id: str) -> tuple[Community, list[LocalAccount]]:
+    """A community of :data:`MEMBERS` members in ``store``, each with an account of their
+    own (generated here)."""
+    community = small_community(MEMBERS, community_id=community_id)
+    store.register_community(community)
+    members = [new_account() for _ in range(MEMBERS)]
+    store.set_participant_accounts(
+        {f"{community_id}:m{i}": a.address for i, a in enumerate(members)}
+    )
+    return community, members
+
+
 @pytest.fixture(scope="module", params=DATABASES)
 def populated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Populated]:
     """One populated store per database for the module's (read-only) tests."""
-    with fresh_store(request, tmp_path_factory) as store:
-        community = small_community(MEMBERS, community_id="api")
-        store.register_community(community)
-        members = [new_account() for _ in range(MEMBERS)]
-        store.set_participant_accounts({f"api:m{i}": a.address for i, a in enumerate(members)})
+    with database_store(request, tmp_path_factory) as store:
+        community, members = register_members(store, "api")
         _run_day(store, community, seed=11)
         yield Populated(store, community, members, new_account(), new_account())
 

@@ -47,7 +47,7 @@ from tests.integration.test_api import (
     NOW,
     TestClient,
     assert_refused,
-    fresh_store,
+    database_store,
     sign_in,
 )
 from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account
@@ -165,7 +165,7 @@ def _settle_with_a_non_member() -> tuple[Any, list[Any], list[Any]]:
 def simulated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Simulated]:
-    with fresh_store(request, tmp_path_factory) as store:
+    with database_store(request, tmp_path_factory) as store:
         url = store.engine.url.render_as_string(hide_password=False)
         out = tmp_path_factory.mktemp("island")
         scenario = prepare(ISLAND)

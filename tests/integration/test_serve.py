@@ -335,6 +335,14 @@ def test_a_member_signs_in_to_the_node_with_their_own_key_and_reads_only_their_o
     theirs = httpx.get(f"{node.url}/v1/members/{other}/readings", params=window, headers=headers)
     assert theirs.status_code == 403, theirs.text
     assert theirs.json()["error"] == "not_yours"
+    # a live stream ends with the node: SIGTERM ends it with its reason, then the node stops
+    with httpx.stream("GET", f"{node.url}/v1/stream", headers=headers, timeout=30) as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()
+        assert next(lines) == ": gridshare live stream"
+        node.process.send_signal(signal.SIGTERM)
+        events = [line for line in lines if line.startswith(("event:", "data:"))]
+    assert events[-2:] == ["event: end", 'data: {"reason":"shutdown"}'], events
     assert node.stop() == 0, node.output()
 
 

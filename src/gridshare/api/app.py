@@ -24,6 +24,9 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     GET  /v1/communities/{community_id}/alerts       balancing alerts (operator, auditor)
     GET  /v1/communities/{community_id}/setpoints    dispatched setpoints (operator, auditor)
     GET  /v1/status                                  refusals per code (operator, auditor)
+    GET  /v1/stream                                  live results of each closed interval
+                                                     (Server-Sent Events, per role; resume
+                                                     with Last-Event-ID)
 
 Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
 :mod:`gridshare.api.refusals`), counted, and changes nothing.
@@ -31,8 +34,10 @@ Every refusal is ``{"error": <code>, "detail": <what to do>}`` (see
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
@@ -51,8 +56,10 @@ from gridshare.api.routes import (
     member_market,
     members,
     status,
+    stream,
 )
 from gridshare.api.routes import market as market_routes
+from gridshare.api.stream import StreamHub
 from gridshare.market.orders import MarketVenue
 from gridshare.settings import Settings
 
@@ -96,6 +103,13 @@ def _handlers(counter: RefusalCounter) -> dict[type[Exception], Handler]:
     }
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    context: ApiContext = app.state.api
+    context.streams.close()
+
+
 def create_app(
     store: ApiStore,
     settings: Settings,
@@ -104,12 +118,16 @@ def create_app(
     market: MarketVenue | None = None,
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
+    shutdown: threading.Event | None = None,
 ) -> FastAPI:
     """The API over ``store``, for the community ledger on ``chain_id`` and its market
     (``market``; None: the node runs none and the market routes answer 404).
 
     The session secret is read from (or created in) ``settings.data_dir``; ``now`` (aware
-    UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests.
+    UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests. Live
+    streams end (``event: end``, ``shutdown``) when ``shutdown`` is set or the app's
+    lifespan ends: the node passes the event that stops it, since a server that is
+    stopping waits for open responses before it ends the lifespan.
     """
     counter = RefusalCounter()
     tokens = SessionTokens(
@@ -131,6 +149,9 @@ def create_app(
         max_rows=settings.api_max_rows,
         min_group_members=settings.api_min_group_members,
         market=market,
+        streams=StreamHub(settings.api_stream_max_per_account, shutdown),
+        stream_poll_s=settings.api_stream_poll_s,
+        stream_heartbeat_s=settings.api_stream_heartbeat_s,
     )
     app = FastAPI(
         title="gridshare",
@@ -140,6 +161,7 @@ def create_app(
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.api = context
     routers = (
@@ -150,6 +172,7 @@ def create_app(
         communities.router,
         balancing.router,
         status.router,
+        stream.router,
     )
     for router in routers:
         app.include_router(router)

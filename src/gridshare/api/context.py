@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gridshare.api.auth import NonceBook, Principal, SessionTokens
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
+from gridshare.api.stream import StreamHub
 from gridshare.market.orders import MarketVenue
 
 
@@ -33,6 +34,9 @@ class ApiContext:
     max_buckets: int
     max_rows: int
     min_group_members: int
+    streams: StreamHub
+    stream_poll_s: float
+    stream_heartbeat_s: float
     market: MarketVenue | None = None
     """The community's market members send signed orders to (None: the node runs none)."""
 

@@ -1,6 +1,10 @@
 """The API's outer guard, one ASGI middleware around every route: the rate limit (429), the
 request size limit (413) and the last-resort handler (500 with an error id, never a
 traceback). Its refusals are counted like the routes' (:mod:`gridshare.api.refusals`).
+
+A streaming response (``GET /v1/stream``) passes through it as any other: it counts once
+against the rate limit when it opens, and after the request body the route reads the
+server's own ``receive``, so the stream learns of the client's disconnect when it happens.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class Guard:
             )
             await response(scope, receive, send)
             return
-        await self._run(scope, _replay(body), send)
+        await self._run(scope, _replay(body, receive), send)
 
     async def _bounded_body(self, scope: Scope, receive: Receive) -> list[Message] | None:
         """The request's body messages, or None when they exceed the limit."""
@@ -152,15 +156,17 @@ class Guard:
             await response(scope, receive, send)
 
 
-def _replay(messages: list[Message]) -> Receive:
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """The body messages read already, then the server's own ``receive``: a streaming
+    response waits on it for the client's disconnect, so it must not be told one early."""
     queue = list(messages)
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         if queue:
             return queue.pop(0)
-        return {"type": "http.disconnect"}
+        return await receive()
 
-    return receive
+    return replayed
 
 
 __all__ = ["Guard", "RateLimiter"]

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from gridshare.model.records import (
     BalancingAlertRecord,
     CertifiedProductionRecord,
+    ClosedIntervalRecord,
     CommunityBalanceRecord,
     DemandResponseEventRecord,
     DispatchSetpointRecord,
@@ -28,7 +29,8 @@ from gridshare.model.records import (
 @runtime_checkable
 class ApiStore(Protocol):
     """Members, their readings and balances, community balances, per time bucket; a
-    member's market orders and certified production; the community's balancing records.
+    member's market orders and certified production; the community's balancing records;
+    and what the live stream tails: closed intervals and islanding events, in order.
     Methods taking ``limit`` answer at most that many rows."""
 
     def member(self, participant_id: str) -> MemberRecord | None: ...
@@ -119,3 +121,15 @@ class ApiStore(Protocol):
         limit: int,
         participant_id: str | None = None,
     ) -> list[MemberDemandResponseRecord]: ...
+
+    def closed_intervals(
+        self, community_id: str, from_s: int, limit: int
+    ) -> list[ClosedIntervalRecord]: ...
+
+    def latest_closed_interval_s(self, community_id: str) -> int | None: ...
+
+    def island_events_after(
+        self, community_id: str, after_s: int, limit: int
+    ) -> list[IslandEventRecord]: ...
+
+    def latest_island_start_s(self, community_id: str) -> int | None: ...

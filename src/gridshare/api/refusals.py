@@ -10,8 +10,8 @@ to do>}``, counted per code (``GET /v1/status``), and nothing stored.
 413    ``body_too_large``
 422    ``invalid_request``, ``malformed_message``, ``malformed_signature``,
        ``invalid_range``, ``range_too_large``, ``resolution_too_fine``,
-       ``too_many_rows``
-429    ``rate_limited``, ``too_many_nonces``
+       ``too_many_rows``, ``invalid_cursor``
+429    ``rate_limited``, ``too_many_nonces``, ``too_many_streams``
 500    ``internal_error`` (with an ``error_id`` that is in the node's log)
 =====  =====================================================================
 """

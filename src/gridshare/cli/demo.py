@@ -71,6 +71,7 @@ def demo(
                 settings.model_copy(update={"data_dir": out_dir}),
                 chain_id=chain_id,
                 market=venue,
+                shutdown=stop,  # streams end before the server stops
             ),
         )
         with (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,7 @@ def serve(
 
     try:
         settings = Settings()
+        stop = threading.Event()
         if data_dir is not None:
             settings = settings.model_copy(update={"data_dir": data_dir})
         options = NodeOptions(
@@ -74,8 +76,10 @@ def serve(
             first_start_s=parse_utc_seconds(start) if start else None,
             grace_s=grace_s,
             kind="serve",
+            # the node's stop event also ends the API's live streams: a stopping server
+            # waits for open responses, so they must end first
             api=lambda store, chain_id, venue: create_api(
-                store, settings, chain_id=chain_id, market=venue
+                store, settings, chain_id=chain_id, market=venue, shutdown=stop
             ),
         )
 
@@ -93,6 +97,7 @@ def serve(
             registry,
             lambda: operator(settings, create=True),
             options,
+            stop=stop,
             on_ready=ready,
             on_interval=closed,
         )

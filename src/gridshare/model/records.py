@@ -450,6 +450,55 @@ class MemberDemandResponseRecord:
     response: DemandResponseRecord
 
 
+@dataclass(frozen=True, slots=True)
+class ClearingRecord:
+    """The market's result for one settled interval (``market_intervals``, with its
+    ``market_trades`` summed)."""
+
+    mechanism: str
+    orders: int
+    trades: int
+    volume_wh: int
+    buyers_paid_micros: int
+    sellers_credited_micros: int
+    mean_price_micros_per_kwh: int | None
+    """What buyers paid per kWh, the trades' prices weighted by their volume, rounded down;
+    None when nothing traded."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetpointRecord:
+    """One device's dispatched setpoint for an interval (``dispatch_setpoints``)."""
+
+    meter_id: str
+    setpoint_wh: int
+    """Net charge (positive: the device takes energy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedIntervalRecord:
+    """One closed interval of a community as the live stream serves it: its balance
+    (``interval_balances``) and what the market and balancing recorded for it in the same
+    transaction. Production is solar + wind + hydro + biomass; import and export are at
+    the point of common coupling (the community's exchange with the main grid)."""
+
+    interval_start_s: int
+    length_s: int
+    received: int
+    expected: int
+    quality: int
+    production_wh: int
+    consumption_wh: int
+    import_wh: int
+    export_wh: int
+    member_import_wh: int
+    member_export_wh: int
+    clearing: ClearingRecord | None
+    alerts: tuple[BalancingAlertRecord, ...]
+    setpoints: tuple[SetpointRecord, ...]
+    """The setpoints dispatched for this interval (at the close of the one before)."""
+
+
 Record = (
     CommitmentRecord
     | MarketIntervalRecord

@@ -35,6 +35,7 @@ from gridshare.storage.members import MemberQueries
 from gridshare.storage.metering import MeteringQueries, MeteringWrites
 from gridshare.storage.readings import ReadingQueries, ReadingWrites
 from gridshare.storage.runs import RunQueries, RunWrites
+from gridshare.storage.stream import StreamQueries
 
 __all__ = [
     "SqlStore",
@@ -106,6 +107,7 @@ class SqlStore(
     MarketOrderQueries,
     BalancingQueries,
     RunQueries,
+    StreamQueries,
     ChainIndex,
 ):
     """SQLite or PostgreSQL storage (implements the pipeline's ``Store`` port)."""
