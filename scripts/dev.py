@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up the environment from the lock and run a gridshare job, with nothing but Python.
 
-    python3 scripts/dev.py demo   # .venv from uv.lock; simulate the demo community
+    python3 scripts/dev.py demo   # .venv from uv.lock; the node, fed live by the demo community
     python3 scripts/dev.py test   # .venv from uv.lock with dev tools; lint, types, tests
     python3 scripts/dev.py lock   # refresh uv.lock after editing pyproject.toml's dependencies
 
@@ -118,7 +118,7 @@ def ensure_anvil() -> None:
 
 def demo() -> None:
     ensure_env(dev=False)
-    run(BIN / "gridshare", "simulate", "scenarios/demo.toml", *sys.argv[2:])
+    run(BIN / "gridshare", "demo", "scenarios/demo.toml", *sys.argv[2:])
 
 
 def test() -> None:

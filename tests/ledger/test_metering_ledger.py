@@ -76,3 +76,23 @@ def test_suspended_devices_are_reported_inactive(
     ).build_transaction({"from": chain.transactions.signer.address, "gas": 200_000})
     chain.transactions.send({"to": tx["to"], "data": tx["data"]}, gas=200_000)
     assert ledger.inactive_devices([PV, HOME]) == {HOME}
+
+
+def test_the_registry_says_when_it_changed_since_a_block(
+    ledger: MeteringLedger, chain: ChainConnection
+) -> None:
+    """The node re-reads devices' states only after the registry logged something."""
+    latest = ledger.latest_block()
+    assert ledger.registry_changes(-1) == (latest, True)  # onboarding registered devices
+    assert ledger.registry_changes(latest) == (latest, False)
+    ledger.commit([commitment(T0 + 7 * 900, 10)])  # another contract's transaction
+    after_commit, changed = ledger.registry_changes(latest)
+    assert after_commit > latest
+    assert not changed
+    tx = ledger.registry.functions.set_device_suspended(
+        to_checksum_address("0x" + PV.hex()), True
+    ).build_transaction({"from": chain.transactions.signer.address, "gas": 200_000})
+    chain.transactions.send({"to": tx["to"], "data": tx["data"]}, gas=200_000)
+    after_suspension, changed = ledger.registry_changes(after_commit)
+    assert changed
+    assert ledger.registry_changes(after_suspension) == (after_suspension, False)

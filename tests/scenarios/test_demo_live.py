@@ -5,6 +5,8 @@ chain. This is the test that the node and the simulator are one system."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from pathlib import Path
 
@@ -78,3 +80,40 @@ def _figures(step: object) -> dict[str, object]:
     figures = record_json(step)  # type: ignore[arg-type]
     figures.pop("timings", None)
     return figures
+
+
+def test_gridshare_demo_runs_a_bounded_day_and_ends_with_the_summary(tmp_path: Path) -> None:
+    port = free_port()
+    out = tmp_path / "node"
+    result = CliRunner().invoke(
+        app,
+        ["demo", str(TINY), "--days", "1", "--day-s", "0", "--port", str(port), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"http://127.0.0.1:{port}/v1/docs" in text
+    assert "Traded peer to peer" in text
+    assert "still serving" not in text  # --days bounds the run: no lingering
+    assert json.loads((out / "summary.json").read_text())["closed_complete"] == 96
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--day-s", "-1"], "greater than or equal to 0"),
+        (["--days", "0"], "greater than or equal to 1"),
+        (["--port", "taken"], "cannot listen for HTTP"),
+    ],
+)
+def test_gridshare_demo_refuses_bad_flags_with_the_reason(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = str(holder.getsockname()[1])
+        args = [taken if a == "taken" else a for a in args]
+        result = CliRunner().invoke(app, ["demo", str(TINY), "--out", str(tmp_path), *args])
+    assert result.exit_code != 0
+    assert expected in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output

@@ -371,16 +371,21 @@ def _following_registry(
     members: Members,
     on_interval: Callable[[int], None] | None,
 ) -> Callable[[object], None]:
-    """After each closed interval: follow suspensions made on chain while running, then
-    tell ``on_interval`` how many intervals this run closed."""
+    """After each closed interval: follow suspensions made on chain while running (the
+    devices' states are read again only when the registry logged something since the
+    last look), then tell ``on_interval`` how many intervals this run closed."""
     devices = list(members.registration.devices)
     meters = service.store.community.meters
     by_device = {d: m.meter_id for m, d in zip(meters, devices, strict=True)}
+    metering = ledger.metering
+    seen = [metering.latest_block()]  # the states at start are the service's
     done = [0]
 
     def closed(_closed: object) -> None:
         done[0] += 1
-        service.set_inactive({by_device[d] for d in ledger.metering.inactive_devices(devices)})
+        seen[0], changed = metering.registry_changes(seen[0])
+        if changed:
+            service.set_inactive({by_device[d] for d in metering.inactive_devices(devices)})
         if on_interval:
             on_interval(done[0])
 

@@ -26,12 +26,14 @@ def demo(
     days: Annotated[
         int | None,
         typer.Option(
-            help="Simulated days to run, then print the summary (default: the scenario's)"
+            min=1, help="Simulated days to run, then print the summary (default: the scenario's)"
         ),
     ] = None,
     day_s: Annotated[
         float,
-        typer.Option(help="Wall-clock seconds per simulated day (0: as fast as the node goes)"),
+        typer.Option(
+            min=0.0, help="Wall-clock seconds per simulated day (0: as fast as the node goes)"
+        ),
     ] = 60.0,
     out: Annotated[
         Path | None,
@@ -42,9 +44,12 @@ def demo(
     host: Annotated[str, typer.Option(help="HTTP address of the node")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port of the node")] = 8080,
     serve: Annotated[
-        bool,
-        typer.Option(help="After the last simulated interval, keep serving the API until Ctrl-C"),
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="After the last simulated interval, keep serving the API until Ctrl-C "
+            "(default: unless --days bounds the run)"
+        ),
+    ] = None,
 ) -> None:
     """Start the node and drive it live with a simulated community: its meters post signed
     readings over HTTP, the node trades, certifies and balances them on its ledger, and the
@@ -56,6 +61,7 @@ def demo(
 
     settings = Settings()
     stop = threading.Event()
+    linger = days is None if serve is None else serve
     try:
         spec = prepare(scenario, days)
         out_dir = out or settings.data_dir / f"{spec.community.id}-live"
@@ -65,7 +71,7 @@ def demo(
             port,
             host,
             day_s=day_s,
-            linger=serve,
+            linger=linger,
             api=lambda store, chain_id, venue: create_api(
                 store,
                 settings.model_copy(update={"data_dir": out_dir}),
@@ -91,7 +97,7 @@ def demo(
 
             def closed(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
-                if done == total and serve:
+                if done == total and linger:
                     console.print(f"all {total} intervals closed; still serving {docs} (Ctrl-C)")
 
             result = run_demo(

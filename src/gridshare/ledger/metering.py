@@ -222,6 +222,20 @@ class MeteringLedger:
             inactive |= {d for d, owner in zip(part, owners, strict=True) if int(owner, 16) == 0}
         return inactive
 
+    def latest_block(self) -> int:
+        return int(self.web3.eth.block_number)
+
+    def registry_changes(self, after_block: int) -> tuple[int, bool]:
+        """The newest block, and whether the registry logged anything (a registration,
+        suspension, reinstatement or removal) in the blocks after ``after_block``."""
+        latest = self.latest_block()
+        if latest <= after_block:
+            return latest, False
+        logs = self.web3.eth.get_logs(
+            {"address": self.registry.address, "fromBlock": after_block + 1, "toBlock": latest}
+        )
+        return latest, bool(logs)
+
     def last_committed_end(self) -> int | None:
         """End of the newest committed interval, or None before the first commitment."""
         if int(self.monitoring.functions.committed_count().call()) == 0:
