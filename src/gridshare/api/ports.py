@@ -60,10 +60,6 @@ class ApiStore(Protocol):
 
     def market_order(self, community_id: str, order_hash: str) -> MarketOrderRecord | None: ...
 
-    def market_order_by_nonce(
-        self, community_id: str, maker: str, nonce: int
-    ) -> MarketOrderRecord | None: ...
-
     def market_orders_of(
         self,
         community_id: str,

@@ -488,18 +488,49 @@ def order_record(
     )
 
 
+def order_from_json(
+    *,
+    maker: str,
+    side: str,
+    first_interval: int,
+    intervals: int,
+    quantity_wh: int,
+    price: int,
+    nonce: int,
+    expiry: int,
+    kind: str,
+    terms: str,
+    signature: str,
+) -> Order:
+    """An order from its JSON form (:meth:`Order.as_json`): 0x-hex bytes, side and kind
+    by name (as a member posts it and the store keeps it)."""
+    return Order(
+        maker=bytes.fromhex(maker[2:]),
+        side=Side[side.upper()],
+        first_interval=first_interval,
+        intervals=intervals,
+        quantity_wh=quantity_wh,
+        price=price,
+        nonce=nonce,
+        expiry=expiry,
+        kind=Kind[kind.upper()],
+        terms=bytes.fromhex(terms[2:]),
+        signature=bytes.fromhex(signature[2:]),
+    )
+
+
 def order_of_record(record: MarketOrderRecord) -> Order:
     """The signed order a stored submission holds (its hash is recomputed, not trusted)."""
-    return Order(
-        maker=bytes.fromhex(record.maker[2:]),
-        side=Side[record.side.upper()],
+    return order_from_json(
+        maker=record.maker,
+        side=record.side,
         first_interval=record.first_interval,
         intervals=record.intervals,
         quantity_wh=record.quantity_wh,
         price=record.price_micros_per_kwh,
         nonce=record.nonce,
         expiry=record.expiry,
-        kind=Kind[record.kind.upper()],
-        terms=bytes.fromhex(record.terms[2:]),
-        signature=bytes.fromhex(record.signature[2:]),
+        kind=record.kind,
+        terms=record.terms,
+        signature=record.signature,
     )

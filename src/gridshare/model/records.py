@@ -467,15 +467,6 @@ class ClearingRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class SetpointRecord:
-    """One device's dispatched setpoint for an interval (``dispatch_setpoints``)."""
-
-    meter_id: str
-    setpoint_wh: int
-    """Net charge (positive: the device takes energy)."""
-
-
-@dataclass(frozen=True, slots=True)
 class ClosedIntervalRecord:
     """One closed interval of a community as the live stream serves it: its balance
     (``interval_balances``) and what the market and balancing recorded for it in the same
@@ -495,7 +486,7 @@ class ClosedIntervalRecord:
     member_export_wh: int
     clearing: ClearingRecord | None
     alerts: tuple[BalancingAlertRecord, ...]
-    setpoints: tuple[SetpointRecord, ...]
+    setpoints: tuple[DispatchSetpointRecord, ...]
     """The setpoints dispatched for this interval (at the close of the one before)."""
 
 

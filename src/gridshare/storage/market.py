@@ -148,19 +148,6 @@ class MarketOrderQueries(StoreBase):
             )
         return found[0] if found else None
 
-    def market_order_by_nonce(
-        self, community_id: str, maker: str, nonce: int
-    ) -> MarketOrderRecord | None:
-        table = t.market_orders
-        with self.engine.connect() as connection:
-            found = _orders_where(
-                connection,
-                table.c.community_id == community_id,
-                table.c.maker == maker.lower(),
-                table.c.nonce == nonce,
-            )
-        return found[0] if found else None
-
     def market_orders_of(
         self,
         community_id: str,

@@ -19,8 +19,8 @@ from gridshare.model.records import (
     BalancingAlertRecord,
     ClearingRecord,
     ClosedIntervalRecord,
+    DispatchSetpointRecord,
     IslandEventRecord,
-    SetpointRecord,
 )
 from gridshare.storage import tables as t
 from gridshare.storage.base import StorageError, StoreBase
@@ -99,9 +99,9 @@ def _alerts(
 
 def _setpoints(
     conn: Connection, community_id: str, first_s: int, last_s: int
-) -> dict[int, list[SetpointRecord]]:
+) -> dict[int, list[DispatchSetpointRecord]]:
     d = t.dispatch_setpoints
-    found: dict[int, list[SetpointRecord]] = {}
+    found: dict[int, list[DispatchSetpointRecord]] = {}
     for row in conn.execute(
         select(d.c.interval_start_s, d.c.meter_id, d.c.setpoint_wh)
         .where(
@@ -112,7 +112,9 @@ def _setpoints(
         .order_by(d.c.interval_start_s, d.c.position)
     ):
         found.setdefault(int(row.interval_start_s), []).append(
-            SetpointRecord(str(row.meter_id), int(row.setpoint_wh))
+            DispatchSetpointRecord(
+                int(row.interval_start_s), str(row.meter_id), int(row.setpoint_wh)
+            )
         )
     return found
 
@@ -121,7 +123,7 @@ def _interval(
     row: Any,
     clearing: ClearingRecord | None,
     alerts: Sequence[BalancingAlertRecord],
-    setpoints: Sequence[SetpointRecord],
+    setpoints: Sequence[DispatchSetpointRecord],
 ) -> ClosedIntervalRecord:
     return ClosedIntervalRecord(
         interval_start_s=int(row.interval_start_s),

@@ -29,9 +29,9 @@ from gridshare.model.records import (
     BalancingAlertRecord,
     ClearingRecord,
     ClosedIntervalRecord,
+    DispatchSetpointRecord,
     IslandEventRecord,
     MemberBalanceRecord,
-    SetpointRecord,
 )
 
 T0 = 1_748_822_400  # 2025-06-02T00:00:00Z
@@ -59,7 +59,10 @@ def closed(start_s: int, *, alerts: int = 2, consumption_wh: int = 400) -> Close
             BalancingAlertRecord(start_s, "voltage", "warning", 1.06 + i, 1.05, f"bus {i}")
             for i in range(alerts)
         ),
-        setpoints=(SetpointRecord("c:bat", 40), SetpointRecord("c:gen", -40)),
+        setpoints=(
+            DispatchSetpointRecord(start_s, "c:bat", 40),
+            DispatchSetpointRecord(start_s, "c:gen", -40),
+        ),
     )
 
 

@@ -38,9 +38,9 @@ from gridshare.market.orders import (
     ORDER_TYPE,
     Kind,
     MarketVenue,
-    Order,
     OrderBook,
     Side,
+    order_from_json,
     order_record,
 )
 from gridshare.model.records import MarketOrderRecord, OrderStatus
@@ -100,22 +100,6 @@ def _out(record: MarketOrderRecord) -> OrderOut:
     )
 
 
-def _order(body: OrderIn) -> Order:
-    return Order(
-        maker=bytes.fromhex(body.maker[2:]),
-        side=Side[body.side.upper()],
-        first_interval=body.first_interval,
-        intervals=body.intervals,
-        quantity_wh=body.quantity_wh,
-        price=body.price,
-        nonce=body.nonce,
-        expiry=body.expiry,
-        kind=Kind[body.kind.upper()],
-        terms=bytes.fromhex(body.terms[2:]),
-        signature=bytes.fromhex(body.signature[2:]),
-    )
-
-
 @router.get("", responses=refusals(401, 404, 429))
 def market(_caller: Caller, context: Context) -> MarketOut:
     """What a member needs to sign an order: the EIP-712 domain, the ``Order`` struct, the
@@ -147,7 +131,7 @@ def submit_order(body: OrderIn, caller: Caller, context: Context) -> OrderOut:
     the next gate closure (then ``GET /v1/market/orders/{order_hash}`` tells which)."""
     venue = _venue(context)
     account = _member(caller, venue)
-    order = _order(body)
+    order = order_from_json(**body.model_dump())
     if body.maker.lower() != account:
         raise Refused(
             403,
