@@ -43,7 +43,7 @@ def test_the_live_demo_reports_what_the_simulation_reports(tmp_path: Path) -> No
     def ready() -> None:  # the node serves its API while the meters feed it
         answered.append(httpx.get(f"http://127.0.0.1:{port}/v1/openapi.json").status_code)
 
-    live = run_demo(
+    demo = run_demo(
         scenario,
         "tiny",
         operator,
@@ -58,7 +58,9 @@ def test_the_live_demo_reports_what_the_simulation_reports(tmp_path: Path) -> No
         stop=threading.Event(),
         on_ready=ready,
         on_interval=lambda done, total: closed.append((done, total)),
-    ).summary
+    )
+    assert {p.name for p in demo.plots} >= {"daily_energy.png", "balancing.png"}
+    live = demo.node.summary
     intervals = DAYS * 96
     assert closed[-1] == (intervals, intervals)
     assert answered == [200]
@@ -94,6 +96,7 @@ def test_gridshare_demo_runs_a_bounded_day_and_ends_with_the_summary(tmp_path: P
     assert f"http://127.0.0.1:{port}/v1/docs" in text
     assert "Traded peer to peer" in text
     assert "still serving" not in text  # --days bounds the run: no lingering
+    assert (out / "daily_energy.png").stat().st_size > 0
     assert json.loads((out / "summary.json").read_text())["closed_complete"] == 96
 
 

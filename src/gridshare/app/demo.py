@@ -33,7 +33,7 @@ import orjson
 
 from gridshare.app.ledger import Registration
 from gridshare.app.node import Members, NodeOptions, NodeResult, run_node
-from gridshare.app.simulate import SIMULATION_INTERVALS_PER_TRANSACTION
+from gridshare.app.simulate import SIMULATION_INTERVALS_PER_TRANSACTION, run_plots
 from gridshare.app.steps import Surroundings, Trading
 from gridshare.errors import GridshareError
 from gridshare.ledger.keys import Signer
@@ -44,10 +44,10 @@ from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import build_simulation
 from gridshare.simulator.scenario import Scenario
 from gridshare.simulator.source import SimulatedMeterSource
-from gridshare.storage import SqlStore
+from gridshare.storage import SqlStore, open_store
 from gridshare.units import SECONDS_PER_DAY, Interval
 
-__all__ = ["DemoError", "DemoOptions", "run_demo"]
+__all__ = ["DemoError", "DemoOptions", "DemoResult", "run_demo"]
 
 
 class DemoError(GridshareError):
@@ -64,6 +64,14 @@ class DemoOptions:
     linger: bool = False
     """After the scenario's last interval, keep serving the API until stopped."""
     api: Callable[[SqlStore, int, MarketVenue | None], Any] | None = None
+    plots: bool = True
+    """At the end, plot what the store holds (as ``simulate`` does)."""
+
+
+@dataclass
+class DemoResult:
+    node: NodeResult
+    plots: list[Path]
 
 
 class _SimulatedNow:
@@ -148,7 +156,7 @@ def run_demo(
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     on_interval: Callable[[int, int], None] | None = None,
-) -> NodeResult:
+) -> DemoResult:
     """Start the node in ``options.out_dir`` (afresh) and drive it with the scenario's
     simulated community until its last interval (then, with ``linger``, until ``stop``).
     ``on_interval(done, total)`` follows the intervals closed."""
@@ -222,4 +230,11 @@ def run_demo(
             feeder.thread.join(timeout=10)
     if feeder.error is not None:
         raise DemoError(feeder.error)
-    return result
+    plots: list[Path] = []
+    if options.plots:
+        store = open_store(result.database_url)
+        try:
+            plots = run_plots(store, community, source, out_dir, None)
+        finally:
+            store.close()
+    return DemoResult(result, plots)

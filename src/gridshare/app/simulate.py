@@ -26,7 +26,12 @@ from gridshare.simulator.scenario import Scenario
 from gridshare.simulator.source import SimulatedMeterSource
 from gridshare.storage import SqlStore, StorageError, default_sqlite_url, open_store
 
-__all__ = ["SIMULATION_INTERVALS_PER_TRANSACTION", "SimulationResult", "run_simulation"]
+__all__ = [
+    "SIMULATION_INTERVALS_PER_TRANSACTION",
+    "SimulationResult",
+    "run_plots",
+    "run_simulation",
+]
 
 SIMULATION_INTERVALS_PER_TRANSACTION = 96
 """Simulated intervals committed together (a day at 15 minutes): fewer commits, same data."""
@@ -145,7 +150,7 @@ def run_simulation(
         )
         result = SimulationResult(summary, out_dir, database_url, source)
         if plots:
-            result.plots = _plots(store, community, source, out_dir, progress)
+            result.plots = run_plots(store, community, source, out_dir, progress)
         return result
     finally:
         if ledger is not None:
@@ -229,7 +234,7 @@ def _counter(progress: Progress | None, total: int) -> Callable[[ClosedInterval]
     return on_interval
 
 
-def _plots(
+def run_plots(
     store: SqlStore,
     community: Community,
     source: SimulatedMeterSource,

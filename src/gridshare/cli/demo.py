@@ -111,8 +111,11 @@ def demo(
             )
     except GridshareError as exc:
         raise fail(exc) from None
+    summary = result.node.summary
     (out_dir / "summary.json").write_text(
-        json.dumps(result.summary.as_json(), indent=2) + "\n", encoding="utf-8"
+        json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8"
     )
-    console.print(summary_table(result.summary))
+    console.print(summary_table(summary))
     console.print(f"Summary: {out_dir / 'summary.json'}")
+    for path in result.plots:
+        console.print(f"Plot:    {path}")
