@@ -6,6 +6,7 @@ changes) is checked here too, with an API cancel racing it."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from gridshare.api.app import create_app
-from gridshare.market.orders import MarketRules, MarketVenue, domain_separator
+from gridshare.market.orders import MarketRules, MarketVenue, domain_separator, terms_hash
 from gridshare.model.records import MarketIntervalRecord, OrderStatus
 from gridshare.units import to_unix_seconds
 from tests.integration.test_api import (
@@ -375,3 +376,38 @@ def test_a_node_without_a_market_says_so(populated: Populated, tmp_path: Path) -
     with TestClient(app) as client:
         headers = sign_in(client, populated.members[0])
         assert_refused(client.get("/v1/market", headers=headers), 404, "no_market")
+
+
+def test_a_recurring_order_carries_its_signed_rule_and_bad_terms_are_refused(
+    market_client: TestClient, populated: Populated
+) -> None:
+    me = populated.members[0]
+    headers = sign_in(market_client, me)
+    market = _market(market_client, headers)
+    rule = {"rule": "recurring", "weekdays": [0, 1, 2, 3, 4], "from": "18:00", "to": "21:00",
+            "time_zone": "America/New_York"}  # fmt: skip
+    signed_terms = "0x" + terms_hash(rule).hex()
+    order = wallet_order(market, me, kind="recurring", intervals=96 * 7, terms=signed_terms)
+    reply = market_client.post(
+        "/v1/market/orders", json=order | {"offchain_terms": rule}, headers=headers
+    )
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["offchain_terms"] == rule
+    stored = populated.store.market_order(
+        populated.community.community_id, reply.json()["order_hash"]
+    )
+    assert stored is not None
+    assert json.loads(stored.terms_json) == rule
+    before = _stored(populated)
+    other = rule | {"to": "22:00"}  # not what was signed
+    again = wallet_order(market, me, kind="recurring", intervals=96 * 7, terms=signed_terms)
+    refused = market_client.post(
+        "/v1/market/orders", json=again | {"offchain_terms": other}, headers=headers
+    )
+    assert_refused(refused, 422, "bad_terms")
+    spot_with_rule = wallet_order(market, me, terms=signed_terms)
+    refused = market_client.post(
+        "/v1/market/orders", json=spot_with_rule | {"offchain_terms": rule}, headers=headers
+    )
+    assert_refused(refused, 422, "bad_terms")
+    assert _stored(populated) == before

@@ -4,7 +4,7 @@ aware UTC ISO-8601, each bucket named by its start (``[start, start + resolution
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -185,6 +185,22 @@ class OrderIn(Body):
     kind: OrderKind = "spot"
     terms: str = Field("0x" + "00" * 32, pattern=_HASH)
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+    offchain_terms: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the terms ``terms`` is the keccak hash of (canonical JSON, sorted keys): "
+        "preferences (preferred_sources, preferred_partners, excluded_partners, "
+        "min_reliability) and, for a recurring order, its rule (rule = 'recurring', "
+        "weekdays 0-6, from, to, time_zone)",
+        examples=[
+            {
+                "rule": "recurring",
+                "weekdays": [0, 1, 2, 3, 4],
+                "from": "18:00",
+                "to": "21:00",
+                "time_zone": "America/New_York",
+            }
+        ],
+    )
 
 
 class OrderOut(Body):
@@ -205,6 +221,7 @@ class OrderOut(Body):
     status: OrderStatus
     detail: str
     submitted_at: datetime
+    offchain_terms: dict[str, Any]
 
 
 class OrdersOut(Body):

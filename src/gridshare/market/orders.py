@@ -465,9 +465,14 @@ class OrderError(DataError):
 
 
 def order_record(
-    order: Order, community_id: str, submitted_at_s: int, status: OrderStatus, detail: str = ""
+    order: Order,
+    community_id: str,
+    submitted_at_s: int,
+    status: OrderStatus,
+    terms: Mapping[str, object] | None = None,
 ) -> MarketOrderRecord:
-    """The order as the store keeps a member's submission."""
+    """The order as the store keeps a member's submission, with the off-chain terms its
+    ``terms`` hash stands for."""
     return MarketOrderRecord(
         community_id=community_id,
         order_hash="0x" + order.struct_hash().hex(),
@@ -484,7 +489,7 @@ def order_record(
         signature="0x" + order.signature.hex(),
         submitted_at_s=submitted_at_s,
         status=status.value,
-        detail=detail,
+        terms_json=orjson.dumps(dict(terms), option=orjson.OPT_SORT_KEYS).decode() if terms else "",
     )
 
 

@@ -150,6 +150,8 @@ class MarketOrderRecord:
     """An :class:`OrderStatus` value."""
     detail: str = ""
     """Why it was refused or cancelled (empty otherwise)."""
+    terms_json: str = ""
+    """The off-chain terms the ``terms`` hash stands for, as canonical JSON (empty: none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from gridshare.market.settlement import (
     share_deliveries,
     trades_root,
 )
+from gridshare.market.terms import TermsError, parse_terms
 from gridshare.metering.merkle import MerkleTree
 from gridshare.model import Community
 from gridshare.model.assets import Battery
@@ -160,6 +161,7 @@ class MarketStep:
         self.interval_s = int(c.interval_length.total_seconds())
         self._participant_of = dict(self.accounts) | {a.maker: i for i, a in self.agents.items()}
         self._rebuilt = False
+        self._preferences = dict(self.preferences)  # members' orders add theirs
         self.totals = [MemberTotals() for _ in c.participants]
         self._cleared: dict[int, IntervalClearing] = {}
         self._pending: list[tuple[IntervalClearing, Settlement, bytes]] = []
@@ -393,7 +395,7 @@ class MarketStep:
             orders,
             self.mechanism,
             prices,
-            preferences=self.preferences,
+            preferences=self._preferences,
             source_of=self._seller_source,
             reliability_of=self.reliability,
         )
@@ -420,7 +422,7 @@ class MarketStep:
         if not self._rebuilt:
             self._rebuilt = True
             for record in tx.booked_market_orders(cid):
-                refused = self._rebook(record, start)
+                refused = self._book(record, after_restart_from=start)
                 if refused is not None:
                     detail = f"not booked again after a restart: {refused.detail}"
                     changes.append(
@@ -441,7 +443,7 @@ class MarketStep:
                 )
                 continue
             self.orders += 1
-            refused = self._check_identity(record, order) or self.book.submit(order)
+            refused = self._book(record)
             if refused is None:
                 changes.append((record.order_hash, OrderStatus.PENDING, OrderStatus.BOOKED, ""))
             else:
@@ -454,15 +456,39 @@ class MarketStep:
             tx.set_market_order_status(cid, changes)
         return rejections
 
-    def _rebook(self, record: MarketOrderRecord, start: int) -> OrderRejection | None:
-        """Book a stored order again for its intervals from ``start`` on (none left: it is
-        done, nothing to book)."""
+    def _book(
+        self, record: MarketOrderRecord, after_restart_from: int | None = None
+    ) -> OrderRejection | None:
+        """Book a member's stored order: in every interval of its span, or the ones its
+        recurring rule names; after a restart only those from ``after_restart_from`` on
+        (none left: it is done, nothing to book). Its preferences apply when it clears."""
         order = order_of_record(record)
-        end = order.first_interval + order.intervals * self.interval_s
-        if end <= start:
-            return None
-        left = range(max(order.first_interval, start), end, self.interval_s)
-        return self._check_identity(record, order) or self.book.submit(order, starts=left)
+        refused = self._check_identity(record, order)
+        if refused is not None:
+            return refused
+        try:
+            terms = parse_terms(order, json.loads(record.terms_json) if record.terms_json else {})
+        except (TermsError, ValueError) as exc:
+            return OrderRejection(order, Reason.MALFORMED, str(exc))
+        step = self.interval_s
+        end = order.first_interval + order.intervals * step
+        starts: Sequence[int] | None = None
+        if after_restart_from is not None:
+            if end <= after_restart_from:
+                return None
+            starts = range(max(order.first_interval, after_restart_from), end, step)
+        if terms.recurring is not None:
+            active = [
+                s for s in terms.recurring.starts(order, step) if starts is None or s in starts
+            ]
+            if not active:
+                detail = "the recurring rule names no interval of the order's span still open"
+                return OrderRejection(order, Reason.MALFORMED, detail)
+            starts = active
+        refused = self.book.submit(order, starts=starts)
+        if refused is None and not terms.preferences.empty:
+            self._preferences[order.terms] = terms.preferences
+        return refused
 
     @staticmethod
     def _check_identity(record: MarketOrderRecord, order: Order) -> OrderRejection | None:

@@ -361,6 +361,7 @@ market_orders = Table(
     Column("submitted_at_s", BigInteger, nullable=False),
     Column("status", String(20), nullable=False),
     Column("detail", Text, nullable=False),
+    Column("terms_json", Text, nullable=False),
     PrimaryKeyConstraint("community_id", "order_hash"),
     UniqueConstraint("community_id", "maker", "nonce", name="market_orders_nonce"),
 )

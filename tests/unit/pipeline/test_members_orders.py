@@ -5,13 +5,14 @@ order, and the book rebuilt from the store after a restart."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.unit.pipeline.memory_run import FIRST_HOUR, TINY, run_tiny
 
 from gridshare.ledger.memory import InMemoryMarketChain
 from gridshare.market.agents import TradingAgent
-from gridshare.market.orders import Order, Side, order_record
+from gridshare.market.orders import Kind, Order, Side, order_record, terms_hash
 from gridshare.model import Community
 from gridshare.model.records import MarketOrderRecord, OrderStatus
 from gridshare.simulator.market import trading_agents
@@ -146,3 +147,61 @@ def test_the_book_is_rebuilt_from_the_store_after_a_restart() -> None:
     assert traded_before
     assert traded_after
     assert all(store.tables.market_orders[r.order_hash].status == "booked" for r in placed)
+
+
+def _submit_with_terms(
+    store: InMemoryStore, community: Community, agent: TradingAgent, terms: dict[str, object],
+    **fields: int | Side | Kind,
+) -> MarketOrderRecord:  # fmt: skip
+    assert agent.key is not None
+    order = replace(
+        Order(agent.maker, Side.BUY, 0, 1, 50, 10_000_000, NONCE + 50, terms=terms_hash(terms)),
+        **fields,  # type: ignore[arg-type]
+    ).signed(agent.key, DOMAIN)
+    record = order_record(order, community.community_id, 0, OrderStatus.PENDING, terms)
+    assert store.submit_market_order(record)
+    return record
+
+
+def test_a_recurring_order_trades_only_when_its_rule_says_and_preferences_bind() -> None:
+    store = InMemoryStore()
+    first = _first_start_s()
+    zone = ZoneInfo(prepare(TINY, days=1).community.time_zone)
+    ruled = datetime.fromtimestamp(first + 2 * QUARTER_S, UTC).astimezone(zone)
+    rule = {
+        "rule": "recurring",
+        "weekdays": list(range(7)),
+        "from": ruled.time().isoformat("minutes"),
+        "to": (ruled + timedelta(minutes=15)).time().isoformat("minutes"),
+        "time_zone": str(zone),
+    }
+    placed: dict[str, MarketOrderRecord] = {}
+
+    def place(community: Community) -> None:
+        seller, recurring, picky, plain = _agents(community)[:4]
+        span = {"first_interval": first + QUARTER_S, "intervals": 3}
+        placed["sell"] = _submit(
+            store, community,
+            _signed(seller, side=Side.SELL, quantity_wh=300, nonce=NONCE + 9, **span),
+        )  # fmt: skip
+        placed["recurring"] = _submit_with_terms(
+            store, community, recurring, rule, kind=Kind.RECURRING, **span
+        )
+        nobody = {"preferred_partners": ["0x" + "77" * 20]}  # a partner who never sells
+        placed["picky"] = _submit_with_terms(store, community, picky, nobody, **span)
+        placed["plain"] = _submit_with_terms(store, community, plain, {}, **span)
+
+    run_tiny(store, intervals=4, before_run=place)
+    assert {store.tables.market_orders[r.order_hash].status for r in placed.values()} == {"booked"}
+    filled: dict[str, dict[int, int]] = {name: {} for name in placed}
+    for fill in store.market_fills():
+        for name, record in placed.items():
+            if fill.order_hash == record.order_hash:
+                filled[name][fill.interval_start_s] = fill.filled_wh
+    settled = [first + k * QUARTER_S for k in (1, 2, 3)]
+    assert set(filled["plain"]) == set(filled["sell"]) == set(settled)
+    assert set(filled["recurring"]) == {first + 2 * QUARTER_S}  # booked only where ruled
+    assert filled["recurring"][first + 2 * QUARTER_S] > 0
+    assert all(f > 0 for f in filled["plain"].values())
+    assert set(filled["picky"]) == set(settled)
+    assert all(f == 0 for f in filled["picky"].values())  # no trade outside its partners

@@ -12,6 +12,7 @@ cancel nothing; the book's depth and the last clearing show no maker.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Query
@@ -43,6 +44,7 @@ from gridshare.market.orders import (
     order_from_json,
     order_record,
 )
+from gridshare.market.terms import TermsError, parse_terms
 from gridshare.model.records import MarketOrderRecord, OrderStatus
 from gridshare.units import from_unix_seconds, to_unix_seconds
 
@@ -97,6 +99,7 @@ def _out(record: MarketOrderRecord) -> OrderOut:
         status=OrderStatus(record.status),
         detail=record.detail,
         submitted_at=from_unix_seconds(record.submitted_at_s),
+        offchain_terms=json.loads(record.terms_json) if record.terms_json else {},
     )
 
 
@@ -131,7 +134,7 @@ def submit_order(body: OrderIn, caller: Caller, context: Context) -> OrderOut:
     the next gate closure (then ``GET /v1/market/orders/{order_hash}`` tells which)."""
     venue = _venue(context)
     account = _member(caller, venue)
-    order = order_from_json(**body.model_dump())
+    order = order_from_json(**body.model_dump(exclude={"offchain_terms"}))
     if body.maker.lower() != account:
         raise Refused(
             403,
@@ -149,10 +152,21 @@ def submit_order(body: OrderIn, caller: Caller, context: Context) -> OrderOut:
         closed_before_s=_next_open(context, venue),
         now_s=now_s,
     )
-    refused = book.submit(order)
+    try:
+        terms = parse_terms(order, body.offchain_terms)
+    except TermsError as exc:
+        raise Refused(422, "bad_terms", str(exc)) from None
+    starts = None
+    if terms.recurring is not None:
+        starts = list(terms.recurring.starts(order, venue.rules.interval_s))
+        if not starts:
+            raise Refused(422, "bad_terms", "the recurring rule names no interval of the span")
+    refused = book.submit(order, starts=starts)
     if refused is not None:
         raise Refused(422, refused.reason.value, refused.detail)
-    record = order_record(order, venue.community_id, now_s, OrderStatus.PENDING)
+    record = order_record(
+        order, venue.community_id, now_s, OrderStatus.PENDING, body.offchain_terms
+    )
     if not context.store.submit_market_order(record):
         raise Refused(
             422,

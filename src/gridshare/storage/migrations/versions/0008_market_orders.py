@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("submitted_at_s", sa.BigInteger, nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("terms_json", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("community_id", "order_hash"),
         sa.UniqueConstraint("community_id", "maker", "nonce", name="market_orders_nonce"),
     )
