@@ -69,6 +69,7 @@ def populate(store: SqlStore, members: int, days: int) -> float:
                 tx.write_readings(batch)
                 balance, _, stored = account_interval(batch, community.catalogue, n, stored)
                 tx.write_balance(interval, balance, n_meters, n_meters)
+            tx.roll_up_day(int((DAY0 + timedelta(days=day)).timestamp()))  # as accounting does
     return time.perf_counter() - started
 
 

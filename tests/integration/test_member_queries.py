@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from gridshare.model import Battery, Meter, MeterKind, PvArray, ReadingBatch
-from gridshare.storage import SqlStore, StorageError, members, open_store
+from gridshare.storage import SqlStore, StorageError, members, open_store, tables
 from gridshare.units import Interval
 from tests.factories import QUARTER, small_community
 
@@ -142,3 +143,56 @@ def test_a_prosumers_balance_sums_each_meter_kind_as_accounting_does(database_ur
         assert kinds == {"t:m0/grid": "grid", "t:m0/pv": "production", "t:m0/bat": "storage"}
     finally:
         store.close()
+
+
+def test_day_buckets_read_the_rolled_up_days_and_the_readings_of_the_rest(
+    store: SqlStore,
+) -> None:
+    """Three days of readings; the first two rolled up (as the accounting step does when a
+    UTC day's last interval closes), the third not: daily sums equal the readings' sums,
+    and a rolled-up day is read from ``meter_days``, not from the readings."""
+    rng = np.random.default_rng(5)
+    n = 3
+    expected: dict[int, int] = {}
+    with store.transaction() as tx:
+        for k in range(3 * 96):
+            imports = rng.integers(0, 500, n, dtype=np.int64)
+            batch = ReadingBatch(
+                Interval(START + k * QUARTER, QUARTER),
+                np.arange(n, dtype=np.int64),
+                imports,
+                np.zeros(n, dtype=np.int64),
+                np.full(n, -1, dtype=np.int64),
+            )
+            tx.write_readings(batch)
+            day = START_S + (k // 96) * 86_400
+            expected[day] = expected.get(day, 0) + int(imports[1])  # t:m0's grid meter
+        tx.roll_up_day(START_S)
+        tx.roll_up_day(START_S + 86_400)
+        tx.roll_up_day(START_S + 86_400)  # again (a re-run after a crash): no double count
+    end = START_S + 3 * 86_400
+    daily = {
+        r.bucket_start_s: r.grid_import_wh
+        for r in store.member_balances("t:m0", START_S, end, 86_400)
+    }
+    assert daily == expected
+    quarter = store.member_balances("t:m0", START_S, end, 900)
+    assert sum(r.grid_import_wh for r in quarter) == sum(expected.values())
+    # a rolled-up day is answered from its rollup: change the rollup, and the answer follows
+    with store.engine.begin() as conn:
+        days = tables.meter_days
+        conn.execute(
+            update(days)
+            .where(days.c.day_start_s == START_S)
+            .values(import_wh=days.c.import_wh + 1000)
+        )
+    daily = {
+        r.bucket_start_s: r.grid_import_wh
+        for r in store.member_balances("t:m0", START_S, end, 86_400)
+    }
+    assert daily[START_S] == expected[START_S] + 1000
+    assert daily[START_S + 2 * 86_400] == expected[START_S + 2 * 86_400]  # from the readings
+    # a range that starts mid-day reads that day from the readings
+    part = store.member_balances("t:m0", START_S + 3600, START_S + 86_400, 86_400)
+    assert [r.bucket_start_s for r in part] == [START_S]
+    assert part[0].grid_import_wh < expected[START_S]

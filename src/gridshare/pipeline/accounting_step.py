@@ -19,6 +19,7 @@ from gridshare.model.summary import (
 from gridshare.pipeline.context import Accounted, IntervalContext
 from gridshare.pipeline.ports import StoreTransaction
 from gridshare.units import (
+    SECONDS_PER_DAY,
     demand_charge_micros,
     energy_cost_micros,
     energy_wh_to_mean_power_kw,
@@ -86,6 +87,9 @@ class EnergyAccountingStep:
             if flag and flag in balance.quality:
                 self._flagged[str(flag.name).lower()] += 1
         tx.write_balance(closed.interval, balance, closed.received, closed.expected)
+        end_s = closed.interval.start_s + closed.interval.length_s
+        if end_s % SECONDS_PER_DAY == 0:  # the UTC day's last interval: its readings are final
+            tx.roll_up_day(end_s - SECONDS_PER_DAY)
         stored = self._stored.copy()
         stored.flags.writeable = False
         ctx.provide(Accounted(balance, flows, stored))

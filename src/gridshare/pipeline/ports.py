@@ -159,6 +159,11 @@ class StoreTransaction(MarketStore, BalancingStore, CommitmentStore, Protocol):
         """Store per-participant totals of a run (aligned with the community's participants)."""
         ...
 
+    def roll_up_day(self, day_start_s: int) -> None:
+        """Sum each of the community's meters' readings of the UTC day starting at
+        ``day_start_s`` (its last interval just closed), for day-long queries."""
+        ...
+
 
 class Store(Protocol):
     """Durable storage of the community, its readings and the pipeline's results."""

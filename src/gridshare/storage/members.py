@@ -29,6 +29,7 @@ from gridshare.model.records import (
 )
 from gridshare.storage import tables as t
 from gridshare.storage.base import StorageError, StoreBase, bucket_of
+from gridshare.units import SECONDS_PER_DAY
 
 SOURCE_OF_ASSET = {
     AssetKind.PV.value: EnergySource.SOLAR.value,
@@ -140,24 +141,79 @@ class MemberQueries(StoreBase):
             ).scalar_one_or_none()
         return None if value is None else int(value)
 
-    def _meters_of(self, participant_id: str) -> tuple[dict[int, tuple[str, str]], int]:
-        """The participant's meters (database key -> meter id, kind) and its community's
-        metering interval (s)."""
+    def _meters_of(self, participant_id: str) -> tuple[dict[int, tuple[str, str]], int, str]:
+        """The participant's meters (database key -> meter id, kind), its community's
+        metering interval (s) and the community."""
         m, c = t.meters, t.communities
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(m.c.meter_pk, m.c.meter_id, m.c.kind, c.c.interval_length_s)
+                select(
+                    m.c.meter_pk, m.c.meter_id, m.c.kind, c.c.interval_length_s, c.c.community_id
+                )
                 .select_from(m.join(c, m.c.community_id == c.c.community_id))
                 .where(m.c.participant_id == participant_id)
                 .order_by(m.c.meter_id)
             ).all()
         meters = {int(row.meter_pk): (str(row.meter_id), str(row.kind)) for row in rows}
-        return meters, int(rows[0].interval_length_s) if rows else 0
+        if not rows:
+            return meters, 0, ""
+        return meters, int(rows[0].interval_length_s), str(rows[0].community_id)
 
     def _meter_sums(
-        self, meter_pks: Sequence[int], interval_s: int, start_s: int, end_s: int, bucket_s: int
+        self,
+        meter_pks: Sequence[int],
+        where: tuple[str, int],
+        start_s: int,
+        end_s: int,
+        bucket_s: int,
     ) -> list[Any]:
-        """Readings of ``meter_pks`` summed per meter and bucket.
+        """Readings of ``meter_pks`` (of the community and metering interval ``where``)
+        summed per meter and bucket. Day-long buckets read the days the community rolled
+        up (``meter_days``: a row per meter and day) and the readings of the others."""
+        community_id, interval_s = where
+        pks = [int(pk) for pk in meter_pks]
+        queries: list[Any] = []
+        ranges = [(start_s, end_s)]
+        if bucket_s % SECONDS_PER_DAY == 0:
+            rolled = self._rolled_days(community_id, start_s, end_s)
+            if rolled:
+                d = t.meter_days
+                bucket = bucket_of(d.c.day_start_s, bucket_s)
+                queries.append(
+                    select(
+                        d.c.meter_pk,
+                        bucket.label("bucket_start_s"),
+                        func.sum(d.c.import_wh).label("import_wh"),
+                        func.sum(d.c.export_wh).label("export_wh"),
+                        func.sum(d.c.readings).label("readings"),
+                    )
+                    .where(d.c.day_start_s.in_(rolled), d.c.meter_pk.in_(pks))
+                    .group_by(d.c.meter_pk, bucket)
+                )
+                ranges = _gaps(start_s, end_s, rolled)
+        for lo, hi in ranges:
+            queries += self._reading_queries(pks, interval_s, lo, hi, bucket_s)
+        return self._summed(queries)
+
+    def _rolled_days(self, community_id: str, start_s: int, end_s: int) -> list[int]:
+        """The community's rolled-up days wholly inside ``[start_s, end_s)``, in order."""
+        u = t.rolled_up_days
+        query = (
+            select(u.c.day_start_s)
+            .where(
+                u.c.community_id == community_id,
+                u.c.day_start_s >= start_s,
+                u.c.day_start_s <= end_s - SECONDS_PER_DAY,
+            )
+            .order_by(u.c.day_start_s)
+        )
+        with self.engine.connect() as conn:
+            return [int(v) for v in conn.execute(query).scalars()]
+
+    def _reading_queries(
+        self, pks: list[int], interval_s: int, start_s: int, end_s: int, bucket_s: int
+    ) -> list[Any]:
+        """The queries summing ``pks``' readings in ``[start_s, end_s)`` per meter and bucket.
 
         ``readings`` is keyed by ``(interval_start_s, meter_pk)``, every community's meters
         together, so a range on ``interval_start_s`` would read every meter's rows. The
@@ -176,8 +232,7 @@ class MemberQueries(StoreBase):
             func.sum(r.c.export_wh).label("export_wh"),
             func.count().label("readings"),
         )
-        pks = [int(pk) for pk in meter_pks]
-        queries = []
+        queries: list[Any] = []
         if self.dialect == "postgresql":
             bounds = (cast(v, BigInteger) for v in (first, end_s - 1, interval_s))
             series = (
@@ -202,6 +257,9 @@ class MemberQueries(StoreBase):
                 .group_by(r.c.meter_pk, bucket)
                 for lo in range(0, len(starts), STARTS_PER_QUERY)
             )
+        return queries
+
+    def _summed(self, queries: Sequence[Any]) -> list[Any]:
         rows: list[Any] = []
         with self.engine.connect() as conn:
             for query in queries:
@@ -224,9 +282,10 @@ class MemberQueries(StoreBase):
     ) -> list[MeterReadingsRecord]:
         """The participant's meters' readings in ``[start_s, end_s)`` summed per bucket,
         ordered by meter id then bucket (buckets with no reading are absent)."""
-        meters, interval_s = self._meters_of(participant_id)
+        meters, interval_s, community_id = self._meters_of(participant_id)
         if not meters:
             return []
+        where = (community_id, interval_s)
         records = [
             MeterReadingsRecord(
                 *meters[int(row.meter_pk)],
@@ -235,7 +294,7 @@ class MemberQueries(StoreBase):
                 export_wh=int(row.export_wh),
                 readings=int(row.readings),
             )
-            for row in self._meter_sums(list(meters), interval_s, start_s, end_s, bucket_s)
+            for row in self._meter_sums(list(meters), where, start_s, end_s, bucket_s)
         ]
         records.sort(key=lambda rec: (rec.meter_id, rec.bucket_start_s))
         return records
@@ -245,11 +304,10 @@ class MemberQueries(StoreBase):
     ) -> list[MemberBalanceRecord]:
         """The participant's energy per bucket in ``[start_s, end_s)``, from its grid,
         production and storage meters, ordered by bucket (buckets with no reading absent)."""
-        meters, interval_s = self._meters_of(participant_id)
+        meters, interval_s, community_id = self._meters_of(participant_id)
         sums: dict[int, dict[str, int]] = {}
-        found = (
-            self._meter_sums(list(meters), interval_s, start_s, end_s, bucket_s) if meters else []
-        )
+        where = (community_id, interval_s)
+        found = self._meter_sums(list(meters), where, start_s, end_s, bucket_s) if meters else []
         for row in found:
             kind = meters[int(row.meter_pk)][1]
             into = sums.setdefault(int(row.bucket_start_s), dict.fromkeys(_MEMBER_SUMS, 0))
@@ -356,3 +414,16 @@ class MemberQueries(StoreBase):
         ]
         records.sort(key=lambda rec: (rec.bucket_start_s, rec.meter_id))
         return records
+
+
+def _gaps(start_s: int, end_s: int, days: Sequence[int]) -> list[tuple[int, int]]:
+    """The parts of ``[start_s, end_s)`` that the sorted whole ``days`` do not cover."""
+    gaps = []
+    at = start_s
+    for day in days:
+        if day > at:
+            gaps.append((at, day))
+        at = day + SECONDS_PER_DAY
+    if at < end_s:
+        gaps.append((at, end_s))
+    return gaps

@@ -50,6 +50,7 @@ class MemoryTables:
     """(interval start, meter position, offered value) of each conflicting reading."""
     balances: dict[int, tuple[IntervalBalance, int, int]] = field(default_factory=dict)
     participant_totals: dict[str, ParticipantFlows] = field(default_factory=dict)
+    rolled_up_days: set[int] = field(default_factory=set)
     commitments: dict[tuple[str, int], CommitmentRecord] = field(default_factory=dict)
     market_intervals: dict[tuple[str, int], MarketIntervalRecord] = field(default_factory=dict)
     market_fills: dict[tuple[str, int], list[MarketFillRecord]] = field(default_factory=dict)
@@ -121,6 +122,10 @@ class InMemoryTransaction:
 
     def write_participant_totals(self, run_id: str, totals: ParticipantFlows) -> None:
         self.tables.participant_totals[run_id] = totals
+
+    def roll_up_day(self, day_start_s: int) -> None:
+        """Recorded only: the in-memory store answers no day-long queries."""
+        self.tables.rolled_up_days.add(day_start_s)
 
     def write_commitment(self, commitment: CommitmentRecord) -> None:
         key = (commitment.community_id, commitment.interval_start_s)

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, delete, func, literal, select
 
 from gridshare.model import NOT_REPORTED, ReadingBatch, WriteReport
 from gridshare.storage import tables as t
 from gridshare.storage.base import StorageError, StoreBase, TransactionBase
-from gridshare.units import IntArray, Interval
+from gridshare.units import SECONDS_PER_DAY, IntArray, Interval
 
 _READING_COLUMNS = "interval_start_s, meter_pk, import_wh, export_wh, stored_wh"
 
@@ -43,6 +43,37 @@ def _nullable(value: int | None) -> int | None:
 
 class ReadingWrites(TransactionBase):
     """The readings writes of a unit of work (part of ``SqlTransaction``)."""
+
+    def roll_up_day(self, day_start_s: int) -> None:
+        """Sum each of the community's meters' readings of the UTC day at ``day_start_s``
+        into ``meter_days`` (again, if a re-run after a crash rolls it up twice), and
+        record the day as rolled up."""
+        community_id = self.store.community.community_id
+        pks = self.store.meter_pks_list()
+        d, r, u = t.meter_days, t.readings, t.rolled_up_days
+        self.connection.execute(
+            delete(d).where(d.c.day_start_s == day_start_s, d.c.meter_pk.in_(pks))
+        )
+        self.connection.execute(
+            delete(u).where(u.c.community_id == community_id, u.c.day_start_s == day_start_s)
+        )
+        day = literal(day_start_s, BigInteger)
+        sums = (
+            select(
+                day, r.c.meter_pk, func.sum(r.c.import_wh), func.sum(r.c.export_wh), func.count()
+            )
+            .where(
+                r.c.interval_start_s >= day_start_s,
+                r.c.interval_start_s < day_start_s + SECONDS_PER_DAY,
+                r.c.meter_pk.in_(pks),
+            )
+            .group_by(r.c.meter_pk)
+        )
+        columns = ["day_start_s", "meter_pk", "import_wh", "export_wh", "readings"]
+        self.connection.execute(d.insert().from_select(columns, sums))
+        self.connection.execute(
+            u.insert(), {"community_id": community_id, "day_start_s": day_start_s}
+        )
 
     def write_readings(self, batch: ReadingBatch) -> WriteReport:
         """Store one interval's readings of the registered community."""

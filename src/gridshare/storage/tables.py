@@ -115,6 +115,27 @@ readings = Table(
     sqlite_with_rowid=False,
 )
 
+meter_days = Table(
+    "meter_days",
+    metadata,
+    Column("day_start_s", BigInteger, nullable=False),
+    Column("meter_pk", Integer, nullable=False),
+    *_bigints("import_wh", "export_wh", "readings"),
+    PrimaryKeyConstraint("day_start_s", "meter_pk"),
+    sqlite_with_rowid=False,
+)
+"""Each meter's readings summed over a UTC day, written once the community closed the
+day's last interval (readings never change after their interval closes)."""
+
+rolled_up_days = Table(
+    "rolled_up_days",
+    metadata,
+    _community_id(),
+    Column("day_start_s", BigInteger, nullable=False),
+    PrimaryKeyConstraint("community_id", "day_start_s"),
+)
+"""The days of a community whose ``meter_days`` rows are written."""
+
 reading_conflicts = Table(
     "reading_conflicts",
     metadata,
