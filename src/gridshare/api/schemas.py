@@ -355,8 +355,11 @@ class IslandOut(Body):
     start: datetime
     end: datetime
     shed_wh: int
-    unserved_critical_wh: int
-    served_critical_wh: int
+    unserved_critical_wh: int | None = Field(
+        description="operator and auditor only (null for members): a community has few "
+        "critical loads, often one, so the figure would describe a member"
+    )
+    served_critical_wh: int | None = Field(description="as unserved_critical_wh")
 
 
 class IslandsOut(Body):

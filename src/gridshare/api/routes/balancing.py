@@ -86,8 +86,8 @@ def _response(record: DemandResponseRecord) -> DemandResponseOut:
 def community_islands(
     community_id: str, start: Start, end: End, caller: Caller, context: Context
 ) -> IslandsOut:
-    """The community's islanded stretches overlapping ``[start, end)``: energy shed,
-    critical load served and unserved (community totals)."""
+    """The community's islanded stretches overlapping ``[start, end)``: energy shed, and
+    for the operator and the auditor the critical load served and unserved."""
     span = _window(caller, community_id, start, end, context, "islands")
     rows = context.store.community_island_events(
         community_id, span.start_s, span.end_s, context.max_rows + 1
@@ -101,8 +101,8 @@ def community_islands(
                 start=from_unix_seconds(r.start_s),
                 end=from_unix_seconds(r.end_s),
                 shed_wh=r.shed_wh,
-                unserved_critical_wh=r.unserved_critical_wh,
-                served_critical_wh=r.served_critical_wh,
+                unserved_critical_wh=r.unserved_critical_wh if caller.reads_everything else None,
+                served_critical_wh=r.served_critical_wh if caller.reads_everything else None,
             )
             for r in at_most(rows, context.max_rows, "island events")
         ],
