@@ -11,7 +11,9 @@ linger): each interval is one POST of every meter's one-reading signed bundle, s
 the node has closed the interval before. Wall time runs from the node being ready (the
 meters start) to its last interval closed; readings per second = readings stored in the
 node's store / that time. Node start-up (deploying the contracts, onboarding) is printed
-apart and not counted.
+apart and not counted. The meters' side of each interval (the simulator collecting and
+signing its readings, then the POST until the node's ingest has stored them) is timed too,
+to split the interval's time between ingest and the node's steps.
 
 The reference is the ingest service alone on the same community size, the same request
 shape (one reading per bundle, every meter in one request):
@@ -26,7 +28,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import gridshare.app.demo as demo
 from gridshare.api.app import create_app
 from gridshare.app.demo import DemoOptions, run_demo
 from gridshare.ledger.keys import LocalSigner
@@ -48,6 +52,15 @@ def main() -> None:
     args = parser.parse_args()
 
     scenario = prepare(args.scenario, args.days)
+    posts: list[float] = []
+    plain = demo._Feeder._post
+
+    def timed(self: Any, client: Any, interval: Any) -> None:
+        sent = time.perf_counter()
+        plain(self, client, interval)
+        posts.append(time.perf_counter() - sent)
+
+    demo._Feeder._post = timed  # type: ignore[method-assign]
     marks: dict[str, float] = {}
     closed: list[int] = []
 
@@ -101,6 +114,11 @@ def main() -> None:
         f"{live.closed_complete if live else '?'})"
     )
     print(f"node ingest: {stored / wall:,.0f} readings/s over the intervals' wall time")
+    print(
+        f"of which the meters' POSTs (collect, sign, send, until stored): {sum(posts):.1f} s, "
+        f"{sum(posts) / len(posts) * 1e3:.0f} ms per interval = {stored / sum(posts):,.0f} "
+        "readings/s while posting"
+    )
     print(
         f"reference: .venv/bin/python bench/bench_http.py --meters {meters} "
         f"--per-bundle 1 --per-request {meters}"
