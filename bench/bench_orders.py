@@ -18,7 +18,8 @@ p50/p99 latency per order, as the client sees it.
 
 The reference is the domain check alone: the same orders through ``OrderBook.submit`` (one
 book holding every member; signature recovery, shape, price band, open interval, expiry,
-nonce), no HTTP, no session, no store.
+nonce), no HTTP, no session, no store; and the store's part alone: the same orders (fresh
+nonces) inserted by ``submit_market_order``, one transaction each, as the route does.
 """
 
 from __future__ import annotations
@@ -45,9 +46,17 @@ import uvicorn
 from eth_account.signers.local import LocalAccount
 
 from gridshare.api.app import create_app
-from gridshare.market.orders import MarketRules, MarketVenue, Order, OrderBook, Side
+from gridshare.market.orders import (
+    MarketRules,
+    MarketVenue,
+    Order,
+    OrderBook,
+    Side,
+    order_record,
+)
+from gridshare.model.records import OrderStatus
 from gridshare.settings import Settings
-from gridshare.storage import open_store
+from gridshare.storage import SqlStore, open_store
 from gridshare.units import to_unix_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -107,6 +116,19 @@ def reference(orders: list[Order], accounts: list[LocalAccount], closed_before_s
     if refused:
         raise SystemExit(f"the book refused {len(refused)}: {refused[0].detail}")
     return len(orders) / elapsed
+
+
+def store_alone(store: SqlStore, orders: list[Order]) -> float:
+    """Orders per second through the store's insert alone (``order_record`` and
+    ``submit_market_order``, one transaction each, as the route does), fresh nonces."""
+    fresh = [replace(o, nonce=o.nonce + len(orders)) for o in orders]
+    now_s = to_unix_seconds(NOW)
+    started = time.perf_counter()
+    for order in fresh:
+        record = order_record(order, "bench", now_s, OrderStatus.PENDING)
+        if not store.submit_market_order(record):
+            raise SystemExit("the store refused an order")
+    return len(orders) / (time.perf_counter() - started)
 
 
 def free_socket() -> socket.socket:
@@ -201,11 +223,13 @@ def measure(name: str, url: str, members: int, count: int, in_process: bool) -> 
         p50, p99 = np.percentile(latencies * 1e3, [50, 99])
         first = min(o.first_interval for o in orders)
         rate = reference(orders, accounts, first)
+        inserts = store_alone(store, orders)
         print(
             f"{name:10s} {how}: {count:,} orders of {members} members accepted in "
             f"{elapsed:.2f} s = {count / elapsed:,.0f} orders/s, p50 {p50:.2f} ms, "
             f"p99 {p99:.2f} ms | reference OrderBook.submit: {rate:,.0f} orders/s "
-            f"({1e3 / rate:.3f} ms per order)"
+            f"({1e3 / rate:.3f} ms per order) | store insert alone: {inserts:,.0f} orders/s "
+            f"({1e3 / inserts:.3f} ms per order)"
         )
     finally:
         store.close()
