@@ -10,10 +10,10 @@ scenario's simulated meters over HTTP as fast as it closes intervals (``day_s`` 
 linger): each interval is one POST of every meter's one-reading signed bundle, sent once
 the node has closed the interval before. Wall time runs from the node being ready (the
 meters start) to its last interval closed; readings per second = readings stored in the
-node's store / that time. Node start-up (deploying the contracts, onboarding) is printed
-apart and not counted. The meters' side of each interval (the simulator collecting and
-signing its readings, then the POST until the node's ingest has stored them) is timed too,
-to split the interval's time between ingest and the node's steps.
+node's store / that time. Node start-up (building the simulated community, deploying,
+onboarding) is printed apart and not counted. The meters' side of each interval (the
+simulator collecting and signing its readings, then the POST until the node's ingest has
+stored them) is timed too, to split the interval's time between ingest and the node's steps.
 
 The reference is the ingest service alone on the same community size, the same request
 shape (one reading per bundle, every meter in one request):
