@@ -90,6 +90,7 @@ def main() -> None:
             port,
             day_s=0.0,
             linger=False,
+            plots=False,
             api=lambda store, chain_id, venue: create_app(
                 store, Settings(data_dir=out_dir), chain_id=chain_id, market=venue
             ),
@@ -105,12 +106,12 @@ def main() -> None:
             on_interval=on_interval,
         )
         ended = time.perf_counter()
-        store = open_store(result.database_url)
+        store = open_store(result.node.database_url)
         try:
             stored = store.count("readings")
         finally:
             store.close()
-    summary = result.summary
+    summary = result.node.summary
     meters = stored // max(len(closed), 1)
     wall = marks["last"] - marks["ready"]
     live = summary.live
