@@ -8,7 +8,8 @@ and the PCC) with each interval's balance, into a fresh SQLite file and, with
 ``--postgres-url``, a fresh PostgreSQL database. Then members signed in with their own keys
 (EIP-4361) ask, through the ASGI app (FastAPI's TestClient, no network), for a day of their
 15-min readings, a month of their daily balances and a day of the community's hourly
-balance; p50 and p99 of each, over ``--requests`` requests of random members and days.
+balance, and the market's last clearing (a settled market interval is written per
+interval); p50 and p99 of each, over ``--requests`` requests of random members and days.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import psycopg
 
 from gridshare.api.app import create_app
 from gridshare.balancing.accounting import account_interval
+from gridshare.market.orders import MarketRules, MarketVenue
 from gridshare.model import ReadingBatch
+from gridshare.model.records import MarketIntervalRecord
 from gridshare.settings import Settings
 from gridshare.storage import SqlStore, open_store
 from gridshare.units import Interval
@@ -69,6 +72,15 @@ def populate(store: SqlStore, members: int, days: int) -> float:
                 tx.write_readings(batch)
                 balance, _, stored = account_interval(batch, community.catalogue, n, stored)
                 tx.write_balance(interval, balance, n_meters, n_meters)
+                volume = int(rng.integers(0, 50_000))
+                tx.write_market_interval(  # a settled market interval (no fills: its size)
+                    MarketIntervalRecord(
+                        community.community_id, interval.start_s, "pay-as-clear", 0, volume,
+                        volume * 150, volume * 150, 0, 0, 0, "0x" + "00" * 32, False,
+                    ),
+                    [],
+                    [],
+                )  # fmt: skip
             tx.roll_up_day(int((DAY0 + timedelta(days=day)).timestamp()))  # as accounting does
     return time.perf_counter() - started
 
@@ -94,7 +106,8 @@ def measure(name: str, url: str, members: int, days: int, requests: int) -> None
                 api_rate_per_s=1e6,
                 api_rate_burst=1_000_000,
             )
-            app = create_app(store, settings, chain_id=CHAIN_ID, now=lambda: now)
+            venue = MarketVenue("bench", CHAIN_ID, bytes(20), MarketRules(interval_s=900))
+            app = create_app(store, settings, chain_id=CHAIN_ID, market=venue, now=lambda: now)
             with TestClient(app) as client:
                 headers = []
                 for account in accounts:
@@ -107,6 +120,7 @@ def measure(name: str, url: str, members: int, days: int, requests: int) -> None
                     headers.append({"Authorization": f"Bearer {token}"})
                 rng = np.random.default_rng(1)
                 month = min(days, 30)
+                last_month = DAY0 + timedelta(days=days - month)
                 queries = {
                     "day of 15-min readings": lambda i, d: (
                         f"/v1/members/bench:m{i}/readings",
@@ -116,10 +130,11 @@ def measure(name: str, url: str, members: int, days: int, requests: int) -> None
                         f"/v1/members/bench:m{i}/balances",
                         {
                             "resolution": "day",
-                            "start": iso(DAY0),
-                            "end": iso(DAY0 + timedelta(month)),
+                            "start": iso(min(d, last_month)),
+                            "end": iso(min(d, last_month) + timedelta(month)),
                         },
                     ),
+                    "the last clearing": lambda i, d: ("/v1/market/clearings/last", {}),
                     "day of hourly community balance": lambda i, d: (
                         "/v1/communities/bench/balance",
                         {"resolution": "hour", "start": iso(d), "end": iso(d + timedelta(1))},
