@@ -634,3 +634,105 @@ def test_serve_killed_after_a_commitment_reached_the_chain_resumes_without_doubl
     assert statuses == ["interrupted", "finished"]
     ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
     assert ok.exit_code == 0, ok.output
+
+
+def test_serve_killed_after_a_settlement_reached_the_chain_records_it_once_on_restart(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Two members trade through the API; the node is killed right after the traded
+    interval's P2PTrading settle transaction was mined and before the store recorded the
+    interval. The restart records the settlement once, as the chain holds it, settles
+    nothing twice, and `verify` passes."""
+    first = (int(time.time()) // INTERVAL_S - 8) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 6)
+    meters = len(devices.intervals[0])
+    port = free_port()
+    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
+    kill = api | {"GRIDSHARE_FAULT_KILL_AFTER": "settle:1"}
+    # each interval settles on chain on its own, in its own database transaction (tiny's
+    # default, a day per batch, settles only when the day is complete or the node stops)
+    scenario = tmp_path / "tiny-interval.toml"
+    scenario.write_text(TINY.read_text("utf-8") + '\n[market]\nsettlement = "interval"\n')
+    node = Node(
+        tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600",
+        settings=kill, scenario=scenario,
+    )  # fmt: skip
+    nodes.append(node)
+    node.wait_ready()
+    buyer_id, seller_id = list(devices.members)[:2]
+    buyer, seller = devices.members[buyer_id], devices.members[seller_id]
+    headers = {buyer_id: _sign_in(node.url, buyer), seller_id: _sign_in(node.url, seller)}
+    assert node.post(devices.intervals[0])["inserted"] == meters
+
+    def market() -> dict[str, object]:
+        reply = httpx.get(f"{node.url}/v1/market", headers=headers[buyer_id], timeout=10)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, object] = reply.json()
+        return body
+
+    wait_until(lambda: market()["next_open_interval"] == first + 2 * INTERVAL_S, "the gate", 60)
+    published = market()
+    top, bottom = published["max_price_micros_per_kwh"], published["min_price_micros_per_kwh"]
+    good_for = {"expiry": int(time.time()) + 3600, "quantity_wh": 200}
+    orders = {
+        buyer_id: wallet_order(published, buyer, side="buy", price=top, **good_for),
+        seller_id: wallet_order(published, seller, side="sell", price=bottom, **good_for),
+    }
+    placed = {}
+    for pid, order in orders.items():
+        reply = httpx.post(
+            f"{node.url}/v1/market/orders", json=order, headers=headers[pid], timeout=10
+        )
+        assert reply.status_code == 202, reply.text
+        placed[pid] = reply.json()["order_hash"]
+    traded = first + 2 * INTERVAL_S
+    # closing 1 books the orders and clears 2; closing 2 settles 2 on chain: killed there
+    feeding = devices.intervals[1] + devices.intervals[2]
+    acked: list[ReadingBundle] = []
+    feeder = threading.Thread(target=_feed, args=(node.url, feeding, acked), daemon=True)
+    feeder.start()
+    _killed_by_fault(node)
+    feeder.join(60)
+    stored = _stored_once(tmp_path)
+    assert _keys(acked) <= stored
+    chain = _on_chain(tmp_path, [traded])
+    assert chain.settled == {traded: True}  # on chain ...
+    in_store = "SELECT count(*) FROM market_intervals WHERE interval_start_s = ?"
+    assert _query(tmp_path, in_store, traded) == [(0,)]  # ... and not in the store yet
+
+    node = Node(tmp_path, devices, port, "--grace-s", "3600", settings=api, scenario=scenario)
+    nodes.append(node)
+    node.wait_ready()
+    everything = [b for k in range(6) for b in devices.intervals[k]]
+    assert node.post(everything)["inserted"] == 6 * meters - len(stored)
+    wait_until(lambda: _count(tmp_path, "interval_balances") == 6, "6 closed intervals", 90, 0.1)
+    for pid, order_hash in placed.items():
+        reply = httpx.get(f"{node.url}/v1/market/orders/{order_hash}", headers=headers[pid])
+        assert reply.json()["status"] == "booked", reply.text
+    assert node.stop() == 0, node.output()
+    assert "Traceback" not in node.output()
+
+    assert _stored_once(tmp_path) == _keys(everything)
+    doubled = "SELECT interval_start_s FROM market_intervals GROUP BY 1 HAVING count(*) > 1"
+    assert _query(tmp_path, doubled) == []
+    recorded = _query(
+        tmp_path,
+        "SELECT volume_wh, settled_on_chain, trades_root FROM market_intervals "
+        "WHERE interval_start_s = ?",
+        traded,
+    )
+    chain = _on_chain(tmp_path, [traded])
+    assert len(recorded) == 1, recorded
+    volume, on_chain, root = recorded[0]
+    assert int(str(volume)) > 0
+    assert on_chain
+    assert root == chain.trades_root[traded]  # the store records what the chain settled
+    fills = _query(
+        tmp_path,
+        "SELECT order_hash, filled_wh FROM market_fills WHERE interval_start_s = ?",
+        traded,
+    )
+    assert sorted(h for h, _ in fills) == sorted(placed.values())  # each order once
+    assert len({f for _, f in fills}) == 1
+    ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
+    assert ok.exit_code == 0, ok.output
