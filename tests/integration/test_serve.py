@@ -23,10 +23,15 @@ import orjson
 import psycopg
 import pytest
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from typer.testing import CliRunner
 
 from gridshare.cli import app
 from gridshare.ingest.mqtt import BrokerConfig, MqttPublisher, readings_topic
+from gridshare.ledger.chain import open_chain
+from gridshare.ledger.deployment import Deployment, contract
+from gridshare.ledger.keys import LocalSigner
+from gridshare.ledger.metering import MeteringLedger
 from gridshare.metering.wire import ReadingBundle, bundle_to_json, device_address, encode_bundle
 from gridshare.model import Role
 from gridshare.simulator.community import build_community
@@ -97,6 +102,7 @@ class Node:
         port: int,
         *args: str,
         settings: dict[str, str] | None = None,
+        scenario: Path = TINY,
     ) -> None:
         self.directory = directory
         self.port = port
@@ -112,7 +118,7 @@ class Node:
         self.out = directory / f"node-{runs}.out"
         self.err = directory / f"node-{runs}.err"
         command = [
-            sys.executable, "-m", "gridshare", "serve", str(TINY),
+            sys.executable, "-m", "gridshare", "serve", str(scenario),
             "--registry", str(devices.registry), "--data-dir", str(directory / "data"),
             "--port", str(port), *args,
         ]  # fmt: skip
@@ -516,5 +522,217 @@ def test_members_trade_on_the_node_with_orders_signed_by_their_own_keys(
         last["sellers_credited_micros"] + last["refunds_micros"] + last["fees_micros"]
     )
     assert node.stop() == 0, node.output()
+    ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
+    assert ok.exit_code == 0, ok.output
+
+
+# -- kill -9 at a named point (GRIDSHARE_FAULT_KILL_AFTER, gridshare.app.faults) ---------
+
+_COMMITMENTS = (
+    "SELECT interval_start_s, production_root, consumption_root, production_wh, "
+    "consumption_wh, import_wh, export_wh, readings FROM interval_commitments ORDER BY 1"
+)
+
+
+@dataclass
+class OnChain:
+    """What the node's embedded chain holds (read while no node runs)."""
+
+    commitments: dict[int, tuple[object, ...] | None]
+    """Per interval start, the commitment as the store's row spells it (None: none)."""
+    settled: dict[int, bool]
+    trades_root: dict[int, str]
+
+
+def _on_chain(directory: Path, starts: Sequence[int]) -> OnChain:
+    data = directory / "data"
+    connection = open_chain(data, LocalSigner.generate())  # reads only: any key will do
+    try:
+        deployment = Deployment.read(connection.deployment_file())
+        # calls come "from" the deployer: the throwaway account has no gas money
+        connection.web3.eth.default_account = to_checksum_address(deployment.deployer)
+        metering = MeteringLedger(connection.transactions, deployment)
+        p2p = contract(connection.web3, deployment, "P2PTrading")
+        commitments: dict[int, tuple[object, ...] | None] = {}
+        for start, c in zip(starts, metering.commitments(starts), strict=True):
+            commitments[start] = None if c is None else (
+                start, "0x" + c.production_root.hex(), "0x" + c.consumption_root.hex(),
+                c.production_wh, c.consumption_wh, c.import_wh, c.export_wh, c.readings,
+            )  # fmt: skip
+        settled = {s: bool(p2p.functions.settled(s).call()) for s in starts}
+        roots = {s: "0x" + bytes(p2p.functions.settlements(s).call()[0]).hex() for s in starts}
+        return OnChain(commitments, settled, roots)
+    finally:
+        connection.close()
+
+
+def _killed_by_fault(node: Node, timeout_s: float = 120) -> None:
+    try:
+        code = node.process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the fault did not kill serve within {timeout_s} s:\n{node.output()}")
+    assert code == -signal.SIGKILL, node.output()
+
+
+def _stored_once(directory: Path) -> set[tuple[object, ...]]:
+    """The stored readings' keys, each asserted stored once."""
+    doubled = _query(directory, _READING_KEYS + " GROUP BY 1, 2 HAVING count(*) > 1")
+    assert doubled == []
+    return set(_query(directory, _READING_KEYS))
+
+
+def _keys(bundles: Sequence[ReadingBundle]) -> set[tuple[object, ...]]:
+    return {(int(b.start[0]), b.meter_id) for b in bundles}
+
+
+def test_serve_killed_after_a_commitment_reached_the_chain_resumes_without_doubling(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Killed right after the second interval's commitment transaction was mined and
+    before its database transaction committed: the restart re-runs that interval, finds
+    its commitment on chain, and the store and chain agree on every interval."""
+    first = (int(time.time()) // INTERVAL_S - 8) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 5)
+    meters = len(devices.intervals[0])
+    port = free_port()
+    kill = {"GRIDSHARE_FAULT_KILL_AFTER": "commit:2"}
+    node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=kill)
+    nodes.append(node)
+    node.wait_ready()
+    feeding = [b for k in range(3) for b in devices.intervals[k]]
+    acked: list[ReadingBundle] = []
+    feeder = threading.Thread(target=_feed, args=(node.url, feeding, acked), daemon=True)
+    feeder.start()
+    _killed_by_fault(node)
+    feeder.join(60)
+    assert len(acked) >= 2 * meters  # the second interval closed: all its readings came
+    stored = _stored_once(tmp_path)
+    assert _keys(acked) <= stored  # acknowledged: durable
+    # the first interval committed in both; the second only on chain
+    starts = [devices.start_s(k) for k in range(5)]
+    chain = _on_chain(tmp_path, starts)
+    assert [s for s, c in chain.commitments.items() if c is not None] == starts[:2]
+    assert _query(tmp_path, _COMMITMENTS) == [chain.commitments[starts[0]]]
+    assert _count(tmp_path, "interval_balances") == 1
+
+    node = Node(tmp_path, devices, port, "--grace-s", "3600")  # no fault this time
+    nodes.append(node)
+    node.wait_ready()
+    everything = [b for k in range(5) for b in devices.intervals[k]]
+    again = node.post(everything)
+    assert again["inserted"] == 5 * meters - len(stored)
+    wait_until(lambda: _count(tmp_path, "interval_balances") == 5, "5 closed intervals", 90, 0.1)
+    assert node.stop() == 0, node.output()
+    assert "Traceback" not in node.output()
+
+    assert _stored_once(tmp_path) == _keys(everything)
+    chain = _on_chain(tmp_path, starts)
+    committed = _query(tmp_path, _COMMITMENTS)
+    assert [c[0] for c in committed] == starts  # each interval committed once in the store
+    assert committed == list(chain.commitments.values())  # and the same on chain
+    statuses = [r[0] for r in _query(tmp_path, "SELECT status FROM runs ORDER BY started_at_s")]
+    assert statuses == ["interrupted", "finished"]
+    ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_serve_killed_after_a_settlement_reached_the_chain_records_it_once_on_restart(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Two members trade through the API; the node is killed right after the traded
+    interval's P2PTrading settle transaction was mined and before the store recorded the
+    interval. The restart records the settlement once, as the chain holds it, settles
+    nothing twice, and `verify` passes."""
+    first = (int(time.time()) // INTERVAL_S - 8) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 6)
+    meters = len(devices.intervals[0])
+    port = free_port()
+    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
+    kill = api | {"GRIDSHARE_FAULT_KILL_AFTER": "settle:1"}
+    # each interval settles on chain on its own, in its own database transaction (tiny's
+    # default, a day per batch, settles only when the day is complete or the node stops)
+    scenario = tmp_path / "tiny-interval.toml"
+    scenario.write_text(TINY.read_text("utf-8") + '\n[market]\nsettlement = "interval"\n')
+    node = Node(
+        tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600",
+        settings=kill, scenario=scenario,
+    )  # fmt: skip
+    nodes.append(node)
+    node.wait_ready()
+    buyer_id, seller_id = list(devices.members)[:2]
+    buyer, seller = devices.members[buyer_id], devices.members[seller_id]
+    headers = {buyer_id: _sign_in(node.url, buyer), seller_id: _sign_in(node.url, seller)}
+    assert node.post(devices.intervals[0])["inserted"] == meters
+
+    def market() -> dict[str, object]:
+        reply = httpx.get(f"{node.url}/v1/market", headers=headers[buyer_id], timeout=10)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, object] = reply.json()
+        return body
+
+    wait_until(lambda: market()["next_open_interval"] == first + 2 * INTERVAL_S, "the gate", 60)
+    published = market()
+    top, bottom = published["max_price_micros_per_kwh"], published["min_price_micros_per_kwh"]
+    good_for = {"expiry": int(time.time()) + 3600, "quantity_wh": 200}
+    orders = {
+        buyer_id: wallet_order(published, buyer, side="buy", price=top, **good_for),
+        seller_id: wallet_order(published, seller, side="sell", price=bottom, **good_for),
+    }
+    placed = {}
+    for pid, order in orders.items():
+        reply = httpx.post(
+            f"{node.url}/v1/market/orders", json=order, headers=headers[pid], timeout=10
+        )
+        assert reply.status_code == 202, reply.text
+        placed[pid] = reply.json()["order_hash"]
+    traded = first + 2 * INTERVAL_S
+    # closing 1 books the orders and clears 2; closing 2 settles 2 on chain: killed there
+    feeding = devices.intervals[1] + devices.intervals[2]
+    acked: list[ReadingBundle] = []
+    feeder = threading.Thread(target=_feed, args=(node.url, feeding, acked), daemon=True)
+    feeder.start()
+    _killed_by_fault(node)
+    feeder.join(60)
+    stored = _stored_once(tmp_path)
+    assert _keys(acked) <= stored
+    chain = _on_chain(tmp_path, [traded])
+    assert chain.settled == {traded: True}  # on chain ...
+    in_store = "SELECT count(*) FROM market_intervals WHERE interval_start_s = ?"
+    assert _query(tmp_path, in_store, traded) == [(0,)]  # ... and not in the store yet
+
+    node = Node(tmp_path, devices, port, "--grace-s", "3600", settings=api, scenario=scenario)
+    nodes.append(node)
+    node.wait_ready()
+    everything = [b for k in range(6) for b in devices.intervals[k]]
+    assert node.post(everything)["inserted"] == 6 * meters - len(stored)
+    wait_until(lambda: _count(tmp_path, "interval_balances") == 6, "6 closed intervals", 90, 0.1)
+    for pid, order_hash in placed.items():
+        reply = httpx.get(f"{node.url}/v1/market/orders/{order_hash}", headers=headers[pid])
+        assert reply.json()["status"] == "booked", reply.text
+    assert node.stop() == 0, node.output()
+    assert "Traceback" not in node.output()
+
+    assert _stored_once(tmp_path) == _keys(everything)
+    doubled = "SELECT interval_start_s FROM market_intervals GROUP BY 1 HAVING count(*) > 1"
+    assert _query(tmp_path, doubled) == []
+    recorded = _query(
+        tmp_path,
+        "SELECT volume_wh, settled_on_chain, trades_root FROM market_intervals "
+        "WHERE interval_start_s = ?",
+        traded,
+    )
+    chain = _on_chain(tmp_path, [traded])
+    assert len(recorded) == 1, recorded
+    volume, on_chain, root = recorded[0]
+    assert int(str(volume)) > 0
+    assert on_chain
+    assert root == chain.trades_root[traded]  # the store records what the chain settled
+    fills = _query(
+        tmp_path,
+        "SELECT order_hash, filled_wh FROM market_fills WHERE interval_start_s = ?",
+        traded,
+    )
+    assert sorted(h for h, _ in fills) == sorted(placed.values())  # each order once
+    assert len({f for _, f in fills}) == 1
     ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
     assert ok.exit_code == 0, ok.output

@@ -20,6 +20,8 @@ process) become "interrupted". The chain's funding is keyed by ``<community>-<ki
 a restart does not fund twice, and the ledger adapters skip what the chain already holds
 (registrations, commitments, certificates, settlements), so an interval re-run after a
 crash between its chain transactions and its database commit is not doubled.
+``GRIDSHARE_FAULT_KILL_AFTER`` (:mod:`gridshare.app.faults`) kills the node at such a
+point, to test exactly that.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import uvicorn
 
+from gridshare.app.faults import install_from_environment
 from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.balancing.demand_response import EventChannel
@@ -297,6 +300,33 @@ def _field(
     return Surroundings(started.control, started.grid, started.channel)
 
 
+def _connect(
+    scenario: Scenario,
+    community: Community,
+    members: Members,
+    operator: Signer,
+    options: NodeOptions,
+) -> CommunityLedger:
+    """The community's ledger, with the fault ``GRIDSHARE_FAULT_KILL_AFTER`` names armed
+    on its transactions (none when unset)."""
+    ledger = connect_ledger(
+        scenario,
+        community,
+        members.registration,
+        options.data_dir,
+        operator,
+        run_id=f"{community.community_id}-{options.kind}",
+        escrow_micros=members.trading.escrow_micros,
+        chain_url=options.chain_url,
+    )
+    try:
+        install_from_environment(ledger.connection.transactions)
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
+
+
 def _escrow_from_chain(trading: Trading, ledger: CommunityLedger) -> Trading:
     """The members' escrow as the contract holds it now: what they deposited, less what
     settled (after a restart, the book must not count on money already spent)."""
@@ -428,16 +458,7 @@ def run_node(
             probe_broker(options.broker)
         ingest_store = open_store(url)
         closing.append(ingest_store.close)
-        ledger = connect_ledger(
-            scenario,
-            community,
-            members.registration,
-            options.data_dir,
-            operator,
-            run_id=f"{cid}-{options.kind}",
-            escrow_micros=members.trading.escrow_micros,
-            chain_url=options.chain_url,
-        )
+        ledger = _connect(scenario, community, members, operator, options)
         closing.append(ledger.close)
         trading = _escrow_from_chain(members.trading, ledger)
         service, first = _open_ingest(store, ingest_store, community, members, ledger, options)

@@ -43,6 +43,11 @@ def _function(contract: str, function: str) -> tuple[bytes, tuple[str, ...]]:
     raise ArtifactError(f"{contract} has no function {function!r}")
 
 
+def selector(contract: str, function: str) -> bytes:
+    """The 4-byte selector that starts the calldata of ``contract.function``."""
+    return _function(contract, function)[0]
+
+
 def calldata(contract: str, function: str, *args: object) -> str:
     """Hex calldata of ``contract.function(*args)``."""
     selector, types = _function(contract, function)

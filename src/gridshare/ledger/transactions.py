@@ -98,6 +98,9 @@ class TransactionManager:
             )
         self.chain_id = chain_id
         self._nonce: int | None = None
+        self.on_confirmed: Callable[[TransactionRequest, SentTransaction], None] | None = None
+        """Called with each transaction that succeeded on chain, once its receipt is in (the
+        composition root's fault injection, :mod:`gridshare.app.faults`; None: nothing)."""
 
     def _with_retries(self, action: Callable[[], T]) -> T:
         """Run a read against the node, retrying connection failures with back-off."""
@@ -188,7 +191,10 @@ class TransactionManager:
                     f"more than its {gas} gas)"
                 )
             raise TransactionReverted(reason, tx_hash)
-        return SentTransaction(tx_hash, block_number, gas_used)
+        sent = SentTransaction(tx_hash, block_number, gas_used)
+        if self.on_confirmed is not None:
+            self.on_confirmed(transaction, sent)
+        return sent
 
     def _node_has(self, tx_hash: str) -> bool:
         """Whether the node knows ``tx_hash`` (sent, although the answer was lost)."""

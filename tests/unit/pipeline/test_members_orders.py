@@ -205,3 +205,31 @@ def test_a_recurring_order_trades_only_when_its_rule_says_and_preferences_bind()
     assert all(f > 0 for f in filled["plain"].values())
     assert set(filled["picky"]) == set(settled)
     assert all(f == 0 for f in filled["picky"].values())  # no trade outside its partners
+
+
+def test_the_interval_cleared_before_a_restart_is_cleared_again_and_settled_once() -> None:
+    """The clearing of the interval after the last one closed was held in memory: the next
+    process clears that interval again from the members' booked orders, so it is settled
+    and recorded (before, its trades were lost with the process)."""
+    store = InMemoryStore()
+    first = _first_start_s()
+    traded = first + 4 * QUARTER_S  # the first interval of the second run
+    placed: list[MarketOrderRecord] = []
+
+    def place(community: Community) -> None:
+        buyer, seller = _agents(community)[:2]
+        span = {"first_interval": traded, "intervals": 1, "quantity_wh": 20}
+        placed.append(_submit(store, community, _signed(buyer, price=10_000_000, **span)))
+        placed.append(_submit(store, community, _signed(seller, side=Side.SELL, **span)))
+
+    run_tiny(store, intervals=4, before_run=place)  # closing the fourth clears ``traded``
+    assert not [f for f in store.market_fills() if f.interval_start_s == traded]
+    run_tiny(store, intervals=2, first_hour=FIRST_HOUR + 1)  # a new process
+    fills = {
+        f.order_hash: f.filled_wh for f in store.market_fills() if f.interval_start_s == traded
+    }
+    assert fills.keys() >= {r.order_hash for r in placed}
+    assert fills[placed[0].order_hash] == fills[placed[1].order_hash] > 0
+    recorded = [i for i in store.market_intervals() if i.interval_start_s == traded]
+    assert len(recorded) == 1
+    assert all(store.tables.market_orders[r.order_hash].status == "booked" for r in placed)
