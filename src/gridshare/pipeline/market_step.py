@@ -203,8 +203,8 @@ class MarketStep:
         flows = accounted.flows
         net = flows.grid_import_wh - flows.grid_export_wh
         clearing = self._cleared.pop(start, None)
-        if not self._rebuilt:  # the first interval of this process
-            clearing = self._restore(start, tx) if clearing is None else clearing
+        if not self._rebuilt:  # the first interval of this process: nothing cleared yet
+            clearing = self._restore(start, tx)
         self._last_start = start
         if clearing is not None:
             self._settle(clearing, flows, net, tx)
@@ -414,15 +414,13 @@ class MarketStep:
         )
 
     def _take_members_orders(self, start: int, tx: MarketStore) -> list[MarketRejectionRecord]:
-        """Gate closure for members' own orders: the book is rebuilt from the store's
-        booked orders on the first interval (a restart), then each order submitted since
-        the last gate is booked or refused, and each cancellation asked for is made; the
+        """Gate closure for members' own orders (the book was rebuilt from the store by
+        :meth:`_restore` on the process's first interval): each order submitted since the
+        last gate is booked or refused, and each cancellation asked for is made; the
         statuses change in the interval's transaction."""
         cid = self.community.community_id
         changes: list[tuple[str, OrderStatus, OrderStatus, str]] = []
         rejections: list[MarketRejectionRecord] = []
-        if not self._rebuilt:
-            changes += self._rebuild(start, tx)
         # the gate of ``start`` is closing: earlier intervals are closed, also on the
         # first interval of a process, before the book has closed any; an order that
         # expired by now is refused
@@ -451,11 +449,16 @@ class MarketStep:
             tx.set_market_order_status(cid, changes)
         return rejections
 
-    def _rebuild(
-        self, start: int, tx: MarketStore
-    ) -> list[tuple[str, OrderStatus, OrderStatus, str]]:
-        """The book from the store's booked orders, for their intervals from ``start`` on
-        (once per process); the status changes of those that cannot be booked again."""
+    def _restore(self, start: int, tx: MarketStore) -> IntervalClearing | None:
+        """After a restart, the clearing of ``start`` (the first interval this process
+        closes), lost with the process that cleared it: the book is rebuilt from the store's
+        booked orders for their intervals from this one on (an order that cannot be booked
+        again is marked refused), and the interval is cleared again from them, so it is
+        settled and recorded once (the ledger skips a settlement the chain holds: the
+        process may have died after sending it). None when nothing is booked for it.
+
+        Agents' orders were held in memory only and are not restored; nor is the
+        sellers' delivery record the clearing weighs (reliability starts at 1.0)."""
         self._rebuilt = True
         changes = []
         for record in tx.booked_market_orders(self.community.community_id):
@@ -463,18 +466,6 @@ class MarketStep:
             if refused is not None:
                 detail = f"not booked again after a restart: {refused.detail}"
                 changes.append((record.order_hash, OrderStatus.BOOKED, OrderStatus.REFUSED, detail))
-        return changes
-
-    def _restore(self, start: int, tx: MarketStore) -> IntervalClearing | None:
-        """After a restart, the clearing of ``start`` (the first interval this process
-        closes), lost with the process that cleared it: the book is rebuilt from this
-        interval on and the interval cleared again from the members' booked orders, so it
-        is settled and recorded once (the ledger skips a settlement the chain holds: the
-        process may have died after sending it). None when nothing is booked for it.
-
-        Agents' orders were held in memory only and are not restored; nor is the
-        sellers' delivery record the clearing weighs (reliability starts at 1.0)."""
-        changes = self._rebuild(start, tx)
         if changes:
             tx.set_market_order_status(self.community.community_id, changes)
         orders = self.book.close(start)
