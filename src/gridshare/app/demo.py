@@ -33,7 +33,12 @@ import orjson
 
 from gridshare.app.ledger import Registration
 from gridshare.app.node import Members, NodeOptions, NodeResult, run_node
-from gridshare.app.simulate import SIMULATION_INTERVALS_PER_TRANSACTION, run_plots
+from gridshare.app.simulate import (
+    SIMULATION_INTERVALS_PER_TRANSACTION,
+    fresh_chain,
+    fresh_sqlite,
+    run_plots,
+)
 from gridshare.app.steps import Surroundings, Trading
 from gridshare.errors import GridshareError
 from gridshare.ledger.keys import Signer
@@ -162,13 +167,9 @@ def run_demo(
     ``on_interval(done, total)`` follows the intervals closed."""
     stop = stop or threading.Event()
     out_dir = options.out_dir
-    for stale in ("chain", "deployments", "gridshare.sqlite", "gridshare.sqlite-wal",
-                  "gridshare.sqlite-shm", "api"):  # fmt: skip
-        path = out_dir / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+    fresh_chain(out_dir)
+    fresh_sqlite(out_dir)
+    shutil.rmtree(out_dir / "api", ignore_errors=True)  # the session secret of a past run
     community, clock, source, _weather, start, _end = build_simulation(scenario, scenario_name)
     simulated = simulated_members(scenario, community, operator.address)
     members = Members(

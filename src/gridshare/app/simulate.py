@@ -29,6 +29,8 @@ from gridshare.storage import SqlStore, StorageError, default_sqlite_url, open_s
 __all__ = [
     "SIMULATION_INTERVALS_PER_TRANSACTION",
     "SimulationResult",
+    "fresh_chain",
+    "fresh_sqlite",
     "run_plots",
     "run_simulation",
 ]
@@ -77,7 +79,7 @@ def run_simulation(
     )
     network = build_network(scenario, community) if balancing else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    database_url = database_url or _fresh_sqlite(out_dir)
+    database_url = database_url or fresh_sqlite(out_dir)
     store = open_store(database_url)
     ledger: CommunityLedger | None = None
     try:
@@ -158,12 +160,18 @@ def run_simulation(
         store.close()
 
 
-def _fresh_sqlite(out_dir: Path) -> str:
+def fresh_sqlite(out_dir: Path) -> str:
     """The run directory's own SQLite store, started afresh."""
     url = default_sqlite_url(out_dir)
     for suffix in ("", "-wal", "-shm"):
         Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     return url
+
+
+def fresh_chain(out_dir: Path) -> None:
+    """Remove the run directory's embedded chain and its deployments record."""
+    for stale in ("chain", "deployments"):
+        shutil.rmtree(out_dir / stale, ignore_errors=True)
 
 
 def _clear_community(store: SqlStore, community_id: str, *, replace: bool) -> None:
@@ -201,8 +209,7 @@ def _fresh_ledger(
     """A new embedded chain in the run directory with the community on it."""
     if progress:
         progress("ledger", 0, 1)
-    for stale in ("chain", "deployments"):
-        shutil.rmtree(out_dir / stale, ignore_errors=True)
+    fresh_chain(out_dir)
     signer = operator() if callable(operator) else operator
     registration = Registration(
         [bytes.fromhex(a[2:]) for a in fleet.addresses],
