@@ -18,13 +18,11 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
 from gridshare.api.app import create_app
 from gridshare.balancing.accounting import account_interval
@@ -37,6 +35,7 @@ from gridshare.units import Interval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.factories import QUARTER, small_community  # the repository root is not installed
+from tests.postgres import throwaway_database
 from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account, personal_sign, siwe_text
 
 with warnings.catch_warnings():
@@ -167,15 +166,8 @@ def main() -> None:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
         measure("SQLite", url, args.members, args.days, args.requests)
     if args.postgres_url:
-        name = f"gridshare_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = f"{args.postgres_url.rsplit('/', 1)[0]}/{name}"
+        with throwaway_database(args.postgres_url, "gridshare_bench") as url:
             measure("PostgreSQL", url, args.members, args.days, args.requests)
-        finally:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -42,7 +41,6 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
-import psycopg
 import uvicorn
 from eth_account.signers.local import LocalAccount
 
@@ -62,6 +60,7 @@ from gridshare.units import to_unix_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.factories import small_community  # the repository root is not installed
+from tests.postgres import throwaway_database
 from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account, personal_sign, siwe_text
 
 with warnings.catch_warnings():
@@ -249,15 +248,8 @@ def main() -> None:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
         measure("SQLite", url, args.members, args.orders, args.testclient)
     if args.postgres_url:
-        name = f"gridshare_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = f"{args.postgres_url.rsplit('/', 1)[0]}/{name}"
+        with throwaway_database(args.postgres_url, "gridshare_bench") as url:
             measure("PostgreSQL", url, args.members, args.orders, args.testclient)
-        finally:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -14,16 +14,15 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
 from gridshare.storage import SqlStore, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.factories import small_community  # the repository root is not installed
+from tests.postgres import throwaway_database
 
 START_S = 1_748_836_800  # 2025-06-02 04:00 UTC
 
@@ -76,15 +75,8 @@ def main() -> None:
             args.meters,
             args.per_write,
         )
-    name = f"gridshare_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = args.postgres_url.rsplit("/", 1)[0] + "/" + name
+    with throwaway_database(args.postgres_url, "gridshare_bench") as url:
         measure("postgresql", url, args.intervals, args.meters, args.per_write)
-    finally:
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

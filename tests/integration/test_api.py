@@ -10,17 +10,15 @@ generated here.
 from __future__ import annotations
 
 import logging
-import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
 import pytest
 from eth_account.signers.local import LocalAccount
 
@@ -34,6 +32,7 @@ from gridshare.settings import Settings
 from gridshare.storage import SqlStore, open_store
 from gridshare.units import Interval
 from tests.factories import QUARTER, small_community
+from tests.postgres import throwaway_database
 from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account, personal_sign, siwe_text
 
 with warnings.catch_warnings():
@@ -113,24 +112,15 @@ def database_store(
 ) -> Iterator[SqlStore]:
     """An empty, migrated store on the database ``request.param`` names (a module-scoped
     fixture's parameter: ``sqlite`` or ``postgresql``), closed and dropped afterwards."""
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'store.sqlite'}"
-    else:
-        admin = str(request.getfixturevalue("postgres_server"))
-        name = f"gridshare_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"{admin.rsplit('/', 1)[0]}/{name}"
-        drop = (admin, name)
-    store = open_store(url)
-    try:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'store.sqlite'}"
+        else:
+            admin = str(request.getfixturevalue("postgres_server"))
+            url = stack.enter_context(throwaway_database(admin))
+        store = open_store(url)
+        stack.callback(store.close)  # closed before the database is dropped
         yield store
-    finally:
-        store.close()
-        if drop is not None:
-            with psycopg.connect(drop[0], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
 
 
 def register_members(store: SqlStore, community_id: str) -> tuple[Community, list[LocalAccount]]:
