@@ -455,23 +455,24 @@ def test_serve_runs_on_postgresql_with_mqtt_ingest_by_settings_alone(
     assert not (tmp_path / "data" / "gridshare.sqlite").exists()  # nothing went to SQLite
 
 
-def test_members_trade_on_the_node_with_orders_signed_by_their_own_keys(
-    tmp_path: Path, nodes: list[Node]
-) -> None:
-    """Two members sign orders in a wallet (EIP-712 over the domain the node publishes)
-    and post them; the node books them at the gate, clears them, settles the interval on
-    chain from the meters' readings, and `verify` proves the store against the chain."""
-    first = (int(time.time()) // INTERVAL_S - 8) * INTERVAL_S
-    devices = Devices.make(tmp_path, first, 5)
-    port = free_port()
-    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
-    node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=api)
-    nodes.append(node)
-    node.wait_ready()
+@dataclass
+class Crossing:
+    """Two members' crossing orders on a node: the buyer's and the seller's member ids,
+    their sessions and their orders' hashes, by member id."""
+
+    buyer: str
+    seller: str
+    headers: dict[str, dict[str, str]]
+    placed: dict[str, str]
+
+
+def _cross(node: Node, devices: Devices, first: int) -> Crossing:
+    """Once the node closed the interval at ``first`` (the market then cleared the next,
+    so the one after is the first open), two members sign in and post wallet-signed
+    orders for it: a buy at the top of the price band and a sell at its bottom."""
     buyer_id, seller_id = list(devices.members)[:2]
     buyer, seller = devices.members[buyer_id], devices.members[seller_id]
     headers = {buyer_id: _sign_in(node.url, buyer), seller_id: _sign_in(node.url, seller)}
-    assert node.post(devices.intervals[0])["inserted"] == len(devices.intervals[0])
 
     def market() -> dict[str, object]:
         reply = httpx.get(f"{node.url}/v1/market", headers=headers[buyer_id], timeout=10)
@@ -479,7 +480,6 @@ def test_members_trade_on_the_node_with_orders_signed_by_their_own_keys(
         body: dict[str, object] = reply.json()
         return body
 
-    # the first interval closed: the market cleared the next; the one after is open
     wait_until(lambda: market()["next_open_interval"] == first + 2 * INTERVAL_S, "the gate", 60)
     published = market()
     top, bottom = published["max_price_micros_per_kwh"], published["min_price_micros_per_kwh"]
@@ -495,6 +495,30 @@ def test_members_trade_on_the_node_with_orders_signed_by_their_own_keys(
         )
         assert reply.status_code == 202, reply.text
         placed[pid] = reply.json()["order_hash"]
+    return Crossing(buyer_id, seller_id, headers, placed)
+
+
+def test_members_trade_on_the_node_with_orders_signed_by_their_own_keys(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Two members sign orders in a wallet (EIP-712 over the domain the node publishes)
+    and post them; the node books them at the gate, clears them, settles the interval on
+    chain from the meters' readings, and `verify` proves the store against the chain."""
+    first = (int(time.time()) // INTERVAL_S - 8) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 5)
+    port = free_port()
+    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
+    node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=api)
+    nodes.append(node)
+    node.wait_ready()
+    assert node.post(devices.intervals[0])["inserted"] == len(devices.intervals[0])
+    crossing = _cross(node, devices, first)
+    buyer_id, seller_id, headers, placed = (
+        crossing.buyer,
+        crossing.seller,
+        crossing.headers,
+        crossing.placed,
+    )
     for k in (1, 2):  # closing 1 books them and clears 2; closing 2 settles it
         assert node.post(devices.intervals[k])["inserted"] == len(devices.intervals[k])
     traded = first + 2 * INTERVAL_S
@@ -659,32 +683,9 @@ def test_serve_killed_after_a_settlement_reached_the_chain_records_it_once_on_re
     )  # fmt: skip
     nodes.append(node)
     node.wait_ready()
-    buyer_id, seller_id = list(devices.members)[:2]
-    buyer, seller = devices.members[buyer_id], devices.members[seller_id]
-    headers = {buyer_id: _sign_in(node.url, buyer), seller_id: _sign_in(node.url, seller)}
     assert node.post(devices.intervals[0])["inserted"] == meters
-
-    def market() -> dict[str, object]:
-        reply = httpx.get(f"{node.url}/v1/market", headers=headers[buyer_id], timeout=10)
-        assert reply.status_code == 200, reply.text
-        body: dict[str, object] = reply.json()
-        return body
-
-    wait_until(lambda: market()["next_open_interval"] == first + 2 * INTERVAL_S, "the gate", 60)
-    published = market()
-    top, bottom = published["max_price_micros_per_kwh"], published["min_price_micros_per_kwh"]
-    good_for = {"expiry": int(time.time()) + 3600, "quantity_wh": 200}
-    orders = {
-        buyer_id: wallet_order(published, buyer, side="buy", price=top, **good_for),
-        seller_id: wallet_order(published, seller, side="sell", price=bottom, **good_for),
-    }
-    placed = {}
-    for pid, order in orders.items():
-        reply = httpx.post(
-            f"{node.url}/v1/market/orders", json=order, headers=headers[pid], timeout=10
-        )
-        assert reply.status_code == 202, reply.text
-        placed[pid] = reply.json()["order_hash"]
+    crossing = _cross(node, devices, first)
+    headers, placed = crossing.headers, crossing.placed
     traded = first + 2 * INTERVAL_S
     # closing 1 books the orders and clears 2; closing 2 settles 2 on chain: killed there
     feeding = devices.intervals[1] + devices.intervals[2]
