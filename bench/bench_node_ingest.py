@@ -91,7 +91,7 @@ def main() -> None:
             day_s=0.0,
             linger=False,
             plots=False,
-            api=lambda store, chain_id, venue: create_app(
+            api=lambda store, chain_id, venue, run_stop: create_app(
                 store, Settings(data_dir=out_dir), chain_id=chain_id, market=venue
             ),
         )

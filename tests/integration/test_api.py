@@ -360,7 +360,16 @@ def test_sign_in_refusals(client: TestClient, populated: Populated) -> None:
     reply = client.post(
         "/v1/auth/login", json={"message": text, "signature": personal_sign(stranger, text)}
     )
-    assert_refused(reply, 403, "not_registered")
+    assert reply.status_code == 200, reply.text
+    assert (reply.json()["role"], reply.json()["participant_id"]) == ("applicant", None)
+    # an account that is not a member may register, and read nothing of anyone's
+    applicant = {"Authorization": f"Bearer {reply.json()['token']}"}
+    for path in (
+        f"/v1/members/{populated.pid(1)}/readings",
+        "/v1/communities/api/balance",
+        "/v1/status",
+    ):
+        assert_refused(client.get(path, params=DAY, headers=applicant), 403, "not_registered")
 
     nonce = client.post("/v1/auth/nonce").json()["nonce"]
     for text, error in (

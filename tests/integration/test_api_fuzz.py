@@ -24,7 +24,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gridshare.api.app import create_app
+from gridshare.app.registrations import Registrar
 from gridshare.market.orders import MarketVenue
+from gridshare.simulator.run import prepare
 from tests.integration.test_api import (  # noqa: F401 - the store fixture, re-used
     NOW,
     Populated,
@@ -34,6 +36,7 @@ from tests.integration.test_api import (  # noqa: F401 - the store fixture, re-u
     sign_in,
 )
 from tests.integration.test_api_market import CONTRACT, RULES
+from tests.integration.test_api_registrations import TINY
 from tests.siwe import CHAIN_ID
 
 IN_CI = os.environ.get("CI") == "true"
@@ -62,6 +65,7 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(
         chain_id=CHAIN_ID,
         market=MarketVenue(populated.community.community_id, CHAIN_ID, CONTRACT, RULES),
         now=lambda: NOW,
+        registrar=Registrar(prepare(TINY)),
     )
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
     # signed in without the app's lifespan: its end would end every live stream

@@ -32,7 +32,14 @@ from gridshare.ledger.chain import open_chain
 from gridshare.ledger.deployment import Deployment, contract
 from gridshare.ledger.keys import LocalSigner
 from gridshare.ledger.metering import MeteringLedger
-from gridshare.metering.wire import ReadingBundle, bundle_to_json, device_address, encode_bundle
+from gridshare.metering.wire import (
+    ReadingBundle,
+    bundle_to_json,
+    device_address,
+    encode_bundle,
+    make_bundle,
+    sign_bundle,
+)
 from gridshare.model import Role
 from gridshare.simulator.community import build_community
 from gridshare.simulator.live import scenario_bundles
@@ -735,5 +742,87 @@ def test_serve_killed_after_a_settlement_reached_the_chain_records_it_once_on_re
     )
     assert sorted(h for h, _ in fills) == sorted(placed.values())  # each order once
     assert len({f for _, f in fills}) == 1
+    ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
+    assert ok.exit_code == 0, ok.output
+
+
+def _signed(
+    meter_id: str, key: bytes, start_s: int, import_wh: int, export_wh: int
+) -> ReadingBundle:
+    """One reading of a meter whose key only the test holds."""
+    bundle = make_bundle(meter_id, [start_s], [1], [import_wh], [export_wh], [import_wh], [export_wh])  # fmt: skip  # noqa: E501
+    return sign_bundle(bundle, key)
+
+
+def test_a_registration_meters_only_after_the_operator_approves_it(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """A would-be member generates their keys (account and meters) and registers through
+    the API. Before the operator approves, their meters' readings are refused as unknown;
+    once approved, the node takes them in at the end of the interval: on chain (the
+    participant, devices and generator), metering, and signing in as a member."""
+    first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 2)
+    meters = len(devices.intervals[0])
+    operator = new_account()
+    api = {
+        "GRIDSHARE_API_DOMAIN": DOMAIN,
+        "GRIDSHARE_API_URI": URI,
+        "GRIDSHARE_API_OPERATORS": f'["{operator.address}"]',
+    }
+    node = Node(tmp_path, devices, free_port(), "--start", _iso(first), "--grace-s", "3600", settings=api)  # fmt: skip  # noqa: E501
+    nodes.append(node)
+    node.wait_ready()
+
+    applicant = new_account()
+    pid = "tiny:maple-001"
+    keys = {f"{pid}/grid": secrets.token_bytes(32), f"{pid}/pv/meter": secrets.token_bytes(32)}
+    body = {
+        "handle": "maple",
+        "member": {"role": "producer", "pv": {"kwp": 8.0}},
+        "devices": {meter: _address(key) for meter, key in keys.items()},
+    }
+    queue = f"{node.url}/v1/communities/tiny/registrations"
+    own = _sign_in(node.url, applicant)
+    assert httpx.post(queue, json=body, headers=own).status_code == 202
+
+    def theirs(k: int) -> list[ReadingBundle]:
+        return [_signed(m, key, devices.start_s(k), 0, 400) for m, key in keys.items()]
+
+    # not approved: the node does not know the meters
+    assert node.post(theirs(0))["rejected"] == {"unknown_meter": 2}
+    boss = _sign_in(node.url, operator)
+    assert httpx.post(f"{queue}/maple/approve", json={}, headers=boss).status_code == 200
+    assert node.post(theirs(0))["rejected"] == {"unknown_meter": 2}  # until the interval ends
+    assert node.post(devices.intervals[0])["inserted"] == meters
+    wait_until(lambda: f"joined the community (approved): {pid}" in node.output(), "the member to join", 120, 0.1)  # fmt: skip  # noqa: E501
+    node.wait_ready()
+
+    # approved and taken in: the member's readings count from the next interval on
+    assert node.post(devices.intervals[1] + theirs(1))["inserted"] == meters + 2
+    wait_until(lambda: _count(tmp_path, "interval_balances") == 2, "2 closed intervals", 90, 0.1)
+    received = "SELECT interval_start_s, received FROM interval_balances ORDER BY 1"
+    assert _query(tmp_path, received) == [(devices.start_s(0), meters), (devices.start_s(1), meters + 2)]  # fmt: skip  # noqa: E501
+    member = _sign_in(node.url, applicant)
+    window = {"start": _iso(first), "end": _iso(first + 2 * INTERVAL_S), "resolution": "15min"}
+    mine = httpx.get(f"{node.url}/v1/members/{pid}/readings", params=window, headers=member)
+    assert mine.status_code == 200, mine.text
+    assert {s["meter_id"] for s in mine.json()["meters"]} == set(keys)
+    assert node.stop() == 0, node.output()
+    assert "Traceback" not in node.output()
+
+    connection = open_chain(tmp_path / "data", LocalSigner.generate())  # reads only
+    try:
+        deployment = Deployment.read(connection.deployment_file())
+        connection.web3.eth.default_account = to_checksum_address(deployment.deployer)
+        registry = contract(connection.web3, deployment, "ParticipantRegistry")
+        certificate = contract(connection.web3, deployment, "EnergyCertificate")
+        for meter, key in keys.items():
+            owner = registry.functions.device_owner(to_checksum_address(_address(key))).call()
+            assert owner.lower() == applicant.address.lower(), meter
+        pv = to_checksum_address(_address(keys[f"{pid}/pv/meter"]))
+        assert certificate.functions.generators(pv).call()[0] > 0  # a registered generator
+    finally:
+        connection.close()
     ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
     assert ok.exit_code == 0, ok.output

@@ -25,6 +25,11 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     GET  /v1/communities/{community_id}/setpoints    dispatched setpoints (operator, auditor)
     GET  /v1/status                                  refusals per code (operator, auditor)
     GET  /v1/stream                                  live results of each closed interval
+    POST /v1/communities/{community_id}/registrations  an applicant registers (operator approves)
+    GET  /v1/registrations/mine                      the caller's registrations
+    GET  /v1/communities/{community_id}/registrations  the approval queue (operator, auditor)
+    POST /v1/communities/{cid}/registrations/{handle}/approve|reject   the operator decides
+    GET  /v1/communities/{community_id}/operator-actions  the operator's action log
                                                      (Server-Sent Events, per role; resume
                                                      with Last-Event-ID)
 
@@ -55,11 +60,13 @@ from gridshare.api.routes import (
     communities,
     member_market,
     members,
+    registrations,
     status,
     stream,
 )
 from gridshare.api.routes import market as market_routes
 from gridshare.api.stream import StreamHub
+from gridshare.app.registrations import Registrar
 from gridshare.market.orders import MarketVenue
 from gridshare.settings import Settings
 
@@ -119,6 +126,7 @@ def create_app(
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     shutdown: threading.Event | None = None,
+    registrar: Registrar | None = None,
 ) -> FastAPI:
     """The API over ``store``, for the community ledger on ``chain_id`` and its market
     (``market``; None: the node runs none and the market routes answer 404).
@@ -127,7 +135,8 @@ def create_app(
     UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests. Live
     streams end (``event: end``, ``shutdown``) when ``shutdown`` is set or the app's
     lifespan ends: the node passes the event that stops it, since a server that is
-    stopping waits for open responses before it ends the lifespan.
+    stopping waits for open responses before it ends the lifespan. ``registrar`` checks
+    registrations against the community file (None: the node takes none).
     """
     counter = RefusalCounter()
     tokens = SessionTokens(
@@ -149,6 +158,7 @@ def create_app(
         max_rows=settings.api_max_rows,
         min_group_members=settings.api_min_group_members,
         market=market,
+        registrar=registrar,
         streams=StreamHub(settings.api_stream_max_per_account, shutdown),
         stream_poll_s=settings.api_stream_poll_s,
         stream_heartbeat_s=settings.api_stream_heartbeat_s,
@@ -173,6 +183,7 @@ def create_app(
         balancing.router,
         status.router,
         stream.router,
+        registrations.router,
     )
     for router in routers:
         app.include_router(router)

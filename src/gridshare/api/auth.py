@@ -8,7 +8,9 @@
   valid for ``api_session_s``. It carries the role fixed at sign-in: changing the operator
   or auditor accounts takes effect at the next sign-in (at most one session later).
 - Roles: ``operator`` and ``auditor`` are accounts listed in the settings; ``member`` is a
-  participant whose own account (``participants.account_address``) signed in.
+  participant whose own account (``participants.account_address``) signed in; any other
+  account signs in as an ``applicant``, which may only register (and, once the operator
+  approved it and the node took it in, signs in again as a member).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Role(StrEnum):
     """Runs the community: reads everything (and, later, changes configuration)."""
     AUDITOR = "auditor"
     """Reads everything, changes nothing."""
+    APPLICANT = "applicant"
+    """An account that is none of the above: it may register as a member and follow its
+    registration, nothing else."""
 
 
 @dataclass(frozen=True, slots=True)

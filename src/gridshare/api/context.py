@@ -11,10 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gridshare.api.auth import NonceBook, Principal, SessionTokens
+from gridshare.api.auth import NonceBook, Principal, Role, SessionTokens
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
 from gridshare.api.stream import StreamHub
+from gridshare.app.registrations import Registrar
 from gridshare.market.orders import MarketVenue
 
 
@@ -39,6 +40,8 @@ class ApiContext:
     stream_heartbeat_s: float
     market: MarketVenue | None = None
     """The community's market members send signed orders to (None: the node runs none)."""
+    registrar: Registrar | None = None
+    """Checks registrations against the community file (None: the node takes none)."""
 
 
 def api_context(request: Request) -> ApiContext:
@@ -51,11 +54,12 @@ Context = Annotated[ApiContext, Depends(api_context)]
 _bearer = HTTPBearer(auto_error=False, description="a session token from POST /v1/auth/login")
 
 
-def principal(
+def anyone(
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The signed-in caller; 401 without a valid, unexpired session token."""
+    """The signed-in caller, whatever its role (applicants included); 401 without a
+    valid, unexpired session token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Refused(
             401,
@@ -66,4 +70,19 @@ def principal(
     return context.tokens.verify(credentials.credentials, context.now())
 
 
+def principal(caller: Annotated[Principal, Depends(anyone)]) -> Principal:
+    """The signed-in member, operator or auditor; 403 for an applicant (an account that
+    is not yet a member)."""
+    if caller.role is Role.APPLICANT:
+        raise Refused(
+            403,
+            "not_registered",
+            f"{caller.address} is not a registered member's account, nor an operator's or "
+            "auditor's: register it (POST /v1/communities/{community_id}/registrations) and "
+            "sign in again once the operator approved it",
+        )
+    return caller
+
+
 Caller = Annotated[Principal, Depends(principal)]
+AnyCaller = Annotated[Principal, Depends(anyone)]

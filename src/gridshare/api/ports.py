@@ -22,7 +22,10 @@ from gridshare.model.records import (
     MemberMarketBucketRecord,
     MemberRecord,
     MeterReadingsRecord,
+    OperatorActionRecord,
     OrderStatus,
+    RegistrationRecord,
+    RegistrationStatus,
 )
 
 
@@ -30,7 +33,8 @@ from gridshare.model.records import (
 class ApiStore(Protocol):
     """Members, their readings and balances, community balances, per time bucket; a
     member's market orders and certified production; the community's balancing records;
-    and what the live stream tails: closed intervals and islanding events, in order.
+    and what the live stream tails: closed intervals and islanding events, in order;
+    would-be members' registrations, the operator's decisions and its action log.
     Methods taking ``limit`` answer at most that many rows."""
 
     def member(self, participant_id: str) -> MemberRecord | None: ...
@@ -129,3 +133,30 @@ class ApiStore(Protocol):
     ) -> list[IslandEventRecord]: ...
 
     def latest_island_start_s(self, community_id: str) -> int | None: ...
+
+    def submit_registration(self, record: RegistrationRecord) -> bool: ...
+
+    def registration(self, community_id: str, handle: str) -> RegistrationRecord | None: ...
+
+    def registrations(
+        self,
+        community_id: str | None = None,
+        *,
+        applicant: str | None = None,
+        statuses: tuple[RegistrationStatus, ...] = (),
+        limit: int = 1000,
+    ) -> list[RegistrationRecord]: ...
+
+    def decide_registration(
+        self,
+        community_id: str,
+        handle: str,
+        status: RegistrationStatus,
+        action: OperatorActionRecord,
+    ) -> RegistrationRecord | None: ...
+
+    def operator_actions(
+        self, community_id: str, *, after_id: int = 0, limit: int = 1000
+    ) -> list[OperatorActionRecord]: ...
+
+    def device_in_use(self, address: str) -> bool: ...

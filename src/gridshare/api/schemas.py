@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridshare.api.auth import Role
 from gridshare.api.ranges import Resolution
-from gridshare.model.records import OrderStatus
+from gridshare.model.records import OrderStatus, RegistrationStatus
 
 OrderSide = Literal["buy", "sell"]
 OrderKind = Literal["spot", "forward", "recurring", "group"]
@@ -456,3 +456,83 @@ class MemberDemandResponseOut(Body):
     start: datetime
     end: datetime
     responses: list[MemberResponseOut]
+
+
+class LocationIn(Body):
+    latitude_deg: float = Field(ge=-90.0, le=90.0)
+    longitude_deg: float = Field(ge=-180.0, le=180.0)
+
+
+class RegistrationIn(Body):
+    """A would-be member, sent by the member's own (signed-in) account, which becomes the
+    member's account once the operator approves it."""
+
+    handle: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,23}$",
+        description="the member's name in the community: the participant id becomes "
+        "'<community>:<handle>-001'",
+        examples=["maple-farm"],
+    )
+    member: dict[str, Any] = Field(
+        description="the member as the community file describes a group of one (see "
+        "docs/scenarios.md): role (producer, consumer or prosumer), category (residential, "
+        "commercial or industrial), load (profile, annual_kwh), pv (kwp, tilt_deg, "
+        "azimuth_deg, ...), wind (turbine_type, hub_height_m), hydro and biomass "
+        "(capacity_kw, ...), battery (capacity_kwh, power_kw, ...), flexible_load "
+        "(power_kw); bus, critical and shed_priority are the operator's to set",
+        examples=[
+            {
+                "role": "prosumer",
+                "category": "residential",
+                "load": {"profile": "H0", "annual_kwh": 4200},
+                "pv": {"kwp": 6.5, "tilt_deg": 25, "azimuth_deg": 180},
+            }
+        ],
+    )
+    devices: dict[str, str] = Field(
+        description="each of the member's meters (id -> the 0x address of the key that "
+        "stays in the meter): '<participant id>/grid' and '<asset id>/meter' for each "
+        "generator and battery ('<participant id>/pv/meter', ...)",
+    )
+    location: LocationIn | None = None
+
+
+class RegistrationOut(Body):
+    """A registration and where it is: ``pending`` until the operator decides; once
+    ``approved`` the node takes the member in at the end of the interval it is
+    processing, and the account then signs in as the member."""
+
+    community_id: str
+    handle: str
+    participant_id: str
+    applicant: str
+    member: dict[str, Any]
+    devices: dict[str, str]
+    location: LocationIn | None
+    status: RegistrationStatus
+    submitted_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str
+
+
+class RegistrationsOut(Body):
+    registrations: list[RegistrationOut]
+
+
+class DecisionIn(Body):
+    reason: str = Field("", max_length=500, description="why (shown to the applicant)")
+
+
+class OperatorActionOut(Body):
+    action_id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str
+
+
+class OperatorActionsOut(Body):
+    community_id: str
+    actions: list[OperatorActionOut]

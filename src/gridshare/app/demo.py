@@ -68,7 +68,7 @@ class DemoOptions:
     """Wall seconds per simulated day (0: as fast as the node closes intervals)."""
     linger: bool = False
     """After the scenario's last interval, keep serving the API until stopped."""
-    api: Callable[[SqlStore, int, MarketVenue | None], Any] | None = None
+    api: Callable[[SqlStore, int, MarketVenue | None, threading.Event], Any] | None = None
     plots: bool = True
     """At the end, plot what the store holds (as ``simulate`` does)."""
 

@@ -56,12 +56,15 @@ def connect_ledger(
     escrow_micros: Mapping[bytes, int] | None,
     balancing: bool = True,
     chain_url: str | None = None,
+    joined: frozenset[bytes] = frozenset(),
 ) -> CommunityLedger:
     """Open the chain (the embedded one in ``directory``, or the JSON-RPC node at
     ``chain_url``), deploy or load the contracts, register the community's members and
     meters, and fund the members' escrow (``escrow_micros`` by account; None: no market)
     and the demand-response pool. Funding is keyed by ``run_id``: a deposit reference
-    already minted is not minted again."""
+    already minted is not minted again. The accounts in ``joined`` (members who joined
+    through a registration) are funded each against a reference of their own, so that
+    one who joins later is funded when they join."""
     connection = open_chain(directory, operator, chain_url)
     try:
         interval_s = int(community.interval_length.total_seconds())
@@ -80,9 +83,16 @@ def connect_ledger(
                 withdrawal_delay_s=86_400,
             )
             market.fund(
-                {"0x" + maker.hex(): amount for maker, amount in escrow_micros.items()},
+                {
+                    "0x" + maker.hex(): amount
+                    for maker, amount in escrow_micros.items()
+                    if maker not in joined
+                },
                 reference=f"{run_id}/escrow",
             )
+            for maker in sorted(joined & set(escrow_micros)):
+                account = "0x" + maker.hex()
+                market.fund({account: escrow_micros[maker]}, reference=f"{run_id}/escrow/{account}")
         balancing_chain = None
         if balancing:
             balancing_ledger = BalancingLedger(connection.transactions, deployment)

@@ -75,6 +75,8 @@ class Members:
     trading: Trading
     seed: int = 0
     """The simulated members' seed, recorded with the run (0: members with their own keys)."""
+    joined: frozenset[bytes] = frozenset()
+    """Accounts of the members who joined through a registration (funded one by one)."""
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,11 @@ class NodeOptions:
     """Intervals between the steps' chain transactions (a simulated day in the demo)."""
     linger: bool = False
     """After the last interval, keep serving the API until ``stop`` (the demo)."""
-    api: Callable[[SqlStore, int, MarketVenue | None], Any] | None = None
+    api: Callable[[SqlStore, int, MarketVenue | None, threading.Event], Any] | None = None
     """Builds the REST API (an ASGI app, mounted at ``/`` after ingest's routes) over a
-    store of its own, the ledger's chain id and the market members send orders to, once
-    the ledger is connected."""
+    store of its own, the ledger's chain id, the market members send orders to and the
+    event that stops this run (the API's live streams end with it), once the ledger is
+    connected."""
 
     @property
     def store_url(self) -> str:
@@ -318,6 +321,7 @@ def _connect(
         run_id=f"{community.community_id}-{options.kind}",
         escrow_micros=members.trading.escrow_micros,
         chain_url=options.chain_url,
+        joined=members.joined,
     )
     try:
         install_from_environment(ledger.connection.transactions)
@@ -467,7 +471,9 @@ def run_node(
             api_store = open_store(url)
             closing.append(api_store.close)
             chain_id = ledger.connection.transactions.chain_id
-            mounts["/"] = options.api(api_store, chain_id, _venue(scenario, community, ledger))
+            mounts["/"] = options.api(
+                api_store, chain_id, _venue(scenario, community, ledger), stop
+            )
         ingress = _Ingress()
         closing.append(ingress.close)
         ingress.start(service, sock, options, cid, mounts)

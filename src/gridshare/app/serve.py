@@ -33,13 +33,16 @@ from typing import Any
 
 from gridshare.app.ledger import Registration
 from gridshare.app.node import Members, NodeOptions, NodeResult, run_node
+from gridshare.app.registrations import Registrar, admitted_scenario
 from gridshare.app.steps import Trading
 from gridshare.errors import ConfigurationError
 from gridshare.ledger.keys import Signer
 from gridshare.model import Community, Role
+from gridshare.model.records import RegistrationRecord, RegistrationStatus
 from gridshare.simulator.market import escrow_deposits
 from gridshare.simulator.run import prepare, scenario_community
 from gridshare.simulator.scenario import Scenario
+from gridshare.storage import SqlStore, open_store
 
 __all__ = ["read_registry", "serve", "stopping_on_signals"]
 
@@ -151,6 +154,51 @@ def stopping_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _registration_with(
+    registration: Registration,
+    base: Community,
+    community: Community,
+    accounts: dict[str, str],
+    devices: dict[str, str],
+) -> Registration:
+    """The registry file's addresses for the file's members and meters, and the approved
+    registrations' for those who joined (``community`` lists the file's first)."""
+    file_devices = {
+        m.meter_id: "0x" + d.hex() for m, d in zip(base.meters, registration.devices, strict=True)
+    }
+    every = {**file_devices, **devices}
+    return Registration(
+        [bytes.fromhex(every[m.meter_id][2:]) for m in community.meters],
+        {**registration.accounts, **accounts},
+    )
+
+
+def _approved(store: SqlStore, community_id: str) -> list[RegistrationRecord]:
+    """The approved registrations, in the order the operator approved them."""
+    approved = store.registrations(community_id, statuses=(RegistrationStatus.APPROVED,))
+    return sorted(approved, key=lambda r: (r.decided_at_s or 0, r.handle))
+
+
+@contextmanager
+def _linked(outer: threading.Event, inner: threading.Event) -> Iterator[None]:
+    """While inside, setting ``outer`` sets ``inner`` too."""
+    done = threading.Event()
+
+    def follow() -> None:
+        while not done.wait(0.2):
+            if outer.is_set():
+                inner.set()
+                return
+
+    follower = threading.Thread(target=follow, name="stop-follower", daemon=True)
+    follower.start()
+    try:
+        yield
+    finally:
+        done.set()
+        follower.join()
+
+
 def serve(
     community_file: Path,
     registry_file: Path,
@@ -160,24 +208,67 @@ def serve(
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     on_interval: Callable[[int], None] | None = None,
+    on_admitted: Callable[[list[str]], None] | None = None,
 ) -> NodeResult:
     """Run the node for the community in ``community_file`` until stopped (SIGTERM,
     SIGINT or ``stop``); ``operator`` gives the operator's key (asked for once the files
-    are known to be good)."""
+    are known to be good).
+
+    Members whose registration the operator approved (through the API) join at the end
+    of the interval being processed: the run ends there, and the node starts again at
+    once with them in the community (registered on chain, their devices known to ingest,
+    their escrow funded); ``on_admitted`` hears their participant ids.
+    """
     stop = stop or threading.Event()
     with stopping_on_signals(stop):
         scenario = prepare(community_file)  # a bad file: ScenarioError naming it
-        community = scenario_community(scenario, community_file.name)
+        base = scenario_community(scenario, community_file.name)
+        cid = base.community_id
         signer = operator()
-        registration = read_registry(registry_file, community, signer.address)
-        members = Members(registration, members_trading(scenario, community, registration))
-        return run_node(
-            scenario,
-            community,
-            members,
-            signer,
-            options,
-            stop=stop,
-            on_interval=on_interval,
-            on_ready=on_ready,
-        )
+        from_file = read_registry(registry_file, base, signer.address)
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(options.store_url)  # unreachable database: StorageError
+        try:
+            while True:
+                approved = _approved(store, cid)
+                joined, accounts, devices = admitted_scenario(scenario, approved)
+                community = scenario_community(joined, community_file.name) if approved else base
+                registration = _registration_with(from_file, base, community, accounts, devices)
+                members = Members(
+                    registration,
+                    members_trading(joined, community, registration),
+                    joined=frozenset(bytes.fromhex(a[2:]) for a in accounts.values()),
+                )
+                run_stop = threading.Event()
+                newcomers: list[str] = []
+
+                def closed(
+                    done: int,
+                    known: int = len(approved),
+                    run_stop: threading.Event = run_stop,
+                    newcomers: list[str] = newcomers,
+                ) -> None:
+                    if on_interval is not None:
+                        on_interval(done)
+                    now_approved = _approved(store, cid)
+                    if len(now_approved) > known:
+                        newcomers[:] = [r.handle for r in now_approved[known:]]
+                        run_stop.set()
+
+                with _linked(stop, run_stop):
+                    result = run_node(
+                        joined,
+                        community,
+                        members,
+                        signer,
+                        options,
+                        stop=run_stop,
+                        on_interval=closed,
+                        on_ready=on_ready,
+                    )
+                if stop.is_set() or not newcomers:
+                    return result
+                if on_admitted is not None:
+                    on_admitted([Registrar(scenario).participant_id(h) for h in newcomers])
+        finally:
+            store.close()

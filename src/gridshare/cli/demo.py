@@ -72,12 +72,12 @@ def demo(
             host,
             day_s=day_s,
             linger=linger,
-            api=lambda store, chain_id, venue: create_api(
+            api=lambda store, chain_id, venue, run_stop: create_api(
                 store,
                 settings.model_copy(update={"data_dir": out_dir}),
                 chain_id=chain_id,
                 market=venue,
-                shutdown=stop,  # streams end before the server stops
+                shutdown=run_stop,  # streams end before the server stops
             ),
         )
         with (

@@ -55,8 +55,10 @@ def serve(
     """
     from gridshare.api.app import create_app as create_api
     from gridshare.app.node import NodeOptions
+    from gridshare.app.registrations import Registrar
     from gridshare.app.serve import serve as run
     from gridshare.ingest.mqtt import BrokerConfig
+    from gridshare.simulator.run import prepare
     from gridshare.units import parse_utc_seconds
 
     try:
@@ -64,6 +66,7 @@ def serve(
         stop = threading.Event()
         if data_dir is not None:
             settings = settings.model_copy(update={"data_dir": data_dir})
+        registrar = Registrar(prepare(community))  # checks registrations sent to the API
         options = NodeOptions(
             settings.data_dir,
             database_url=settings.database_url,
@@ -76,10 +79,15 @@ def serve(
             first_start_s=parse_utc_seconds(start) if start else None,
             grace_s=grace_s,
             kind="serve",
-            # the node's stop event also ends the API's live streams: a stopping server
+            # the run's stop event also ends the API's live streams: a stopping server
             # waits for open responses, so they must end first
-            api=lambda store, chain_id, venue: create_api(
-                store, settings, chain_id=chain_id, market=venue, shutdown=stop
+            api=lambda store, chain_id, venue, run_stop: create_api(
+                store,
+                settings,
+                chain_id=chain_id,
+                market=venue,
+                shutdown=run_stop,
+                registrar=registrar,
             ),
         )
 
@@ -92,6 +100,9 @@ def serve(
         def closed(done: int) -> None:
             console.print(f"interval closed ({done} since start)")
 
+        def admitted(participants: list[str]) -> None:
+            console.print(f"joined the community (approved): {', '.join(participants)}")
+
         result = run(
             community,
             registry,
@@ -100,6 +111,7 @@ def serve(
             stop=stop,
             on_ready=ready,
             on_interval=closed,
+            on_admitted=admitted,
         )
     except GridshareError as exc:
         raise fail(exc) from None

@@ -492,6 +492,60 @@ class ClosedIntervalRecord:
     """The setpoints dispatched for this interval (at the close of the one before)."""
 
 
+class RegistrationStatus(enum.StrEnum):
+    """Where a member's registration is: waiting for the operator, or decided."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    """The operator approved it: the node takes the member in (on chain too) at the end
+    of the interval being processed."""
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRecord:
+    """A would-be member's registration as submitted through the API (``registrations``):
+    who signed in to send it, the member it describes and the devices of its meters."""
+
+    community_id: str
+    handle: str
+    """The member's name in the community: the participant id is
+    ``<community>:<handle>-001``."""
+    applicant: str
+    """0x-hex account (lower case) that signed in and sent it: the member's account."""
+    member_json: str
+    """The member as the community file describes a group of one (role, category, load,
+    generators, storage, flexible load), canonical JSON."""
+    devices_json: str
+    """Meter id -> 0x-hex device address (lower case), canonical JSON."""
+    latitude_deg: float | None
+    longitude_deg: float | None
+    submitted_at_s: int
+    status: str
+    """A :class:`RegistrationStatus` value."""
+    decided_at_s: int | None = None
+    decided_by: str | None = None
+    """The operator account that approved or rejected it."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorActionRecord:
+    """One thing an operator did through the API (``operator_actions``, append-only)."""
+
+    community_id: str
+    at_s: int
+    actor: str
+    """0x-hex operator account (lower case)."""
+    action: str
+    """What was done, e.g. ``registration.approve``."""
+    target: str
+    """What it was done to, e.g. the registration's handle."""
+    detail: str = ""
+    action_id: int | None = None
+    """The log's own sequence number (None before it is stored)."""
+
+
 Record = (
     CommitmentRecord
     | MarketIntervalRecord
@@ -506,6 +560,8 @@ Record = (
     | DemandResponseEventRecord
     | DemandResponseRecord
     | RejectedReadingRecord
+    | RegistrationRecord
+    | OperatorActionRecord
 )
 
 

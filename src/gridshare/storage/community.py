@@ -161,6 +161,9 @@ class CommunityRecords(StoreBase):
                 t.island_events,
                 t.dr_events,
                 t.dr_responses,
+                t.market_orders,
+                t.registrations,
+                t.operator_actions,
             ):
                 conn.execute(delete(table).where(table.c.community_id == community_id))
             conn.execute(

@@ -34,6 +34,7 @@ from gridshare.storage.market import (
 from gridshare.storage.members import MemberQueries
 from gridshare.storage.metering import MeteringQueries, MeteringWrites
 from gridshare.storage.readings import ReadingQueries, ReadingWrites
+from gridshare.storage.registrations import RegistrationQueries
 from gridshare.storage.runs import RunQueries, RunWrites
 from gridshare.storage.stream import StreamQueries
 
@@ -108,6 +109,7 @@ class SqlStore(
     BalancingQueries,
     RunQueries,
     StreamQueries,
+    RegistrationQueries,
     ChainIndex,
 ):
     """SQLite or PostgreSQL storage (implements the pipeline's ``Store`` port)."""

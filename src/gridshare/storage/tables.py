@@ -487,3 +487,42 @@ dr_responses = Table(
     Column("baseline_method", String(16), nullable=False),
     PrimaryKeyConstraint("community_id", "event_id", "participant_id"),
 )
+
+registrations = Table(
+    "registrations",
+    metadata,
+    _community_id(),
+    Column("handle", String(24), nullable=False),
+    Column("applicant", String(42), nullable=False),
+    Column("member_json", Text, nullable=False),
+    Column("devices_json", Text, nullable=False),
+    Column("latitude_deg", Float, nullable=True),
+    Column("longitude_deg", Float, nullable=True),
+    Column("submitted_at_s", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_at_s", BigInteger, nullable=True),
+    Column("decided_by", String(42), nullable=True),
+    Column("reason", Text, nullable=False),
+    PrimaryKeyConstraint("community_id", "handle"),
+)
+"""Would-be members' registrations, waiting for the operator or decided."""
+Index("registrations_by_applicant", registrations.c.applicant)
+Index("registrations_by_status", registrations.c.community_id, registrations.c.status)
+
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("action_id", Integer, primary_key=True, autoincrement=True),
+    _community_id(),
+    Column("at_s", BigInteger, nullable=False),
+    Column("actor", String(42), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+"""Every change an operator made through the API, append-only."""
+Index(
+    "operator_actions_by_community",
+    operator_actions.c.community_id,
+    operator_actions.c.action_id,
+)

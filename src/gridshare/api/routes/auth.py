@@ -32,7 +32,9 @@ def issue_nonce(context: Context) -> NonceOut:
 @router.post("/login", responses=refusals(401, 403, 413, 422, 429))
 def login(body: LoginIn, context: Context) -> SessionOut:
     """Verify a signed EIP-4361 message and open a session for the account that signed it:
-    an operator's or auditor's account (from the settings), or a registered member's."""
+    an operator's or auditor's account (from the settings), a registered member's, or, for
+    any other account, an applicant's (which may only register: POST
+    /v1/communities/{community_id}/registrations)."""
     now = context.now()
     try:
         message = verify_siwe(
@@ -55,14 +57,10 @@ def login(body: LoginIn, context: Context) -> SessionOut:
     else:
         member = context.store.member_by_account(address)
         if member is None:
-            raise Refused(
-                403,
-                "not_registered",
-                f"{address} is not a registered member's account, nor an operator's or "
-                "auditor's: ask the community's operator to register it",
-            )
-        role = Role.MEMBER
-        participant_id, community_id = member.participant_id, member.community_id
+            role = Role.APPLICANT  # may register, nothing else
+        else:
+            role = Role.MEMBER
+            participant_id, community_id = member.participant_id, member.community_id
     token, session = context.tokens.issue(address, role, participant_id, community_id, now)
     return SessionOut(
         token=token,

@@ -1,0 +1,56 @@
+"""Would-be members' registrations (``registrations``), decided by the operator, and the
+log of every operator action taken through the API (``operator_actions``).
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "registrations",
+        sa.Column("community_id", sa.String(128), nullable=False),
+        sa.Column("handle", sa.String(24), nullable=False),
+        sa.Column("applicant", sa.String(42), nullable=False),
+        sa.Column("member_json", sa.Text, nullable=False),
+        sa.Column("devices_json", sa.Text, nullable=False),
+        sa.Column("latitude_deg", sa.Float, nullable=True),
+        sa.Column("longitude_deg", sa.Float, nullable=True),
+        sa.Column("submitted_at_s", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("decided_at_s", sa.BigInteger, nullable=True),
+        sa.Column("decided_by", sa.String(42), nullable=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("community_id", "handle"),
+    )
+    op.create_index("registrations_by_applicant", "registrations", ["applicant"])
+    op.create_index("registrations_by_status", "registrations", ["community_id", "status"])
+    op.create_table(
+        "operator_actions",
+        sa.Column("action_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("community_id", sa.String(128), nullable=False),
+        sa.Column("at_s", sa.BigInteger, nullable=False),
+        sa.Column("actor", sa.String(42), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+    )
+    op.create_index(
+        "operator_actions_by_community", "operator_actions", ["community_id", "action_id"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("operator_actions_by_community", table_name="operator_actions")
+    op.drop_table("operator_actions")
+    op.drop_index("registrations_by_status", table_name="registrations")
+    op.drop_index("registrations_by_applicant", table_name="registrations")
+    op.drop_table("registrations")

@@ -1,0 +1,208 @@
+"""Joining a community through the API, on SQLite and PostgreSQL: an account that is not a
+member signs in with its own key as an applicant and registers; the operator approves or
+rejects; every refusal has a reason and stores nothing; every operator action is logged.
+
+(That an approved member then meters, and an unapproved one cannot, is tested on a running
+node in tests/integration/test_serve.py.)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from gridshare.api.app import create_app
+from gridshare.app.registrations import Registrar
+from gridshare.metering.wire import device_address
+from gridshare.settings import Settings
+from gridshare.simulator.run import prepare, scenario_community
+from gridshare.storage import SqlStore
+from tests.integration.test_api import (
+    DATABASES,
+    NOW,
+    TestClient,
+    assert_refused,
+    database_store,
+    sign_in,
+)
+from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account
+
+TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
+QUEUE = "/v1/communities/tiny/registrations"
+
+
+def _device() -> str:
+    return "0x" + device_address(secrets.token_bytes(32)).hex()
+
+
+def _producer(handle: str, **member: Any) -> dict[str, Any]:
+    """A registration of a 12 kWp PV producer, each meter with a fresh device key."""
+    pid = f"tiny:{handle}-001"
+    return {
+        "handle": handle,
+        "member": {"role": "producer", "pv": {"kwp": 12.0, "tilt_deg": 20}, **member},
+        "devices": {f"{pid}/grid": _device(), f"{pid}/pv/meter": _device()},
+        "location": {"latitude_deg": 36.1, "longitude_deg": -79.9},
+    }
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStore]:
+    with database_store(request, tmp_path_factory) as store:
+        store.register_community(scenario_community(prepare(TINY), "tiny.toml"))
+        yield store
+
+
+class People:
+    def __init__(self) -> None:
+        self.operator = new_account()
+        self.auditor = new_account()
+
+
+@pytest.fixture
+def people() -> People:
+    return People()
+
+
+@pytest.fixture
+def client(store: SqlStore, people: People, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path,
+        api_domain=DOMAIN,
+        api_uri=URI,
+        api_operators=[people.operator.address],
+        api_auditors=[people.auditor.address],
+    )
+    app = create_app(
+        store, settings, chain_id=CHAIN_ID, now=lambda: NOW, registrar=Registrar(prepare(TINY))
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+def _register(client: TestClient, account: LocalAccount, body: dict[str, Any]) -> Any:
+    return client.post(QUEUE, json=body, headers=sign_in(client, account))
+
+
+def test_an_applicant_registers_and_the_operator_approves_with_the_action_logged(
+    client: TestClient, people: People
+) -> None:
+    applicant = new_account()
+    handle = "farm-" + secrets.token_hex(3)
+    body = _producer(handle)
+    reply = _register(client, applicant, body)
+    assert reply.status_code == 202, reply.text
+    held = reply.json()
+    assert (held["status"], held["participant_id"]) == ("pending", f"tiny:{handle}-001")
+    assert held["applicant"] == applicant.address.lower()
+    assert held["devices"] == {m: a.lower() for m, a in body["devices"].items()}
+    assert held["member"]["pv"]["kwp"] == 12.0
+    assert held["location"] == body["location"]
+
+    mine = client.get("/v1/registrations/mine", headers=sign_in(client, applicant))
+    assert [r["handle"] for r in mine.json()["registrations"]] == [handle]
+    # the applicant reads nothing else, and cannot approve itself
+    own = sign_in(client, applicant)
+    assert_refused(client.get(QUEUE, headers=own), 403, "not_registered")
+    assert_refused(client.post(f"{QUEUE}/{handle}/approve", json={}, headers=own), 403, "not_registered")  # fmt: skip  # noqa: E501
+
+    auditor = sign_in(client, people.auditor)
+    pending = client.get(QUEUE, params={"status": "pending"}, headers=auditor).json()
+    assert handle in [r["handle"] for r in pending["registrations"]]
+    refused = client.post(f"{QUEUE}/{handle}/approve", json={}, headers=auditor)
+    assert_refused(refused, 403, "wrong_role")  # the auditor changes nothing
+
+    operator = sign_in(client, people.operator)
+    approved = client.post(f"{QUEUE}/{handle}/approve", json={"reason": "site visit ok"}, headers=operator)  # fmt: skip  # noqa: E501
+    assert approved.status_code == 200, approved.text
+    decided = approved.json()
+    assert (decided["status"], decided["reason"]) == ("approved", "site visit ok")
+    assert decided["decided_by"] == people.operator.address.lower()
+    again = client.post(f"{QUEUE}/{handle}/reject", json={}, headers=operator)
+    assert "approved already" in assert_refused(again, 409, "not_pending")["detail"]
+
+    log = client.get("/v1/communities/tiny/operator-actions", headers=auditor).json()["actions"]
+    mine_logged = [a for a in log if a["target"] == handle]
+    assert [(a["action"], a["actor"], a["detail"]) for a in mine_logged] == [
+        ("registration.approve", people.operator.address.lower(), "site visit ok")
+    ]
+    # a refused decision logs nothing
+    assert len(client.get("/v1/communities/tiny/operator-actions", headers=auditor).json()["actions"]) == len(log)  # fmt: skip  # noqa: E501
+
+
+def test_a_rejected_applicant_sees_why_and_may_register_again(
+    client: TestClient, people: People
+) -> None:
+    applicant = new_account()
+    handle = "shed-" + secrets.token_hex(3)
+    assert _register(client, applicant, _producer(handle)).status_code == 202
+    operator = sign_in(client, people.operator)
+    rejected = client.post(f"{QUEUE}/{handle}/reject", json={"reason": "no grid connection yet"}, headers=operator)  # fmt: skip  # noqa: E501
+    assert rejected.json()["status"] == "rejected"
+    mine = client.get("/v1/registrations/mine", headers=sign_in(client, applicant)).json()
+    assert mine["registrations"][0]["reason"] == "no grid connection yet"
+    retry = _register(client, applicant, _producer(handle + "b"))
+    assert retry.status_code == 202, retry.text
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        (lambda b: b["member"].update(role="consumer"), 422, "bad_member"),
+        (lambda b: b["member"]["pv"].update(kwp=-3), 422, "bad_member"),
+        (lambda b: b["member"].update(critical=True), 422, "operator_field"),
+        (lambda b: b["member"].update(bus=3), 422, "operator_field"),
+        (lambda b: b["member"]["pv"].update(variation=0.2), 422, "bad_member"),
+        (lambda b: b["devices"].popitem(), 422, "devices_mismatch"),
+        (lambda b: b["devices"].update({"tiny:homes-01/grid": _device()}), 422, "devices_mismatch"),
+        (lambda b: b["devices"].update(dict.fromkeys(b["devices"], "0x12")), 422, "bad_address"),
+        (lambda b: b["devices"].update(dict.fromkeys(b["devices"], _device())), 422, "bad_address"),
+        (lambda b: b.update(handle="homes"), 422, "handle_taken"),
+        (lambda b: b.update(handle="Not A Handle"), 422, "invalid_request"),
+        (lambda b: b.update(surprise=1), 422, "invalid_request"),
+    ],
+)
+def test_a_bad_registration_is_refused_with_its_reason_and_stores_nothing(
+    client: TestClient, store: SqlStore, change: Any, status: int, error: str
+) -> None:
+    before = len(store.registrations("tiny"))
+    body = _producer("bad-" + secrets.token_hex(3))
+    change(body)
+    reply = _register(client, new_account(), body)
+    assert_refused(reply, status, error)
+    assert len(store.registrations("tiny")) == before
+
+
+def test_conflicting_registrations_are_refused(
+    client: TestClient, store: SqlStore, people: People
+) -> None:
+    first = _producer("dup-" + secrets.token_hex(3))
+    applicant = new_account()
+    assert _register(client, applicant, first).status_code == 202
+    # the same account again, while its first is open
+    assert_refused(_register(client, applicant, _producer("other-" + secrets.token_hex(3))), 409, "registration_open")  # fmt: skip  # noqa: E501
+    # another account with the same handle, or with a device already named
+    assert_refused(_register(client, new_account(), _producer(first["handle"])), 409, "handle_taken")  # fmt: skip  # noqa: E501
+    stolen = _producer("thief-" + secrets.token_hex(3))
+    meter = next(iter(stolen["devices"]))
+    stolen["devices"][meter] = next(iter(first["devices"].values()))
+    assert_refused(_register(client, new_account(), stolen), 409, "device_taken")
+    # the operator and the auditor are not applicants
+    assert_refused(_register(client, people.operator, _producer("op-" + secrets.token_hex(3))), 409, "already_member")  # fmt: skip  # noqa: E501
+    # another community's queue is not this node's
+    other = client.post(
+        "/v1/communities/elsewhere/registrations",
+        json=_producer("x-" + secrets.token_hex(3)),
+        headers=sign_in(client, new_account()),
+    )
+    assert_refused(other, 404, "unknown_community")
+    assert_refused(client.post(QUEUE, json=first), 401, "unauthenticated")
+    operator = sign_in(client, people.operator)
+    assert_refused(client.post(f"{QUEUE}/nobody/approve", json={}, headers=operator), 404, "unknown_registration")  # fmt: skip  # noqa: E501
