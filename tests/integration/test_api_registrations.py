@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner
 
 from gridshare.api.app import create_app
 from gridshare.app.registrations import Registrar
+from gridshare.cli import app as cli
+from gridshare.ledger.keys import Keystore
 from gridshare.metering.wire import device_address
 from gridshare.settings import Settings
 from gridshare.simulator.run import prepare, scenario_community
@@ -30,6 +33,7 @@ from tests.integration.test_api import (
     database_store,
     sign_in,
 )
+from tests.integration.test_api_stream import _Server
 from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account
 
 TINY = Path(__file__).parents[1] / "scenarios" / "data" / "tiny.toml"
@@ -206,3 +210,53 @@ def test_conflicting_registrations_are_refused(
     assert_refused(client.post(QUEUE, json=first), 401, "unauthenticated")
     operator = sign_in(client, people.operator)
     assert_refused(client.post(f"{QUEUE}/nobody/approve", json={}, headers=operator), 404, "unknown_registration")  # fmt: skip  # noqa: E501
+
+
+def test_the_cli_registers_with_a_keystore_key_and_the_operator_approves(
+    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gridshare members register|registrations|approve` against the API on a real HTTP
+    server, each signing in with a key from the local keystore."""
+    monkeypatch.setenv("GRIDSHARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GRIDSHARE_KEY_PASSWORD", "a-test-password")
+    monkeypatch.setenv("GRIDSHARE_KEY_KDF_ITERATIONS", "1000")
+    keys = Keystore(tmp_path / "keys", kdf_iterations=1000)
+    member = keys.create("me", "a-test-password")
+    operator = keys.create("operator", "a-test-password")
+    settings = Settings(
+        data_dir=tmp_path / "node", api_domain=DOMAIN, api_uri=URI, api_operators=[operator]
+    )
+    app = create_app(store, settings, chain_id=CHAIN_ID, registrar=Registrar(prepare(TINY)))
+    handle = "cli-" + secrets.token_hex(3)
+    body = _producer(handle)
+    lines = ['community = "tiny"', f'handle = "{handle}"', "[member]", 'role = "producer"']
+    lines += ["[member.pv]", "kwp = 12.0", "[devices]"]
+    lines += [f'"{m}" = "{a}"' for m, a in body["devices"].items()]
+    registration = tmp_path / "me.toml"
+    registration.write_text("\n".join(lines) + "\n", "utf-8")
+    runner = CliRunner()
+    with _Server(app) as http:
+        url = str(http.base_url)
+        done = runner.invoke(cli, ["members", "register", str(registration), "--node", url, "--key", "me"])  # fmt: skip  # noqa: E501
+        assert done.exit_code == 0, done.output
+        assert f"tiny:{handle}-001" in done.output
+        assert "pending" in done.output
+        again = runner.invoke(cli, ["members", "register", str(registration), "--node", url, "--key", "me"])  # fmt: skip  # noqa: E501
+        assert again.exit_code == 2, again.output
+        assert "registration_open" in again.output
+        assert "Traceback" not in again.output
+        wrong = runner.invoke(cli, ["members", "approve", "tiny", handle, "--node", url, "--key", "me"])  # fmt: skip  # noqa: E501
+        assert wrong.exit_code == 2, wrong.output
+        assert "not_registered" in wrong.output
+        queue = runner.invoke(cli, ["members", "registrations", "tiny", "--node", url, "--status", "pending"])  # fmt: skip  # noqa: E501
+        assert queue.exit_code == 0, queue.output
+        assert handle in queue.output
+        approved = runner.invoke(cli, ["members", "approve", "tiny", handle, "--node", url, "--reason", "ok"])  # fmt: skip  # noqa: E501
+        assert approved.exit_code == 0, approved.output
+        assert f"tiny:{handle}-001: approved" in approved.output
+    held = store.registration("tiny", handle)
+    assert held is not None
+    assert (held.status, held.applicant, held.decided_by) == ("approved", member.lower(), operator.lower())  # fmt: skip  # noqa: E501
+    unreachable = runner.invoke(cli, ["members", "register", str(registration), "--node", url, "--key", "me"])  # fmt: skip  # noqa: E501
+    assert unreachable.exit_code == 2
+    assert "cannot reach the node" in unreachable.output

@@ -13,6 +13,7 @@ from gridshare.cli.chain import chain_app as _chain
 from gridshare.cli.demo import demo as _demo
 from gridshare.cli.keys import keys_app as _keys
 from gridshare.cli.market import market_app as _market
+from gridshare.cli.members import members_app as _members
 from gridshare.cli.meters import meters_app as _meters
 from gridshare.cli.serve import serve as _serve
 from gridshare.cli.simulate import simulate as _simulate
@@ -29,6 +30,7 @@ app.add_typer(_chain, name="chain")
 app.add_typer(_certificates, name="certificates")
 app.add_typer(_meters, name="meters")
 app.add_typer(_market, name="market")
+app.add_typer(_members, name="members")
 
 
 @app.callback()

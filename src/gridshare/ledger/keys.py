@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_account.types import TransactionDictType
 from eth_typing import HexStr
@@ -101,6 +102,11 @@ class LocalSigner:
 
     def sign_transaction(self, transaction: UnsignedTransaction) -> bytes:
         return bytes(self._account.sign_transaction(_signable(transaction)).raw_transaction)
+
+    def sign_message(self, text: str) -> bytes:
+        """The EIP-191 ``personal_sign`` of ``text`` (r ++ s ++ v, v = 27 or 28): what a
+        wallet signs a Sign-In with Ethereum message with."""
+        return bytes(self._account.sign_message(encode_defunct(text=text)).signature)
 
     @classmethod
     def generate(cls) -> LocalSigner:
