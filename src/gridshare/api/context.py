@@ -15,7 +15,9 @@ from gridshare.api.auth import NonceBook, Principal, SessionTokens
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
 from gridshare.api.stream import StreamHub
+from gridshare.api.verify import VerifyJobs
 from gridshare.market.orders import MarketVenue
+from gridshare.model.configuration import CommunityConfiguration
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,10 @@ class ApiContext:
     stream_heartbeat_s: float
     market: MarketVenue | None = None
     """The community's market members send signed orders to (None: the node runs none)."""
+    verify: VerifyJobs | None = None
+    """Verify jobs (None: the node gave the API no verifier)."""
+    configuration: CommunityConfiguration | None = None
+    """The node's community configuration (None: the node gave the API none)."""
 
 
 def api_context(request: Request) -> ApiContext:

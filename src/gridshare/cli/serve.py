@@ -78,8 +78,14 @@ def serve(
             kind="serve",
             # the node's stop event also ends the API's live streams: a stopping server
             # waits for open responses, so they must end first
-            api=lambda store, chain_id, venue: create_api(
-                store, settings, chain_id=chain_id, market=venue, shutdown=stop
+            api=lambda ports: create_api(
+                ports.store,
+                settings,
+                chain_id=ports.chain_id,
+                market=ports.market,
+                shutdown=stop,
+                verifier=ports.verifier,
+                configuration=ports.configuration,
             ),
         )
 
