@@ -91,8 +91,11 @@ def main() -> None:
             day_s=0.0,
             linger=False,
             plots=False,
-            api=lambda store, chain_id, venue, run_stop: create_app(
-                store, Settings(data_dir=out_dir), chain_id=chain_id, market=venue
+            api=lambda ports: create_app(
+                ports.store,
+                Settings(data_dir=out_dir),
+                chain_id=ports.chain_id,
+                market=ports.market,
             ),
         )
         started = time.perf_counter()

@@ -321,10 +321,26 @@ def test_a_member_signs_in_to_the_node_with_their_own_key_and_reads_only_their_o
     first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
     devices = Devices.make(tmp_path, first, 2)
     port = free_port()
-    api = {"GRIDSHARE_API_DOMAIN": DOMAIN, "GRIDSHARE_API_URI": URI}
+    operator = new_account()
+    api = {
+        "GRIDSHARE_API_DOMAIN": DOMAIN,
+        "GRIDSHARE_API_URI": URI,
+        "GRIDSHARE_API_OPERATORS": f'["{operator.address}"]',
+    }
     node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=api)
     nodes.append(node)
     node.wait_ready()
+    # the operator reads the community's configuration; verify jobs need a chain the
+    # node does not hold (this node runs on its embedded chain)
+    running = _sign_in(node.url, operator)
+    community_id = list(devices.members)[0].split(":")[0]
+    configuration = httpx.get(
+        f"{node.url}/v1/communities/{community_id}/configuration", headers=running
+    )
+    assert configuration.status_code == 200, configuration.text
+    assert configuration.json()["community_id"] == community_id
+    verify = httpx.post(f"{node.url}/v1/audit/verify", headers=running)
+    assert (verify.status_code, verify.json()["error"]) == (503, "verify_unavailable")
     posted = devices.intervals[0] + devices.intervals[1]
     assert node.post(posted)["inserted"] == len(posted)
     member, other = list(devices.members)[:2]

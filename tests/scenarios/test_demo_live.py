@@ -51,8 +51,11 @@ def test_the_live_demo_reports_what_the_simulation_reports(tmp_path: Path) -> No
             tmp_path / "live",
             port,
             day_s=0,
-            api=lambda store, chain_id, venue, run_stop: create_app(
-                store, Settings(data_dir=tmp_path / "live"), chain_id=chain_id, market=venue
+            api=lambda ports: create_app(
+                ports.store,
+                Settings(data_dir=tmp_path / "live"),
+                chain_id=ports.chain_id,
+                market=ports.market,
             ),
         ),
         stop=threading.Event(),

@@ -23,6 +23,12 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     GET  /v1/communities/{community_id}/demand-response  events (responses: operator, auditor)
     GET  /v1/communities/{community_id}/alerts       balancing alerts (operator, auditor)
     GET  /v1/communities/{community_id}/setpoints    dispatched setpoints (operator, auditor)
+    GET  /v1/communities/{community_id}/configuration  the community's configuration, read-only
+                                                     (operator, auditor)
+    POST /v1/audit/verify                            start verifying the store against the
+                                                     chain, a background job (operator, auditor)
+    GET  /v1/audit/verify/latest                     the latest verify job (operator, auditor)
+    GET  /v1/audit/verify/{job_id}                   a verify job's state, progress, findings
     GET  /v1/status                                  refusals per code (operator, auditor)
     GET  /v1/stream                                  live results of each closed interval
     POST /v1/communities/{community_id}/registrations  an applicant registers (operator approves)
@@ -44,6 +50,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -55,6 +62,7 @@ from gridshare.api.guard import Guard, RateLimiter
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused, refusal_response
 from gridshare.api.routes import (
+    audit,
     auth,
     balancing,
     communities,
@@ -64,11 +72,19 @@ from gridshare.api.routes import (
     status,
     stream,
 )
+from gridshare.api.routes import (
+    configuration as configuration_routes,
+)
 from gridshare.api.routes import market as market_routes
 from gridshare.api.stream import StreamHub
+from gridshare.api.verify import VerifyJobs
 from gridshare.app.registrations import Registrar
 from gridshare.market.orders import MarketVenue
+from gridshare.model.configuration import CommunityConfiguration
 from gridshare.settings import Settings
+
+if TYPE_CHECKING:
+    from gridshare.api.verify import Verifier
 
 __all__ = ["API_VERSION", "create_app"]
 
@@ -127,6 +143,8 @@ def create_app(
     monotonic: Callable[[], float] = time.monotonic,
     shutdown: threading.Event | None = None,
     registrar: Registrar | None = None,
+    verifier: Verifier | None = None,
+    configuration: CommunityConfiguration | None = None,
 ) -> FastAPI:
     """The API over ``store``, for the community ledger on ``chain_id`` and its market
     (``market``; None: the node runs none and the market routes answer 404).
@@ -135,8 +153,14 @@ def create_app(
     UTC) and ``monotonic`` (the rate limiter's clock) are injectable for tests. Live
     streams end (``event: end``, ``shutdown``) when ``shutdown`` is set or the app's
     lifespan ends: the node passes the event that stops it, since a server that is
-    stopping waits for open responses before it ends the lifespan. ``registrar`` checks
-    registrations against the community file (None: the node takes none).
+    stopping waits for open responses before it ends the lifespan.
+
+    ``verifier`` runs every check of ``gridshare verify`` (opening its own store and chain
+    connection) as a background job of ``/v1/audit/verify`` (None: those routes answer 503
+    ``verify_unavailable``); ``configuration`` is the community's configuration served at
+    ``/v1/communities/{community_id}/configuration`` (None: 404 ``no_configuration``).
+    ``registrar`` checks registrations against the community file (None: the node
+    takes none).
     """
     counter = RefusalCounter()
     tokens = SessionTokens(
@@ -159,6 +183,8 @@ def create_app(
         min_group_members=settings.api_min_group_members,
         market=market,
         registrar=registrar,
+        verify=None if verifier is None else VerifyJobs(verifier, now),
+        configuration=configuration,
         streams=StreamHub(settings.api_stream_max_per_account, shutdown),
         stream_poll_s=settings.api_stream_poll_s,
         stream_heartbeat_s=settings.api_stream_heartbeat_s,
@@ -180,7 +206,9 @@ def create_app(
         member_market.router,
         market_routes.router,
         communities.router,
+        configuration_routes.router,
         balancing.router,
+        audit.router,
         status.router,
         stream.router,
         registrations.router,

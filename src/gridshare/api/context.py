@@ -15,8 +15,10 @@ from gridshare.api.auth import NonceBook, Principal, Role, SessionTokens
 from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
 from gridshare.api.stream import StreamHub
+from gridshare.api.verify import VerifyJobs
 from gridshare.app.registrations import Registrar
 from gridshare.market.orders import MarketVenue
+from gridshare.model.configuration import CommunityConfiguration
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,10 @@ class ApiContext:
     """The community's market members send signed orders to (None: the node runs none)."""
     registrar: Registrar | None = None
     """Checks registrations against the community file (None: the node takes none)."""
+    verify: VerifyJobs | None = None
+    """Verify jobs (None: the node gave the API no verifier)."""
+    configuration: CommunityConfiguration | None = None
+    """The node's community configuration (None: the node gave the API none)."""
 
 
 def api_context(request: Request) -> ApiContext:

@@ -6,13 +6,16 @@ to do>}``, counted per code (``GET /v1/status``), and nothing stored.
        refusals (``wrong_domain``, ``wrong_uri``, ``wrong_chain``, ``expired``,
        ``not_yet_valid``, ``bad_signature``, ``nonce_unknown``)
 403    ``not_yours``, ``wrong_role``, ``not_registered``, ``group_too_small``
-404    ``not_found``, ``unknown_participant``, ``unknown_community``
+404    ``not_found``, ``unknown_participant``, ``unknown_community``,
+       ``no_configuration``, ``no_verify_job``, ``unknown_job``
+409    ``not_open``, ``verify_running``
 413    ``body_too_large``
 422    ``invalid_request``, ``malformed_message``, ``malformed_signature``,
        ``invalid_range``, ``range_too_large``, ``resolution_too_fine``,
        ``too_many_rows``, ``invalid_cursor``
 429    ``rate_limited``, ``too_many_nonces``, ``too_many_streams``
 500    ``internal_error`` (with an ``error_id`` that is in the node's log)
+503    ``verify_unavailable`` (the node gave the API no verifier)
 =====  =====================================================================
 """
 

@@ -536,3 +536,130 @@ class OperatorActionOut(Body):
 class OperatorActionsOut(Body):
     community_id: str
     actions: list[OperatorActionOut]
+
+
+class AuditFindingsOut(Body):
+    """What a verify job checked (``gridshare verify``'s report)."""
+
+    intervals_checked: int
+    production_wh: int
+    certified_wh: int
+    readings_proven_by_signature: int
+    findings: list[str] = Field(description="what was checked, one line each")
+    problems: list[str] = Field(description="every mismatch between the store and the chain")
+
+
+class VerifyJobOut(Body):
+    """A verify job: its state, how far it is, and (once finished) its findings."""
+
+    job_id: str
+    state: Literal["running", "passed", "failed", "error"]
+    started_at: datetime
+    ended_at: datetime | None
+    phase: str | None = Field(description="the audit's current phase (null before the first)")
+    done: int = Field(description="intervals of the phase checked so far")
+    total: int = Field(description="intervals of the phase to check")
+    findings: AuditFindingsOut | None = Field(description="null until passed or failed")
+    error: str | None = Field(description="state error: why the job could not finish")
+    error_id: str | None = Field(description="state error: the id in the node's log")
+
+
+class BusOut(Body):
+    bus: int
+    name: str
+    vn_kv: float = Field(description="nominal voltage, kV")
+
+
+class LineOut(Body):
+    line: int
+    from_bus: int
+    to_bus: int
+    length_km: float
+    max_i_ka: float = Field(description="thermal limit, kA")
+
+
+class TransformerOut(Body):
+    hv_bus: int
+    lv_bus: int
+    sn_mva: float
+    vn_hv_kv: float
+    vn_lv_kv: float
+    vk_percent: float
+    vkr_percent: float
+
+
+class MemberBusOut(Body):
+    participant_id: str
+    bus: int
+
+
+class NetworkOut(Body):
+    """The network the power flow runs on."""
+
+    name: str | None = Field(description="a named benchmark network; null: the community's own")
+    buses: list[BusOut]
+    lines: list[LineOut]
+    transformers: list[TransformerOut]
+    member_buses: list[MemberBusOut]
+
+
+class ShedPriorityOut(Body):
+    participant_id: str
+    shed_priority: int = Field(description="shed lowest first when islanded")
+
+
+class LimitsOut(Body):
+    import_limit_kw: float
+    export_limit_kw: float
+    warn_fraction: float = Field(description="alerts warn at this fraction of a limit")
+    v_min_pu: float
+    v_max_pu: float
+    max_line_loading_percent: float
+    nominal_hz: float
+    f_low_hz: float
+    f_high_hz: float
+    min_reserve_margin: float = Field(description="fraction of the load reserve must cover")
+
+
+class TimeOfUseOut(Body):
+    start: str = Field(description="local time of day, HH:MM, included", examples=["17:00"])
+    end: str = Field(description="local time of day, HH:MM, excluded (may wrap midnight)")
+    import_price_micros_per_kwh: int
+
+
+class TariffOut(Body):
+    import_price_micros_per_kwh: int
+    export_price_micros_per_kwh: int
+    time_zone: str = Field(description="where the time-of-use windows' times are read")
+    time_of_use: list[TimeOfUseOut]
+    demand_charge_micros_per_kw: int
+
+
+class EmergencyOut(Body):
+    reserve_hours: float = Field(description="stored energy kept for the critical loads")
+    shed_non_critical: bool
+
+
+class MarketRulesOut(Body):
+    mechanism: str
+    settlement: str = Field(description="interval or day")
+    fee_micros_per_kwh: int
+    fee_bps: int
+    min_price_micros_per_kwh: int
+    max_price_micros_per_kwh: int
+
+
+class ConfigurationOut(Body):
+    """The community's configuration as the node runs it (read-only)."""
+
+    community_id: str
+    name: str
+    time_zone: str
+    interval_s: int
+    network: NetworkOut | None = Field(description="null: the community runs no power flow")
+    critical_loads: list[str] = Field(description="participant ids with critical loads")
+    shed_priorities: list[ShedPriorityOut]
+    limits: LimitsOut
+    tariff: TariffOut
+    emergency: EmergencyOut
+    market: MarketRulesOut

@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from gridshare.app.ledger import Registration
-from gridshare.app.node import Members, NodeOptions, NodeResult, run_node
+from gridshare.app.node import ApiPorts, Members, NodeOptions, NodeResult, run_node
 from gridshare.app.simulate import (
     SIMULATION_INTERVALS_PER_TRANSACTION,
     fresh_chain,
@@ -42,14 +42,13 @@ from gridshare.app.simulate import (
 from gridshare.app.steps import Surroundings, Trading
 from gridshare.errors import GridshareError
 from gridshare.ledger.keys import Signer
-from gridshare.market.orders import MarketVenue
 from gridshare.metering.wire import bundle_to_json
 from gridshare.simulator.live import simulated_members
 from gridshare.simulator.meters import SimulatedMeterFleet
 from gridshare.simulator.run import build_simulation
 from gridshare.simulator.scenario import Scenario
 from gridshare.simulator.source import SimulatedMeterSource
-from gridshare.storage import SqlStore, open_store
+from gridshare.storage import open_store
 from gridshare.units import SECONDS_PER_DAY, Interval
 
 __all__ = ["DemoError", "DemoOptions", "DemoResult", "run_demo"]
@@ -68,7 +67,8 @@ class DemoOptions:
     """Wall seconds per simulated day (0: as fast as the node closes intervals)."""
     linger: bool = False
     """After the scenario's last interval, keep serving the API until stopped."""
-    api: Callable[[SqlStore, int, MarketVenue | None, threading.Event], Any] | None = None
+    api: Callable[[ApiPorts], Any] | None = None
+    """Builds the REST API from what the node hands it (:class:`ApiPorts`)."""
     plots: bool = True
     """At the end, plot what the store holds (as ``simulate`` does)."""
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import uvicorn
 
+from gridshare.app.audit import verifier
+from gridshare.app.configuration import community_configuration
 from gridshare.app.faults import install_from_environment
 from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
 from gridshare.app.steps import Surroundings, Trading, build_steps
@@ -50,15 +52,17 @@ from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.keys import Signer
 from gridshare.market.orders import MarketVenue
 from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode, Role
+from gridshare.model.configuration import CommunityConfiguration
 from gridshare.model.summary import LiveFacts, RunSummary
 from gridshare.pipeline import Pipeline
+from gridshare.pipeline.audit import AuditReport, Progress
 from gridshare.pipeline.ports import DeviceControl, GridStatus, Setpoints
 from gridshare.simulator.balancing import enrolments
 from gridshare.simulator.market import market_rules
 from gridshare.simulator.scenario import Scenario
 from gridshare.storage import SqlStore, default_sqlite_url, open_store
 
-__all__ = ["Members", "NodeError", "NodeOptions", "NodeResult", "run_node"]
+__all__ = ["ApiPorts", "Members", "NodeError", "NodeOptions", "NodeResult", "run_node"]
 
 HTTP_START_TIMEOUT_S = 10.0
 
@@ -77,6 +81,26 @@ class Members:
     """The simulated members' seed, recorded with the run (0: members with their own keys)."""
     joined: frozenset[bytes] = frozenset()
     """Accounts of the members who joined through a registration (funded one by one)."""
+
+
+@dataclass(frozen=True)
+class ApiPorts:
+    """What the node hands the REST API it mounts (the app layer never imports the api)."""
+
+    store: SqlStore
+    """A store of the API's own."""
+    chain_id: int
+    """The ledger's chain."""
+    market: MarketVenue | None
+    """The market members send orders to (None: the node runs none)."""
+    configuration: CommunityConfiguration
+    """The community's configuration, read-only."""
+    verifier: Callable[[Progress], AuditReport] | None
+    """Runs ``gridshare verify`` as a job, with its own store and chain connection. None
+    on the embedded chain: the node holds it (one process at a time), so a job could not
+    open it; ``gridshare verify`` runs on the data directory while the node is stopped."""
+    stop: threading.Event
+    """Stops this run of the node: the API's live streams end with it."""
 
 
 @dataclass(frozen=True)
@@ -112,11 +136,9 @@ class NodeOptions:
     """Intervals between the steps' chain transactions (a simulated day in the demo)."""
     linger: bool = False
     """After the last interval, keep serving the API until ``stop`` (the demo)."""
-    api: Callable[[SqlStore, int, MarketVenue | None, threading.Event], Any] | None = None
-    """Builds the REST API (an ASGI app, mounted at ``/`` after ingest's routes) over a
-    store of its own, the ledger's chain id, the market members send orders to and the
-    event that stops this run (the API's live streams end with it), once the ledger is
-    connected."""
+    api: Callable[[ApiPorts], Any] | None = None
+    """Builds the REST API (an ASGI app, mounted at ``/`` after ingest's routes) from
+    :class:`ApiPorts`, once the ledger is connected."""
 
     @property
     def store_url(self) -> str:
@@ -470,9 +492,17 @@ def run_node(
         if options.api is not None:
             api_store = open_store(url)
             closing.append(api_store.close)
-            chain_id = ledger.connection.transactions.chain_id
             mounts["/"] = options.api(
-                api_store, chain_id, _venue(scenario, community, ledger), stop
+                ApiPorts(
+                    api_store,
+                    ledger.connection.transactions.chain_id,
+                    _venue(scenario, community, ledger),
+                    community_configuration(scenario, community),
+                    None
+                    if options.chain_url is None
+                    else verifier(options.data_dir, options.database_url, options.chain_url),
+                    stop,
+                )
             )
         ingress = _Ingress()
         closing.append(ingress.close)

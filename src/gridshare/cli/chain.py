@@ -9,11 +9,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from gridshare.app.audit import recorded_deployment
 from gridshare.cli.keys import operator
 from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
 from gridshare.ledger.chain import ChainConnection, open_chain
-from gridshare.ledger.deployment import Deployment, verify_deployment
+from gridshare.ledger.deployment import Deployment
 from gridshare.ledger.events import EventReader
 from gridshare.ledger.keys import Signer
 from gridshare.ledger.state import CommunityState
@@ -64,17 +65,6 @@ def _session(*, create_operator: bool) -> Iterator[tuple[ChainConnection, SqlSto
             yield opened
     except GridshareError as exc:
         raise fail(exc) from None
-
-
-def recorded_deployment(connection: ChainConnection) -> Deployment:
-    path = connection.deployment_file()
-    if not path.exists():
-        raise GridshareError(
-            f"nothing deployed on this chain yet ({path}); run `gridshare chain deploy`"
-        )
-    deployment = Deployment.read(path)
-    verify_deployment(connection.web3, deployment)
-    return deployment
 
 
 @chain_app.command()

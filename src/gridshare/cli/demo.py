@@ -72,12 +72,14 @@ def demo(
             host,
             day_s=day_s,
             linger=linger,
-            api=lambda store, chain_id, venue, run_stop: create_api(
-                store,
+            api=lambda ports: create_api(
+                ports.store,
                 settings.model_copy(update={"data_dir": out_dir}),
-                chain_id=chain_id,
-                market=venue,
-                shutdown=run_stop,  # streams end before the server stops
+                chain_id=ports.chain_id,
+                market=ports.market,
+                shutdown=ports.stop,  # streams end before the server stops
+                verifier=ports.verifier,
+                configuration=ports.configuration,
             ),
         )
         with (

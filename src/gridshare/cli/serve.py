@@ -81,12 +81,14 @@ def serve(
             kind="serve",
             # the run's stop event also ends the API's live streams: a stopping server
             # waits for open responses, so they must end first
-            api=lambda store, chain_id, venue, run_stop: create_api(
-                store,
+            api=lambda ports: create_api(
+                ports.store,
                 settings,
-                chain_id=chain_id,
-                market=venue,
-                shutdown=run_stop,
+                chain_id=ports.chain_id,
+                market=ports.market,
+                shutdown=ports.stop,
+                verifier=ports.verifier,
+                configuration=ports.configuration,
                 registrar=registrar,
             ),
         )

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gridshare.cli.chain import chain_and_store, recorded_deployment
+from gridshare.app.audit import recorded_deployment
 from gridshare.cli.output import console, fail
 from gridshare.errors import GridshareError
 from gridshare.ledger.chain import ChainConnection
 from gridshare.ledger.deployment import Deployment
-from gridshare.ledger.keys import LocalSigner
 from gridshare.settings import Settings
 from gridshare.storage import SqlStore
 
@@ -28,15 +27,11 @@ if TYPE_CHECKING:
 
 @contextmanager
 def _open(directory: Path, settings: Settings) -> Iterator[tuple[ChainConnection, SqlStore]]:
-    """The chain (a throwaway key; read-only calls come "from" the deployer, since a
-    throwaway account has no gas money) and the store of ``directory``."""
-    from eth_utils.address import to_checksum_address
+    """The chain (read-only, a throwaway key) and the store of ``directory``."""
+    from gridshare.app.audit import read_only_chain_and_store
 
-    with chain_and_store(directory, LocalSigner.generate(), settings) as (connection, store):
-        if connection.deployment_file().exists():
-            deployer = Deployment.read(connection.deployment_file()).deployer
-            connection.web3.eth.default_account = to_checksum_address(deployer)
-        yield connection, store
+    with read_only_chain_and_store(directory, settings.database_url, settings.chain_url) as opened:
+        yield opened
 
 
 def _print_proof(proof: ReadingProof, when: str) -> None:

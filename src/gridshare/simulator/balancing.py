@@ -21,6 +21,7 @@ from gridshare.balancing.demand_response import (
 from gridshare.balancing.islanding import EmergencyProtocol
 from gridshare.balancing.monitor import BalanceLimits
 from gridshare.balancing.power_flow import PowerFlowModel, PowerFlowResult
+from gridshare.balancing.power_flow.common import PandapowerNet
 from gridshare.ledger.balancing import BalancingLedger
 from gridshare.model import Community, FlexibleLoad
 from gridshare.pipeline.balancing_step import BalancingOptions
@@ -169,8 +170,11 @@ class ScaledNetwork:
         return self.model.sensitivity(p_kw_base * self.scale) * self.scale
 
 
-def build_network(scenario: Scenario, community: Community) -> ScaledNetwork | None:
-    """The scenario's network with the members connected round-robin to its load buses."""
+def network_layout(
+    scenario: Scenario, community: Community
+) -> tuple[PandapowerNet, IntArray] | None:
+    """The scenario's network (None: it names none) and each participant's bus (the
+    operator first): round-robin over its load buses unless the group names a ``bus``."""
     spec = scenario.balancing.network
     if spec is None:
         return None
@@ -205,6 +209,19 @@ def build_network(scenario: Scenario, community: Community) -> ScaledNetwork | N
                 buses[start : start + group.count] = group.bus
             start += group.count
         buses = power_flow.connect_members(net, buses.size, bus_of_member=buses)
+    except power_flow.PowerFlowError as exc:
+        raise ScenarioError(f"balancing.network: {exc}") from None
+    return net, buses
+
+
+def build_network(scenario: Scenario, community: Community) -> ScaledNetwork | None:
+    """The scenario's network with the members connected round-robin to its load buses."""
+    spec = scenario.balancing.network
+    layout = network_layout(scenario, community)
+    if spec is None or layout is None:
+        return None
+    net, buses = layout
+    try:
         model = PowerFlowModel(
             net,
             buses,

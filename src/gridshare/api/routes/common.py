@@ -20,6 +20,7 @@ def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "the request body is too large",
         422: "the request is malformed: the detail says which part",
         429: "rate limited: retry after the Retry-After header's seconds",
+        503: "this node does not offer the service the route needs: the detail says why",
     }
     return {status: {"model": ErrorOut, "description": what[status]} for status in statuses}
 

@@ -61,6 +61,7 @@ from gridshare.balancing.power_flow.network import (
     TransformerSpec,
     build_network,
     connect_members,
+    describe_network,
     extract_member_loads,
 )
 from gridshare.balancing.power_flow.results import (
@@ -89,6 +90,7 @@ __all__ = [
     "TransformerSpec",
     "VoltageViolation",
     "build_network",
+    "describe_network",
     "classify_frequency",
     "connect_members",
     "droop_frequency_hz",

@@ -21,6 +21,11 @@ import pandapower.networks as pn  # type: ignore[import-untyped]
 from numpy.typing import ArrayLike
 
 from gridshare.balancing.power_flow.common import PandapowerNet, PowerFlowError
+from gridshare.model.configuration import (
+    BusConfiguration,
+    LineConfiguration,
+    TransformerConfiguration,
+)
 from gridshare.units import KW_PER_MW, FloatArray, IntArray
 
 NAMED_NETWORKS: Final[dict[str, Callable[[], PandapowerNet]]] = {
@@ -264,6 +269,49 @@ def build_network(spec: NetworkSpec) -> PandapowerNet:
             max_i_ka=line.max_i_ka,
         )
     return net
+
+
+def _in_service(table: PandapowerNet) -> list[tuple[int, PandapowerNet]]:
+    """The rows of a pandapower table (a DataFrame) that are in service, by index."""
+    return [
+        (int(index), row)
+        for index, row in table.iterrows()
+        if "in_service" not in row or bool(row["in_service"])
+    ]
+
+
+def describe_network(
+    net: PandapowerNet,
+) -> tuple[
+    tuple[BusConfiguration, ...],
+    tuple[LineConfiguration, ...],
+    tuple[TransformerConfiguration, ...],
+]:
+    """The in-service buses (nominal kV, name), lines (ends, length km, thermal limit kA)
+    and transformers of ``net``, as plain records."""
+    buses = tuple(
+        BusConfiguration(k, r["name"] if isinstance(r["name"], str) else "", float(r["vn_kv"]))
+        for k, r in _in_service(net.bus)
+    )
+    lines = tuple(
+        LineConfiguration(
+            k, int(r["from_bus"]), int(r["to_bus"]), float(r["length_km"]), float(r["max_i_ka"])
+        )
+        for k, r in _in_service(net.line)
+    )
+    transformers = tuple(
+        TransformerConfiguration(
+            int(r["hv_bus"]),
+            int(r["lv_bus"]),
+            float(r["sn_mva"]),
+            float(r["vn_hv_kv"]),
+            float(r["vn_lv_kv"]),
+            float(r["vk_percent"]),
+            float(r["vkr_percent"]),
+        )
+        for _, r in _in_service(net.trafo)
+    )
+    return buses, lines, transformers
 
 
 def _slack_buses(net: PandapowerNet) -> set[int]:
