@@ -330,8 +330,7 @@ def test_a_member_signs_in_to_the_node_with_their_own_key_and_reads_only_their_o
     node = Node(tmp_path, devices, port, "--start", _iso(first), "--grace-s", "3600", settings=api)
     nodes.append(node)
     node.wait_ready()
-    # the operator reads the community's configuration; verify jobs need a chain the
-    # node does not hold (this node runs on its embedded chain)
+    # the operator reads the community's configuration
     running = _sign_in(node.url, operator)
     community_id = list(devices.members)[0].split(":")[0]
     configuration = httpx.get(
@@ -339,10 +338,21 @@ def test_a_member_signs_in_to_the_node_with_their_own_key_and_reads_only_their_o
     )
     assert configuration.status_code == 200, configuration.text
     assert configuration.json()["community_id"] == community_id
-    verify = httpx.post(f"{node.url}/v1/audit/verify", headers=running)
-    assert (verify.status_code, verify.json()["error"]) == (503, "verify_unavailable")
     posted = devices.intervals[0] + devices.intervals[1]
     assert node.post(posted)["inserted"] == len(posted)
+    wait_until(lambda: _count(tmp_path, "interval_commitments") == 2, "2 commitments", 60, 0.1)
+    # verify as a job of the running node: on its embedded chain, run between intervals
+    started = httpx.post(f"{node.url}/v1/audit/verify", headers=running)
+    assert started.status_code == 202, started.text
+    job = f"{node.url}/v1/audit/verify/{started.json()['job_id']}"
+
+    def finished() -> bool:
+        return httpx.get(job, headers=running).json()["state"] != "running"
+
+    wait_until(finished, "the verify job", 120, 0.2)
+    verified = httpx.get(job, headers=running).json()
+    assert verified["state"] == "passed", verified
+    assert verified["findings"] is not None
     member, other = list(devices.members)[:2]
     headers = _sign_in(node.url, devices.members[member])
     window = {"start": _iso(first), "end": _iso(first + 2 * INTERVAL_S), "resolution": "15min"}

@@ -1,14 +1,19 @@
 """Proving the store against the chain (:func:`gridshare.pipeline.audit.audit_all`) from a
 data directory: what ``gridshare verify`` runs and what the node's API runs as a job.
 
-Both open their own store and a read-only chain connection with a throwaway key (no key
-is needed to read); read-only calls come "from" the deployer, since a throwaway account
-has no gas money.
+``gridshare verify`` (and a job of a node on a JSON-RPC chain) opens its own store and a
+read-only chain connection with a throwaway key (no key is needed to read); read-only
+calls come "from" the deployer, since a throwaway account has no gas money. A node on its
+embedded chain (which one process holds) runs the job itself, between two intervals, on
+its own connection (:class:`BetweenIntervals`).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -22,7 +27,15 @@ from gridshare.ledger.metering import MeteringLedger
 from gridshare.pipeline.audit import AuditReport, Progress, audit_all
 from gridshare.storage import SqlStore, default_sqlite_url, open_store
 
-__all__ = ["audit_directory", "read_only_chain_and_store", "recorded_deployment", "verifier"]
+__all__ = [
+    "BetweenIntervals",
+    "audit_connection",
+    "audit_directory",
+    "node_verifier",
+    "read_only_chain_and_store",
+    "recorded_deployment",
+    "verifier",
+]
 
 
 def recorded_deployment(connection: ChainConnection) -> Deployment:
@@ -53,6 +66,16 @@ def read_only_chain_and_store(
         yield connection, store
 
 
+def audit_connection(
+    connection: ChainConnection, store: SqlStore, progress: Progress | None = None
+) -> AuditReport:
+    """Every check of ``gridshare verify`` over ``store`` and the chain of ``connection``
+    (only read)."""
+    deployment = recorded_deployment(connection)
+    ledger = MeteringLedger(connection.transactions, deployment)
+    return audit_all(connection.web3, deployment, ledger, store, store.community_ids(), progress)
+
+
 def audit_directory(
     directory: Path,
     database_url: str | None,
@@ -61,11 +84,66 @@ def audit_directory(
 ) -> AuditReport:
     """Every check of ``gridshare verify`` over the store and chain of ``directory``."""
     with read_only_chain_and_store(directory, database_url, chain_url) as (connection, store):
-        deployment = recorded_deployment(connection)
-        ledger = MeteringLedger(connection.transactions, deployment)
-        return audit_all(
-            connection.web3, deployment, ledger, store, store.community_ids(), progress
-        )
+        return audit_connection(connection, store, progress)
+
+
+class BetweenIntervals:
+    """Work that must run on the node's pipeline thread between two intervals, handed
+    over from other threads: the embedded chain belongs to one thread of one process, so
+    a verify job reads it there, and sees a store and chain that no interval is halfway
+    through. :meth:`run_pending` is the node clock's idle hook."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], AuditReport], Future[AuditReport]]]
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, work: Callable[[], AuditReport]) -> AuditReport:
+        """Run ``work`` on the pipeline thread at its next pause; wait for its result."""
+        future: Future[AuditReport] = Future()
+        with self._lock:
+            if self._closed:
+                raise GridshareError("the node is stopping: start the job again once it runs")
+            self._queue.put((work, future))
+        return future.result()
+
+    def run_pending(self) -> None:
+        while True:
+            try:
+                work, future = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        """Refuse new work and fail what is still waiting (the node stops)."""
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                _work, future = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(GridshareError("the node stopped before the job ran"))
+
+
+def node_verifier(
+    connection: ChainConnection, store: SqlStore, pauses: BetweenIntervals
+) -> Callable[[Progress], AuditReport]:
+    """A verify job on the node's own chain connection and store, run by the node between
+    two intervals (the embedded chain: no second process may open it)."""
+
+    def run(progress: Progress) -> AuditReport:
+        return pauses.submit(lambda: audit_connection(connection, store, progress))
+
+    return run
 
 
 def verifier(

@@ -36,7 +36,7 @@ from typing import Any
 
 import uvicorn
 
-from gridshare.app.audit import verifier
+from gridshare.app.audit import BetweenIntervals, node_verifier, verifier
 from gridshare.app.configuration import community_configuration
 from gridshare.app.faults import install_from_environment
 from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
@@ -96,9 +96,9 @@ class ApiPorts:
     configuration: CommunityConfiguration
     """The community's configuration, read-only."""
     verifier: Callable[[Progress], AuditReport] | None
-    """Runs ``gridshare verify`` as a job, with its own store and chain connection. None
-    on the embedded chain: the node holds it (one process at a time), so a job could not
-    open it; ``gridshare verify`` runs on the data directory while the node is stopped."""
+    """Runs ``gridshare verify`` as a job: on the embedded chain (one process's, which
+    the node holds), by the node itself between two intervals; on a JSON-RPC node, with a
+    store and chain connection of its own, beside the node."""
     stop: threading.Event
     """Stops this run of the node: the API's live streams end with it."""
 
@@ -448,6 +448,41 @@ def _following_registry(
     return closed
 
 
+def _mounts(
+    options: NodeOptions,
+    scenario: Scenario,
+    community: Community,
+    ledger: CommunityLedger,
+    node: tuple[SqlStore, BetweenIntervals],
+    stop: threading.Event,
+    closing: list[Callable[[], None]],
+) -> dict[str, Any]:
+    """The ASGI apps to serve beside ingest: the options' own and the REST API (over a
+    store of its own). Its verify jobs read the node's embedded chain between intervals
+    (``node``: the pipeline's store and pauses), or open their own connection to a
+    JSON-RPC node."""
+    mounts = dict(options.mounts)
+    if options.api is None:
+        return mounts
+    api_store = open_store(options.store_url)
+    closing.append(api_store.close)
+    if options.chain_url is None:
+        audit = node_verifier(ledger.connection, *node)
+    else:
+        audit = verifier(options.data_dir, options.database_url, options.chain_url)
+    mounts["/"] = options.api(
+        ApiPorts(
+            api_store,
+            ledger.connection.transactions.chain_id,
+            _venue(scenario, community, ledger),
+            community_configuration(scenario, community),
+            audit,
+            stop,
+        )
+    )
+    return mounts
+
+
 def run_node(
     scenario: Scenario,
     community: Community,
@@ -488,22 +523,9 @@ def run_node(
         closing.append(ledger.close)
         trading = _escrow_from_chain(members.trading, ledger)
         service, first = _open_ingest(store, ingest_store, community, members, ledger, options)
-        mounts = dict(options.mounts)
-        if options.api is not None:
-            api_store = open_store(url)
-            closing.append(api_store.close)
-            mounts["/"] = options.api(
-                ApiPorts(
-                    api_store,
-                    ledger.connection.transactions.chain_id,
-                    _venue(scenario, community, ledger),
-                    community_configuration(scenario, community),
-                    None
-                    if options.chain_url is None
-                    else verifier(options.data_dir, options.database_url, options.chain_url),
-                    stop,
-                )
-            )
+        pauses = BetweenIntervals()  # verify jobs on the embedded chain run between intervals
+        closing.append(pauses.close)
+        mounts = _mounts(options, scenario, community, ledger, (store, pauses), stop, closing)
         ingress = _Ingress()
         closing.append(ingress.close)
         ingress.start(service, sock, options, cid, mounts)
@@ -524,6 +546,7 @@ def run_node(
             now=options.now,
             stop=stop,
             max_intervals=options.intervals,
+            idle=pauses.run_pending,
         )
         prefix = f"{cid}-{options.kind}-"
         store.interrupt_runs(cid, prefix)

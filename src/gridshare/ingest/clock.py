@@ -37,6 +37,7 @@ class IngestClock:
         stop: threading.Event | None = None,
         max_intervals: int | None = None,
         poll_s: float = 0.02,
+        idle: Callable[[], None] | None = None,
     ) -> None:
         self.service = service
         self.next = Interval(from_unix_seconds(first_start_s), length)
@@ -46,6 +47,9 @@ class IngestClock:
         self.stop = stop or threading.Event()
         self.max_intervals = max_intervals
         self.poll_s = poll_s
+        self.idle = idle
+        """Called while waiting for an interval, on the thread that runs the intervals:
+        work that must not overlap one (the node's verify jobs on its embedded chain)."""
         self.closed_complete = 0
         self.closed_overdue = 0
 
@@ -62,6 +66,8 @@ class IngestClock:
                 if self.now() >= deadline:
                     self.closed_overdue += 1
                     break
+                if self.idle is not None:
+                    self.idle()
                 if self.stop.wait(self.poll_s):
                     return
             yield interval
