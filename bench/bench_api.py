@@ -161,10 +161,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--postgres-url", default=None)
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="measure PostgreSQL only (with --postgres-url)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
-        measure("SQLite", url, args.members, args.days, args.requests)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
+            measure("SQLite", url, args.members, args.days, args.requests)
     if args.postgres_url:
         with throwaway_database(args.postgres_url, "gridshare_bench") as url:
             measure("PostgreSQL", url, args.members, args.days, args.requests)

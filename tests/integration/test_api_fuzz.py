@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gridshare.api.app import create_app
-from gridshare.app.registrations import Registrar
+from gridshare.app.registrations import CommunityFile
 from gridshare.market.orders import MarketVenue
 from gridshare.simulator.run import prepare
 from tests.integration.test_api import (  # noqa: F401 - the store fixture, re-used
@@ -65,7 +65,7 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(
         chain_id=CHAIN_ID,
         market=MarketVenue(populated.community.community_id, CHAIN_ID, CONTRACT, RULES),
         now=lambda: NOW,
-        registrar=Registrar(prepare(TINY)),
+        community_file=CommunityFile(prepare(TINY)),
     )
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
     # signed in without the app's lifespan: its end would end every live stream

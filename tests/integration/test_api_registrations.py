@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from gridshare.api.app import create_app
-from gridshare.app.registrations import Registrar
+from gridshare.app.registrations import CommunityFile
 from gridshare.cli import app as cli
 from gridshare.ledger.keys import Keystore
 from gridshare.metering.wire import device_address
@@ -85,7 +85,11 @@ def client(store: SqlStore, people: People, tmp_path: Path) -> Iterator[TestClie
         api_auditors=[people.auditor.address],
     )
     app = create_app(
-        store, settings, chain_id=CHAIN_ID, now=lambda: NOW, registrar=Registrar(prepare(TINY))
+        store,
+        settings,
+        chain_id=CHAIN_ID,
+        now=lambda: NOW,
+        community_file=CommunityFile(prepare(TINY)),
     )
     with TestClient(app) as client:
         yield client
@@ -226,7 +230,9 @@ def test_the_cli_registers_with_a_keystore_key_and_the_operator_approves(
     settings = Settings(
         data_dir=tmp_path / "node", api_domain=DOMAIN, api_uri=URI, api_operators=[operator]
     )
-    app = create_app(store, settings, chain_id=CHAIN_ID, registrar=Registrar(prepare(TINY)))
+    app = create_app(
+        store, settings, chain_id=CHAIN_ID, community_file=CommunityFile(prepare(TINY))
+    )
     handle = "cli-" + secrets.token_hex(3)
     body = _producer(handle)
     lines = ['community = "tiny"', f'handle = "{handle}"', "[member]", 'role = "producer"']
@@ -260,3 +266,89 @@ def test_the_cli_registers_with_a_keystore_key_and_the_operator_approves(
     unreachable = runner.invoke(cli, ["members", "register", str(registration), "--node", url, "--key", "me"])  # fmt: skip  # noqa: E501
     assert unreachable.exit_code == 2
     assert "cannot reach the node" in unreachable.output
+
+
+CONFIGURATION = "/v1/communities/tiny/configuration"
+
+
+def test_the_operator_changes_the_configuration_and_every_change_is_logged(
+    client: TestClient, store: SqlStore, people: People
+) -> None:
+    operator = sign_in(client, people.operator)
+    before = len(store.configuration_changes("tiny"))
+    change = {
+        "grid": {
+            "import_limit_kw": 650,
+            "time_of_use": [{"start": "17:00", "end": "20:00", "import_price_per_kwh": 0.5}],
+        },
+        "balancing": {"island": {"reserve_hours": 6}, "network": {"name": "case33bw"}},
+        "groups": {"homes": {"critical": True, "shed_priority": 3, "bus": 7}},
+    }
+    reply = client.patch(CONFIGURATION, json={"change": change, "reason": "storm season"}, headers=operator)  # fmt: skip  # noqa: E501
+    assert reply.status_code == 202, reply.text
+    body = reply.json()
+    configured = body["configuration"]
+    assert configured["limits"]["import_limit_kw"] == 650
+    assert configured["emergency"]["reserve_hours"] == 6
+    assert configured["tariff"]["time_of_use"] == [
+        {"start": "17:00", "end": "20:00", "import_price_micros_per_kwh": 500_000}
+    ]
+    homes = [f"tiny:homes-{i:03d}" for i in range(1, 5)]
+    assert set(homes) <= set(configured["critical_loads"])
+    buses = {m["participant_id"]: m["bus"] for m in configured["network"]["member_buses"]}
+    assert [buses[h] for h in homes] == [7] * 4
+    assert body["change"]["change"] == change
+    assert body["change"]["actor"] == people.operator.address.lower()
+
+    auditor = sign_in(client, people.auditor)
+    changes = client.get(f"{CONFIGURATION}/changes", headers=auditor).json()["changes"]
+    assert len(changes) == before + 1
+    assert (changes[-1]["change"], changes[-1]["reason"]) == (change, "storm season")
+    log = client.get("/v1/communities/tiny/operator-actions", headers=auditor).json()["actions"]
+    assert (log[-1]["action"], log[-1]["target"], log[-1]["detail"]) == (
+        "configuration.change",
+        "balancing,grid,groups",
+        "storm season",
+    )
+    # the next change builds on it: null resets a value to the community file's default
+    reset = client.patch(CONFIGURATION, json={"change": {"balancing": {"island": {"reserve_hours": None}}}}, headers=operator)  # fmt: skip  # noqa: E501
+    assert reset.status_code == 202, reset.text
+    assert reset.json()["configuration"]["emergency"]["reserve_hours"] == 4.0
+    assert reset.json()["configuration"]["limits"]["import_limit_kw"] == 650
+
+
+@pytest.mark.parametrize(
+    ("change", "fault"),
+    [
+        ({"market": {"fee_per_kwh": 0.5}}, "change.market"),
+        ({"community": {"name": "mine"}}, "change.community"),
+        ({"groups": {"nobody": {"critical": True}}}, "change.groups.nobody"),
+        ({"groups": {"homes": {"load": {"annual_kwh": 1}}}}, "change.groups.homes"),
+        ({"grid": {"import_limit_kw": -5}}, "grid.import_limit_kw"),
+        ({"grid": {"surprise": 1}}, "grid.surprise"),
+        ({"balancing": {"island": {"reserve_hours": 500}}}, "balancing.island.reserve_hours"),
+        (
+            {"balancing": {"network": {"name": "case33bw"}}, "groups": {"homes": {"bus": 999}}},
+            "balancing.network",
+        ),
+    ],
+)
+def test_a_change_the_node_could_not_run_is_refused_and_stores_nothing(
+    client: TestClient, store: SqlStore, people: People, change: dict[str, Any], fault: str
+) -> None:
+    before = len(store.configuration_changes("tiny")), len(store.operator_actions("tiny"))
+    reply = client.patch(CONFIGURATION, json={"change": change}, headers=sign_in(client, people.operator))  # fmt: skip  # noqa: E501
+    assert fault in assert_refused(reply, 422, "bad_configuration")["detail"]
+    assert (len(store.configuration_changes("tiny")), len(store.operator_actions("tiny"))) == before
+
+
+def test_only_the_operator_changes_the_configuration(client: TestClient, people: People) -> None:
+    change = {"change": {"grid": {"import_limit_kw": 1}}}
+    auditor = sign_in(client, people.auditor)
+    assert_refused(client.patch(CONFIGURATION, json=change, headers=auditor), 403, "wrong_role")
+    applicant = sign_in(client, new_account())
+    assert_refused(client.patch(CONFIGURATION, json=change, headers=applicant), 403, "not_registered")  # fmt: skip  # noqa: E501
+    assert_refused(client.get(f"{CONFIGURATION}/changes", headers=applicant), 403, "not_registered")  # fmt: skip  # noqa: E501
+    operator = sign_in(client, people.operator)
+    elsewhere = client.patch("/v1/communities/elsewhere/configuration", json=change, headers=operator)  # fmt: skip  # noqa: E501
+    assert_refused(elsewhere, 404, "unknown_community")

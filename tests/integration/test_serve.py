@@ -786,7 +786,9 @@ def test_a_registration_meters_only_after_the_operator_approves_it(
     """A would-be member generates their keys (account and meters) and registers through
     the API. Before the operator approves, their meters' readings are refused as unknown;
     once approved, the node takes them in at the end of the interval: on chain (the
-    participant, devices and generator), metering, and signing in as a member."""
+    participant, devices and generator), metering, and signing in as a member. The
+    operator's configuration change (the member's place in the shedding order, the import
+    limit) is taken in with it."""
     first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
     devices = Devices.make(tmp_path, first, 2)
     meters = len(devices.intervals[0])
@@ -819,10 +821,25 @@ def test_a_registration_meters_only_after_the_operator_approves_it(
     assert node.post(theirs(0))["rejected"] == {"unknown_meter": 2}
     boss = _sign_in(node.url, operator)
     assert httpx.post(f"{queue}/maple/approve", json={}, headers=boss).status_code == 200
+    # a producer has no load to make critical; it may be shed last among the others
+    configuration = f"{node.url}/v1/communities/tiny/configuration"
+    critical = {"change": {"groups": {"maple": {"critical": True}}}}
+    refused = httpx.patch(configuration, json=critical, headers=boss)
+    assert refused.status_code == 422, refused.text
+    assert "groups.maple: Value error, flexible_load and critical need a load" in refused.text
+    change = {"groups": {"maple": {"shed_priority": 9}}, "grid": {"import_limit_kw": 123}}
+    changed = httpx.patch(configuration, json={"change": change}, headers=boss)
+    assert changed.status_code == 202, changed.text
+    priorities = httpx.get(configuration, headers=boss).json()["shed_priorities"]
+    assert pid not in {p["participant_id"] for p in priorities}  # not in force yet
     assert node.post(theirs(0))["rejected"] == {"unknown_meter": 2}  # until the interval ends
     assert node.post(devices.intervals[0])["inserted"] == meters
     wait_until(lambda: f"joined the community (approved): {pid}" in node.output(), "the member to join", 120, 0.1)  # fmt: skip  # noqa: E501
     node.wait_ready()
+    assert "configuration changed by the operator (1 change(s))" in node.output()
+    in_force = httpx.get(configuration, headers=_sign_in(node.url, operator)).json()
+    assert {"participant_id": pid, "shed_priority": 9} in in_force["shed_priorities"]
+    assert in_force["limits"]["import_limit_kw"] == 123
 
     # approved and taken in: the member's readings count from the next interval on
     assert node.post(devices.intervals[1] + theirs(1))["inserted"] == meters + 2

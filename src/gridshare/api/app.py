@@ -78,7 +78,7 @@ from gridshare.api.routes import (
 from gridshare.api.routes import market as market_routes
 from gridshare.api.stream import StreamHub
 from gridshare.api.verify import VerifyJobs
-from gridshare.app.registrations import Registrar
+from gridshare.app.registrations import CommunityFile
 from gridshare.market.orders import MarketVenue
 from gridshare.model.configuration import CommunityConfiguration
 from gridshare.settings import Settings
@@ -142,7 +142,7 @@ def create_app(
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     shutdown: threading.Event | None = None,
-    registrar: Registrar | None = None,
+    community_file: CommunityFile | None = None,
     verifier: Verifier | None = None,
     configuration: CommunityConfiguration | None = None,
 ) -> FastAPI:
@@ -159,7 +159,7 @@ def create_app(
     connection) as a background job of ``/v1/audit/verify`` (None: those routes answer 503
     ``verify_unavailable``); ``configuration`` is the community's configuration served at
     ``/v1/communities/{community_id}/configuration`` (None: 404 ``no_configuration``).
-    ``registrar`` checks registrations against the community file (None: the node
+    ``community_file`` checks registrations against the community file (None: the node
     takes none).
     """
     counter = RefusalCounter()
@@ -182,7 +182,7 @@ def create_app(
         max_rows=settings.api_max_rows,
         min_group_members=settings.api_min_group_members,
         market=market,
-        registrar=registrar,
+        community_file=community_file,
         verify=None if verifier is None else VerifyJobs(verifier, now),
         configuration=configuration,
         streams=StreamHub(settings.api_stream_max_per_account, shutdown),

@@ -16,7 +16,7 @@ from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
 from gridshare.api.stream import StreamHub
 from gridshare.api.verify import VerifyJobs
-from gridshare.app.registrations import Registrar
+from gridshare.app.registrations import CommunityFile
 from gridshare.market.orders import MarketVenue
 from gridshare.model.configuration import CommunityConfiguration
 
@@ -42,7 +42,7 @@ class ApiContext:
     stream_heartbeat_s: float
     market: MarketVenue | None = None
     """The community's market members send signed orders to (None: the node runs none)."""
-    registrar: Registrar | None = None
+    community_file: CommunityFile | None = None
     """Checks registrations against the community file (None: the node takes none)."""
     verify: VerifyJobs | None = None
     """Verify jobs (None: the node gave the API no verifier)."""

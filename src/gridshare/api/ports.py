@@ -11,6 +11,7 @@ from gridshare.model.records import (
     CertifiedProductionRecord,
     ClosedIntervalRecord,
     CommunityBalanceRecord,
+    ConfigurationChangeRecord,
     DemandResponseEventRecord,
     DispatchSetpointRecord,
     IslandEventRecord,
@@ -160,3 +161,9 @@ class ApiStore(Protocol):
     ) -> list[OperatorActionRecord]: ...
 
     def device_in_use(self, address: str) -> bool: ...
+
+    def change_configuration(
+        self, change: ConfigurationChangeRecord, action: OperatorActionRecord
+    ) -> int: ...
+
+    def configuration_changes(self, community_id: str) -> list[ConfigurationChangeRecord]: ...

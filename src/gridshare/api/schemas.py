@@ -663,3 +663,44 @@ class ConfigurationOut(Body):
     tariff: TariffOut
     emergency: EmergencyOut
     market: MarketRulesOut
+
+
+class ConfigurationChangeIn(Body):
+    """A change to the community's configuration: a JSON merge patch (RFC 7386: objects
+    merge, null resets to the default) of the community file's operator tables."""
+
+    change: dict[str, Any] = Field(
+        description="grid (prices, limits, time_of_use, demand_charge_per_kw), balancing "
+        "(warn_fraction, min_reserve_margin, network, island, demand_response, ...) and "
+        "groups.<group or member handle>.{critical, shed_priority, bus}; the market's "
+        "rules, the members' assets and the community's identity are not changed here",
+        examples=[
+            {
+                "grid": {"import_limit_kw": 650},
+                "balancing": {"island": {"reserve_hours": 6}},
+                "groups": {"homes": {"shed_priority": 2}},
+            }
+        ],
+    )
+    reason: str = Field("", max_length=500, description="why (kept in the operator log)")
+
+
+class ConfigurationChangeOut(Body):
+    change_id: int
+    at: datetime
+    actor: str
+    change: dict[str, Any]
+    reason: str
+
+
+class ConfigurationChangedOut(Body):
+    """A change accepted: in force from the end of the interval the node is processing,
+    and the configuration it gives."""
+
+    change: ConfigurationChangeOut
+    configuration: ConfigurationOut
+
+
+class ConfigurationChangesOut(Body):
+    community_id: str
+    changes: list[ConfigurationChangeOut]

@@ -25,18 +25,21 @@ from dataclasses import dataclass
 import orjson
 from pydantic import ValidationError
 
+from gridshare.app.configuration import configured_scenario
 from gridshare.errors import GridshareError
 from gridshare.model import Location
-from gridshare.model.records import RegistrationRecord
+from gridshare.model.records import ConfigurationChangeRecord, RegistrationRecord
 from gridshare.simulator.community import build_community
 from gridshare.simulator.scenario import GroupSpec, Scenario
 
 __all__ = [
     "OPERATOR_FIELDS",
     "Admission",
-    "Registrar",
+    "CommunityFile",
     "RegistrationError",
     "admitted_scenario",
+    "approval_order",
+    "in_force",
 ]
 
 OPERATOR_FIELDS = ("bus", "critical", "shed_priority")
@@ -96,7 +99,7 @@ def _member_group(handle: str, member: Mapping[str, object]) -> GroupSpec:
     return group
 
 
-class Registrar:
+class CommunityFile:
     """Checks registrations against the community file (``scenario``)."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -153,6 +156,26 @@ class Registrar:
         return Admission(pid, orjson.dumps(spec, option=orjson.OPT_SORT_KEYS).decode(), chosen)
 
 
+def approval_order(approved: Sequence[RegistrationRecord]) -> list[RegistrationRecord]:
+    """Approved registrations in the order the members join: as the operator approved
+    them (the same order on every start)."""
+    return sorted(approved, key=lambda r: (r.decided_at_s or 0, r.handle))
+
+
+def in_force(
+    scenario: Scenario,
+    approved: Sequence[RegistrationRecord],
+    changes: Sequence[ConfigurationChangeRecord],
+    name: str = "community file",
+) -> tuple[Scenario, dict[str, str], dict[str, str]]:
+    """The community the node runs: the file's groups, then the approved members (in
+    :func:`approval_order`), with the operator's configuration changes applied in order;
+    with each new member's account and each new meter's device."""
+    joined, accounts, devices = admitted_scenario(scenario, approval_order(approved))
+    patches = [orjson.loads(c.patch_json) for c in changes]
+    return configured_scenario(joined, patches), accounts, devices
+
+
 def admitted_scenario(
     scenario: Scenario, approved: Sequence[RegistrationRecord]
 ) -> tuple[Scenario, dict[str, str], dict[str, str]]:
@@ -160,13 +183,13 @@ def admitted_scenario(
     new member's account (participant id -> address) and each new meter's device."""
     if not approved:
         return scenario, {}, {}
-    registrar = Registrar(scenario)
+    community_file = CommunityFile(scenario)
     groups = list(scenario.groups)
     accounts: dict[str, str] = {}
     devices: dict[str, str] = {}
     for record in approved:
         member = orjson.loads(record.member_json)
         groups.append(GroupSpec.model_validate({**member, "name": record.handle, "count": 1}))
-        accounts[registrar.participant_id(record.handle)] = record.applicant
+        accounts[community_file.participant_id(record.handle)] = record.applicant
         devices.update(orjson.loads(record.devices_json))
     return scenario.model_copy(update={"groups": groups}), accounts, devices

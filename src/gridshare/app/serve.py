@@ -33,12 +33,12 @@ from typing import Any
 
 from gridshare.app.ledger import Registration
 from gridshare.app.node import Members, NodeOptions, NodeResult, run_node
-from gridshare.app.registrations import Registrar, admitted_scenario
+from gridshare.app.registrations import CommunityFile, approval_order, in_force
 from gridshare.app.steps import Trading
 from gridshare.errors import ConfigurationError
 from gridshare.ledger.keys import Signer
 from gridshare.model import Community, Role
-from gridshare.model.records import RegistrationRecord, RegistrationStatus
+from gridshare.model.records import RegistrationStatus
 from gridshare.simulator.market import escrow_deposits
 from gridshare.simulator.run import prepare, scenario_community
 from gridshare.simulator.scenario import Scenario
@@ -173,10 +173,35 @@ def _registration_with(
     )
 
 
-def _approved(store: SqlStore, community_id: str) -> list[RegistrationRecord]:
-    """The approved registrations, in the order the operator approved them."""
-    approved = store.registrations(community_id, statuses=(RegistrationStatus.APPROVED,))
-    return sorted(approved, key=lambda r: (r.decided_at_s or 0, r.handle))
+class _Watch:
+    """After each closed interval: tell ``on_interval``, then look for approvals and
+    configuration changes made since the run started; when there are, end the run (the
+    node starts again with them)."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        community_id: str,
+        known: tuple[int, int],
+        run_stop: threading.Event,
+        on_interval: Callable[[int], None] | None,
+    ) -> None:
+        self.store = store
+        self.community_id = community_id
+        self.seen = known
+        self.run_stop = run_stop
+        self.on_interval = on_interval
+
+    def closed(self, done: int) -> None:
+        if self.on_interval is not None:
+            self.on_interval(done)
+        approved = self.store.registrations(
+            self.community_id, statuses=(RegistrationStatus.APPROVED,)
+        )
+        now = (len(approved), len(self.store.configuration_changes(self.community_id)))
+        if now != self.seen:
+            self.seen = now
+            self.run_stop.set()
 
 
 @contextmanager
@@ -208,16 +233,17 @@ def serve(
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     on_interval: Callable[[int], None] | None = None,
-    on_admitted: Callable[[list[str]], None] | None = None,
+    on_change: Callable[[list[str], int], None] | None = None,
 ) -> NodeResult:
     """Run the node for the community in ``community_file`` until stopped (SIGTERM,
     SIGINT or ``stop``); ``operator`` gives the operator's key (asked for once the files
     are known to be good).
 
-    Members whose registration the operator approved (through the API) join at the end
-    of the interval being processed: the run ends there, and the node starts again at
-    once with them in the community (registered on chain, their devices known to ingest,
-    their escrow funded); ``on_admitted`` hears their participant ids.
+    Members whose registration the operator approved, and the operator's configuration
+    changes (both through the API), are taken in at the end of the interval being
+    processed: the run ends there, and the node starts again at once with them (new
+    members registered on chain, their devices known to ingest, their escrow funded);
+    ``on_change`` hears the new members' participant ids and the number of changes.
     """
     stop = stop or threading.Event()
     with stopping_on_signals(stop):
@@ -230,9 +256,14 @@ def serve(
         store = open_store(options.store_url)  # unreachable database: StorageError
         try:
             while True:
-                approved = _approved(store, cid)
-                joined, accounts, devices = admitted_scenario(scenario, approved)
-                community = scenario_community(joined, community_file.name) if approved else base
+                approved = store.registrations(cid, statuses=(RegistrationStatus.APPROVED,))
+                changes = store.configuration_changes(cid)
+                joined, accounts, devices = in_force(
+                    scenario, approved, changes, community_file.name
+                )
+                community = (
+                    scenario_community(joined, community_file.name) if approved or changes else base
+                )
                 registration = _registration_with(from_file, base, community, accounts, devices)
                 members = Members(
                     registration,
@@ -240,21 +271,8 @@ def serve(
                     joined=frozenset(bytes.fromhex(a[2:]) for a in accounts.values()),
                 )
                 run_stop = threading.Event()
-                newcomers: list[str] = []
-
-                def closed(
-                    done: int,
-                    known: int = len(approved),
-                    run_stop: threading.Event = run_stop,
-                    newcomers: list[str] = newcomers,
-                ) -> None:
-                    if on_interval is not None:
-                        on_interval(done)
-                    now_approved = _approved(store, cid)
-                    if len(now_approved) > known:
-                        newcomers[:] = [r.handle for r in now_approved[known:]]
-                        run_stop.set()
-
+                known = (len(approved), len(changes))
+                watch = _Watch(store, cid, known, run_stop, on_interval)
                 with _linked(stop, run_stop):
                     result = run_node(
                         joined,
@@ -263,12 +281,18 @@ def serve(
                         signer,
                         options,
                         stop=run_stop,
-                        on_interval=closed,
+                        on_interval=watch.closed,
                         on_ready=on_ready,
                     )
-                if stop.is_set() or not newcomers:
+                if stop.is_set() or watch.seen == known:
                     return result
-                if on_admitted is not None:
-                    on_admitted([Registrar(scenario).participant_id(h) for h in newcomers])
+                if on_change is not None:
+                    handles = {r.handle for r in approved}
+                    now = store.registrations(cid, statuses=(RegistrationStatus.APPROVED,))
+                    joining = [r for r in approval_order(now) if r.handle not in handles]
+                    on_change(
+                        [CommunityFile(scenario).participant_id(r.handle) for r in joining],
+                        watch.seen[1] - known[1],
+                    )
         finally:
             store.close()

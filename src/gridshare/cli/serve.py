@@ -55,7 +55,7 @@ def serve(
     """
     from gridshare.api.app import create_app as create_api
     from gridshare.app.node import NodeOptions
-    from gridshare.app.registrations import Registrar
+    from gridshare.app.registrations import CommunityFile
     from gridshare.app.serve import serve as run
     from gridshare.ingest.mqtt import BrokerConfig
     from gridshare.simulator.run import prepare
@@ -66,7 +66,7 @@ def serve(
         stop = threading.Event()
         if data_dir is not None:
             settings = settings.model_copy(update={"data_dir": data_dir})
-        registrar = Registrar(prepare(community))  # checks registrations sent to the API
+        community_file = CommunityFile(prepare(community))  # checks registrations sent to the API
         options = NodeOptions(
             settings.data_dir,
             database_url=settings.database_url,
@@ -89,7 +89,7 @@ def serve(
                 shutdown=ports.stop,
                 verifier=ports.verifier,
                 configuration=ports.configuration,
-                registrar=registrar,
+                community_file=community_file,
             ),
         )
 
@@ -102,8 +102,11 @@ def serve(
         def closed(done: int) -> None:
             console.print(f"interval closed ({done} since start)")
 
-        def admitted(participants: list[str]) -> None:
-            console.print(f"joined the community (approved): {', '.join(participants)}")
+        def changed(participants: list[str], changes: int) -> None:
+            if participants:
+                console.print(f"joined the community (approved): {', '.join(participants)}")
+            if changes:
+                console.print(f"configuration changed by the operator ({changes} change(s))")
 
         result = run(
             community,
@@ -113,7 +116,7 @@ def serve(
             stop=stop,
             on_ready=ready,
             on_interval=closed,
-            on_admitted=admitted,
+            on_change=changed,
         )
     except GridshareError as exc:
         raise fail(exc) from None

@@ -546,6 +546,23 @@ class OperatorActionRecord:
     """The log's own sequence number (None before it is stored)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigurationChangeRecord:
+    """A change the operator made to the community's configuration through the API
+    (``configuration_changes``, append-only): a JSON merge patch of the community file's
+    operator tables, applied in ``change_id`` order."""
+
+    community_id: str
+    at_s: int
+    actor: str
+    """0x-hex operator account (lower case)."""
+    patch_json: str
+    """The change, canonical JSON."""
+    reason: str = ""
+    change_id: int | None = None
+    """The log's own sequence number (None before it is stored)."""
+
+
 Record = (
     CommitmentRecord
     | MarketIntervalRecord
@@ -562,6 +579,7 @@ Record = (
     | RejectedReadingRecord
     | RegistrationRecord
     | OperatorActionRecord
+    | ConfigurationChangeRecord
 )
 
 

@@ -164,6 +164,7 @@ class CommunityRecords(StoreBase):
                 t.market_orders,
                 t.registrations,
                 t.operator_actions,
+                t.configuration_changes,
             ):
                 conn.execute(delete(table).where(table.c.community_id == community_id))
             conn.execute(

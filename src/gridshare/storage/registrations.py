@@ -1,5 +1,6 @@
-"""Would-be members' registrations and the operator's decisions on them, with the log of
-operator actions: the API's writes, one transaction per call."""
+"""Would-be members' registrations and the operator's decisions on them, the operator's
+configuration changes, and the log of operator actions: the API's writes, one
+transaction per call."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridshare.model.records import (
+    ConfigurationChangeRecord,
     OperatorActionRecord,
     RegistrationRecord,
     RegistrationStatus,
@@ -19,6 +21,7 @@ from gridshare.storage.base import StoreBase
 
 _REGISTRATION_COLUMNS = tuple(c.name for c in t.registrations.columns)
 _ACTION_COLUMNS = tuple(c.name for c in t.operator_actions.columns)
+_CHANGE_COLUMNS = tuple(c.name for c in t.configuration_changes.columns)
 
 
 def _registration(row: Any) -> RegistrationRecord:
@@ -152,3 +155,30 @@ class RegistrationQueries(StoreBase):
                 )
             ).first()
         return open_ is not None
+
+    def change_configuration(
+        self, change: ConfigurationChangeRecord, action: OperatorActionRecord
+    ) -> int:
+        """Append a configuration change and its operator action, in one transaction;
+        returns the change's id."""
+        row = as_row(change)
+        row.pop("change_id")
+        logged = as_row(action)
+        logged.pop("action_id")
+        with self.engine.begin() as connection:
+            inserted = connection.execute(insert(t.configuration_changes), row)
+            connection.execute(insert(t.operator_actions), logged)
+        key = inserted.inserted_primary_key
+        return int(key[0]) if key else 0
+
+    def configuration_changes(self, community_id: str) -> list[ConfigurationChangeRecord]:
+        """The community's configuration changes, in the order they were made."""
+        table = t.configuration_changes
+        query = (
+            select(table).where(table.c.community_id == community_id).order_by(table.c.change_id)
+        )
+        with self.engine.connect() as connection:
+            return [
+                ConfigurationChangeRecord(**{n: getattr(r, n) for n in _CHANGE_COLUMNS})
+                for r in connection.execute(query)
+            ]

@@ -526,3 +526,15 @@ Index(
     operator_actions.c.community_id,
     operator_actions.c.action_id,
 )
+
+configuration_changes = Table(
+    "configuration_changes",
+    metadata,
+    Column("change_id", Integer, primary_key=True, autoincrement=True),
+    _community_id(),
+    Column("at_s", BigInteger, nullable=False),
+    Column("actor", String(42), nullable=False),
+    Column("patch_json", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+"""The operator's changes to the community's configuration, append-only, in order."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gridshare.app.registrations import Registrar, RegistrationError, admitted_scenario
+from gridshare.app.registrations import CommunityFile, RegistrationError, admitted_scenario
 from gridshare.model import Battery, PvArray
 from gridshare.model.records import RegistrationRecord, RegistrationStatus
 from gridshare.simulator.run import prepare, scenario_community
@@ -20,7 +20,7 @@ C = "0x" + "c3" * 20
 
 
 def _record(handle: str, member: dict[str, object], devices: dict[str, str]) -> RegistrationRecord:
-    admission = Registrar(prepare(TINY)).check(handle, member, devices)
+    admission = CommunityFile(prepare(TINY)).check(handle, member, devices)
     return RegistrationRecord(
         community_id="tiny",
         handle=handle,
@@ -35,7 +35,7 @@ def _record(handle: str, member: dict[str, object], devices: dict[str, str]) -> 
 
 
 def test_a_prosumer_registration_names_each_of_its_meters() -> None:
-    registrar = Registrar(prepare(TINY))
+    community_file = CommunityFile(prepare(TINY))
     member = {
         "role": "prosumer",
         "load": {"profile": "H0", "annual_kwh": 3000},
@@ -43,11 +43,13 @@ def test_a_prosumer_registration_names_each_of_its_meters() -> None:
         "battery": {"capacity_kwh": 5, "power_kw": 2.5},
     }
     devices = {"tiny:oak-001/grid": A, "tiny:oak-001/pv/meter": B, "tiny:oak-001/battery/meter": C}
-    admission = registrar.check("oak", member, devices)
+    admission = community_file.check("oak", member, devices)
     assert admission.participant_id == "tiny:oak-001"
     assert admission.devices == devices
     with pytest.raises(RegistrationError, match="missing tiny:oak-001/battery/meter") as caught:
-        registrar.check("oak", member, {k: v for k, v in devices.items() if "battery" not in k})
+        community_file.check(
+            "oak", member, {k: v for k, v in devices.items() if "battery" not in k}
+        )
     assert caught.value.code == "devices_mismatch"
 
 

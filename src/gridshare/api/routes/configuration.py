@@ -3,13 +3,21 @@ node runs it, for the operator and the auditor (it names members' buses and load
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
 from fastapi import APIRouter
 
-from gridshare.api.context import Caller, Context
+from gridshare.api.auth import Role
+from gridshare.api.context import ApiContext, Caller, Context
 from gridshare.api.refusals import Refused
 from gridshare.api.routes.common import refusals
 from gridshare.api.schemas import (
     BusOut,
+    ConfigurationChangedOut,
+    ConfigurationChangeIn,
+    ConfigurationChangeOut,
+    ConfigurationChangesOut,
     ConfigurationOut,
     EmergencyOut,
     LimitsOut,
@@ -22,7 +30,15 @@ from gridshare.api.schemas import (
     TimeOfUseOut,
     TransformerOut,
 )
+from gridshare.app.configuration import ConfigurationChangeError, changed_configuration
+from gridshare.app.registrations import CommunityFile, in_force
 from gridshare.model.configuration import CommunityConfiguration, NetworkTopology
+from gridshare.model.records import (
+    ConfigurationChangeRecord,
+    OperatorActionRecord,
+    RegistrationStatus,
+)
+from gridshare.units import from_unix_seconds, to_unix_seconds
 
 router = APIRouter(prefix="/v1/communities", tags=["communities"])
 
@@ -123,7 +139,8 @@ def community_configuration(
     network (buses, lines, transformers, each member's bus), critical loads and shedding
     order, limits, tariff, emergency protocol and market rules.
 
-    Read-only: to change the configuration, edit the community file and restart the node.
+    The operator changes it with ``PATCH`` on the same path; this answers what the node
+    runs now (a change is in force from the end of the interval it was made in).
     """
     if not caller.reads_everything:
         raise Refused(
@@ -142,3 +159,83 @@ def community_configuration(
             f"no community {community_id!r} on this node (it runs {configuration.community_id!r})",
         )
     return _configuration(configuration)
+
+
+def _change_out(record: ConfigurationChangeRecord) -> ConfigurationChangeOut:
+    return ConfigurationChangeOut(
+        change_id=record.change_id or 0,
+        at=from_unix_seconds(record.at_s),
+        actor=record.actor,
+        change=orjson.loads(record.patch_json),
+        reason=record.reason,
+    )
+
+
+def _community_file(community_id: str, context: ApiContext) -> CommunityFile:
+    held = context.community_file
+    if held is None or held.community_id != community_id:
+        raise Refused(
+            404, "unknown_community", f"this node takes no changes for community {community_id!r}"
+        )
+    return held
+
+
+@router.patch(
+    "/{community_id}/configuration",
+    status_code=202,
+    responses=refusals(401, 403, 404, 413, 422, 429),
+)
+def change_configuration(
+    community_id: str, body: ConfigurationChangeIn, caller: Caller, context: Context
+) -> ConfigurationChangedOut:
+    """Change the community's configuration (operator): tariff and grid limits, network
+    and its limits, critical loads and shedding order, the emergency protocol, demand
+    response. Checked by building what the node would run (422 with the part at fault,
+    nothing stored); logged with the operator's actions; in force from the end of the
+    interval the node is processing."""
+    if caller.role is not Role.OPERATOR:
+        raise Refused(403, "wrong_role", "only the community's operator changes its configuration")
+    community_file = _community_file(community_id, context)
+    store = context.store
+    approved = store.registrations(community_id, statuses=(RegistrationStatus.APPROVED,))
+    changes = store.configuration_changes(community_id)
+    patches = [orjson.loads(c.patch_json) for c in changes]
+    joined, _, _ = in_force(community_file.scenario, approved, [])
+    try:
+        _, configuration = changed_configuration(joined, [*patches, body.change])
+    except ConfigurationChangeError as exc:
+        raise Refused(422, "bad_configuration", str(exc)) from None
+    at_s = to_unix_seconds(context.now())
+    actor = caller.address.lower()
+    patch_json = orjson.dumps(body.change, option=orjson.OPT_SORT_KEYS).decode()
+    record = ConfigurationChangeRecord(community_id, at_s, actor, patch_json, body.reason)
+    action = OperatorActionRecord(
+        community_id,
+        at_s,
+        actor,
+        "configuration.change",
+        ",".join(sorted(body.change)),
+        body.reason,
+    )
+    change_id = store.change_configuration(record, action)
+    return ConfigurationChangedOut(
+        change=_change_out(replace(record, change_id=change_id)),
+        configuration=_configuration(configuration),
+    )
+
+
+@router.get("/{community_id}/configuration/changes", responses=refusals(401, 403, 404, 422, 429))
+def configuration_changes(
+    community_id: str, caller: Caller, context: Context
+) -> ConfigurationChangesOut:
+    """Every change the operator made to the configuration, oldest first (operator,
+    auditor)."""
+    if not caller.reads_everything:
+        raise Refused(
+            403, "wrong_role", "configuration changes are for the operator and the auditor"
+        )
+    _community_file(community_id, context)
+    records = context.store.configuration_changes(community_id)
+    return ConfigurationChangesOut(
+        community_id=community_id, changes=[_change_out(r) for r in records]
+    )

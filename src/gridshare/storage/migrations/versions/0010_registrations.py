@@ -1,4 +1,5 @@
-"""Would-be members' registrations (``registrations``), decided by the operator, and the
+"""Would-be members' registrations (``registrations``), decided by the operator; the
+operator's changes to the community's configuration (``configuration_changes``); and the
 log of every operator action taken through the API (``operator_actions``).
 
 Revision ID: 0010
@@ -46,9 +47,19 @@ def upgrade() -> None:
     op.create_index(
         "operator_actions_by_community", "operator_actions", ["community_id", "action_id"]
     )
+    op.create_table(
+        "configuration_changes",
+        sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("community_id", sa.String(128), nullable=False),
+        sa.Column("at_s", sa.BigInteger, nullable=False),
+        sa.Column("actor", sa.String(42), nullable=False),
+        sa.Column("patch_json", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("configuration_changes")
     op.drop_index("operator_actions_by_community", table_name="operator_actions")
     op.drop_table("operator_actions")
     op.drop_index("registrations_by_status", table_name="registrations")
