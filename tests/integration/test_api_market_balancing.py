@@ -50,7 +50,7 @@ from tests.integration.test_api import (
     database_store,
     sign_in,
 )
-from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account
+from tests.siwe import CHAIN_ID, DOMAIN, URI, new_account, personal_sign, siwe_text
 
 ISLAND = Path(__file__).parents[1] / "scenarios" / "data" / "island.toml"
 CID = "isle"
@@ -568,3 +568,44 @@ def test_a_small_communitys_balancing_aggregates_are_not_served_to_members(
             assert_refused(reply, 403, "group_too_small")
         operator = sign_in(client, simulated.operator)
         assert _get(client, f"/v1/communities/{CID}/islands", operator)["islands"]
+
+
+def test_a_member_opts_out_of_an_event_before_it_starts_and_nobody_else_can(
+    simulated: Simulated, tmp_path: Path
+) -> None:
+    """``POST /v1/members/{id}/demand-response/{event_id}/opt-out``: the member, signed in
+    with their own key, before the start; recorded once; refused to anyone else, for an
+    unknown event and after the start."""
+    store = simulated.store
+    events = store.dr_events(CID)
+    assert len(events), "the island run calls demand-response events"
+    event_id, start_s = str(events.iloc[0]["event_id"]), int(events.iloc[0]["start_s"])
+    before = from_unix_seconds(start_s - 3600)
+    app = create_app(store, simulated.settings(tmp_path), chain_id=CHAIN_ID, now=lambda: before)
+
+    def session(account: LocalAccount) -> dict[str, str]:
+        nonce = client.post("/v1/auth/nonce").json()["nonce"]
+        text = siwe_text(account, nonce, before)
+        login = {"message": text, "signature": personal_sign(account, text)}
+        return {"Authorization": f"Bearer {client.post('/v1/auth/login', json=login).json()['token']}"}  # fmt: skip  # noqa: E501
+
+    path = f"/v1/members/{BUYER}/demand-response/{event_id}/opt-out"
+    with TestClient(app) as client:
+        buyer = session(simulated.accounts[BUYER])
+        reply = client.post(path, headers=buyer)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["opted_out_at"] == before.isoformat().replace("+00:00", "Z")
+        assert client.post(path, headers=buyer).status_code == 200  # again: no change
+        assert store.dr_opt_outs(CID, event_id) == {BUYER: start_s - 3600}
+        # nobody opts a member out for them, not even the operator
+        assert_refused(client.post(path, headers=session(simulated.accounts[OTHER])), 403, "not_yours")  # fmt: skip  # noqa: E501
+        assert_refused(client.post(path, headers=session(simulated.operator)), 403, "not_yours")
+        unknown = f"/v1/members/{BUYER}/demand-response/no-such-event/opt-out"
+        assert_refused(client.post(unknown, headers=buyer), 404, "unknown_event")
+    late = create_app(store, simulated.settings(tmp_path), chain_id=CHAIN_ID, now=lambda: NOW)
+    with TestClient(late) as client:
+        assert NOW.timestamp() >= start_s
+        headers = sign_in(client, simulated.accounts[OTHER])
+        other = f"/v1/members/{OTHER}/demand-response/{event_id}/opt-out"
+        assert_refused(client.post(other, headers=headers), 409, "event_started")
+    assert store.dr_opt_outs(CID, event_id) == {BUYER: start_s - 3600}

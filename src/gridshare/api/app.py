@@ -11,6 +11,7 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     GET  /v1/members/{participant_id}/market-totals  a member's market, per bucket
     GET  /v1/members/{participant_id}/certificates   a member's certificates, per bucket, source
     GET  /v1/members/{participant_id}/demand-response  a member's demand-response record
+    POST /v1/members/{participant_id}/demand-response/{event_id}/opt-out  before the start
     GET  /v1/communities/{community_id}/balance      the community's balances, per bucket
     GET  /v1/market                                  the EIP-712 domain, rules, next open interval
     POST /v1/market/orders                           a member's signed order (booked at the gate)

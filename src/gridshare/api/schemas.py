@@ -704,3 +704,13 @@ class ConfigurationChangedOut(Body):
 class ConfigurationChangesOut(Body):
     community_id: str
     changes: list[ConfigurationChangeOut]
+
+
+class OptOutOut(Body):
+    """A member's opt-out of a demand-response event, recorded before it starts: the
+    member is counted out of it (not asked to curtail, not paid)."""
+
+    participant_id: str
+    event_id: str
+    event_start: datetime
+    opted_out_at: datetime

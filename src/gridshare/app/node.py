@@ -40,6 +40,7 @@ from gridshare.app.audit import BetweenIntervals, node_verifier, verifier
 from gridshare.app.configuration import community_configuration
 from gridshare.app.faults import install_from_environment
 from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
+from gridshare.app.opt_outs import MemberOptOuts
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.balancing.demand_response import EventChannel
 from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
@@ -325,6 +326,21 @@ def _field(
     return Surroundings(started.control, started.grid, started.channel)
 
 
+def _answering(surroundings: Surroundings, store: SqlStore) -> Surroundings:
+    """The surroundings with the members' own opt-outs (sent through the API) among the
+    answers to demand-response events."""
+    channel = surroundings.channel
+    if channel is None:
+        return surroundings
+    community = store.community
+    answering = MemberOptOuts(
+        channel,
+        [p.participant_id for p in community.participants],
+        lambda event_id: store.dr_opt_outs(community.community_id, event_id),
+    )
+    return replace(surroundings, channel=answering)
+
+
 def _connect(
     scenario: Scenario,
     community: Community,
@@ -532,7 +548,7 @@ def run_node(
         steps = build_steps(
             scenario,
             community,
-            surroundings or _field(scenario, community, options.broker, closing),
+            _answering(surroundings or _field(scenario, community, options.broker, closing), store),
             trading=trading,
             chains=ledger.chains,
             flush_every=options.flush_every,

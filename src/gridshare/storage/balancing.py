@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import and_, delete, select
+from sqlalchemy.exc import IntegrityError
 
 from gridshare.model.records import (
     BalancingAlertRecord,
@@ -253,6 +254,45 @@ class BalancingQueries(StoreBase):
         if community_id is None:
             return []
         return self.community_dr_responses(community_id, start_s, end_s, limit, participant_id)
+
+    # -- members' opt-outs of demand-response events, sent through the API ------------
+    def dr_event(self, community_id: str, event_id: str) -> DemandResponseEventRecord | None:
+        e = t.dr_events
+        rows = self._records(
+            select(*(e.c[name] for name in _EVENT_COLUMNS)).where(
+                e.c.community_id == community_id, e.c.event_id == event_id
+            )
+        )
+        return DemandResponseEventRecord(**rows[0]) if rows else None
+
+    def opt_out_of_event(
+        self, community_id: str, event_id: str, participant_id: str, at_s: int
+    ) -> bool:
+        """Record a member's opt-out; False (nothing changed) when it is recorded already."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    t.dr_opt_outs.insert(),
+                    {
+                        "community_id": community_id,
+                        "event_id": event_id,
+                        "participant_id": participant_id,
+                        "at_s": at_s,
+                    },
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def dr_opt_outs(self, community_id: str, event_id: str) -> dict[str, int]:
+        """The members who opted out of an event through the API, with when."""
+        o = t.dr_opt_outs
+        rows = self._records(
+            select(o.c.participant_id, o.c.at_s).where(
+                o.c.community_id == community_id, o.c.event_id == event_id
+            )
+        )
+        return {str(r["participant_id"]): int(r["at_s"]) for r in rows}
 
 
 _EVENT_COLUMNS = tuple(f.name for f in fields(DemandResponseEventRecord))

@@ -165,6 +165,7 @@ class CommunityRecords(StoreBase):
                 t.registrations,
                 t.operator_actions,
                 t.configuration_changes,
+                t.dr_opt_outs,
             ):
                 conn.execute(delete(table).where(table.c.community_id == community_id))
             conn.execute(

@@ -538,3 +538,14 @@ configuration_changes = Table(
     Column("reason", Text, nullable=False),
 )
 """The operator's changes to the community's configuration, append-only, in order."""
+
+dr_opt_outs = Table(
+    "dr_opt_outs",
+    metadata,
+    _community_id(),
+    Column("event_id", String(80), nullable=False),
+    Column("participant_id", String(128), nullable=False),
+    Column("at_s", BigInteger, nullable=False),
+    PrimaryKeyConstraint("community_id", "event_id", "participant_id"),
+)
+"""Members' opt-outs of demand-response events, sent through the API before the start."""

@@ -14,7 +14,7 @@ from gridshare.api.auth import Principal
 from gridshare.api.context import ApiContext, Caller, Context
 from gridshare.api.ranges import TimeRange, at_most, parse_window
 from gridshare.api.refusals import Refused
-from gridshare.api.routes.common import READ_REFUSALS, End, Start
+from gridshare.api.routes.common import READ_REFUSALS, End, Start, refusals
 from gridshare.api.routes.communities import readable_community
 from gridshare.api.routes.members import member_window, readable_member
 from gridshare.api.schemas import (
@@ -27,11 +27,12 @@ from gridshare.api.schemas import (
     IslandsOut,
     MemberDemandResponseOut,
     MemberResponseOut,
+    OptOutOut,
     SetpointOut,
     SetpointsOut,
 )
 from gridshare.model.records import DemandResponseEventRecord, DemandResponseRecord
-from gridshare.units import from_unix_seconds
+from gridshare.units import from_unix_seconds, to_unix_seconds
 
 router = APIRouter(prefix="/v1", tags=["balancing"])
 
@@ -206,4 +207,40 @@ def member_demand_response(
             MemberResponseOut(event=_event(r.event), response=_response(r.response))
             for r in at_most(rows, context.max_rows, "responses")
         ],
+    )
+
+
+@router.post(
+    "/members/{participant_id}/demand-response/{event_id}/opt-out",
+    responses=refusals(401, 403, 404, 409, 422, 429),
+)
+def opt_out(participant_id: str, event_id: str, caller: Caller, context: Context) -> OptOutOut:
+    """Opt out of a demand-response event before it starts (the member themselves, with
+    their own key: nobody opts a member out for them). Counted as the member's answer at
+    settlement, whatever their device replied; repeating it changes nothing. An event that
+    did not call the member is not changed by it."""
+    if caller.participant_id != participant_id:
+        raise Refused(
+            403,
+            "not_yours",
+            "only the member opts out of an event, signed in with their own key",
+        )
+    member = readable_member(caller, participant_id, context)
+    event = context.store.dr_event(member.community_id, event_id)
+    if event is None:
+        raise Refused(404, "unknown_event", f"no demand-response event {event_id!r}")
+    now_s = to_unix_seconds(context.now())
+    if now_s >= event.start_s:
+        raise Refused(
+            409,
+            "event_started",
+            f"event {event_id!r} started at {from_unix_seconds(event.start_s).isoformat()}: "
+            "opt out before an event starts",
+        )
+    context.store.opt_out_of_event(member.community_id, event_id, participant_id, now_s)
+    return OptOutOut(
+        participant_id=participant_id,
+        event_id=event_id,
+        event_start=from_unix_seconds(event.start_s),
+        opted_out_at=from_unix_seconds(now_s),
     )

@@ -1,6 +1,7 @@
 """Would-be members' registrations (``registrations``), decided by the operator; the
-operator's changes to the community's configuration (``configuration_changes``); and the
-log of every operator action taken through the API (``operator_actions``).
+operator's changes to the community's configuration (``configuration_changes``); the log
+of every operator action taken through the API (``operator_actions``); and members'
+opt-outs of demand-response events sent through the API (``dr_opt_outs``).
 
 Revision ID: 0010
 Revises: 0009
@@ -56,9 +57,18 @@ def upgrade() -> None:
         sa.Column("patch_json", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
     )
+    op.create_table(
+        "dr_opt_outs",
+        sa.Column("community_id", sa.String(128), nullable=False),
+        sa.Column("event_id", sa.String(80), nullable=False),
+        sa.Column("participant_id", sa.String(128), nullable=False),
+        sa.Column("at_s", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("community_id", "event_id", "participant_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("dr_opt_outs")
     op.drop_table("configuration_changes")
     op.drop_index("operator_actions_by_community", table_name="operator_actions")
     op.drop_table("operator_actions")
