@@ -22,8 +22,10 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from typer.testing import CliRunner
 
 from gridshare.cli import app
@@ -869,3 +871,84 @@ def test_a_registration_meters_only_after_the_operator_approves_it(
         connection.close()
     ok = CliRunner().invoke(app, ["verify", "--data-dir", str(tmp_path / "data")])
     assert ok.exit_code == 0, ok.output
+
+
+def _member_tx(account: LocalAccount, to: str, chain_id: int, signature: str, *args: int) -> str:
+    """A transaction the member signs in their wallet: ``signature`` called on ``to``."""
+    data = keccak(text=signature)[:4] + abi_encode(["uint256"] * len(args), list(args))
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": 0,
+            "to": to,
+            "value": 0,
+            "gas": 200_000,
+            "maxFeePerGas": 5 * 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "data": data,
+        }  # fmt: skip
+    )
+    return "0x" + bytes(signed.raw_transaction).hex()
+
+
+def test_a_member_sends_their_own_transactions_through_the_node(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    """A member signs a withdrawal request in their wallet; the node relays it (only a
+    member function of the community's contracts, only by the member who signed it) and
+    the member reads their escrow and withdrawal request as the chain holds them."""
+    first = (int(time.time()) // INTERVAL_S - 4) * INTERVAL_S
+    devices = Devices.make(tmp_path, first, 1)
+    operator = new_account()
+    api = {
+        "GRIDSHARE_API_DOMAIN": DOMAIN,
+        "GRIDSHARE_API_URI": URI,
+        "GRIDSHARE_API_OPERATORS": f'["{operator.address}"]',
+    }
+    node = Node(tmp_path, devices, free_port(), "--start", _iso(first), "--grace-s", "3600", settings=api)  # fmt: skip  # noqa: E501
+    nodes.append(node)
+    node.wait_ready()
+    member_id, other_id = list(devices.members)[:2]
+    member, other = devices.members[member_id], devices.members[other_id]
+    mine = _sign_in(node.url, member)
+    market = httpx.get(f"{node.url}/v1/market", headers=mine).json()
+    p2p, chain_id = market["verifying_contract"], market["chain_id"]
+
+    escrow = f"{node.url}/v1/members/{member_id}/escrow"
+    before = httpx.get(escrow, headers=mine, timeout=30).json()
+    assert before["escrow_micros"] > 0  # the week's deposit the operator recorded
+    assert (before["withdrawal_micros"], before["withdrawal_due_at"]) == (0, None)
+    gas = httpx.post(f"{node.url}/v1/chain/gas", headers=mine, timeout=30).json()
+    assert gas["sent_wei"] > 0
+    assert httpx.post(f"{node.url}/v1/chain/gas", headers=mine, timeout=30).json()["sent_wei"] == 0  # fmt: skip  # noqa: E501
+
+    relay = f"{node.url}/v1/chain/transactions"
+    raw = _member_tx(member, p2p, chain_id, "request_withdrawal(uint256)", 1_000_000)
+    theirs = _sign_in(node.url, other)
+    refused = httpx.post(relay, json={"raw": raw}, headers=theirs, timeout=30)
+    assert (refused.status_code, refused.json()["error"]) == (403, "not_yours")
+    boss = httpx.post(relay, json={"raw": raw}, headers=_sign_in(node.url, operator), timeout=30)
+    assert (boss.status_code, boss.json()["error"]) == (403, "wrong_role")
+    for bad, error in (
+        (_member_tx(member, p2p, chain_id, "set_fund(uint256)", 1), "not_a_member_call"),
+        (_member_tx(member, p2p, chain_id + 1, "withdraw()"), "wrong_chain"),
+        (_member_tx(member, "0x" + "11" * 20, chain_id, "withdraw()"), "not_a_community_contract"),
+        ("0x02" + "ab" * 40, "malformed_transaction"),
+    ):
+        reply = httpx.post(relay, json={"raw": bad}, headers=mine, timeout=30)
+        assert (reply.status_code, reply.json()["error"]) == (422, error), reply.text
+
+    sent = httpx.post(relay, json={"raw": raw}, headers=mine, timeout=30)
+    assert sent.status_code == 202, sent.text
+    body = sent.json()
+    assert (body["contract"], body["function"], body["status"]) == ("P2PTrading", "request_withdrawal", "done")  # fmt: skip  # noqa: E501
+    receipt = httpx.get(f"{relay}/{body['tx_hash']}", headers=mine, timeout=30).json()
+    assert (receipt["status"], receipt["block"]) == ("done", body["block"])
+    after = httpx.get(escrow, headers=mine, timeout=30).json()
+    assert after["withdrawal_micros"] == 1_000_000
+    assert after["withdrawal_due_at"] is not None
+    assert after["escrow_micros"] == before["escrow_micros"]  # requested, not yet withdrawn
+    assert httpx.get(f"{node.url}/v1/members/{member_id}/escrow", headers=theirs).status_code == 403  # fmt: skip  # noqa: E501
+    assert node.stop() == 0, node.output()
+    assert "Traceback" not in node.output()

@@ -30,6 +30,10 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
                                                      chain, a background job (operator, auditor)
     GET  /v1/audit/verify/latest                     the latest verify job (operator, auditor)
     GET  /v1/audit/verify/{job_id}                   a verify job's state, progress, findings
+    POST /v1/chain/transactions                      relay a member's own signed transaction
+    GET  /v1/chain/transactions/{tx_hash}            its receipt
+    POST /v1/chain/gas                               gas money for the member's account
+    GET  /v1/members/{participant_id}/escrow         escrow and withdrawal request on chain
     GET  /v1/status                                  refusals per code (operator, auditor)
     GET  /v1/stream                                  live results of each closed interval
     POST /v1/communities/{community_id}/registrations  an applicant registers (operator approves)
@@ -73,12 +77,14 @@ from gridshare.api.routes import (
     status,
     stream,
 )
+from gridshare.api.routes import chain as chain_routes
 from gridshare.api.routes import (
     configuration as configuration_routes,
 )
 from gridshare.api.routes import market as market_routes
 from gridshare.api.stream import StreamHub
 from gridshare.api.verify import VerifyJobs
+from gridshare.app.members_chain import MembersChain
 from gridshare.app.registrations import CommunityFile
 from gridshare.market.orders import MarketVenue
 from gridshare.model.configuration import CommunityConfiguration
@@ -146,6 +152,7 @@ def create_app(
     community_file: CommunityFile | None = None,
     verifier: Verifier | None = None,
     configuration: CommunityConfiguration | None = None,
+    chain: MembersChain | None = None,
 ) -> FastAPI:
     """The API over ``store``, for the community ledger on ``chain_id`` and its market
     (``market``; None: the node runs none and the market routes answer 404).
@@ -160,8 +167,9 @@ def create_app(
     connection) as a background job of ``/v1/audit/verify`` (None: those routes answer 503
     ``verify_unavailable``); ``configuration`` is the community's configuration served at
     ``/v1/communities/{community_id}/configuration`` (None: 404 ``no_configuration``).
-    ``community_file`` checks registrations against the community file (None: the node
-    takes none).
+    ``community_file`` checks registrations and configuration changes against the
+    community file (None: the node takes none); ``chain`` relays members' own signed
+    transactions and reads their escrow (None: 404 ``no_relay``).
     """
     counter = RefusalCounter()
     tokens = SessionTokens(
@@ -184,6 +192,7 @@ def create_app(
         min_group_members=settings.api_min_group_members,
         market=market,
         community_file=community_file,
+        chain=chain,
         verify=None if verifier is None else VerifyJobs(verifier, now),
         configuration=configuration,
         streams=StreamHub(settings.api_stream_max_per_account, shutdown),
@@ -213,6 +222,7 @@ def create_app(
         status.router,
         stream.router,
         registrations.router,
+        chain_routes.router,
     )
     for router in routers:
         app.include_router(router)

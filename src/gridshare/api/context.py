@@ -16,6 +16,7 @@ from gridshare.api.ports import ApiStore
 from gridshare.api.refusals import RefusalCounter, Refused
 from gridshare.api.stream import StreamHub
 from gridshare.api.verify import VerifyJobs
+from gridshare.app.members_chain import MembersChain
 from gridshare.app.registrations import CommunityFile
 from gridshare.market.orders import MarketVenue
 from gridshare.model.configuration import CommunityConfiguration
@@ -42,6 +43,8 @@ class ApiContext:
     stream_heartbeat_s: float
     market: MarketVenue | None = None
     """The community's market members send signed orders to (None: the node runs none)."""
+    chain: MembersChain | None = None
+    """Members' own transactions relayed, gas, escrow (None: the node gave none)."""
     community_file: CommunityFile | None = None
     """Checks registrations against the community file (None: the node takes none)."""
     verify: VerifyJobs | None = None

@@ -714,3 +714,35 @@ class OptOutOut(Body):
     event_id: str
     event_start: datetime
     opted_out_at: datetime
+
+
+class TransactionIn(Body):
+    """A transaction the member signed in their wallet (EIP-1559, type 2), 0x-hex."""
+
+    raw: str = Field(
+        pattern=r"^0x([0-9a-fA-F]{2})+$",
+        max_length=2 + 2 * 131_072,
+        description="the signed transaction (at most 128 KiB)",
+    )
+
+
+class TransactionOut(Body):
+    tx_hash: str
+    contract: str | None = None
+    function: str | None = None
+    status: Literal["done", "reverted", "pending"]
+    block: int | None
+    gas_used: int | None
+
+
+class GasOut(Body):
+    account: str
+    sent_wei: int = Field(description="0: the account held enough already")
+
+
+class EscrowOut(Body):
+    participant_id: str
+    account: str
+    escrow_micros: int
+    withdrawal_micros: int = Field(description="the pending withdrawal request (0: none)")
+    withdrawal_due_at: datetime | None

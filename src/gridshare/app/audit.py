@@ -10,15 +10,13 @@ its own connection (:class:`BetweenIntervals`).
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
+from gridshare.app.pauses import BetweenIntervals
 from gridshare.errors import GridshareError
 from gridshare.ledger.chain import ChainConnection, open_chain
 from gridshare.ledger.deployment import Deployment, verify_deployment
@@ -28,7 +26,6 @@ from gridshare.pipeline.audit import AuditReport, Progress, audit_all
 from gridshare.storage import SqlStore, default_sqlite_url, open_store
 
 __all__ = [
-    "BetweenIntervals",
     "audit_connection",
     "audit_directory",
     "node_verifier",
@@ -85,53 +82,6 @@ def audit_directory(
     """Every check of ``gridshare verify`` over the store and chain of ``directory``."""
     with read_only_chain_and_store(directory, database_url, chain_url) as (connection, store):
         return audit_connection(connection, store, progress)
-
-
-class BetweenIntervals:
-    """Work that must run on the node's pipeline thread between two intervals, handed
-    over from other threads: the embedded chain belongs to one thread of one process, so
-    a verify job reads it there, and sees a store and chain that no interval is halfway
-    through. :meth:`run_pending` is the node clock's idle hook."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[[], AuditReport], Future[AuditReport]]]
-        self._queue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def submit(self, work: Callable[[], AuditReport]) -> AuditReport:
-        """Run ``work`` on the pipeline thread at its next pause; wait for its result."""
-        future: Future[AuditReport] = Future()
-        with self._lock:
-            if self._closed:
-                raise GridshareError("the node is stopping: start the job again once it runs")
-            self._queue.put((work, future))
-        return future.result()
-
-    def run_pending(self) -> None:
-        while True:
-            try:
-                work, future = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(work())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                future.set_exception(exc)
-
-    def close(self) -> None:
-        """Refuse new work and fail what is still waiting (the node stops)."""
-        with self._lock:
-            self._closed = True
-        while True:
-            try:
-                _work, future = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if future.set_running_or_notify_cancel():
-                future.set_exception(GridshareError("the node stopped before the job ran"))
 
 
 def node_verifier(

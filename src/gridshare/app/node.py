@@ -36,11 +36,13 @@ from typing import Any
 
 import uvicorn
 
-from gridshare.app.audit import BetweenIntervals, node_verifier, verifier
+from gridshare.app.audit import node_verifier, verifier
 from gridshare.app.configuration import community_configuration
 from gridshare.app.faults import install_from_environment
 from gridshare.app.ledger import CommunityLedger, Registration, connect_ledger
+from gridshare.app.members_chain import MembersChain
 from gridshare.app.opt_outs import MemberOptOuts
+from gridshare.app.pauses import BetweenIntervals
 from gridshare.app.steps import Surroundings, Trading, build_steps
 from gridshare.balancing.demand_response import EventChannel
 from gridshare.control.mqtt import MqttCommandPublisher, MqttDeviceControl, MqttGridStatus
@@ -51,6 +53,7 @@ from gridshare.ingest.http import create_app
 from gridshare.ingest.mqtt import BrokerConfig, MqttIngest
 from gridshare.ingest.service import IngestService, StoredReadingSource
 from gridshare.ledger.keys import Signer
+from gridshare.ledger.relay import ChainRelay
 from gridshare.market.orders import MarketVenue
 from gridshare.model import Battery, Community, DispatchableGenerator, DispatchMode, Role
 from gridshare.model.configuration import CommunityConfiguration
@@ -102,6 +105,8 @@ class ApiPorts:
     store and chain connection of its own, beside the node."""
     stop: threading.Event
     """Stops this run of the node: the API's live streams end with it."""
+    chain: MembersChain | None = None
+    """Members' own transactions relayed, their gas and escrow (None: no market)."""
 
 
 @dataclass(frozen=True)
@@ -494,6 +499,12 @@ def _mounts(
             community_configuration(scenario, community),
             audit,
             stop,
+            None
+            if ledger.market is None
+            else MembersChain(
+                ChainRelay(ledger.connection.transactions, ledger.metering.deployment),
+                node[1],
+            ),
         )
     )
     return mounts

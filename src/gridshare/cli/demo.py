@@ -79,6 +79,7 @@ def demo(
                 market=ports.market,
                 shutdown=ports.stop,  # streams end before the server stops
                 verifier=ports.verifier,
+                chain=ports.chain,
                 configuration=ports.configuration,
             ),
         )

@@ -88,6 +88,7 @@ def serve(
                 market=ports.market,
                 shutdown=ports.stop,
                 verifier=ports.verifier,
+                chain=ports.chain,
                 configuration=ports.configuration,
                 community_file=community_file,
             ),

@@ -1,7 +1,8 @@
 """Balancing records: the community's islanded stretches and demand-response events (for
 its members when the community is large enough, as aggregates), its alerts and dispatched
 setpoints and the members' responses (the operator and the auditor only: they name
-members' devices and households), and a member's own demand-response record.
+members' devices and households), and a member's own demand-response record and their opt-out
+of an event (sent before it starts).
 
 List endpoints take a window aligned to the community's metering interval and answer at
 most ``api_max_rows`` rows (422 ``too_many_rows`` beyond: ask for a shorter range)."""
