@@ -31,6 +31,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from gridshare.api.app import create_app
+from gridshare.app.configuration import community_configuration
 from gridshare.app.simulate import run_simulation
 from gridshare.model.records import (
     CommitmentRecord,
@@ -39,7 +40,7 @@ from gridshare.model.records import (
     MarketTradeRecord,
 )
 from gridshare.settings import Settings
-from gridshare.simulator.run import prepare
+from gridshare.simulator.run import prepare, scenario_community
 from gridshare.storage import SqlStore
 from gridshare.units import from_unix_seconds
 from tests.integration.test_api import (
@@ -609,3 +610,40 @@ def test_a_member_opts_out_of_an_event_before_it_starts_and_nobody_else_can(
         other = f"/v1/members/{OTHER}/demand-response/{event_id}/opt-out"
         assert_refused(client.post(other, headers=headers), 409, "event_started")
     assert store.dr_opt_outs(CID, event_id) == {BUYER: start_s - 3600}
+
+
+def test_a_member_reads_their_grid_energy_per_time_of_use_period(
+    simulated: Simulated, tmp_path: Path
+) -> None:
+    """``GET /v1/members/{id}/time-of-use``: the member's 15-min grid import and export,
+    summed per period of the community's tariff, agree with their balances."""
+    scenario = prepare(ISLAND)
+    configuration = community_configuration(scenario, scenario_community(scenario, "island"))
+    app = create_app(
+        simulated.store,
+        simulated.settings(tmp_path),
+        chain_id=CHAIN_ID,
+        now=lambda: NOW,
+        configuration=configuration,
+    )
+    with TestClient(app) as client:
+        headers = sign_in(client, simulated.accounts[BUYER])
+        body = _get(client, f"/v1/members/{BUYER}/time-of-use", headers)
+        balances = _get(client, f"/v1/members/{BUYER}/balances", headers, resolution="15min")
+        assert_refused(client.get(f"/v1/members/{OTHER}/time-of-use", params=RUN, headers=headers), 403, "not_yours")  # fmt: skip  # noqa: E501
+    periods = body["periods"]
+    tariff = configuration.tariff
+    assert [p["name"] for p in periods] == ["base"] + [
+        f"{w.start:%H:%M}-{w.end:%H:%M}" for w in tariff.windows
+    ]
+    points = balances["points"]
+    assert sum(p["intervals"] for p in periods) == len(points) > 0
+    assert sum(p["import_wh"] for p in periods) == sum(p["grid_import_wh"] for p in points)
+    assert sum(p["export_wh"] for p in periods) == sum(p["grid_export_wh"] for p in points)
+    for period in periods:  # priced at the period's own price, rounded up
+        price = period["import_price_micros_per_kwh"]
+        assert period["import_cost_micros"] == -(-period["import_wh"] * price // 1000)
+    without = create_app(simulated.store, simulated.settings(tmp_path), chain_id=CHAIN_ID, now=lambda: NOW)  # fmt: skip  # noqa: E501
+    with TestClient(without) as client:
+        reply = client.get(f"/v1/members/{BUYER}/time-of-use", params=RUN, headers=sign_in(client, simulated.accounts[BUYER]))  # fmt: skip  # noqa: E501
+        assert_refused(reply, 404, "no_configuration")

@@ -7,6 +7,7 @@ Routes (``docs/openapi.json`` is the committed OpenAPI document)::
     POST /v1/auth/login                              EIP-4361 message + signature -> token
     GET  /v1/members/{participant_id}/readings       a member's meters, per bucket
     GET  /v1/members/{participant_id}/balances       a member's energy, per bucket
+    GET  /v1/members/{participant_id}/time-of-use    grid import/export per tariff period
     GET  /v1/members/{participant_id}/trades         a member's settled orders and trades
     GET  /v1/members/{participant_id}/market-totals  a member's market, per bucket
     GET  /v1/members/{participant_id}/certificates   a member's certificates, per bucket, source

@@ -746,3 +746,25 @@ class EscrowOut(Body):
     escrow_micros: int
     withdrawal_micros: int = Field(description="the pending withdrawal request (0: none)")
     withdrawal_due_at: datetime | None
+
+
+class TouPeriodOut(Body):
+    name: str = Field(description="'HH:MM-HH:MM' (the tariff's local time) or 'base'")
+    import_price_micros_per_kwh: int
+    intervals: int
+    import_wh: int
+    export_wh: int
+    import_cost_micros: int = Field(description="the import at the grid tariff, rounded up")
+    export_credit_micros: int = Field(description="the export at the grid tariff, rounded down")
+
+
+class MemberTimeOfUseOut(Body):
+    """The member's grid import and export in ``[start, end)`` per period of the
+    community's time-of-use tariff, priced at the grid tariff (what the energy would cost
+    or earn from the main grid, before the market)."""
+
+    participant_id: str
+    start: datetime
+    end: datetime
+    time_zone: str
+    periods: list[TouPeriodOut]

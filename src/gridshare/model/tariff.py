@@ -84,18 +84,29 @@ class GridTariff:
         except (ZoneInfoNotFoundError, ValueError):
             raise ModelError(f"unknown time zone {self.time_zone!r} for the tariff") from None
 
-    def prices(self, starts_s: IntArray) -> tuple[FloatArray, FloatArray]:
-        """(buy, sell) micro-units per kWh for intervals starting at ``starts_s``."""
+    def periods(self, starts_s: IntArray) -> IntArray:
+        """The time-of-use window in force for intervals starting at ``starts_s``: its
+        index in :attr:`windows`, or -1 for the base import price (a later window wins
+        where windows overlap)."""
         starts = np.asarray(starts_s, dtype=np.int64)
-        buy = np.full(starts.size, float(self.import_price_micros_per_kwh))
-        sell = np.full(starts.size, float(self.export_price_micros_per_kwh))
+        period: IntArray = np.full(starts.size, -1, dtype=np.int64)
         if self.windows:
             local = pd.DatetimeIndex(pd.to_datetime(starts, unit="s", utc=True)).tz_convert(
                 ZoneInfo(self.time_zone)
             )
             minute = np.asarray(local.hour * MINUTES_PER_HOUR + local.minute, dtype=np.int64)
-            for window in self.windows:
-                buy[window.covers(minute)] = float(window.import_price_micros_per_kwh)
+            for index, window in enumerate(self.windows):
+                period[window.covers(minute)] = index
+        return period
+
+    def prices(self, starts_s: IntArray) -> tuple[FloatArray, FloatArray]:
+        """(buy, sell) micro-units per kWh for intervals starting at ``starts_s``."""
+        starts = np.asarray(starts_s, dtype=np.int64)
+        buy = np.full(starts.size, float(self.import_price_micros_per_kwh))
+        sell = np.full(starts.size, float(self.export_price_micros_per_kwh))
+        period = self.periods(starts)
+        for index, window in enumerate(self.windows):
+            buy[period == index] = float(window.import_price_micros_per_kwh)
         return buy, sell
 
     def prices_at(self, start_s: int) -> tuple[int, int]:

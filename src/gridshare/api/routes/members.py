@@ -1,8 +1,11 @@
-"""``/v1/members/{participant_id}``: a member's readings and balances. A member reads only
-their own; the operator and the auditor read everyone's."""
+"""``/v1/members/{participant_id}``: a member's readings, balances and time-of-use
+breakdown. A member reads only their own; the operator and the auditor read everyone's."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+import numpy as np
 from fastapi import APIRouter
 
 from gridshare.api.auth import Principal
@@ -14,9 +17,12 @@ from gridshare.api.schemas import (
     MemberBalancePoint,
     MemberBalancesOut,
     MemberReadingsOut,
+    MemberTimeOfUseOut,
     MeterPoint,
     MeterSeries,
+    TouPeriodOut,
 )
+from gridshare.consumption.time_of_use import time_of_use_breakdown
 from gridshare.model.records import MemberRecord
 from gridshare.units import from_unix_seconds
 
@@ -124,4 +130,32 @@ def member_balances(
             )
             for r in records
         ],
+    )
+
+
+@router.get("/{participant_id}/time-of-use", responses=READ_REFUSALS)
+def member_time_of_use(
+    participant_id: str, start: Start, end: End, caller: Caller, context: Context
+) -> MemberTimeOfUseOut:
+    """The member's grid import and export in ``[start, end)`` (at most
+    ``api_max_buckets`` intervals) per period of the community's time-of-use tariff."""
+    member = readable_member(caller, participant_id, context)
+    configuration = context.configuration
+    if configuration is None or configuration.community_id != member.community_id:
+        raise Refused(404, "no_configuration", "this node serves no tariff for that community")
+    span = member_window(member, start, end, context)
+    interval_s = configuration.interval_s
+    records = context.store.member_balances(participant_id, span.start_s, span.end_s, interval_s)
+    periods = time_of_use_breakdown(
+        configuration.tariff,
+        np.array([r.bucket_start_s for r in records], dtype=np.int64),
+        np.array([r.grid_import_wh for r in records], dtype=np.int64),
+        np.array([r.grid_export_wh for r in records], dtype=np.int64),
+    )
+    return MemberTimeOfUseOut(
+        participant_id=participant_id,
+        start=from_unix_seconds(span.start_s),
+        end=from_unix_seconds(span.end_s),
+        time_zone=configuration.tariff.time_zone,
+        periods=[TouPeriodOut(**asdict(p)) for p in periods],
     )
