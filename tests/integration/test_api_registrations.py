@@ -326,6 +326,15 @@ def test_the_operator_changes_the_configuration_and_every_change_is_logged(
         ({"groups": {"homes": {"load": {"annual_kwh": 1}}}}, "change.groups.homes"),
         ({"grid": {"import_limit_kw": -5}}, "grid.import_limit_kw"),
         ({"grid": {"surprise": 1}}, "grid.surprise"),
+        ({"grid": {"export_price_per_kwh": 5}}, "at least the export price"),
+        (
+            {
+                "grid": {
+                    "time_of_use": [{"start": "10:00", "end": "10:00", "import_price_per_kwh": 1}]
+                }
+            },
+            "start != end",
+        ),
         ({"balancing": {"island": {"reserve_hours": 500}}}, "balancing.island.reserve_hours"),
         (
             {"balancing": {"network": {"name": "case33bw"}}, "groups": {"homes": {"bus": 999}}},

@@ -28,6 +28,7 @@ from gridshare.model.configuration import (
     NetworkTopology,
     ShedPriority,
 )
+from gridshare.model.errors import ModelError
 from gridshare.simulator.balancing import balancing_options, network_layout
 from gridshare.simulator.market import market_rules
 from gridshare.simulator.run import scenario_community
@@ -194,5 +195,5 @@ def changed_configuration(
     try:
         community = scenario_community(changed, name)
         return changed, community_configuration(changed, community)
-    except ScenarioError as exc:
+    except (ScenarioError, ModelError) as exc:  # the network, the tariff, the members
         raise ConfigurationChangeError(str(exc)) from None
