@@ -40,6 +40,7 @@ __all__ = [
     "admitted_scenario",
     "approval_order",
     "in_force",
+    "joined_participant_id",
 ]
 
 OPERATOR_FIELDS = ("bus", "critical", "shed_priority")
@@ -99,6 +100,11 @@ def _member_group(handle: str, member: Mapping[str, object]) -> GroupSpec:
     return group
 
 
+def joined_participant_id(community_id: str, handle: str) -> str:
+    """The participant id of the member who joined with ``handle`` (a group of one)."""
+    return f"{community_id}:{handle}-001"
+
+
 class CommunityFile:
     """Checks registrations against the community file (``scenario``)."""
 
@@ -108,7 +114,7 @@ class CommunityFile:
         self._file_groups = {g.name for g in scenario.groups}
 
     def participant_id(self, handle: str) -> str:
-        return f"{self.community_id}:{handle}-001"
+        return joined_participant_id(self.community_id, handle)
 
     def check(
         self, handle: str, member: Mapping[str, object], devices: Mapping[str, str]
@@ -183,13 +189,12 @@ def admitted_scenario(
     new member's account (participant id -> address) and each new meter's device."""
     if not approved:
         return scenario, {}, {}
-    community_file = CommunityFile(scenario)
     groups = list(scenario.groups)
     accounts: dict[str, str] = {}
     devices: dict[str, str] = {}
     for record in approved:
         member = orjson.loads(record.member_json)
         groups.append(GroupSpec.model_validate({**member, "name": record.handle, "count": 1}))
-        accounts[community_file.participant_id(record.handle)] = record.applicant
+        accounts[joined_participant_id(scenario.community.id, record.handle)] = record.applicant
         devices.update(orjson.loads(record.devices_json))
     return scenario.model_copy(update={"groups": groups}), accounts, devices

@@ -33,7 +33,7 @@ from typing import Any
 
 from gridshare.app.ledger import Registration
 from gridshare.app.node import Members, NodeOptions, NodeResult, run_node
-from gridshare.app.registrations import CommunityFile, approval_order, in_force
+from gridshare.app.registrations import approval_order, in_force, joined_participant_id
 from gridshare.app.steps import Trading
 from gridshare.errors import ConfigurationError
 from gridshare.ledger.keys import Signer
@@ -195,10 +195,7 @@ class _Watch:
     def closed(self, done: int) -> None:
         if self.on_interval is not None:
             self.on_interval(done)
-        approved = self.store.registrations(
-            self.community_id, statuses=(RegistrationStatus.APPROVED,)
-        )
-        now = (len(approved), len(self.store.configuration_changes(self.community_id)))
+        now = self.store.taken_in(self.community_id)
         if now != self.seen:
             self.seen = now
             self.run_stop.set()
@@ -291,7 +288,7 @@ def serve(
                     now = store.registrations(cid, statuses=(RegistrationStatus.APPROVED,))
                     joining = [r for r in approval_order(now) if r.handle not in handles]
                     on_change(
-                        [CommunityFile(scenario).participant_id(r.handle) for r in joining],
+                        [joined_participant_id(cid, r.handle) for r in joining],
                         watch.seen[1] - known[1],
                     )
         finally:

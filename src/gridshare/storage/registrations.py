@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridshare.model.records import (
@@ -182,3 +182,19 @@ class RegistrationQueries(StoreBase):
                 ConfigurationChangeRecord(**{n: getattr(r, n) for n in _CHANGE_COLUMNS})
                 for r in connection.execute(query)
             ]
+
+    def taken_in(self, community_id: str) -> tuple[int, int]:
+        """How many registrations are approved and configuration changes made: what the
+        node counts after each interval to know it must take something in."""
+        r, c = t.registrations, t.configuration_changes
+        with self.engine.connect() as connection:
+            approved = connection.execute(
+                select(func.count()).where(
+                    r.c.community_id == community_id,
+                    r.c.status == RegistrationStatus.APPROVED.value,
+                )
+            ).scalar_one()
+            changes = connection.execute(
+                select(func.count()).where(c.c.community_id == community_id)
+            ).scalar_one()
+        return int(approved), int(changes)

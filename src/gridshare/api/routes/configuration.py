@@ -9,9 +9,10 @@ import orjson
 from fastapi import APIRouter
 
 from gridshare.api.auth import Role
-from gridshare.api.context import ApiContext, Caller, Context
+from gridshare.api.context import Caller, Context
 from gridshare.api.refusals import Refused
 from gridshare.api.routes.common import refusals
+from gridshare.api.routes.registrations import community_file_of
 from gridshare.api.schemas import (
     BusOut,
     ConfigurationChangedOut,
@@ -31,7 +32,7 @@ from gridshare.api.schemas import (
     TransformerOut,
 )
 from gridshare.app.configuration import ConfigurationChangeError, changed_configuration
-from gridshare.app.registrations import CommunityFile, in_force
+from gridshare.app.registrations import in_force
 from gridshare.model.configuration import CommunityConfiguration, NetworkTopology
 from gridshare.model.records import (
     ConfigurationChangeRecord,
@@ -171,15 +172,6 @@ def _change_out(record: ConfigurationChangeRecord) -> ConfigurationChangeOut:
     )
 
 
-def _community_file(community_id: str, context: ApiContext) -> CommunityFile:
-    held = context.community_file
-    if held is None or held.community_id != community_id:
-        raise Refused(
-            404, "unknown_community", f"this node takes no changes for community {community_id!r}"
-        )
-    return held
-
-
 @router.patch(
     "/{community_id}/configuration",
     status_code=202,
@@ -195,14 +187,13 @@ def change_configuration(
     interval the node is processing."""
     if caller.role is not Role.OPERATOR:
         raise Refused(403, "wrong_role", "only the community's operator changes its configuration")
-    community_file = _community_file(community_id, context)
+    community_file = community_file_of(community_id, context)
     store = context.store
     approved = store.registrations(community_id, statuses=(RegistrationStatus.APPROVED,))
     changes = store.configuration_changes(community_id)
-    patches = [orjson.loads(c.patch_json) for c in changes]
-    joined, _, _ = in_force(community_file.scenario, approved, [])
     try:
-        _, configuration = changed_configuration(joined, [*patches, body.change])
+        current, _, _ = in_force(community_file.scenario, approved, changes)
+        _, configuration = changed_configuration(current, [body.change])
     except ConfigurationChangeError as exc:
         raise Refused(422, "bad_configuration", str(exc)) from None
     at_s = to_unix_seconds(context.now())
@@ -234,7 +225,7 @@ def configuration_changes(
         raise Refused(
             403, "wrong_role", "configuration changes are for the operator and the auditor"
         )
-    _community_file(community_id, context)
+    community_file_of(community_id, context)
     records = context.store.configuration_changes(community_id)
     return ConfigurationChangesOut(
         community_id=community_id, changes=[_change_out(r) for r in records]

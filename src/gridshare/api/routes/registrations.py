@@ -37,7 +37,7 @@ from gridshare.api.schemas import (
     RegistrationOut,
     RegistrationsOut,
 )
-from gridshare.app.registrations import CommunityFile, RegistrationError
+from gridshare.app.registrations import CommunityFile, RegistrationError, joined_participant_id
 from gridshare.model.records import OperatorActionRecord, RegistrationRecord, RegistrationStatus
 from gridshare.units import from_unix_seconds, to_unix_seconds
 
@@ -46,25 +46,25 @@ router = APIRouter(prefix="/v1", tags=["registrations"])
 _OPEN = (RegistrationStatus.PENDING, RegistrationStatus.APPROVED)
 
 
-def _community_file(community_id: str, context: ApiContext) -> CommunityFile:
+def community_file_of(community_id: str, context: ApiContext) -> CommunityFile:
+    """The community file of the node's community ``community_id``: what registrations
+    and configuration changes are checked against; :class:`Refused` 404 for another."""
     community_file = context.community_file
     if community_file is None or community_file.community_id != community_id:
         raise Refused(
             404,
             "unknown_community",
-            f"this node takes no registrations for community {community_id!r}",
+            f"this node takes no registrations or changes for community {community_id!r}",
         )
     return community_file
 
 
-def _out(record: RegistrationRecord, community_file: CommunityFile | None) -> RegistrationOut:
+def _out(record: RegistrationRecord) -> RegistrationOut:
     has_location = record.latitude_deg is not None and record.longitude_deg is not None
     return RegistrationOut(
         community_id=record.community_id,
         handle=record.handle,
-        participant_id=f"{record.community_id}:{record.handle}-001"
-        if community_file is None
-        else community_file.participant_id(record.handle),
+        participant_id=joined_participant_id(record.community_id, record.handle),
         applicant=record.applicant,
         member=orjson.loads(record.member_json),
         devices=orjson.loads(record.devices_json),
@@ -99,7 +99,7 @@ def register(
     """Register the signed-in account as a member of the community. 202: stored
     ``pending`` for the operator to approve; nothing of it meters, trades or goes on chain
     before that."""
-    community_file = _community_file(community_id, context)
+    community_file = community_file_of(community_id, context)
     if caller.role is not Role.APPLICANT:
         raise Refused(
             409,
@@ -146,14 +146,14 @@ def register(
             "handle_taken",
             f"handle {body.handle!r} is taken in community {community_id!r}: choose another",
         )
-    return _out(record, community_file)
+    return _out(record)
 
 
 @router.get("/registrations/mine", responses=refusals(401, 429))
 def my_registrations(caller: AnyCaller, context: Context) -> RegistrationsOut:
     """The signed-in account's registrations, oldest first."""
     records = context.store.registrations(applicant=caller.address.lower())
-    return RegistrationsOut(registrations=[_out(r, context.community_file) for r in records])
+    return RegistrationsOut(registrations=[_out(r) for r in records])
 
 
 @router.get(
@@ -170,11 +170,11 @@ def registration_queue(
     """The community's registrations, oldest first: the approval queue with
     ``status=pending`` (operator and auditor)."""
     _operator_or_auditor(caller, "registrations")
-    community_file = _community_file(community_id, context)
+    community_file_of(community_id, context)
     records = context.store.registrations(
         community_id, statuses=() if status is None else (status,), limit=context.max_rows
     )
-    return RegistrationsOut(registrations=[_out(r, community_file) for r in records])
+    return RegistrationsOut(registrations=[_out(r) for r in records])
 
 
 def _decide(
@@ -189,7 +189,7 @@ def _decide(
         raise Refused(
             403, "wrong_role", "only the community's operator approves or rejects registrations"
         )
-    community_file = _community_file(community_id, context)
+    community_file_of(community_id, context)
     verb = "approve" if status is RegistrationStatus.APPROVED else "reject"
     action = OperatorActionRecord(
         community_id=community_id,
@@ -209,7 +209,7 @@ def _decide(
             "not_pending",
             f"registration {handle!r} is {held.status} already: only a pending one is decided",
         )
-    return _out(decided, community_file)
+    return _out(decided)
 
 
 @router.post(
@@ -246,7 +246,7 @@ def operator_actions(
 ) -> OperatorActionsOut:
     """Every action the operator took through the API, oldest first (operator, auditor)."""
     _operator_or_auditor(caller, "the operator's actions")
-    _community_file(community_id, context)
+    community_file_of(community_id, context)
     records = context.store.operator_actions(
         community_id, after_id=after_id, limit=context.max_rows
     )
