@@ -10,6 +10,7 @@ and eth-utils.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 
 import coincurve
@@ -100,10 +101,10 @@ def parse_address(text: str, *, checksummed: bool = True) -> bytes:
     EIP-55 form (mixed case as :func:`checksum_address` writes it)."""
     if len(text) != 42 or not text.startswith("0x"):
         raise EvmEncodingError(f"an address is 0x and 40 hex digits, got {text!r}")
-    try:
-        address = bytes.fromhex(text[2:])
-    except ValueError:
-        raise EvmEncodingError(f"{text!r} is not hexadecimal") from None
+    digits = text[2:]
+    if digits.strip(string.hexdigits):  # bytes.fromhex alone would skip spaces
+        raise EvmEncodingError(f"{text!r} is not hexadecimal")
+    address = bytes.fromhex(digits)
     if checksummed and checksum_address(address) != text:
         raise EvmEncodingError(f"{text!r} is not in its EIP-55 checksummed form")
     return address

@@ -123,6 +123,15 @@ def test_parse_address_refuses_what_is_not_a_checksummed_address(text: str) -> N
         parse_address(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["0x" + "abab " * 8, "0x" + "ab" * 19 + " a", "0x" + "ab\n" * 13 + "c"]
+)
+def test_parse_address_refuses_whitespace_among_the_digits(text: str) -> None:
+    assert len(text) == 42
+    with pytest.raises(EvmEncodingError, match="not hexadecimal"):
+        parse_address(text, checksummed=False)
+
+
 @given(st.binary(max_size=400))
 def test_personal_message_digest_is_eip191s(message: bytes) -> None:
     signable = encode_defunct(primitive=message)
